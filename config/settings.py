@@ -1,0 +1,140 @@
+"""Settings read from the environment (``RECTIFLOW_*``), validated once at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+
+DEFAULT_WECOM_API_BASE = "https://qyapi.weixin.qq.com"
+
+
+class SettingsError(ValueError):
+    """Raised when an environment variable holds a value rectiflow cannot use."""
+
+    def __init__(self, name: str, value: str, reason: str) -> None:
+        self.name = name
+        self.value = value
+        self.reason = reason
+        super().__init__(f"环境变量 {name}={value!r} 无效：{reason}")
+
+
+def _secret_repr(value: str | None) -> str:
+    return "None" if value is None else "'***'"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program reads from its environment; secrets never appear in repr()."""
+
+    database_url: str = "sqlite:///rectiflow.db"
+    broker_url: str | None = None
+    evidence_dir: Path = Path("evidence")
+    outbox_dir: Path = Path("outbox")
+    evidence_max_bytes: int = 20 * 1024 * 1024
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_ssl: bool = False
+    smtp_starttls: bool = False
+    smtp_sender: str | None = None
+    wecom_api_base: str = DEFAULT_WECOM_API_BASE
+    wecom_corp_id: str | None = None
+    wecom_secret: str | None = field(default=None, repr=False)
+    wecom_agent_id: int | None = None
+    wecom_webhook_key: str | None = field(default=None, repr=False)
+    base_url: str = "http://127.0.0.1:8000"
+    config_file: Path | None = None
+    now: datetime | None = None
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown.append(f"{f.name}={_secret_repr(value) if not f.repr else repr(value)}")
+        return f"Settings({', '.join(shown)})"
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def wecom_configured(self) -> bool:
+        return bool(self.wecom_corp_id and self.wecom_secret and self.wecom_agent_id)
+
+
+def parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(name, value, "应为 1/0 或 true/false")
+
+
+def parse_now(name: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise SettingsError(name, value, "应为带时区的 ISO 8601 时间，如 2026-12-01T09:00:00+08:00") from exc
+    if moment.tzinfo is None:
+        raise SettingsError(name, value, "缺少时区偏移，如 +08:00")
+    return moment
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise SettingsError(name, value, "应为整数") from exc
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from ``environ`` (default ``os.environ``); raise SettingsError on bad values."""
+    env = os.environ if environ is None else environ
+
+    def get(suffix: str) -> str | None:
+        value = env.get(f"RECTIFLOW_{suffix}")
+        return value if value not in (None, "") else None
+
+    kwargs: dict[str, object] = {}
+    text_fields = {
+        "DATABASE_URL": "database_url",
+        "BROKER_URL": "broker_url",
+        "SMTP_HOST": "smtp_host",
+        "SMTP_USER": "smtp_user",
+        "SMTP_PASSWORD": "smtp_password",
+        "SMTP_SENDER": "smtp_sender",
+        "WECOM_API_BASE": "wecom_api_base",
+        "WECOM_CORP_ID": "wecom_corp_id",
+        "WECOM_SECRET": "wecom_secret",
+        "WECOM_WEBHOOK_KEY": "wecom_webhook_key",
+        "BASE_URL": "base_url",
+    }
+    for suffix, attr in text_fields.items():
+        value = get(suffix)
+        if value is not None:
+            kwargs[attr] = value
+    for suffix, attr in {"EVIDENCE_DIR": "evidence_dir", "OUTBOX_DIR": "outbox_dir",
+                         "CONFIG": "config_file"}.items():
+        value = get(suffix)
+        if value is not None:
+            kwargs[attr] = Path(value)
+    for suffix, attr in {"SMTP_SSL": "smtp_ssl", "SMTP_STARTTLS": "smtp_starttls"}.items():
+        value = get(suffix)
+        if value is not None:
+            kwargs[attr] = parse_bool(f"RECTIFLOW_{suffix}", value)
+    for suffix, attr in {"SMTP_PORT": "smtp_port", "WECOM_AGENT_ID": "wecom_agent_id",
+                         "EVIDENCE_MAX_BYTES": "evidence_max_bytes"}.items():
+        value = get(suffix)
+        if value is not None:
+            kwargs[attr] = _int(f"RECTIFLOW_{suffix}", value)
+    now = get("NOW")
+    if now is not None:
+        kwargs["now"] = parse_now("RECTIFLOW_NOW", now)
+    if "base_url" in kwargs:
+        kwargs["base_url"] = str(kwargs["base_url"]).rstrip("/")
+    return Settings(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,49 @@
+"""``rectiflow import ...``: bring existing ledgers and documents in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from workflow.cli import App, emit_json, json_option, pass_app
+from workflow.importers.ledger import import_ledger
+from workflow.models import Campaign
+from workflow.services.people import find_person
+
+
+@click.group("import")
+def import_group() -> None:
+    """导入台账或整改报告。"""
+
+
+@import_group.command("ledger")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--campaign", "campaign_title", help="整改任务名称（默认取文件名）；已存在则追加")
+@click.option("--first-responsible", help="第一责任人（邮箱或姓名），新建整改任务时设置")
+@click.option("--dry-run", is_flag=True, help="只检查，不写入")
+@json_option
+@pass_app
+def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
+                      first_responsible: str | None, dry_run: bool, as_json: bool) -> None:
+    """导入整改台账（.xlsx 第一个工作表或 UTF-8 .csv）；有任何错误行则整份不导入。"""
+    with app.transaction() as session:
+        summary = import_ledger(session, file, campaign_title=campaign_title, now=app.now(),
+                                dry_run=dry_run)
+        if first_responsible and summary.campaign_id is not None and not dry_run:
+            campaign = session.get(Campaign, summary.campaign_id)
+            assert campaign is not None
+            campaign.first_responsible = find_person(session, first_responsible)
+        title = session.scalar(select(Campaign.title).where(Campaign.id == summary.campaign_id))
+    if as_json:
+        emit_json(summary.as_json())
+        return
+    verb = "检查通过，可导入" if dry_run else "已导入"
+    click.echo(f"{verb}：{summary.areas} 个方面、{summary.problems} 个问题、"
+               f"{summary.measures} 项整改措施" + (f"（整改任务「{title}」，编号 {summary.campaign_id}）"
+                                             if title else ""))
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(import_group)

@@ -1,0 +1,147 @@
+"""``rectiflow user ...``: people, roles and delegation."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from workflow.cli import App, emit_json, json_option, parse_date, pass_app
+from workflow.errors import ImportRejected, InputError, RectiflowError, RowError
+from workflow.models import Person
+from workflow.passwords import hash_password
+from workflow.services.people import ROLES, add_person, find_person, set_delegate
+
+
+def person_dict(person: Person) -> dict[str, object]:
+    return {
+        "id": person.id, "name": person.name, "email": person.email,
+        "wecom_id": person.wecom_id, "mobile": person.mobile, "roles": person.roles,
+        "unit": person.unit.name if person.unit else None,
+        "delegate": person.delegate.email if person.delegate else None,
+        "delegate_until": person.delegate_until.isoformat() if person.delegate_until else None,
+        "active": person.active,
+    }
+
+
+@click.group("user")
+def user_group() -> None:
+    """人员：添加、导入、列出、设置代理。"""
+
+
+@user_group.command("add")
+@click.option("--name", required=True, help="姓名")
+@click.option("--email", required=True, help="邮箱（登录名）")
+@click.option("--wecom-id", help="企业微信账号（userid）")
+@click.option("--mobile", help="手机号")
+@click.option("--unit", help="所在部门（不存在则新建）")
+@click.option("--role", "roles", multiple=True, required=True,
+              help="角色，可重复：" + "、".join(f"{k}（{v}）" for k, v in ROLES.items()))
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取登录密码")
+@json_option
+@pass_app
+def user_add(app: App, name: str, email: str, wecom_id: str | None, mobile: str | None,
+             unit: str | None, roles: tuple[str, ...], password_stdin: bool,
+             as_json: bool) -> None:
+    """添加一名人员。"""
+    password_hash = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        password_hash = hash_password(password)
+    with app.transaction() as session:
+        person = add_person(session, name=name, email=email, roles=roles, wecom_id=wecom_id,
+                            mobile=mobile, unit=unit, password_hash=password_hash)
+        shown = person_dict(person)
+    if as_json:
+        emit_json(shown)
+    else:
+        click.echo(f"已添加 {shown['name']} <{shown['email']}>，编号 {shown['id']}")
+
+
+PEOPLE_COLUMNS = {"姓名": "name", "邮箱": "email", "企业微信": "wecom_id", "手机": "mobile",
+                  "部门": "unit", "角色": "roles"}
+
+
+@user_group.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@json_option
+@pass_app
+def user_import(app: App, file: Path, as_json: bool) -> None:
+    """从 UTF-8 CSV 导入人员（列：姓名、邮箱、企业微信、手机、部门、角色）；全部成功或全部不导入。"""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"无法读取 {file}（须为 UTF-8 编码的 CSV）：{exc}", field="file") from exc
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in ("姓名", "邮箱", "角色") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"{file.name} 的表头缺少列：{'、'.join(missing)}", field="header")
+    errors: list[RowError] = []
+    added = 0
+    with app.transaction() as session:
+        for number, row in enumerate(reader, start=2):
+            values = {PEOPLE_COLUMNS[k]: (v or "").strip() for k, v in row.items()
+                      if k in PEOPLE_COLUMNS}
+            try:
+                with session.begin_nested():
+                    add_person(session, name=values.get("name", ""), email=values.get("email", ""),
+                               roles=[values.get("roles", "")], wecom_id=values.get("wecom_id"),
+                               mobile=values.get("mobile"), unit=values.get("unit") or None)
+                added += 1
+            except RectiflowError as exc:
+                errors.append(RowError(number, getattr(exc, "field", None), str(exc)))
+        if errors:
+            raise ImportRejected(file.name, errors)
+    if as_json:
+        emit_json({"people": added})
+    else:
+        click.echo(f"已导入 {added} 名人员。")
+
+
+@user_group.command("list")
+@json_option
+@pass_app
+def user_list(app: App, as_json: bool) -> None:
+    """列出所有人员。"""
+    with app.transaction() as session:
+        people = session.scalars(select(Person).options(joinedload(Person.unit),
+                                                        joinedload(Person.delegate))
+                                 .order_by(Person.id)).all()
+        shown = [person_dict(p) for p in people]
+    if as_json:
+        emit_json(shown)
+        return
+    for p in shown:
+        roles = "、".join(ROLES.get(str(r), str(r)) for r in p["roles"])  # type: ignore[attr-defined]
+        click.echo(f"{p['id']:>4}  {p['name']}  <{p['email']}>  {p['unit'] or ''}  {roles}")
+
+
+@user_group.command("delegate")
+@click.argument("email")
+@click.option("--to", "delegate", help="代理人（邮箱或姓名）")
+@click.option("--until", help="代理截止日期 YYYY-MM-DD（含当天）")
+@click.option("--clear", is_flag=True, help="取消代理")
+@pass_app
+def user_delegate(app: App, email: str, delegate: str | None, until: str | None,
+                  clear: bool) -> None:
+    """出差/休假时指定代理人：期间对其的提醒和审批由代理人处理。"""
+    if not clear and not delegate:
+        raise InputError("请用 --to 指定代理人，或用 --clear 取消代理", field="to")
+    with app.transaction() as session:
+        person = find_person(session, email)
+        target = None if clear else find_person(session, delegate or "")
+        until_date = parse_date(until, "until")
+        if until_date is not None and until_date < app.today():
+            raise InputError(f"代理截止日期 {until_date} 已过", field="until")
+        set_delegate(session, person, target, until_date)
+        message = (f"已取消 {person.name} 的代理" if target is None
+                   else f"{person.name} 的工作由 {target.name} 代理至 {until_date}")
+    click.echo(message)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(user_group)

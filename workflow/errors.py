@@ -1,0 +1,125 @@
+"""One error tree for rectiflow. Messages are built from fields and written for people (Chinese).
+
+Each class carries the exit code the CLI uses and the HTTP status the web app answers with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class RectiflowError(Exception):
+    """Raised for anything a person or program did that rectiflow refuses; base of all errors."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class InputError(RectiflowError):
+    """Raised when input is missing or malformed (a bad date, a missing reason, an unknown name)."""
+
+    exit_code = 2
+    http_status = 422
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class NotFound(InputError):
+    """Raised when a named record (measure, person, campaign) does not exist."""
+
+    http_status = 404
+
+    def __init__(self, kind: str, key: object) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"找不到{kind}：{key}")
+
+
+class TransitionNotAllowed(RectiflowError):
+    """Raised when an action is not allowed from the measure's current state."""
+
+    exit_code = 2
+    http_status = 409
+
+    def __init__(self, measure_id: int, action: str, action_label: str, state_label: str,
+                 allowed_from: Sequence[str]) -> None:
+        self.measure_id = measure_id
+        self.action = action
+        self.allowed_from = tuple(allowed_from)
+        required = "、".join(f"「{s}」" for s in allowed_from)
+        super().__init__(
+            f"措施 {measure_id} 当前状态为「{state_label}」，不能执行「{action_label}」；"
+            f"该操作只能在{required}状态下进行。"
+        )
+
+
+class NotPermitted(RectiflowError):
+    """Raised when the person may not perform the action on this measure."""
+
+    exit_code = 3
+    http_status = 403
+
+    def __init__(self, person: str, action_label: str, measure_id: int | None,
+                 allowed: Sequence[str]) -> None:
+        self.person = person
+        self.measure_id = measure_id
+        self.allowed = tuple(allowed)
+        target = f"措施 {measure_id} " if measure_id is not None else ""
+        who = "、".join(allowed)
+        super().__init__(f"{person} 无权对{target}执行「{action_label}」；只有{who}可以执行。")
+
+
+class ConflictError(RectiflowError):
+    """Raised when someone else changed the measure between reading and writing it."""
+
+    exit_code = 4
+    http_status = 409
+
+    def __init__(self, measure_id: int, expected_version: int | None = None) -> None:
+        self.measure_id = measure_id
+        self.expected_version = expected_version
+        super().__init__(f"措施 {measure_id} 已被他人修改，请刷新后重试（本次操作未生效）。")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One reason one row of an imported file was refused."""
+
+    row: int
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"第 {self.row} 行" + (f"「{self.field}」" if self.field else "")
+        return f"{where}：{self.reason}"
+
+
+class ImportRejected(InputError):
+    """Raised when an imported file has bad rows; nothing of it was written."""
+
+    def __init__(self, source: str, errors: Sequence[RowError]) -> None:
+        self.source = source
+        self.errors = tuple(errors)
+        lines = "\n".join(f"  {e}" for e in self.errors)
+        super().__init__(f"{source} 有 {len(self.errors)} 处错误，未导入任何数据：\n{lines}")
+
+
+class EvidenceRejected(InputError):
+    """Raised when an evidence file is too large, of a refused type, or unreadable."""
+
+    def __init__(self, filename: str, reason: str) -> None:
+        self.filename = filename
+        super().__init__(f"佐证材料「{filename}」被拒绝：{reason}", field="evidence")
+
+
+class AuditFailure(RectiflowError):
+    """Raised when the history chain does not verify: rows were altered, removed or forged."""
+
+    exit_code = 1
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("历史记录校验失败：\n" + "\n".join(f"  {p}" for p in self.problems))

@@ -1,0 +1,266 @@
+"""The ledger (台账) as SQLAlchemy 2 typed models.
+
+Campaign → Area → Problem (→ sub-problems) → Measure, with people, units, progress reports,
+evidence files and the append-only, hash-chained history. Times are stored as aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from workflow.lifecycle import Kind, State
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores naive text otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Unit(Base):
+    """A department (部门/处室/科室); units form a tree."""
+
+    __tablename__ = "unit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+
+class Person(Base):
+    """Someone who works on, reviews, leads or administers rectification."""
+
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    wecom_id: Mapped[str | None] = mapped_column(String(64))
+    mobile: Mapped[str | None] = mapped_column(String(32))
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    delegate_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    delegate_until: Mapped[date | None] = mapped_column(Date)
+    channel_preference: Mapped[str] = mapped_column(String(16), default="auto")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    unit: Mapped[Unit | None] = relationship()
+    delegate: Mapped[Person | None] = relationship(remote_side=[id])
+
+    def has_role(self, role: str) -> bool:
+        return role in (self.roles or [])
+
+    def delegates_to(self, other_id: int, on: date) -> bool:
+        """True if this person has handed their work to ``other_id`` on date ``on``."""
+        return (self.delegate_id == other_id and self.delegate_until is not None
+                and on <= self.delegate_until)
+
+
+class Campaign(Base):
+    """One round of inspection (巡察), audit or special governance feedback to rectify."""
+
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300), unique=True)
+    feedback_date: Mapped[date | None] = mapped_column(Date)
+    first_responsible_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime]
+
+    first_responsible: Mapped[Person | None] = relationship()
+    areas: Mapped[list[Area]] = relationship(back_populates="campaign", order_by="Area.position")
+
+
+class Area(Base):
+    """A group of problems (方面) in the feedback."""
+
+    __tablename__ = "area"
+    __table_args__ = (UniqueConstraint("campaign_id", "title"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    title: Mapped[str] = mapped_column(Text)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="areas")
+    problems: Mapped[list[Problem]] = relationship(back_populates="area",
+                                                   order_by="Problem.position")
+
+
+class Problem(Base):
+    """One finding (问题); may have sub-findings (问题①②) through ``parent``."""
+
+    __tablename__ = "problem"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("area.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("problem.id"))
+    position: Mapped[int] = mapped_column(default=0)
+    text: Mapped[str] = mapped_column(Text)
+
+    area: Mapped[Area] = relationship(back_populates="problems")
+    parent: Mapped[Problem | None] = relationship(remote_side=[id])
+    measures: Mapped[list[Measure]] = relationship(back_populates="problem",
+                                                   order_by="Measure.position")
+
+
+class Measure(Base):
+    """A rectification measure (整改措施): the unit of work in the state machine.
+
+    ``state`` and ``version`` are written only by ``workflow.services.measures``.
+    """
+
+    __tablename__ = "measure"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "seq"),
+        Index("ix_measure_campaign_state", "campaign_id", "state"),
+        Index("ix_measure_owner", "owner_id"),
+        Index("ix_measure_leader", "leader_id"),
+        Index("ix_measure_unit", "unit_id"),
+        Index("ix_measure_next_reminder_open", "next_reminder_at",
+              postgresql_where=text("next_reminder_at IS NOT NULL AND state <> 'closed'"),
+              sqlite_where=text("next_reminder_at IS NOT NULL AND state <> 'closed'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problem.id"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    seq: Mapped[str | None] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[Kind] = mapped_column(String(16), default=Kind.DEADLINE)
+    state: Mapped[State] = mapped_column(String(16), default=State.ASSIGNED)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    original_deadline: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    leader_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    next_reminder_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    state_changed_at: Mapped[datetime]
+    last_progress_at: Mapped[datetime | None]
+
+    __mapper_args__ = {"version_id_col": version}
+
+    campaign: Mapped[Campaign] = relationship()
+    problem: Mapped[Problem] = relationship(back_populates="measures")
+    owner: Mapped[Person | None] = relationship(foreign_keys=[owner_id])
+    leader: Mapped[Person | None] = relationship(foreign_keys=[leader_id])
+    unit: Mapped[Unit | None] = relationship()
+    progress: Mapped[list[ProgressReport]] = relationship(
+        back_populates="measure", order_by="ProgressReport.id")
+    history: Mapped[list[HistoryEntry]] = relationship(
+        back_populates="measure", order_by="HistoryEntry.seq", viewonly=True)
+
+
+class ProgressReport(Base):
+    """Dated progress text (整改情况/进展) with evidence files (佐证材料)."""
+
+    __tablename__ = "progress_report"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    measure_id: Mapped[int] = mapped_column(ForeignKey("measure.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+    measure: Mapped[Measure] = relationship(back_populates="progress")
+    author: Mapped[Person | None] = relationship()
+    evidence: Mapped[list[Evidence]] = relationship(back_populates="report",
+                                                    order_by="Evidence.id")
+
+
+class Evidence(Base):
+    """One evidence file, stored content-addressed under the evidence folder."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("progress_report.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_path: Mapped[str] = mapped_column(String(500))
+
+    report: Mapped[ProgressReport] = relationship(back_populates="evidence")
+
+
+class HistoryEntry(Base):
+    """An append-only record of one action on a measure, chained to the previous by hash.
+
+    Updates and deletes are refused by database triggers (see the first migration).
+    """
+
+    __tablename__ = "measure_history"
+    __table_args__ = (UniqueConstraint("measure_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    measure_id: Mapped[int] = mapped_column(ForeignKey("measure.id"))
+    seq: Mapped[int]
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    on_behalf_of_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    comment: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    measure: Mapped[Measure] = relationship(back_populates="history", viewonly=True)
+    actor: Mapped[Person | None] = relationship(foreign_keys=[actor_id])
+    on_behalf_of: Mapped[Person | None] = relationship(foreign_keys=[on_behalf_of_id])

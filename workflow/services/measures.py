@@ -1,0 +1,278 @@
+"""Measure actions: the only place a measure's state, deadline, owner or version changes.
+
+``perform`` checks the lifecycle table, checks the version, writes the measure, appends a
+hash-chained history row and publishes the events, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.exc import StaleDataError
+
+from workflow import events
+from workflow.errors import ConflictError, InputError, NotFound, NotPermitted
+from workflow.evidence import EvidenceStore, StoredFile
+from workflow.history import GENESIS, entry_digest
+from workflow.lifecycle import (
+    TRANSITIONS,
+    Action,
+    Need,
+    Relation,
+    State,
+    Transition,
+    check,
+)
+from workflow.models import Campaign, Evidence, HistoryEntry, Measure, Person, ProgressReport
+from workflow.services.people import find_person, principals_for, unit_ancestors
+from workflow.timeutil import local_date
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """What a person asks to do to a measure; inputs are validated by ``perform``."""
+
+    measure_id: int
+    action: Action
+    actor: str | Person
+    comment: str | None = None
+    deadline: date | None = None
+    owner: str | Person | None = None
+    expected_version: int | None = None
+    evidence: Sequence[StoredFile] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    measure: Measure
+    entry: HistoryEntry
+    event: events.MeasureChanged
+
+
+def relations_of(session: Session, person: Person, measure: Measure,
+                 campaign: Campaign) -> set[Relation]:
+    """How ``person`` stands to ``measure`` (no delegation; see ``acting_principal``)."""
+    rels: set[Relation] = set()
+    if person.has_role("admin"):
+        rels.add(Relation.ADMIN)
+    if person.has_role("reviewer"):
+        rels.add(Relation.REVIEWER)
+    if measure.owner_id == person.id:
+        rels.add(Relation.OWNER)
+    if measure.leader_id == person.id:
+        rels.add(Relation.LEADER)
+    if campaign.first_responsible_id == person.id:
+        rels.add(Relation.FIRST_RESPONSIBLE)
+    if (person.unit_id is not None and measure.unit_id is not None
+            and person.unit_id in unit_ancestors(session, measure.unit_id)):
+        rels.add(Relation.UNIT_MEMBER)
+    return rels
+
+
+def acting_principal(session: Session, actor: Person, measure: Measure, action: Action,
+                     on: date) -> tuple[Person, set[Relation]]:
+    """Whom ``actor`` acts as for ``action``: themselves if allowed, else someone away who named
+    them delegate. Falls back to the actor's own relations so the check can explain a refusal."""
+    transition = TRANSITIONS[action]
+    own: set[Relation] | None = None
+    for principal in principals_for(session, actor, on):
+        rels = relations_of(session, principal, measure, measure.campaign)
+        if own is None:
+            own = rels
+        if transition.who & rels:
+            return principal, rels
+    return actor, own or set()
+
+
+def relations_with_delegation(session: Session, actor: Person, measure: Measure,
+                              on: date) -> set[Relation]:
+    """Every relation ``actor`` holds on ``measure``, their own and those delegated to them."""
+    rels: set[Relation] = set()
+    for principal in principals_for(session, actor, on):
+        rels |= relations_of(session, principal, measure, measure.campaign)
+    return rels
+
+
+def load_measure(session: Session, measure_id: int) -> Measure:
+    measure = session.scalar(
+        select(Measure).options(joinedload(Measure.campaign)).where(Measure.id == measure_id)
+    )
+    if measure is None:
+        raise NotFound("措施", measure_id)
+    return measure
+
+
+def last_hash(session: Session, measure_id: int) -> str:
+    found = session.scalar(
+        select(HistoryEntry.hash).where(HistoryEntry.measure_id == measure_id)
+        .order_by(HistoryEntry.seq.desc()).limit(1)
+    )
+    return found or GENESIS
+
+
+def new_history_entry(*, measure_id: int, seq: int, action: str, from_state: str | None,
+                      to_state: str, actor_id: int | None, on_behalf_of_id: int | None,
+                      comment: str | None, data: dict[str, Any], at: datetime,
+                      prev_hash: str) -> dict[str, Any]:
+    """Column values of one history row, its hash included (used by services and importers)."""
+    values: dict[str, Any] = dict(
+        measure_id=measure_id, seq=seq, action=action, from_state=from_state, to_state=to_state,
+        actor_id=actor_id, on_behalf_of_id=on_behalf_of_id, comment=comment, data=data, at=at,
+        prev_hash=prev_hash,
+    )
+    values["hash"] = entry_digest(**values)
+    return values
+
+
+def _provided(request: ActionRequest) -> set[Need]:
+    provided: set[Need] = set()
+    if request.comment and request.comment.strip():
+        provided.add(Need.COMMENT)
+    if request.deadline is not None:
+        provided.add(Need.DEADLINE)
+    if request.owner:
+        provided.add(Need.OWNER)
+    return provided
+
+
+def _validate_inputs(session: Session, request: ActionRequest, measure: Measure,
+                     today: date) -> dict[str, Any]:
+    """Action-specific input checks; returns the data recorded in history."""
+    data: dict[str, Any] = {}
+    if request.action is Action.EXTEND:
+        assert request.deadline is not None
+        if request.deadline < today:
+            raise InputError(f"新的完成时限 {request.deadline} 早于今天 {today}", field="deadline")
+        if request.deadline == measure.deadline:
+            raise InputError(f"新的完成时限与当前时限相同（{measure.deadline}）", field="deadline")
+        data = {"deadline_from": _iso(measure.deadline), "deadline_to": request.deadline.isoformat()}
+    elif request.action is Action.REASSIGN:
+        assert request.owner is not None
+        new_owner = (request.owner if isinstance(request.owner, Person)
+                     else find_person(session, request.owner))
+        if not new_owner.active:
+            raise InputError(f"{new_owner.name} 已停用，不能作为责任人", field="owner")
+        if new_owner.id == measure.owner_id:
+            raise InputError(f"{new_owner.name} 已是该措施的责任人", field="owner")
+        data = {"owner_from": measure.owner_id, "owner_to": new_owner.id}
+    if request.evidence and request.action is not Action.SUBMIT:
+        raise InputError("只有「提交」可以附佐证材料；其他时候请用「报送进展」", field="evidence")
+    return data
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _apply(session: Session, measure: Measure, transition: Transition, request: ActionRequest,
+           data: dict[str, Any], author: Person, now: datetime) -> None:
+    new_state = transition.target(State(measure.state))
+    if new_state != measure.state:
+        measure.state = new_state
+        measure.state_changed_at = now
+    if request.action is Action.EXTEND:
+        assert request.deadline is not None
+        if measure.original_deadline is None:
+            measure.original_deadline = measure.deadline
+        measure.deadline = request.deadline
+    elif request.action is Action.REASSIGN:
+        measure.owner_id = data["owner_to"]
+    elif request.action is Action.SUBMIT:
+        assert request.comment is not None
+        add_progress(session, measure, author, request.comment, request.evidence, now)
+
+
+def add_progress(session: Session, measure: Measure, author: Person, text: str,
+                 files: Iterable[StoredFile], now: datetime) -> ProgressReport:
+    """Record a progress report (整改进展) with its evidence files."""
+    text = text.strip()
+    if not text:
+        raise InputError("进展说明不能为空", field="comment")
+    report = ProgressReport(measure=measure, author=author, text=text, at=now)
+    for stored in files:
+        report.evidence.append(Evidence(
+            filename=stored.filename, content_type=stored.content_type, size=stored.size,
+            sha256=stored.sha256, stored_path=stored.stored_path))
+    session.add(report)
+    measure.last_progress_at = now
+    return report
+
+
+def perform(session: Session, request: ActionRequest, *, now: datetime) -> ActionOutcome:
+    """Carry out one action in the caller's transaction, or raise and change nothing."""
+    measure = load_measure(session, request.measure_id)
+    actor = (request.actor if isinstance(request.actor, Person)
+             else find_person(session, request.actor))
+    if not actor.active:
+        raise NotPermitted(actor.name, request.action.label, measure.id, [])
+    today = local_date(now)
+    principal, rels = acting_principal(session, actor, measure, request.action, today)
+    transition = check(request.action, measure_id=measure.id, state=State(measure.state),
+                       person=actor.name, relations=rels, provided=_provided(request))
+    data = _validate_inputs(session, request, measure, today)
+    if request.expected_version is not None and request.expected_version != measure.version:
+        raise ConflictError(measure.id, request.expected_version)
+
+    from_state = State(measure.state)
+    on_behalf_of = principal if principal.id != actor.id else None
+    if on_behalf_of is not None:
+        data["on_behalf_of_name"] = on_behalf_of.name
+    _apply(session, measure, transition, request, data, actor, now)
+    try:
+        session.flush()  # UPDATE ... WHERE version = :v, or StaleDataError
+    except StaleDataError as exc:
+        raise ConflictError(measure.id, request.expected_version) from exc
+    except OperationalError as exc:  # SQLite: another writer got there first
+        if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+            raise ConflictError(measure.id, request.expected_version) from exc
+        raise
+
+    values = new_history_entry(
+        measure_id=measure.id, seq=measure.version, action=request.action.value,
+        from_state=from_state.value, to_state=str(measure.state), actor_id=actor.id,
+        on_behalf_of_id=on_behalf_of.id if on_behalf_of else None,
+        comment=(request.comment or "").strip() or None, data=data, at=now,
+        prev_hash=last_hash(session, measure.id),
+    )
+    entry = HistoryEntry(**values)
+    session.add(entry)
+    session.flush()
+    event = events.MeasureChanged(
+        measure_id=measure.id, action=request.action.value, from_state=from_state.value,
+        to_state=str(measure.state), actor_id=actor.id,
+        on_behalf_of_id=values["on_behalf_of_id"], at=now)
+    events.publish(session, [event])
+    return ActionOutcome(measure, entry, event)
+
+
+def report_progress(session: Session, *, measure_id: int, actor: str | Person, text: str,
+                    files: Sequence[StoredFile], now: datetime) -> ProgressReport:
+    """A progress report without a state change, by the owner, a unit member, or their delegate."""
+    measure = load_measure(session, measure_id)
+    person = actor if isinstance(actor, Person) else find_person(session, actor)
+    allowed = {Relation.OWNER, Relation.UNIT_MEMBER, Relation.ADMIN, Relation.LEADER}
+    if not relations_with_delegation(session, person, measure, local_date(now)) & allowed:
+        labels = [r.label for r in Relation if r in allowed]
+        raise NotPermitted(person.name, "报送进展", measure.id, labels)
+    if measure.state == State.CLOSED:
+        raise InputError(f"措施 {measure.id} 已销号，不能再报送进展", field="state")
+    return add_progress(session, measure, person, text, files, now)
+
+
+def store_evidence(store: EvidenceStore, paths: Iterable[str]) -> list[StoredFile]:
+    """Store files named by path (CLI); raise EvidenceRejected on the first bad one."""
+    stored: list[StoredFile] = []
+    for path in paths:
+        try:
+            handle = open(path, "rb")
+        except OSError as exc:
+            raise InputError(f"无法读取佐证材料 {path}：{exc.strerror}", field="evidence") from exc
+        with handle:
+            stored.append(store.store(path, handle))
+    return stored

@@ -1,0 +1,131 @@
+"""People and units: adding, finding, delegation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from workflow.errors import InputError, NotFound
+from workflow.models import Person, Unit
+
+ROLES: dict[str, str] = {
+    "owner": "责任人",
+    "reviewer": "整改办",
+    "leader": "责任领导",
+    "admin": "管理员",
+    "viewer": "只读",
+}
+ROLE_ALIASES = {label: code for code, label in ROLES.items()}
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def parse_roles(raw: Iterable[str]) -> list[str]:
+    roles: list[str] = []
+    for item in raw:
+        for part in re.split(r"[,，、/\s]+", item.strip()):
+            if not part:
+                continue
+            code = ROLE_ALIASES.get(part, part)
+            if code not in ROLES:
+                known = "、".join(f"{c}（{label}）" for c, label in ROLES.items())
+                raise InputError(f"未知角色「{part}」；可用角色：{known}", field="role")
+            if code not in roles:
+                roles.append(code)
+    if not roles:
+        raise InputError("至少需要一个角色", field="role")
+    return roles
+
+
+def check_email(email: str) -> str:
+    email = email.strip()
+    if not EMAIL_RE.match(email):
+        raise InputError(f"邮箱格式不正确：「{email}」", field="email")
+    return email.lower()
+
+
+def get_or_create_unit(session: Session, name: str, parent: Unit | None = None) -> Unit:
+    name = name.strip()
+    if not name:
+        raise InputError("部门名称不能为空", field="unit")
+    unit = session.scalar(select(Unit).where(Unit.name == name))
+    if unit is None:
+        unit = Unit(name=name, parent=parent)
+        session.add(unit)
+        session.flush()
+    return unit
+
+
+def unit_ancestors(session: Session, unit_id: int | None) -> set[int]:
+    """The unit and every unit above it."""
+    seen: set[int] = set()
+    current = unit_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        current = session.scalar(select(Unit.parent_id).where(Unit.id == current))
+    return seen
+
+
+def add_person(session: Session, *, name: str, email: str, roles: Iterable[str],
+               wecom_id: str | None = None, mobile: str | None = None,
+               unit: str | None = None, password_hash: str | None = None) -> Person:
+    """Add a person; the email must be new."""
+    name = name.strip()
+    if not name:
+        raise InputError("姓名不能为空", field="name")
+    email = check_email(email)
+    if session.scalar(select(Person.id).where(func.lower(Person.email) == email)) is not None:
+        raise InputError(f"邮箱 {email} 已被使用", field="email")
+    person = Person(
+        name=name, email=email, roles=parse_roles(roles), wecom_id=(wecom_id or None),
+        mobile=(mobile or None), password_hash=password_hash,
+        unit=get_or_create_unit(session, unit) if unit else None,
+    )
+    session.add(person)
+    session.flush()
+    return person
+
+
+def find_person(session: Session, key: str) -> Person:
+    """A person by email (any case) or by unique name."""
+    key = key.strip()
+    if "@" in key:
+        person = session.scalar(select(Person).where(func.lower(Person.email) == key.lower()))
+        if person is None:
+            raise NotFound("人员", key)
+        return person
+    matches = session.scalars(select(Person).where(Person.name == key)).all()
+    if not matches:
+        raise NotFound("人员", key)
+    if len(matches) > 1:
+        emails = "、".join(p.email for p in matches)
+        raise InputError(f"有 {len(matches)} 人名为「{key}」（{emails}），请用邮箱指明",
+                         field="person")
+    return matches[0]
+
+
+def set_delegate(session: Session, person: Person, delegate: Person | None,
+                 until: date | None) -> None:
+    """Name ``delegate`` to act for ``person`` until ``until`` (inclusive); None clears it."""
+    if delegate is None:
+        person.delegate_id = None
+        person.delegate_until = None
+        return
+    if delegate.id == person.id:
+        raise InputError("不能把自己设为代理人", field="delegate")
+    if until is None:
+        raise InputError("设置代理须给出截止日期", field="until")
+    person.delegate_id = delegate.id
+    person.delegate_until = until
+
+
+def principals_for(session: Session, actor: Person, on: date) -> list[Person]:
+    """The people ``actor`` may act as on date ``on``: themselves, then whoever delegated to them."""
+    delegators = session.scalars(
+        select(Person).where(Person.delegate_id == actor.id, Person.delegate_until >= on)
+        .order_by(Person.id)
+    ).all()
+    return [actor, *delegators]
