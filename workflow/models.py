@@ -264,3 +264,18 @@ class HistoryEntry(Base):
     measure: Mapped[Measure] = relationship(back_populates="history", viewonly=True)
     actor: Mapped[Person | None] = relationship(foreign_keys=[actor_id])
     on_behalf_of: Mapped[Person | None] = relationship(foreign_keys=[on_behalf_of_id])
+
+
+class CalendarDay(Base):
+    """An admin override of the official calendar: a holiday or a working weekend (调休上班).
+
+    Overrides always win over the ``chinese_calendar`` package; for years the package does not
+    know yet, they are the only source besides Monday–Friday.
+    """
+
+    __tablename__ = "calendar_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool]
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
