@@ -117,6 +117,8 @@ class Campaign(Base):
     feedback_date: Mapped[date | None] = mapped_column(Date)
     first_responsible_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     created_at: Mapped[datetime]
+    #: Overrides of the reminder policy for this campaign (same shape as the policy file).
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     first_responsible: Mapped[Person | None] = relationship()
     areas: Mapped[list[Area]] = relationship(back_populates="campaign", order_by="Area.position")
@@ -168,9 +170,11 @@ class Measure(Base):
         Index("ix_measure_owner", "owner_id"),
         Index("ix_measure_leader", "leader_id"),
         Index("ix_measure_unit", "unit_id"),
-        Index("ix_measure_next_reminder_open", "next_reminder_at",
-              postgresql_where=text("next_reminder_at IS NOT NULL AND state <> 'closed'"),
-              sqlite_where=text("next_reminder_at IS NOT NULL AND state <> 'closed'")),
+        # Only measures with something still to plan are indexed (closed ones are NULL, except
+        # long-term measures that keep periodic check-ins), so a sweep's cost follows the due rows.
+        Index("ix_measure_next_reminder", "next_reminder_at",
+              postgresql_where=text("next_reminder_at IS NOT NULL"),
+              sqlite_where=text("next_reminder_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -279,3 +283,50 @@ class CalendarDay(Base):
     is_workday: Mapped[bool]
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """A notification to deliver, written in the transaction that caused it.
+
+    ``payload`` holds what the channel renders at send time (approval links are made then, so
+    no clear token is ever stored). ``status`` moves pending → sending → sent, or → dead.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default="reminder")
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    info: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    recipient_person: Mapped[Person | None] = relationship()
+    items: Mapped[list[OutboxItem]] = relationship(back_populates="message",
+                                                   order_by="OutboxItem.id")
+
+
+class OutboxItem(Base):
+    """One measure in one message, with the rule that fired; ``key`` makes it happen once:
+    (measure, deadline, stage, recipient, channel)."""
+
+    __tablename__ = "outbox_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"), index=True)
+    measure_id: Mapped[int] = mapped_column(ForeignKey("measure.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+
+    message: Mapped[OutboxMessage | None] = relationship(back_populates="items")

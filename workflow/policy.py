@@ -1,0 +1,258 @@
+"""The reminder and escalation policy: parsed from TOML, validated with clear errors, merged per
+campaign and per measure kind. Parsing is pure; ``load_policy_file`` only reads the file."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from workflow.errors import RectiflowError
+from workflow.lifecycle import Kind
+
+RECIPIENT_ROLES = ("owner", "leader", "first_responsible", "reviewer")
+COLOURS = {"yellow": "黄牌", "red": "红牌"}
+
+
+class PolicyError(RectiflowError):
+    """Raised when the policy file has a value rectiflow cannot use; names the place."""
+
+    exit_code = 2
+
+    def __init__(self, where: str, reason: str, source: str = "策略文件") -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{source} 中 {where} 无效：{reason}")
+
+
+@dataclass(frozen=True)
+class Escalation:
+    overdue: int
+    to: tuple[str, ...]
+    colour: str
+
+    @property
+    def colour_label(self) -> str:
+        return COLOURS[self.colour]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The effective policy for one measure (after campaign and kind overrides)."""
+
+    window_start: time = time(8, 30)
+    window_end: time = time(18, 0)
+    window_working_days_only: bool = True
+    before: tuple[int, ...] = (7, 3, 1, 0)
+    escalation: tuple[Escalation, ...] = (
+        Escalation(1, ("owner", "leader"), "yellow"),
+        Escalation(3, ("owner", "leader", "first_responsible"), "red"),
+    )
+    repeat_every: int = 5
+    review_sla: int = 2
+    closure_sla: int = 3
+    stagnation: int = 10
+    checkin_months: int = 1
+    immediate_default_deadline: int = 5
+    daily_nudge: bool = True
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity, for the lru_cache below
+class PolicySet:
+    """The raw policy document, able to give the effective Policy for a kind and campaign."""
+
+    raw: Mapping[str, Any]
+    calendar: Mapping[str, Any] = field(default_factory=dict)
+
+    def effective(self, kind: Kind | str, campaign_override: Mapping[str, Any] | None = None
+                  ) -> Policy:
+        override_key = _freeze(campaign_override) if campaign_override else None
+        return _effective(self, str(kind), override_key)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple) and all(isinstance(i, tuple) and len(i) == 2
+                                        and isinstance(i[0], str) for i in value):
+        return {k: _thaw(v) for k, v in value}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+@lru_cache(maxsize=256)
+def _effective(policy_set: PolicySet, kind: str, override: Any) -> Policy:
+    merged = _merge(dict(policy_set.raw), dict(policy_set.raw.get("kind", {}).get(kind, {})))
+    if override is not None:
+        campaign = _thaw(override)
+        merged = _merge(merged, campaign)
+        merged = _merge(merged, dict(campaign.get("kind", {}).get(kind, {})))
+    return build_policy(merged)
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        if key == "kind":
+            continue
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = _merge(dict(result[key]), value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+# ------------------------------------------------------------------ validation
+
+
+def _int(value: Any, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise PolicyError(where, f"应为 {low} 到 {high} 之间的整数，而不是 {value!r}")
+    return value
+
+
+def _time(value: Any, where: str) -> time:
+    try:
+        hours, minutes = str(value).split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise PolicyError(where, f"应为 HH:MM 格式的时间，而不是 {value!r}") from None
+
+
+def _table(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, Mapping):
+        raise PolicyError(key, "应为一个表（[section]）")
+    return value
+
+
+def _recipients(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise PolicyError(where, "应为非空列表，如 [\"owner\", \"leader\"]")
+    for role in value:
+        if role not in RECIPIENT_ROLES:
+            raise PolicyError(where, f"未知对象 {role!r}；可用：{'、'.join(RECIPIENT_ROLES)}")
+    return tuple(dict.fromkeys(value))
+
+
+def _escalation(doc: Mapping[str, Any]) -> tuple[Escalation, ...]:
+    steps = doc.get("escalation", [])
+    if not isinstance(steps, list) or not steps:
+        raise PolicyError("escalation", "至少需要一级 [[escalation]]")
+    result = []
+    for i, step in enumerate(steps):
+        where = f"escalation[{i}]"
+        if not isinstance(step, Mapping):
+            raise PolicyError(where, "应为一个表")
+        colour = step.get("colour", step.get("color", "yellow"))
+        if colour not in COLOURS:
+            raise PolicyError(f"{where}.colour", f"应为 yellow 或 red，而不是 {colour!r}")
+        result.append(Escalation(_int(step.get("overdue"), f"{where}.overdue", 1, 250),
+                                 _recipients(step.get("to"), f"{where}.to"), colour))
+    overdue = [s.overdue for s in result]
+    if overdue != sorted(set(overdue)):
+        raise PolicyError("escalation", f"各级的 overdue 应严格递增，而不是 {overdue}")
+    return tuple(result)
+
+
+def build_policy(doc: Mapping[str, Any]) -> Policy:
+    """Validate a merged policy document and build the Policy; raise PolicyError on the first
+    bad value, naming its place."""
+    window = _table(doc, "send_window")
+    start = _time(window.get("start", "08:30"), "send_window.start")
+    end = _time(window.get("end", "18:00"), "send_window.end")
+    if end <= start:
+        raise PolicyError("send_window", f"结束时间 {end:%H:%M} 应晚于开始时间 {start:%H:%M}")
+    reminders = _table(doc, "reminders")
+    before_raw = reminders.get("before", [7, 3, 1, 0])
+    if not isinstance(before_raw, list):
+        raise PolicyError("reminders.before", "应为整数列表，如 [7, 3, 1, 0]")
+    before = tuple(sorted({_int(v, f"reminders.before[{i}]", 0, 60)
+                           for i, v in enumerate(before_raw)}, reverse=True))
+    repeat = _table(doc, "escalation_repeat")
+    sla = _table(doc, "sla")
+    long_term = _table(doc, "long_term")
+    immediate = _table(doc, "immediate")
+    daily_nudge = immediate.get("daily_nudge", True)
+    working_only = window.get("working_days_only", True)
+    for where, flag in (("immediate.daily_nudge", daily_nudge),
+                        ("send_window.working_days_only", working_only)):
+        if not isinstance(flag, bool):
+            raise PolicyError(where, f"应为 true 或 false，而不是 {flag!r}")
+    return Policy(
+        window_start=start,
+        window_end=end,
+        window_working_days_only=working_only,
+        before=before,
+        escalation=_escalation(doc) if "escalation" in doc else Policy.escalation,
+        repeat_every=_int(repeat.get("every", 5), "escalation_repeat.every", 1, 60),
+        review_sla=_int(sla.get("review", 2), "sla.review", 1, 60),
+        closure_sla=_int(sla.get("closure", 3), "sla.closure", 1, 60),
+        stagnation=_int(sla.get("stagnation", 10), "sla.stagnation", 1, 250),
+        checkin_months=_int(long_term.get("checkin_months", 1), "long_term.checkin_months", 1, 12),
+        immediate_default_deadline=_int(immediate.get("default_deadline", 5),
+                                        "immediate.default_deadline", 0, 60),
+        daily_nudge=daily_nudge,
+    )
+
+
+KNOWN_TABLES = {"send_window", "reminders", "escalation", "escalation_repeat", "sla", "long_term",
+                "immediate", "kind", "calendar"}
+
+
+def parse_policy(doc: Mapping[str, Any]) -> PolicySet:
+    """Validate a whole policy document, every kind override included."""
+    unknown = sorted(set(doc) - KNOWN_TABLES)
+    if unknown:
+        raise PolicyError(unknown[0], f"未知配置项；可用：{'、'.join(sorted(KNOWN_TABLES))}")
+    kinds = _table(doc, "kind")
+    for name in kinds:
+        if name not in {k.value for k in Kind}:
+            raise PolicyError(f"kind.{name}", "未知措施类型；可用：immediate、deadline、long_term")
+    policy_set = PolicySet(raw=dict(doc), calendar=dict(_table(doc, "calendar")))
+    for kind in Kind:
+        try:
+            policy_set.effective(kind)
+        except PolicyError as exc:
+            where = exc.where if kind.value not in kinds else f"kind.{kind.value} → {exc.where}"
+            raise PolicyError(where, exc.reason) from None
+    return policy_set
+
+
+def parse_campaign_override(doc: Mapping[str, Any], base: PolicySet) -> dict[str, Any]:
+    """Validate a campaign's override against the base policy; return it as plain data."""
+    unknown = sorted(set(doc) - (KNOWN_TABLES - {"calendar"}))
+    if unknown:
+        raise PolicyError(unknown[0], "整改任务的策略不能包含此项")
+    for kind in Kind:
+        base.effective(kind, doc)
+    return dict(doc)
+
+
+def load_policy_file(path: Path | None) -> PolicySet:
+    """Read and validate the policy file (default: the packaged config/policy.toml)."""
+    target: Path | Traversable = path or resources.files("config") / "policy.toml"
+    try:
+        doc = tomllib.loads(target.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(str(target), "文件不存在", source="RECTIFLOW_CONFIG") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(str(target), f"TOML 语法错误：{exc}", source="策略文件") from None
+    try:
+        return parse_policy(doc)
+    except PolicyError as exc:
+        raise PolicyError(exc.where, exc.reason, source=f"策略文件 {target.name}") from None

@@ -1,0 +1,267 @@
+"""Reminder planning: which notices are due for one measure at ``now``, and when to look again.
+
+Pure: no I/O. The sweep (workflow/services/sweep.py) feeds it snapshots and writes what it
+returns. Each notice has a stage key that names it for good (rule, its anchor and the deadline it
+was computed for), so a notice planned twice is written once, and a changed deadline gives new
+keys: the stages are re-planned.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from workflow.lifecycle import OPEN_STATES, Kind, State
+from workflow.policy import Policy
+from workflow.timeutil import SHANGHAI, local_date
+
+#: Urgency groups, most urgent first; messages list items in this order.
+URGENCY_LABELS = {
+    0: "严重逾期（红牌）",
+    1: "已逾期（黄牌）",
+    2: "今明两天到期",
+    3: "即将到期",
+    4: "等待审核/销号",
+    5: "进展停滞",
+    6: "定期报送",
+}
+
+
+class WorkdayIndex:
+    """Fast working-day arithmetic over an ``is_workday`` function, one year at a time."""
+
+    def __init__(self, is_workday: Callable[[date], bool]) -> None:
+        self._is_workday = is_workday
+        self._years: dict[int, list[int]] = {}
+
+    def is_workday(self, day: date) -> bool:
+        ordinals = self._year(day.year)
+        i = bisect.bisect_left(ordinals, day.toordinal())
+        return i < len(ordinals) and ordinals[i] == day.toordinal()
+
+    def _year(self, year: int) -> list[int]:
+        found = self._years.get(year)
+        if found is None:
+            first = date(year, 1, 1).toordinal()
+            last = date(year, 12, 31).toordinal()
+            found = [o for o in range(first, last + 1)
+                     if self._is_workday(date.fromordinal(o))]
+            self._years[year] = found
+        return found
+
+    def count_between(self, start: date, end: date) -> int:
+        """Working days in (start, end]; 0 when end <= start."""
+        if end <= start:
+            return 0
+        total = 0
+        for year in range(start.year, end.year + 1):
+            ordinals = self._year(year)
+            lo = bisect.bisect_right(ordinals, start.toordinal())
+            hi = bisect.bisect_right(ordinals, end.toordinal())
+            total += hi - lo
+        return total
+
+    def nth_after(self, day: date, n: int) -> date:
+        """The n-th working day strictly after ``day`` (n >= 1)."""
+        year = day.year
+        ordinals = self._year(year)
+        i = bisect.bisect_right(ordinals, day.toordinal()) + n - 1
+        while i >= len(ordinals):
+            i -= len(ordinals)
+            year += 1
+            ordinals = self._year(year)
+        return date.fromordinal(ordinals[i])
+
+    def nth_before(self, day: date, n: int) -> date:
+        """The n-th working day strictly before ``day`` (n >= 1)."""
+        year = day.year
+        ordinals = self._year(year)
+        i = bisect.bisect_left(ordinals, day.toordinal()) - n
+        while i < 0:
+            year -= 1
+            ordinals = self._year(year)
+            i += len(ordinals)
+        return date.fromordinal(ordinals[i])
+
+    def on_or_before(self, day: date) -> date:
+        return day if self.is_workday(day) else self.nth_before(day, 1)
+
+    def on_or_after(self, day: date) -> date:
+        return day if self.is_workday(day) else self.nth_after(day, 1)
+
+
+@dataclass(frozen=True)
+class MeasureSnapshot:
+    """What the planner needs to know of one measure."""
+
+    id: int
+    state: State
+    kind: Kind
+    deadline: date | None
+    created_at: datetime
+    state_changed_at: datetime
+    last_progress_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing someone should be told about one measure."""
+
+    measure_id: int
+    rule: str            # before:N, overdue:N, review_sla, closure_sla, stagnation, checkin, nudge
+    stage: str           # the rule with its anchor; part of the idempotency key
+    to: tuple[str, ...]  # recipient roles: owner, leader, first_responsible, reviewer
+    urgency: int
+    due_at: datetime
+    deadline: date | None
+    colour: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    notices: tuple[Notice, ...]
+    next_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _Stage:
+    day: date
+    rule: str
+    stage: str
+    to: tuple[str, ...]
+    urgency: int
+    colour: str | None = None
+
+
+class Planner:
+    """Plans notices for measures under a policy and a working-day calendar."""
+
+    def __init__(self, workdays: WorkdayIndex) -> None:
+        self.days = workdays
+
+    # -------------------------------------------------------------- time of day
+
+    def window_open(self, day: date, policy: Policy) -> datetime:
+        """When messages of ``day`` may go out: the send window's start, as aware UTC."""
+        local = datetime.combine(day, policy.window_start, tzinfo=SHANGHAI)
+        return local.astimezone(timezone.utc)
+
+    def next_send_time(self, now: datetime, policy: Policy) -> datetime:
+        """``now`` if inside the send window, else the next window's opening."""
+        local = now.astimezone(SHANGHAI)
+        day = local.date()
+        allowed = (not policy.window_working_days_only) or self.days.is_workday(day)
+        if allowed and policy.window_start <= local.time() < policy.window_end:
+            return now
+        if allowed and local.time() < policy.window_start:
+            return self.window_open(day, policy)
+        following = (self.days.nth_after(day, 1) if policy.window_working_days_only
+                     else day + timedelta(days=1))
+        return self.window_open(following, policy)
+
+    # -------------------------------------------------------------- stages
+
+    def effective_deadline(self, m: MeasureSnapshot, policy: Policy) -> date | None:
+        if m.deadline is not None:
+            return m.deadline
+        if m.kind is Kind.IMMEDIATE:
+            created = local_date(m.created_at)
+            return self.days.nth_after(created, max(policy.immediate_default_deadline, 1))
+        return None
+
+    def _deadline_stages(self, m: MeasureSnapshot, policy: Policy, today: date,
+                         deadline: date) -> list[_Stage]:
+        """Before-deadline reminders, escalations after it, and 立行立改 daily nudges."""
+        tag = deadline.isoformat()
+        stages: list[_Stage] = []
+        for n in policy.before:
+            day = (self.days.on_or_before(deadline) if n == 0
+                   else self.days.nth_before(deadline, n))
+            stages.append(_Stage(day, f"before:{n}", f"before:{n}@{tag}", ("owner",),
+                                 2 if n <= 1 else 3))
+        if m.kind is Kind.IMMEDIATE and policy.daily_nudge:
+            for offset in (0, 1):  # today's and tomorrow's nudge, if before the deadline
+                day = self.days.on_or_after(today) if offset == 0 else self.days.nth_after(today, 1)
+                if day < deadline:
+                    stages.append(_Stage(day, "nudge", f"nudge@{day.isoformat()}", ("owner",), 2))
+        overdue_now = self.days.count_between(deadline, today)
+        last = policy.escalation[-1]
+        for step in policy.escalation:
+            stages.append(self._overdue_stage(deadline, step.overdue, step.to, step.colour, tag))
+        if overdue_now >= last.overdue:
+            # the repeat that is due (or the last step), and the next one
+            k = (overdue_now - last.overdue) // policy.repeat_every
+            for j in (k, k + 1):
+                n = last.overdue + j * policy.repeat_every
+                stages.append(self._overdue_stage(deadline, n, last.to, last.colour, tag))
+        return stages
+
+    def _overdue_stage(self, deadline: date, n: int, to: tuple[str, ...], colour: str,
+                       tag: str) -> _Stage:
+        return _Stage(self.days.nth_after(deadline, n), f"overdue:{n}", f"overdue:{n}@{tag}",
+                      to, 0 if colour == "red" else 1, colour)
+
+    def _repeating(self, anchor: date, every: int, today: date, rule: str,
+                   to: tuple[str, ...], urgency: int) -> list[_Stage]:
+        """A stage every ``every`` working days after ``anchor``: the last due and the next."""
+        elapsed = self.days.count_between(anchor, today)
+        k = max(elapsed // every, 1)
+        stages = []
+        for j in (k, k + 1):
+            day = self.days.nth_after(anchor, j * every)
+            stages.append(_Stage(day, rule, f"{rule}:{j}@{anchor.isoformat()}", to, urgency))
+        return stages
+
+    def _checkins(self, since: date, today: date, months: int) -> list[_Stage]:
+        """First working day of every ``months``-th month after ``since``: last due and next."""
+        def month_start(index: int) -> date:
+            return date(index // 12, index % 12 + 1, 1)
+
+        first = since.year * 12 + since.month - 1 + months
+        current = today.year * 12 + today.month - 1
+        k = max((current - first) // months, 0)
+        stages = []
+        for j in (k, k + 1):
+            start = month_start(first + j * months)
+            stages.append(_Stage(self.days.on_or_after(start), "checkin",
+                                 f"checkin@{start:%Y-%m}", ("owner",), 6))
+        return stages
+
+    def stages(self, m: MeasureSnapshot, policy: Policy, today: date) -> list[list[_Stage]]:
+        """Stage families for the measure's current state; one notice per family at most."""
+        families: list[list[_Stage]] = []
+        changed = local_date(m.state_changed_at)
+        if m.state in OPEN_STATES:
+            deadline = self.effective_deadline(m, policy)
+            if deadline is not None:
+                families.append(self._deadline_stages(m, policy, today, deadline))
+            anchor = local_date(max(filter(None, (m.last_progress_at, m.state_changed_at))))
+            families.append(self._repeating(anchor, policy.stagnation, today, "stagnation",
+                                            ("owner",), 5))
+        elif m.state is State.SUBMITTED:
+            families.append(self._repeating(changed, policy.review_sla, today, "review_sla",
+                                            ("reviewer",), 4))
+        elif m.state is State.VERIFIED:
+            families.append(self._repeating(changed, policy.closure_sla, today, "closure_sla",
+                                            ("leader",), 4))
+        if m.kind is Kind.LONG_TERM and m.state in (State.VERIFIED, State.CLOSED):
+            families.append(self._checkins(changed, today, policy.checkin_months))
+        return families
+
+    def plan(self, m: MeasureSnapshot, policy: Policy, now: datetime) -> Plan:
+        """The latest due notice of each family, and when the next one falls due."""
+        today = local_date(now)
+        notices: list[Notice] = []
+        upcoming: list[datetime] = []
+        deadline = self.effective_deadline(m, policy)
+        for family in self.stages(m, policy, today):
+            due = [s for s in family if self.window_open(s.day, policy) <= now]
+            if due:
+                s = max(due, key=lambda s: (s.day, -s.urgency))
+                notices.append(Notice(m.id, s.rule, s.stage, s.to, s.urgency,
+                                      self.window_open(s.day, policy), deadline, s.colour))
+            later = [self.window_open(s.day, policy) for s in family]
+            upcoming.extend(t for t in later if t > now)
+        return Plan(tuple(notices), min(upcoming) if upcoming else None)
