@@ -1,0 +1,446 @@
+"""The lifecycle table, checked against an expectation written out here by hand.
+
+The expectation below is the design document's table, transcribed independently of
+``workflow.lifecycle``: if someone edits the lifecycle table, these tests say so. The pure tests
+exercise ``check``, ``available_actions`` and ``parse_action``; the database tests drive every
+action from every state for every kind of person through ``perform``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from workflow import db
+from workflow.errors import InputError, NotPermitted, TransitionNotAllowed
+from workflow.importers.ledger import LedgerRow, write_rows
+from workflow.lifecycle import (
+    Action,
+    Kind,
+    Need,
+    Relation,
+    State,
+    available_actions,
+    check,
+    parse_action,
+)
+from workflow.models import Campaign, HistoryEntry, Measure, Person
+from workflow.services.audit import verify_history
+from workflow.services.measures import ActionRequest, perform
+from workflow.services.people import add_person
+from workflow.timeutil import SHANGHAI
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One row of the design table: from where, to where (None: unchanged), who, what inputs."""
+
+    label: str
+    sources: frozenset[str]
+    dest: str | None
+    who: frozenset[str]  # besides admin, who may do everything
+    needs: tuple[str, ...] = ()
+
+
+def _row(label: str, sources: set[str], dest: str | None, who: set[str],
+         needs: tuple[str, ...] = ()) -> Expect:
+    return Expect(label, frozenset(sources), dest, frozenset(who | {"admin"}), needs)
+
+
+#: design.md, "The state machine", copied by hand.
+EXPECTED: dict[str, Expect] = {
+    "start": _row("开始整改", {"assigned"}, "in_progress", {"owner", "unit_member"}),
+    "submit": _row("提交", {"in_progress"}, "submitted", {"owner"}, ("comment",)),
+    "reject": _row("退回", {"submitted"}, "in_progress", {"reviewer", "leader"}, ("comment",)),
+    "verify": _row("核验通过", {"submitted"}, "verified", {"reviewer", "leader"}),
+    "close": _row("销号", {"verified"}, "closed", {"leader", "first_responsible"}),
+    "reopen": _row("重新打开", {"verified", "closed"}, "in_progress", {"leader"}, ("comment",)),
+    "extend": _row("延期", {"assigned", "in_progress"}, None, {"leader"}, ("deadline", "comment")),
+    "reassign": _row("改派", {"assigned", "in_progress"}, None, {"leader"}, ("owner",)),
+}
+STATES = ["assigned", "in_progress", "submitted", "verified", "closed"]
+STATE_LABEL = {"assigned": "已交办", "in_progress": "整改中", "submitted": "待核验",
+               "verified": "待销号", "closed": "已销号"}
+NEED_LABEL = {"comment": "说明/理由", "deadline": "新的完成时限", "owner": "新的责任人"}
+NEED_ORDER = ["comment", "deadline", "owner"]
+
+#: How each member of the ``cast`` fixture stands to ``cast.measure``.
+CAST_RELATIONS: dict[str, frozenset[str]] = {
+    "owner": frozenset({"owner", "unit_member"}),  # the owner works in the owning unit
+    "colleague": frozenset({"unit_member"}),
+    "reviewer": frozenset({"reviewer"}),
+    "leader": frozenset({"leader"}),
+    "secretary": frozenset({"first_responsible"}),
+    "admin": frozenset({"admin"}),
+    "outsider": frozenset(),
+    "viewer": frozenset(),
+}
+
+#: The admin's route from a fresh measure to each state.
+ROUTE: dict[str, list[str]] = {
+    "assigned": [],
+    "in_progress": ["start"],
+    "submitted": ["start", "submit"],
+    "verified": ["start", "submit", "verify"],
+    "closed": ["start", "submit", "verify", "close"],
+}
+
+NEW_DEADLINE = date(2027, 1, 15)
+
+
+def expected_outcome(action: str, state: str, relations: frozenset[str]) -> str:
+    """``ok``, ``not_permitted`` or ``wrong_state``; permission is checked before the state."""
+    row = EXPECTED[action]
+    if not row.who & relations:
+        return "not_permitted"
+    if state not in row.sources:
+        return "wrong_state"
+    return "ok"
+
+
+# ------------------------------------------------------------------------- pure: the table
+
+
+def test_the_expectation_covers_every_action_and_state() -> None:
+    assert set(EXPECTED) == {a.value for a in Action}
+    assert STATES == [s.value for s in State]
+    assert set().union(*(r.who for r in EXPECTED.values())) <= {r.value for r in Relation}
+
+
+@pytest.mark.parametrize("action", list(EXPECTED))
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("relation", [None, *(r.value for r in Relation)])
+def test_check_follows_the_table(action: str, state: str, relation: str | None) -> None:
+    # Given a person with at most one relation to measure 42, and every input supplied
+    relations = frozenset({relation}) if relation else frozenset()
+    expected = expected_outcome(action, state, relations)
+    row = EXPECTED[action]
+
+    def attempt():  # type: ignore[no-untyped-def]
+        return check(Action(action), measure_id=42, state=State(state), person="张三",
+                     relations={Relation(r) for r in relations}, provided=set(Need))
+
+    # When the pure check runs / Then it agrees with the design table
+    if expected == "not_permitted":
+        with pytest.raises(NotPermitted, match=f"^张三 无权对措施 42 执行「{row.label}」"):
+            attempt()
+    elif expected == "wrong_state":
+        with pytest.raises(TransitionNotAllowed,
+                           match=f"^措施 42 当前状态为「{STATE_LABEL[state]}」，"
+                                 f"不能执行「{row.label}」"):
+            attempt()
+    else:
+        transition = attempt()
+        assert transition.action == action
+        assert transition.target(State(state)) == (row.dest or state)
+
+
+def test_a_refusal_names_the_states_that_would_allow_it() -> None:
+    # Given a measure still in progress, When its leader tries to close it
+    with pytest.raises(TransitionNotAllowed) as refused:
+        check(Action.CLOSE, measure_id=42, state=State.IN_PROGRESS, person="李四",
+              relations={Relation.LEADER}, provided=set())
+    # Then the message says where it stands and where it must be first
+    assert str(refused.value) == ("措施 42 当前状态为「整改中」，不能执行「销号」；"
+                                  "该操作只能在「待销号」状态下进行。")
+    assert refused.value.measure_id == 42
+    assert refused.value.action == "close"
+
+
+def test_a_refusal_names_who_may_act() -> None:
+    with pytest.raises(NotPermitted) as refused:
+        check(Action.REOPEN, measure_id=7, state=State.CLOSED, person="王五",
+              relations={Relation.OWNER, Relation.UNIT_MEMBER}, provided={Need.COMMENT})
+    assert str(refused.value) == "王五 无权对措施 7 执行「重新打开」；只有责任领导、管理员可以执行。"
+
+
+def test_permission_is_checked_before_state_and_state_before_inputs() -> None:
+    # An outsider closing an assigned measure is told about permission, not state
+    with pytest.raises(NotPermitted):
+        check(Action.CLOSE, measure_id=1, state=State.ASSIGNED, person="x", relations=set(),
+              provided=set())
+    # The leader extending a submitted measure without inputs is told about the state
+    with pytest.raises(TransitionNotAllowed):
+        check(Action.EXTEND, measure_id=1, state=State.SUBMITTED, person="x",
+              relations={Relation.LEADER}, provided=set())
+
+
+@pytest.mark.parametrize("action", [a for a, row in EXPECTED.items() if row.needs])
+def test_each_missing_input_is_named(action: str) -> None:
+    row = EXPECTED[action]
+    state = sorted(row.sources)[0]
+    for missing in row.needs:
+        # Given everything but one input
+        provided = {Need(n) for n in row.needs if n != missing}
+        # Then the check names the missing input and the field it belongs to
+        with pytest.raises(InputError, match=f"「{row.label}」需要提供：{NEED_LABEL[missing]}") as err:
+            check(Action(action), measure_id=1, state=State(state), person="x",
+                  relations={Relation.ADMIN}, provided=provided)
+        assert err.value.field == missing
+    # And with nothing, every missing input is listed
+    with pytest.raises(InputError, match="、".join(NEED_LABEL[n] for n in NEED_ORDER
+                                                  if n in row.needs)):
+        check(Action(action), measure_id=1, state=State(state), person="x",
+              relations={Relation.ADMIN}, provided=set())
+
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("person", list(CAST_RELATIONS))
+def test_available_actions_follow_the_table(state: str, person: str) -> None:
+    relations = CAST_RELATIONS[person]
+    expected = [a for a in EXPECTED if expected_outcome(a, state, relations) == "ok"]
+    offered = available_actions(State(state), {Relation(r) for r in relations})
+    assert [a.value for a in offered] == expected
+
+
+def test_nobody_without_a_relation_is_offered_anything() -> None:
+    assert all(available_actions(s, set()) == [] for s in State)
+
+
+@pytest.mark.parametrize("action", list(EXPECTED))
+def test_parse_action_accepts_code_names_and_chinese_labels(action: str) -> None:
+    assert parse_action(action) is Action(action)
+    assert parse_action(EXPECTED[action].label) is Action(action)
+
+
+@pytest.mark.parametrize("name", ["关闭", "Close", "", "done"])
+def test_parse_action_refuses_unknown_names_and_lists_the_known_ones(name: str) -> None:
+    with pytest.raises(InputError, match=f"^未知操作「{name}」；可用操作：start（开始整改）") as err:
+        parse_action(name)
+    assert "reassign（改派）" in str(err.value)
+    assert err.value.field == "action"
+
+
+# --------------------------------------------------------------- through the service, in a DB
+#
+# Some 330 cases each need a measure in a given state. Building a database and a cast of eight
+# people per case would dominate the runtime, so the cases share one database (a module of its
+# own: a SQLite file, or a PostgreSQL schema dropped at the end) and each case imports a fresh
+# measure and walks it to its state.
+
+NOW = datetime(2026, 12, 7, 9, 30, tzinfo=SHANGHAI)  # a Monday morning in Beijing
+
+
+@dataclass
+class World:
+    """One campaign with the usual cast; every case gets its own measure in it."""
+
+    sessions: sessionmaker[Session]
+    people: dict[str, Person]
+    campaign: Campaign
+    serial: Iterator[int] = field(default_factory=itertools.count)
+
+    def fresh_measure(self, state: str) -> int:
+        """Import a measure like the cast's (owner, leader, unit 饮食服务中心) and walk it there."""
+        number = next(self.serial)
+        row = LedgerRow(row=number + 2, seq=f"L{number}", area="学习传达有差距",
+                        problem="组织学习还不到位", title=f"修订食堂采购管理办法（{number}）",
+                        leader_id=self.people["leader"].id, unit="饮食服务中心",
+                        owner_id=self.people["owner"].id, deadline=date(2026, 12, 31),
+                        kind=Kind.DEADLINE)
+        with db.transaction(self.sessions) as session:
+            write_rows(session, session.merge(self.campaign), [row], NOW)
+            measure_id = session.scalars(select(Measure.id).where(Measure.seq == f"L{number}")).one()
+        walk_to(self.sessions, measure_id, state, self.people["admin"], NOW)
+        return measure_id
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    backend = os.environ.get("RECTIFLOW_TEST_DB", "sqlite")
+    schema = f"rf_lifecycle_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    pg_url = os.environ.get("RECTIFLOW_TEST_PG_URL",
+                            "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    if backend == "postgresql":
+        admin_engine = db.make_engine(pg_url)
+        with admin_engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        url = f"{pg_url}?options=-csearch_path%3D{schema}"
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('lifecycle') / 'rectiflow.db'}"
+    engine = db.make_engine(url)
+    try:
+        db.upgrade(engine)
+        sessions = db.session_factory(engine)
+        with db.transaction(sessions) as session:
+            people = {
+                key: add_person(session, name=name, email=f"{name.lower()}@example.edu.cn",
+                                roles=[role], unit=unit)
+                for key, name, role, unit in [
+                    ("secretary", "Secretary", "leader", "后勤党总支"),
+                    ("leader", "Leader", "leader", "后勤处"),
+                    ("reviewer", "Reviewer", "reviewer", "整改办"),
+                    ("owner", "Owner", "owner", "饮食服务中心"),
+                    ("colleague", "Colleague", "owner", "饮食服务中心"),
+                    ("outsider", "Outsider", "owner", "物业管理科"),
+                    ("admin", "Admin", "admin", "整改办"),
+                    ("viewer", "Viewer", "viewer", None),
+                ]
+            }
+            campaign = Campaign(title="第五轮巡察反馈问题整改", created_at=NOW,
+                                first_responsible_id=people["secretary"].id)
+            session.add(campaign)
+        yield World(sessions, people, campaign)
+    finally:
+        engine.dispose()
+        if backend == "postgresql":
+            with admin_engine.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin_engine.dispose()
+
+
+def _count_history(session: Session, measure_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(HistoryEntry)
+                          .where(HistoryEntry.measure_id == measure_id)) or 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    state: str
+    version: int
+    history: int
+    deadline: date | None
+    owner_id: int | None
+
+
+def snapshot(sessions: sessionmaker[Session], measure_id: int) -> Snapshot:
+    with db.transaction(sessions) as session:
+        measure = session.get_one(Measure, measure_id)
+        return Snapshot(str(measure.state), measure.version, _count_history(session, measure_id),
+                        measure.deadline, measure.owner_id)
+
+
+def walk_to(sessions: sessionmaker[Session], measure_id: int, state: str, admin: Person,
+            now: datetime) -> None:
+    """Move a fresh measure to ``state`` the legal way: the admin performs the route."""
+    for step in ROUTE[state]:
+        with db.transaction(sessions) as session:
+            perform(session, ActionRequest(measure_id, Action(step), admin.email,
+                                           comment="管理员推进"), now=now)
+    reached = snapshot(sessions, measure_id)
+    assert (reached.state, reached.version) == (state, 1 + len(ROUTE[state]))
+
+
+def full_request(action: str, measure_id: int, actor: Person, new_owner: Person) -> ActionRequest:
+    """A request carrying every input the action could want."""
+    return ActionRequest(measure_id, Action(action), actor.email, comment="依据整改方案办理",
+                         deadline=NEW_DEADLINE, owner=new_owner.email)
+
+
+def attempt(sessions: sessionmaker[Session], request: ActionRequest) -> int:
+    """Perform ``request`` in its own transaction; return the new history row's id."""
+    with db.transaction(sessions) as session:
+        return perform(session, request, now=NOW + timedelta(hours=1)).entry.id
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("action", list(EXPECTED))
+@pytest.mark.parametrize("person", list(CAST_RELATIONS))
+def test_every_action_from_every_state_by_everyone(world: World, action: str, state: str,
+                                                    person: str) -> None:
+    # Given a measure walked to ``state`` by the admin
+    measure_id = world.fresh_measure(state)
+    before = snapshot(world.sessions, measure_id)
+    actor = world.people[person]
+    new_owner = world.people["colleague"]
+    request = full_request(action, measure_id, actor, new_owner)
+    row = EXPECTED[action]
+    expected = expected_outcome(action, state, CAST_RELATIONS[person])
+
+    # When ``person`` tries ``action``
+    if expected == "not_permitted":
+        with pytest.raises(NotPermitted,
+                           match=f"^{actor.name} 无权对措施 {measure_id} 执行「{row.label}」"):
+            attempt(world.sessions, request)
+    elif expected == "wrong_state":
+        with pytest.raises(TransitionNotAllowed,
+                           match=f"^措施 {measure_id} 当前状态为「{STATE_LABEL[state]}」，"
+                                 f"不能执行「{row.label}」"):
+            attempt(world.sessions, request)
+    else:
+        entry_id = attempt(world.sessions, request)
+
+    after = snapshot(world.sessions, measure_id)
+    if expected != "ok":
+        # Then a refusal changes nothing
+        assert after == before
+        return
+
+    # Then the measure moves as the table says, one version on, with one history row
+    assert after.state == (row.dest or state)
+    assert after.version == before.version + 1
+    assert after.history == before.history + 1
+    with db.transaction(world.sessions) as session:
+        entry = session.get_one(HistoryEntry, entry_id)
+        assert (entry.action, entry.from_state, entry.to_state, entry.seq) == (
+            action, state, after.state, after.version)
+        assert entry.actor_id == actor.id
+        assert entry.on_behalf_of_id is None
+    if action == "extend":
+        assert after.deadline == NEW_DEADLINE
+    elif action == "reassign":
+        assert after.owner_id == new_owner.id
+    else:
+        assert (after.deadline, after.owner_id) == (before.deadline, before.owner_id)
+
+
+MISSING_INPUT_CASES = [
+    (action, state, missing)
+    for action, row in EXPECTED.items() for missing in row.needs for state in sorted(row.sources)
+]
+
+
+@pytest.mark.parametrize(("action", "state", "missing"), MISSING_INPUT_CASES)
+def test_a_missing_input_is_refused_and_changes_nothing(world: World, action: str, state: str,
+                                                         missing: str) -> None:
+    # Given a measure where ``action`` is allowed, and someone who may do it
+    measure_id = world.fresh_measure(state)
+    before = snapshot(world.sessions, measure_id)
+    actor = world.people["owner" if action == "submit" else "leader"]
+    inputs: dict[str, object] = {"comment": "理由", "deadline": NEW_DEADLINE,
+                                 "owner": world.people["colleague"].email}
+    inputs[missing] = "   " if missing == "comment" else None  # blank text counts as missing
+    # When they leave one input out
+    request = ActionRequest(measure_id, Action(action), actor.email, **inputs)  # type: ignore[arg-type]
+    # Then they are told which, and nothing changes
+    with pytest.raises(InputError,
+                       match=f"「{EXPECTED[action].label}」需要提供：.*{NEED_LABEL[missing]}"):
+        attempt(world.sessions, request)
+    assert snapshot(world.sessions, measure_id) == before
+
+
+@pytest.mark.parametrize(("action", "inputs", "message"), [
+    ("extend", {"deadline": date(2026, 12, 1)}, "新的完成时限 2026-12-01 早于今天 2026-12-07"),
+    ("extend", {"deadline": date(2026, 12, 31)}, "新的完成时限与当前时限相同"),
+    ("reassign", {"owner": "owner@example.edu.cn"}, "Owner 已是该措施的责任人"),
+    ("reassign", {"owner": "nobody@example.edu.cn"}, "找不到人员：nobody@example.edu.cn"),
+])
+def test_bad_inputs_are_refused_and_change_nothing(world: World, action: str,
+                                                    inputs: dict[str, object], message: str) -> None:
+    # Given an assigned measure due 2026-12-31, today being 2026-12-07
+    measure_id = world.fresh_measure("assigned")
+    before = snapshot(world.sessions, measure_id)
+    # When the leader gives an input that is present but wrong
+    request = ActionRequest(measure_id, Action(action), world.people["leader"].email,
+                            comment="理由", **inputs)  # type: ignore[arg-type]
+    # Then it is refused, and nothing changed
+    with pytest.raises(InputError, match=message):
+        attempt(world.sessions, request)
+    assert snapshot(world.sessions, measure_id) == before
+
+
+def test_the_shared_database_still_verifies(world: World) -> None:
+    # After all the cases above, every chain in the shared database is intact
+    with db.transaction(world.sessions) as session:
+        report = verify_history(session)
+    assert report.ok, report.problems
+    assert report.measures >= 1
