@@ -132,9 +132,9 @@ def db_upgrade(app: App) -> None:
 
 
 def _register_subcommands() -> None:
-    from workflow.commands import audit, campaigns, imports, measures, users
+    from workflow.commands import audit, calendar, campaigns, imports, measures, users
 
-    for module in (users, campaigns, imports, measures, audit):
+    for module in (users, campaigns, imports, measures, audit, calendar):
         module.register(cli)
 
 
