@@ -21,10 +21,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings, SettingsError, load_settings, parse_now
-from workflow import db
+from workflow import db, events
 from workflow.errors import InputError, RectiflowError
 from workflow.evidence import EvidenceStore
 from workflow.lifecycle import KIND_LABELS, STATE_LABELS, TRANSITIONS, Kind, State
+from workflow.policy import PolicySet, load_policy_file
 from workflow.timeutil import local_date, local_text, system_now
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,8 +48,8 @@ class App:
         return db.session_factory(self.engine)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        with db.transaction(self.sessions) as session:
+    def transaction(self, *, write_lock: bool = False) -> Iterator[Session]:
+        with db.transaction(self.sessions, write_lock=write_lock) as session:
             yield session
 
     def now(self) -> datetime:
@@ -64,6 +65,25 @@ class App:
 
     def today(self) -> date:
         return local_date(self.now())
+
+    @cached_property
+    def policies(self) -> PolicySet:
+        return load_policy_file(self.settings.config_file)
+
+    @property
+    def configured_channels(self) -> frozenset[str]:
+        channels = set()
+        if self.settings.smtp_configured:
+            channels.add("email")
+        if self.settings.wecom_configured:
+            channels.add("wecom")
+        return frozenset(channels)
+
+    def wire_notifications(self) -> None:
+        """Events become outbox rows in the same transaction (the entry point wires this)."""
+        from notifications.events import make_outbox_writer
+
+        events.subscribe("outbox", make_outbox_writer(self.policies, self.configured_channels))
 
     @cached_property
     def evidence(self) -> EvidenceStore:
@@ -115,7 +135,10 @@ pass_app = click.make_pass_decorator(App)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """rectiflow：整改台账、督办提醒与销号。"""
-    ctx.obj = App(settings=load_settings(), now_override=ctx.meta.get("rectiflow.now"))
+    app = App(settings=load_settings(), now_override=ctx.meta.get("rectiflow.now"))
+    app.policies  # noqa: B018 - a bad policy file is refused at start, with its place named
+    app.wire_notifications()
+    ctx.obj = app
 
 
 @cli.group("db")
@@ -132,11 +155,18 @@ def db_upgrade(app: App) -> None:
 
 
 def _register_subcommands() -> None:
-    from workflow.commands import audit, calendar, campaigns, imports, measures, users
+    from workflow.commands import (
+        audit,
+        calendar,
+        campaigns,
+        imports,
+        measures,
+        reminders,
+        users,
+    )
 
-    for module in (users, campaigns, imports, measures, audit, calendar):
+    for module in (users, campaigns, imports, measures, audit, reminders, calendar):
         module.register(cli)
-
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,7 +30,10 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # A writer that reads first (sweep, deliver) asks for the write lock up front, so another
+    # writer's commit cannot invalidate its snapshot halfway through.
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -51,10 +54,16 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error. Entry points use this."""
+def transaction(factory: sessionmaker[Session], *, write_lock: bool = False) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error. Entry points use this.
+
+    ``write_lock`` takes SQLite's write lock at the start (BEGIN IMMEDIATE), for work that reads
+    many rows and then writes; other backends rely on row locks instead.
+    """
     with factory() as session:
         with session.begin():
+            if write_lock:
+                session.connection(execution_options={"sqlite_immediate": True})
             yield session
 
 

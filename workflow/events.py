@@ -6,7 +6,7 @@ the outbox writer) that run inside the same transaction, so notifications commit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,24 +26,23 @@ class MeasureChanged:
     at: datetime
 
 
-Handler = Callable[[Session, list[MeasureChanged]], None]
-_handlers: list[Handler] = []
+Handler = Callable[[Session, Sequence[MeasureChanged]], None]
+_handlers: dict[str, Handler] = {}
 
 
-def subscribe(handler: Handler) -> None:
-    """Register ``handler``; it is called with the session and the events before commit."""
-    if handler not in _handlers:
-        _handlers.append(handler)
+def subscribe(name: str, handler: Handler) -> None:
+    """Register ``handler`` under ``name`` (replacing any before it); it is called with the
+    session and the events before commit."""
+    _handlers[name] = handler
 
 
-def unsubscribe(handler: Handler) -> None:
-    if handler in _handlers:
-        _handlers.remove(handler)
+def unsubscribe(name: str) -> None:
+    _handlers.pop(name, None)
 
 
 def publish(session: Session, events: Iterable[MeasureChanged]) -> None:
     batch = list(events)
     if not batch:
         return
-    for handler in list(_handlers):
+    for handler in list(_handlers.values()):
         handler(session, batch)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from workflow.lifecycle import OPEN_STATES, Kind, State
 from workflow.policy import Policy
@@ -146,7 +146,7 @@ class Planner:
     def window_open(self, day: date, policy: Policy) -> datetime:
         """When messages of ``day`` may go out: the send window's start, as aware UTC."""
         local = datetime.combine(day, policy.window_start, tzinfo=SHANGHAI)
-        return local.astimezone(timezone.utc)
+        return local.astimezone(UTC)
 
     def next_send_time(self, now: datetime, policy: Policy) -> datetime:
         """``now`` if inside the send window, else the next window's opening."""
@@ -265,3 +265,31 @@ class Planner:
             later = [self.window_open(s.day, policy) for s in family]
             upcoming.extend(t for t in later if t > now)
         return Plan(tuple(notices), min(upcoming) if upcoming else None)
+
+
+def describe(notice: Notice, now: datetime, days: WorkdayIndex, anchor: datetime | None = None
+             ) -> str:
+    """Why this notice was sent, in one Chinese sentence ("why you got this")."""
+    today = local_date(now)
+    deadline = notice.deadline
+    kind = notice.rule.split(":")[0]
+    if kind == "before" and deadline is not None:
+        left = days.count_between(today, deadline)
+        if deadline <= today:
+            return f"今天是完成时限（{deadline}）"
+        return f"距完成时限（{deadline}）还有 {left} 个工作日"
+    if kind == "nudge" and deadline is not None:
+        return f"立行立改事项，完成时限 {deadline}，请尽快完成"
+    if kind == "overdue" and deadline is not None:
+        late = days.count_between(deadline, today)
+        card = "红牌" if notice.colour == "red" else "黄牌"
+        return f"已逾期 {late} 个工作日（{card}督办），完成时限 {deadline}"
+    since = days.count_between(local_date(anchor), today) if anchor is not None else None
+    waited = f" {since} 个工作日" if since else ""
+    texts = {
+        "review_sla": f"已提交{waited}，仍待整改办核验",
+        "closure_sla": f"已核验通过{waited}，仍待责任领导销号",
+        "stagnation": f"已{waited or '较长时间'}没有报送整改进展",
+        "checkin": f"长期坚持事项，请报送 {today.year}年{today.month}月 的整改进展",
+    }
+    return texts.get(kind, notice.rule)

@@ -391,7 +391,7 @@ def write_rows(session: Session, campaign: Campaign, rows: Sequence[LedgerRow],
          "state": State.ASSIGNED.value, "deadline": r.deadline, "original_deadline": r.deadline,
          "owner_id": r.owner_id, "leader_id": r.leader_id,
          "unit_id": units[r.unit] if r.unit else None, "version": 1,
-         "created_at": now, "state_changed_at": now}
+         "created_at": now, "state_changed_at": now, "next_reminder_at": now}
         for i, r in enumerate(rows)
     ]
     measure_ids = session.scalars(

@@ -172,6 +172,7 @@ def _iso(value: date | None) -> str | None:
 
 def _apply(session: Session, measure: Measure, transition: Transition, request: ActionRequest,
            data: dict[str, Any], author: Person, now: datetime) -> None:
+    measure.next_reminder_at = now  # the next sweep re-plans its reminders from the new facts
     new_state = transition.target(State(measure.state))
     if new_state != measure.state:
         measure.state = new_state

@@ -1,0 +1,212 @@
+"""Writing notifications into the outbox: once per key, one message per recipient and channel.
+
+Items carry the idempotency key (measure, deadline, stage, recipient, channel); the database's
+unique index on it means a notice planned twice, by one sweep run twice or by two at once, is
+written once. What a message says is rendered at send time from its payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from workflow.models import OutboxItem, OutboxMessage, Person
+from workflow.reminders import URGENCY_LABELS
+
+CHANNEL_LABELS = {"email": "邮件", "wecom": "企业微信", "wecom_robot": "企业微信群", "file": "本地文件"}
+PREFERENCES = ("auto", "email", "wecom", "both")
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    """One measure to tell one person about, and why."""
+
+    measure_id: int
+    rule: str
+    stage: str
+    deadline: date | None
+    recipient_id: int
+    urgency: int
+    reason: str
+    on_behalf_of: str | None = None  # the absent person this delegate receives it for
+    colour: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: int
+    name: str
+    email: str
+    wecom_id: str | None
+    preference: str
+
+
+def channels_for(person: Recipient, configured: frozenset[str]) -> list[str]:
+    """Which channels reach ``person``: email and/or WeCom as configured and preferred; the
+    file channel when no real channel is configured at all."""
+    if not configured & {"email", "wecom"}:
+        return ["file"]
+    reachable = []
+    if "email" in configured and person.email:
+        reachable.append("email")
+    if "wecom" in configured and person.wecom_id:
+        reachable.append("wecom")
+    if person.preference in ("email", "wecom") and person.preference in reachable:
+        return [person.preference]
+    return reachable
+
+
+def item_key(item: PlannedItem, channel: str) -> str:
+    deadline = item.deadline.isoformat() if item.deadline else "-"
+    return f"{item.measure_id}|{deadline}|{item.stage}|{item.recipient_id}|{channel}"
+
+
+EVENT_LABELS = {"assigned": "新交办", "returned": "被退回", "reopened": "重新打开",
+                "to_close": "待您销号"}
+
+
+def subject_for(items: Sequence[dict[str, Any]], kind: str) -> str:
+    """A Chinese subject that says how many items and how urgent (pure)."""
+    if kind == "event":
+        if len(items) == 1:
+            return f"【整改督办】{items[0]['reason']}"
+        by_rule: dict[str, int] = defaultdict(int)
+        for item in items:
+            by_rule[EVENT_LABELS.get(item["rule"], item["rule"])] += 1
+        detail = "，".join(f"{label}{n}项" for label, n in by_rule.items())
+        return f"【整改督办】您有{len(items)}项整改措施：{detail}"
+    counts: dict[int, int] = defaultdict(int)
+    for item in items:
+        counts[item["urgency"]] += 1
+    worst = min(counts)
+    detail = "，".join(f"{URGENCY_LABELS[u]}{n}项" for u, n in sorted(counts.items()))
+    prefix = "【整改督办·红牌】" if worst == 0 else "【整改督办】"
+    return f"{prefix}您有{len(items)}项整改措施需要关注：{detail}"
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]
+                                ) -> list[tuple[int, str]]:
+    """Insert outbox items; rows whose key exists already are skipped. Returns (id, key)."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (builder(OutboxItem).on_conflict_do_nothing(index_elements=["key"])
+                 .returning(OutboxItem.id, OutboxItem.key))
+    inserted: list[tuple[int, str]] = []
+    for start in range(0, len(rows), 5000):
+        inserted.extend((r.id, r.key) for r in session.execute(statement, rows[start:start + 5000]))
+    return inserted
+
+
+def load_recipients(session: Session, ids: Iterable[int]) -> dict[int, Recipient]:
+    wanted = set(ids)
+    found: dict[int, Recipient] = {}
+    id_list = sorted(wanted)
+    for start in range(0, len(id_list), 1000):
+        chunk = id_list[start:start + 1000]
+        for pid, name, email, wecom_id, preference in session.execute(
+                select(Person.id, Person.name, Person.email, Person.wecom_id,
+                       Person.channel_preference).where(Person.id.in_(chunk))):
+            found[pid] = Recipient(pid, name, email, wecom_id, preference)
+    return found
+
+
+def _item_payload(item: PlannedItem) -> dict[str, Any]:
+    return {"measure_id": item.measure_id, "rule": item.rule, "urgency": item.urgency,
+            "reason": item.reason, "colour": item.colour, "on_behalf_of": item.on_behalf_of,
+            "deadline": item.deadline.isoformat() if item.deadline else None}
+
+
+def write_notices(session: Session, items: Sequence[PlannedItem], *, now: datetime,
+                  send_at: datetime, configured: frozenset[str], kind: str = "reminder"
+                  ) -> list[OutboxMessage]:
+    """Write ``items`` as outbox rows: each key once, grouped into one message per recipient and
+    channel. Returns the messages created (items already written before are left out)."""
+    recipients = load_recipients(session, (i.recipient_id for i in items))
+    rows: list[dict[str, Any]] = []
+    by_key: dict[str, tuple[PlannedItem, str]] = {}
+    for item in items:
+        person = recipients.get(item.recipient_id)
+        if person is None:
+            continue
+        for channel in channels_for(person, configured):
+            key = item_key(item, channel)
+            if key in by_key:
+                continue
+            by_key[key] = (item, channel)
+            rows.append({"measure_id": item.measure_id, "rule": item.rule, "key": key})
+    inserted = _insert_ignoring_duplicates(session, rows)
+    groups: dict[tuple[int, str], list[tuple[int, str]]] = defaultdict(list)
+    messages: list[OutboxMessage] = []
+    for item_id, key in inserted:
+        item, channel = by_key[key]
+        groups[(item.recipient_id, channel)].append((item_id, key))
+
+    links: list[dict[str, int]] = []
+    for (recipient_id, channel), members in sorted(groups.items()):
+        person = recipients[recipient_id]
+        shown = sorted((_item_payload(by_key[k][0]) for _, k in members),
+                       key=lambda d: (d["urgency"], d["measure_id"]))
+        digest = hashlib.sha256("\n".join(sorted(k for _, k in members)).encode()).hexdigest()
+        message = OutboxMessage(
+            channel=channel, kind=kind, recipient_id=recipient_id, recipient=person.email,
+            subject=subject_for(shown, kind), payload={"items": shown, "name": person.name},
+            key=f"{kind}|{recipient_id}|{channel}|{digest[:40]}", status="pending", attempts=0,
+            not_before=send_at, created_at=now, info={})
+        messages.append(message)
+        links.extend({"item_id": item_id, "message_index": len(messages) - 1}
+                     for item_id, _ in members)
+    if messages:
+        session.add_all(messages)
+        session.flush()
+        by_message: dict[int, list[int]] = defaultdict(list)
+        for link in links:
+            by_message[messages[link["message_index"]].id].append(link["item_id"])
+        for message_id, item_ids in by_message.items():
+            for start in range(0, len(item_ids), 1000):
+                session.execute(update(OutboxItem).where(
+                    OutboxItem.id.in_(item_ids[start:start + 1000])).values(message_id=message_id))
+    return messages
+
+
+def message_dict(message: OutboxMessage) -> dict[str, Any]:
+    """The contract shape of one outbox message (design.md, ``outbox list --json``)."""
+    items = message.payload.get("items", [])
+    return {
+        "id": message.id,
+        "channel": message.channel,
+        "kind": message.kind,
+        "recipient": message.recipient,
+        "subject": message.subject,
+        "status": message.status,
+        "key": message.key,
+        "attempts": message.attempts,
+        "not_before": message.not_before.isoformat(),
+        "created_at": message.created_at.isoformat(),
+        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+        "last_error": message.last_error,
+        "measure_ids": sorted({i["measure_id"] for i in items}),
+        "reasons": [{"measure_id": i["measure_id"], "rule": i["rule"], "reason": i["reason"]}
+                    for i in items],
+        "info": message.info,
+    }
+
+
+def list_messages(session: Session, status: str | None = None, limit: int | None = None
+                  ) -> Sequence[OutboxMessage]:
+    query = select(OutboxMessage).order_by(OutboxMessage.id)
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    if limit is not None:
+        query = query.limit(limit)
+    return session.scalars(query).all()
+
