@@ -25,6 +25,20 @@ def _secret_repr(value: str | None) -> str:
     return "None" if value is None else "'***'"
 
 
+def mask_url_password(url: str) -> str:
+    """``scheme://user:***@host/...``: a connection URL fit for logs and reprs."""
+    scheme, found, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not found or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}{slash}{path}"
+
+
+#: Fields holding connection URLs, which may carry a password.
+_URL_FIELDS = frozenset({"database_url", "broker_url"})
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the program reads from its environment; secrets never appear in repr()."""
@@ -54,7 +68,13 @@ class Settings:
         shown = []
         for f in fields(self):
             value = getattr(self, f.name)
-            shown.append(f"{f.name}={_secret_repr(value) if not f.repr else repr(value)}")
+            if not f.repr:
+                value_text = _secret_repr(value)
+            elif f.name in _URL_FIELDS and value is not None:
+                value_text = repr(mask_url_password(value))
+            else:
+                value_text = repr(value)
+            shown.append(f"{f.name}={value_text}")
         return f"Settings({', '.join(shown)})"
 
     @property
