@@ -64,8 +64,14 @@ def channels_for(person: Recipient, configured: frozenset[str]) -> list[str]:
     return reachable
 
 
+#: Rules whose stage depends on the deadline; a changed deadline (延期) gives them new keys.
+DEADLINE_RULES = frozenset({"before", "overdue", "nudge"})
+
+
 def item_key(item: PlannedItem, channel: str) -> str:
-    deadline = item.deadline.isoformat() if item.deadline else "-"
+    """(measure, deadline, stage, recipient, channel); the deadline only for deadline rules."""
+    depends = item.deadline is not None and item.rule.split(":")[0] in DEADLINE_RULES
+    deadline = item.deadline.isoformat() if depends and item.deadline else "-"
     return f"{item.measure_id}|{deadline}|{item.stage}|{item.recipient_id}|{channel}"
 
 
