@@ -330,3 +330,18 @@ class OutboxItem(Base):
     key: Mapped[str] = mapped_column(String(300), unique=True)
 
     message: Mapped[OutboxMessage | None] = relationship(back_populates="items")
+
+
+class RuntimeState(Base):
+    """Small shared facts between processes: leases (the clock's), heartbeats, cached tokens.
+
+    Kept in the database so that every worker on every machine sees the same value.
+    """
+
+    __tablename__ = "runtime_state"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
