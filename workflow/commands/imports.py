@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from workflow.cli import App, emit_json, json_option, pass_app
 from workflow.importers.ledger import import_ledger
+from workflow.importers.report import import_report, summary_lines, tree_lines
 from workflow.models import Campaign
 from workflow.services.people import find_person
 
@@ -43,6 +44,37 @@ def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
     click.echo(f"{verb}：{summary.areas} 个方面、{summary.problems} 个问题、"
                f"{summary.measures} 项整改措施" + (f"（整改任务「{title}」，编号 {summary.campaign_id}）"
                                              if title else ""))
+
+
+@import_group.command("report")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--campaign", "campaign_title", required=True,
+              help="整改任务名称；不存在则新建，已存在则追加")
+@click.option("--dry-run", is_flag=True, help="只解析并显示识别结果，不写入")
+@json_option
+@pass_app
+def import_report_cmd(app: App, file: Path, campaign_title: str, dry_run: bool,
+                      as_json: bool) -> None:
+    """导入反馈意见或整改情况报告（.txt 或 .docx）：按「一、（一）1.（1）①」编号识别方面、问题和
+    整改措施，按「整改结果」定状态，「整改情况」记为整改进展；并与文中自述的数字核对。"""
+    with app.transaction() as session:
+        summary = import_report(session, file, campaign_title=campaign_title, now=app.now(),
+                                dry_run=dry_run)
+    if as_json:
+        emit_json(summary.as_json())
+        return
+    if dry_run:
+        click.echo(f"识别结果（{file.name}，未写入）：")
+        for line in tree_lines(summary.report):
+            click.echo(f"  {line}")
+        click.echo("")
+    else:
+        counts = summary.counts
+        click.echo(f"已导入：{counts['areas']} 个方面、{counts['problems']} 个问题、"
+                   f"{counts['measures']} 项整改措施（整改任务「{campaign_title.strip()}」，"
+                   f"编号 {summary.campaign_id}）")
+    for line in summary_lines(summary):
+        click.echo(line)
 
 
 def register(cli: click.Group) -> None:
