@@ -3,7 +3,6 @@ know yet, and check how days and years are covered."""
 
 from __future__ import annotations
 
-import tomllib
 from datetime import date
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 from workflow.calendar_store import add_days, list_days, load_calendar, remove_day
 from workflow.cli import App, emit_json, json_option, now_option, pass_app
 from workflow.errors import InputError
+from workflow.policy import load_policy_file
 from workflow.workcalendar import (
     OFFICIAL_YEARS,
     YEAR_SOURCE_LABELS,
@@ -28,17 +28,8 @@ ACTION_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变"}
 
 
 def config_overrides(app: App) -> dict[date, DayOverride]:
-    """The ``[calendar]`` table of the policy file named by RECTIFLOW_CONFIG, if any."""
-    path = app.settings.config_file
-    if path is None:
-        return {}
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"无法读取策略文件 {path}：{exc}", field="config") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"策略文件 {path} 有 TOML 语法错误：{exc}", field="config") from None
-    return overrides_from_toml(doc.get("calendar", {}))
+    """The ``[calendar]`` table of the policy file (RECTIFLOW_CONFIG, else the packaged one)."""
+    return overrides_from_toml(load_policy_file(app.settings.config_file).calendar)
 
 
 def _calendar(app: App, session: Session) -> WorkCalendar:
@@ -76,9 +67,10 @@ def calendar_add(app: App, dates: tuple[str, ...], holiday: bool, workday: bool,
         raise InputError("请用 --holiday（放假）或 --workday（上班）二选一指明录入类型",
                          field="holiday")
     days = sorted({d for text in dates for d in parse_days(text)})
+    configured = config_overrides(app)
     with app.transaction() as session:
         changes = add_days(session, days, workday, note, now=app.now())
-        calendar = _calendar(app, session)
+        calendar = load_calendar(session, configured)
     years = sorted({d.year for d in days})
     if as_json:
         emit_json({"is_workday": workday, "note": note.strip(),
@@ -144,8 +136,7 @@ def calendar_remove(app: App, day_text: str) -> None:
                                  field="date") from None
             raise
         kind = "上班日" if row.is_workday else "放假日"
-        calendar = _calendar(app, session)
-        description = calendar.describe(day)
+        description = load_calendar(session, configured).describe(day)
     click.echo(f"已删除 {day} 的录入（原为{kind}）。现在：{description}")
 
 
