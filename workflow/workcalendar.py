@@ -212,7 +212,8 @@ class WorkCalendar:
         return current
 
     def workdays_between(self, a: date, b: date) -> int:
-        """Working days in (a, b]: after ``a`` up to and including ``b``; negative when b < a.
+        """Working days in (a, b]: after ``a`` up to and including ``b``; when b < a, minus the
+        working days in (b, a].
 
         ``workdays_between(deadline, today)`` is how many working days a measure is overdue.
         """

@@ -4,7 +4,7 @@ package does not know, admin overrides, and the counting the reminder planner re
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import chinese_calendar
 import pytest
@@ -335,3 +335,28 @@ def test_parse_days(text, count):
 def test_parse_days_refuses(text):
     with pytest.raises(InputError, match="日期"):
         parse_days(text)
+
+
+# ------------------------------------------------------------------ properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SHARED = WorkCalendar({D("2027-01-01"): (False, "元旦"), D("2027-02-06"): (True, "")})
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.dates(date(2025, 11, 1), date(2027, 3, 1)), n=st.integers(-40, 40))
+def test_counting_agrees_with_adding(start, n):
+    # Given any day around the official/fallback boundary and any count
+    result = SHARED.add_workdays(start, n)
+    # Then the result is a working day, n working days away (0: the day or the next workday)
+    assert SHARED.is_workday(result)
+    if n == 0:
+        assert result >= start and SHARED.workdays_between(start, result) <= 1
+    elif n > 0:  # working days in (start, result]
+        assert SHARED.workdays_between(start, result) == n
+    else:  # working days in [result, start)
+        assert SHARED.workdays_between(result - timedelta(days=1), start - timedelta(days=1)) == -n
+    if n > 0:
+        assert SHARED.working_days_before(result, n) <= start
