@@ -159,13 +159,14 @@ def _register_subcommands() -> None:
         audit,
         calendar,
         campaigns,
+        delivery,
         imports,
         measures,
         reminders,
         users,
     )
 
-    for module in (users, campaigns, imports, measures, audit, reminders, calendar):
+    for module in (users, campaigns, imports, measures, audit, reminders, delivery, calendar):
         module.register(cli)
 
 

@@ -1,0 +1,1 @@
+"""Delivery channels: email (yagmail), WeCom application messages, WeCom group robots, files."""

@@ -1,0 +1,235 @@
+"""The outbox deliverer: claim due rows with a lease, send them, mark each sent at once.
+
+A claim is one statement (``UPDATE ... WHERE id IN (SELECT ... [FOR UPDATE SKIP LOCKED])
+RETURNING id``), so two deliverers never take the same row, and a deliverer that dies leaves its
+rows to be reclaimed when the lease runs out. Each result is written in its own short
+transaction right after the send: a crash repeats at most the one message in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from notifications.channels.base import Channel, DeliveryError
+from notifications.render import LinkMaker, render
+from workflow import db
+from workflow.models import OutboxMessage, Person
+
+log = logging.getLogger("rectiflow.deliver")
+
+#: Retry delays: first within 10 minutes, growing, never beyond an hour; then ``dead``.
+RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=3), timedelta(minutes=9),
+                timedelta(minutes=20), timedelta(minutes=40), timedelta(hours=1),
+                timedelta(hours=1), timedelta(hours=1))
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+
+
+def retry_delay(attempts: int, rng: random.Random) -> timedelta:
+    """Delay before try number ``attempts + 1``, with ±20% jitter, capped at one hour."""
+    base = RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
+    jittered = base * rng.uniform(0.8, 1.2)
+    return min(jittered, timedelta(hours=1))
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    deferred: int = 0
+
+    def add(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.dead += other.dead
+        self.deferred += other.deferred
+
+    def as_json(self) -> dict[str, int]:
+        return {"sent": self.sent, "failed": self.failed, "dead": self.dead,
+                "deferred": self.deferred}
+
+
+def claim(session: Session, now: datetime, *, limit: int, lease: timedelta,
+          channels: frozenset[str]) -> list[int]:
+    """Take up to ``limit`` due rows for ``lease``; rows whose lease ran out are due again."""
+    due = (select(OutboxMessage.id)
+           .where(OutboxMessage.channel.in_(sorted(channels)),
+                  or_(and_(OutboxMessage.status == "pending", OutboxMessage.not_before <= now),
+                      and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)))
+           .order_by(OutboxMessage.not_before, OutboxMessage.id)
+           .limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    statement = (update(OutboxMessage)
+                 .where(OutboxMessage.id.in_(due.scalar_subquery()))
+                 .values(status="sending", lease_until=now + lease)
+                 .returning(OutboxMessage.id)
+                 .execution_options(synchronize_session=False))
+    return sorted(session.scalars(statement).all())
+
+
+class Deliverer:
+    """Sends what is due through the configured channels."""
+
+    def __init__(self, sessions: sessionmaker[Session], channels: Mapping[str, Channel], *,
+                 base_url: str, send_window: Callable[[datetime], datetime] | None = None,
+                 link_maker: LinkMaker | None = None, lease: timedelta = timedelta(minutes=5),
+                 batch: int = 200, rng: random.Random | None = None) -> None:
+        self.sessions = sessions
+        self.channels = dict(channels)
+        self.base_url = base_url
+        self.send_window = send_window or (lambda moment: moment)
+        self.link_maker = link_maker
+        self.lease = lease
+        self.batch = batch
+        self.rng = rng or random.Random()
+
+    def run(self, now_fn: Callable[[], datetime], *, max_batches: int = 1000) -> DeliveryReport:
+        """Deliver batches until nothing is due (or ``max_batches``)."""
+        report = DeliveryReport()
+        for _ in range(max_batches):
+            once = self.run_once(now_fn())
+            report.add(once)
+            if once.sent + once.failed + once.dead + once.deferred == 0:
+                break
+        return report
+
+    def run_once(self, now: datetime) -> DeliveryReport:
+        with db.transaction(self.sessions, write_lock=True) as session:
+            ids = claim(session, now, limit=self.batch, lease=self.lease,
+                        channels=frozenset(self.channels))
+        report = DeliveryReport()
+        if not ids:
+            return report
+        by_channel: dict[str, list[int]] = defaultdict(list)
+        with db.transaction(self.sessions) as session:
+            for message_id, channel in session.execute(
+                    select(OutboxMessage.id, OutboxMessage.channel)
+                    .where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
+                by_channel[channel].append(message_id)
+        for channel_name, message_ids in by_channel.items():
+            channel = self.channels[channel_name]
+            try:
+                for message_id in message_ids:
+                    self._deliver_one(channel, message_id, now, report)
+            finally:
+                channel.close()
+        return report
+
+    # ------------------------------------------------------------------ one message
+
+    def _deliver_one(self, channel: Channel, message_id: int, now: datetime,
+                     report: DeliveryReport) -> None:
+        with db.transaction(self.sessions) as session:
+            message = session.get(OutboxMessage, message_id)
+            if message is None or message.status != "sending":
+                return
+            wait_until = self._paced(session, channel, message, now)
+            if wait_until is not None:
+                message.status = "pending"
+                message.not_before = wait_until
+                message.lease_until = None
+                report.deferred += 1
+                return
+            rendered = render(session, message, self.base_url, self.link_maker)
+        try:
+            info = channel.send(rendered)
+        except DeliveryError as exc:
+            self._failed(message_id, exc, now, report)
+            return
+        except Exception as exc:  # a bug or an unexpected library error: keep it, retry
+            log.exception("unexpected error sending outbox message %s", message_id)
+            self._failed(message_id, DeliveryError(channel.name, repr(exc), retryable=True),
+                         now, report)
+            return
+        with db.transaction(self.sessions) as session:
+            message = session.get(OutboxMessage, message_id)
+            assert message is not None
+            message.status = "sent"
+            message.sent_at = now
+            message.lease_until = None
+            message.attempts += 1
+            message.last_error = None
+            message.info = {**message.info, **info}
+        report.sent += 1
+        log.info("sent outbox message %s by %s", message_id, channel.name)
+
+    def _paced(self, session: Session, channel: Channel, message: OutboxMessage,
+               now: datetime) -> datetime | None:
+        """When a per-recipient limit is reached: the time the oldest send leaves the window."""
+        for count, seconds in channel.limits:
+            since = now - timedelta(seconds=seconds)
+            recent = session.execute(
+                select(func.count(), func.min(OutboxMessage.sent_at))
+                .where(OutboxMessage.channel == message.channel,
+                       OutboxMessage.recipient == message.recipient,
+                       OutboxMessage.status == "sent", OutboxMessage.sent_at > since)).one()
+            if recent[0] >= count:
+                return recent[1] + timedelta(seconds=seconds, milliseconds=100)
+        return None
+
+    def _failed(self, message_id: int, error: DeliveryError, now: datetime,
+                report: DeliveryReport) -> None:
+        with db.transaction(self.sessions) as session:
+            message = session.get(OutboxMessage, message_id)
+            assert message is not None
+            message.attempts += 1
+            message.last_error = str(error)
+            message.lease_until = None
+            if error.retryable and message.attempts < MAX_ATTEMPTS:
+                delay = (timedelta(seconds=error.retry_after) if error.retry_after
+                         else retry_delay(message.attempts, self.rng))
+                message.status = "pending"
+                message.not_before = self.send_window(now + delay)
+                report.failed += 1
+                log.warning("outbox message %s failed (try %s), retry at %s: %s", message_id,
+                            message.attempts, message.not_before.isoformat(), error)
+                return
+            message.status = "dead"
+            report.dead += 1
+            log.error("outbox message %s is dead after %s tries: %s", message_id,
+                      message.attempts, error)
+            self._fall_back_to_email(session, message, now)
+
+    def _fall_back_to_email(self, session: Session, message: OutboxMessage,
+                            now: datetime) -> None:
+        """A person WeCom cannot reach permanently gets the message by email instead."""
+        if message.channel != "wecom" or "email" not in self.channels:
+            return
+        person = session.get(Person, message.recipient_id) if message.recipient_id else None
+        if person is None or not person.email:
+            return
+        fallback = OutboxMessage(
+            channel="email", kind=message.kind, recipient_id=person.id, recipient=person.email,
+            subject=message.subject, payload=message.payload, key=f"{message.key}|email-fallback",
+            status="pending", attempts=0, not_before=now, created_at=now,
+            info={"fallback_for": message.id})
+        session.add(fallback)
+        session.flush()
+        log.info("outbox message %s: WeCom failed permanently, falling back to email as %s",
+                 message.id, fallback.id)
+
+
+def retry_message(session: Session, message_id: int, now: datetime) -> OutboxMessage:
+    """Revive a dead (or failing) message: pending again, tries counted from zero."""
+    from workflow.errors import InputError, NotFound
+
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound("消息", message_id)
+    if message.status == "sent":
+        raise InputError(f"消息 {message_id} 已发送，无需重试", field="id")
+    message.status = "pending"
+    message.attempts = 0
+    message.not_before = now
+    message.lease_until = None
+    return message
+

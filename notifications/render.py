@@ -1,0 +1,94 @@
+"""Rendering outbox messages from their payload with Jinja2 (autoescaped HTML: titles are user
+text). Measures are read at send time, so a message shows the measure as it is now."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from notifications.channels.base import Rendered
+from workflow.lifecycle import KIND_LABELS, STATE_LABELS, Kind, State
+from workflow.models import Measure, OutboxMessage, Person, Problem
+from workflow.outbox import EVENT_LABELS
+from workflow.reminders import URGENCY_LABELS
+
+_env = Environment(
+    loader=PackageLoader("notifications", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+#: Makes a link for (message, item) — e.g. a one-time approval link; None for the plain link.
+LinkMaker = Callable[[OutboxMessage, dict[str, Any]], str | None]
+
+
+def _measures(session: Session, ids: Sequence[int]) -> dict[int, Measure]:
+    found: dict[int, Measure] = {}
+    for start in range(0, len(ids), 500):
+        for measure in session.scalars(
+                select(Measure).options(joinedload(Measure.problem).joinedload(Problem.area),
+                                        joinedload(Measure.owner), joinedload(Measure.leader),
+                                        joinedload(Measure.unit))
+                .where(Measure.id.in_(ids[start:start + 500]))).unique():
+            found[measure.id] = measure
+    return found
+
+
+def render(session: Session, message: OutboxMessage, base_url: str,
+           link_maker: LinkMaker | None = None) -> Rendered:
+    """The texts of one message, for every channel's needs."""
+    payload = message.payload
+    items = payload.get("items", [])
+    measures = _measures(session, sorted({i["measure_id"] for i in items}))
+    rows = []
+    for item in items:
+        measure = measures.get(item["measure_id"])
+        if measure is None:
+            continue
+        special = link_maker(message, item) if link_maker else None
+        rows.append({
+            "id": measure.id,
+            "title": measure.title,
+            "area": measure.problem.area.title,
+            "deadline": measure.deadline.isoformat() if measure.deadline else "—",
+            "state": STATE_LABELS[State(measure.state)],
+            "kind": KIND_LABELS[Kind(measure.kind)],
+            "owner": measure.owner.name if measure.owner else "—",
+            "unit": measure.unit.name if measure.unit else "—",
+            "rule": item["rule"],
+            "reason": item["reason"],
+            "colour": item.get("colour"),
+            "link": f"{base_url}/measures/{measure.id}",
+            "action_link": special,
+            "group": (EVENT_LABELS.get(item["rule"], item["rule"]) if message.kind == "event"
+                      else URGENCY_LABELS[item["urgency"]]),
+        })
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[row["group"]].append(row)
+    person = session.get(Person, message.recipient_id) if message.recipient_id else None
+    context = {
+        "name": payload.get("name") or (person.name if person else message.recipient),
+        "subject": message.subject,
+        "groups": list(groups.items()),
+        "count": len(rows),
+        "base_url": base_url,
+        "home": f"{base_url}/my",
+    }
+    first_link = next((r["action_link"] or r["link"] for r in rows), context["home"])
+    return Rendered(
+        message_id=message.id, key=message.key, channel=message.channel,
+        recipient=message.recipient, recipient_name=str(context["name"]),
+        wecom_id=person.wecom_id if person else None, subject=message.subject,
+        text=_env.get_template("message.txt").render(context),
+        html=_env.get_template("message.html").render(context),
+        markdown=_env.get_template("message.md").render(context),
+        url=first_link, created_at=message.created_at,
+    )
