@@ -172,8 +172,9 @@ class Deliverer:
                 .where(OutboxMessage.channel == message.channel,
                        OutboxMessage.recipient == message.recipient,
                        OutboxMessage.status == "sent", OutboxMessage.sent_at > since)).one()
-            if recent[0] >= count:
-                return recent[1] + timedelta(seconds=seconds, milliseconds=100)
+            if recent[0] >= count and recent[1] is not None:
+                oldest: datetime = recent[1]
+                return oldest + timedelta(seconds=seconds, milliseconds=100)
         return None
 
     def _failed(self, message_id: int, error: DeliveryError, now: datetime,

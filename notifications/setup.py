@@ -21,7 +21,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
     if settings.smtp_configured:
         channels["email"] = EmailChannel.from_settings(settings)
     if settings.wecom_configured or settings.wecom_webhook_key:
-        from notifications.channels import wecom
+        from notifications.channels import wecom  # type: ignore[attr-defined]
 
         channels.update(wecom.channels_from_settings(settings))
     channels["file"] = FileChannel(settings.outbox_dir,

@@ -67,10 +67,10 @@ class Channel(ABC):
     #: attribute names holding secrets: masked in repr() and never logged.
     secrets: ClassVar[tuple[str, ...]] = ()
 
-    def open(self) -> None:
+    def open(self) -> None:  # noqa: B027 - a hook; most channels need no preparation
         """Prepare for a batch (connect, log in); called before the first send."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a hook; most channels hold nothing open
         """Release what ``open`` took."""
 
     @abstractmethod
