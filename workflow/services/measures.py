@@ -225,13 +225,15 @@ def perform(session: Session, request: ActionRequest, *, now: datetime) -> Actio
     if on_behalf_of is not None:
         data["on_behalf_of_name"] = on_behalf_of.name
     _apply(session, measure, transition, request, data, actor, now)
+    # A failed flush rolls the transaction back and touching ``measure`` afterwards raises, so the
+    # conflict is built from the request alone.
     try:
         session.flush()  # UPDATE ... WHERE version = :v, or StaleDataError
     except StaleDataError as exc:
-        raise ConflictError(measure.id, request.expected_version) from exc
+        raise ConflictError(request.measure_id, request.expected_version) from exc
     except OperationalError as exc:  # SQLite: another writer got there first
         if "locked" in str(exc).lower() or "busy" in str(exc).lower():
-            raise ConflictError(measure.id, request.expected_version) from exc
+            raise ConflictError(request.measure_id, request.expected_version) from exc
         raise
 
     values = new_history_entry(
