@@ -111,17 +111,17 @@ class Deliverer:
             return report
         by_channel: dict[str, list[int]] = defaultdict(list)
         with db.transaction(self.sessions) as session:
-            for message_id, channel in session.execute(
+            for message_id, name in session.execute(
                     select(OutboxMessage.id, OutboxMessage.channel)
                     .where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
-                by_channel[channel].append(message_id)
-        for channel_name, message_ids in by_channel.items():
-            channel = self.channels[channel_name]
+                by_channel[name].append(message_id)
+        for name, message_ids in by_channel.items():
+            sender = self.channels[name]
             try:
                 for message_id in message_ids:
-                    self._deliver_one(channel, message_id, now, report)
+                    self._deliver_one(sender, message_id, now, report)
             finally:
-                channel.close()
+                sender.close()
         return report
 
     # ------------------------------------------------------------------ one message

@@ -82,7 +82,7 @@ def render(session: Session, message: OutboxMessage, base_url: str,
         "base_url": base_url,
         "home": f"{base_url}/my",
     }
-    first_link = next((r["action_link"] or r["link"] for r in rows), context["home"])
+    first_link: str = next((r["action_link"] or r["link"] for r in rows), f"{base_url}/my")
     return Rendered(
         message_id=message.id, key=message.key, channel=message.channel,
         recipient=message.recipient, recipient_name=str(context["name"]),
