@@ -389,6 +389,11 @@ class _TableCollector:
         parts = raw.rstrip("\r\n").split("\t")
         if parts and parts[0].strip() == "":
             parts = parts[1:]
+        if len(parts) > 1:  # a whole row on one line
+            self.blank()
+            self._row, self._row_line = [p.strip() for p in parts], line
+            self.blank()
+            return
         self._row.extend(p.strip() for p in parts)
 
     def blank(self) -> None:
@@ -1126,9 +1131,24 @@ class _WordNumbering:
             for ilvl, spec in abstract.get(ref.get(f"{w}val", ""), {}).items():
                 self._levels[(num.get(f"{w}numId", ""), ilvl)] = spec
 
-    def label(self, paragraph: Any) -> str:
+    @staticmethod
+    def _num_pr(paragraph: Any) -> Any:
+        """The paragraph's numbering properties, its own or inherited from its style."""
         ppr = paragraph._p.pPr
-        num_pr = ppr.numPr if ppr is not None else None
+        if ppr is not None and ppr.numPr is not None:
+            return ppr.numPr
+        style = paragraph.style
+        while style is not None:
+            style_ppr = style.element.pPr
+            if style_ppr is not None and style_ppr.numPr is not None:
+                return style_ppr.numPr
+            style = style.base_style
+        return None
+
+    def label(self, paragraph: Any) -> str:
+        """The number Word shows before ``paragraph`` ("" when it has none or one of a format
+        the tradition does not use); advances the list's counters."""
+        num_pr = self._num_pr(paragraph)
         if num_pr is None or num_pr.numId is None:
             return ""
         num_id = str(num_pr.numId.val)
@@ -1343,7 +1363,7 @@ def _write_problems(session: Session, areas: Sequence[ParsedArea], area_ids: Map
     existing = dict(session.execute(
         select(Problem.area_id, func.count()).where(
             Problem.area_id.in_([i for i in area_ids.values() if i > 0]),
-            Problem.parent_id.is_(None)).group_by(Problem.area_id)).tuples().all())
+            Problem.parent_id.is_(None)).group_by(Problem.area_id)).all())
     level: list[tuple[ParsedProblem, int, int | None, str, int]] = []
     used: dict[int, int] = {}
     for area in areas:
