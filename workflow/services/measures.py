@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -23,6 +23,7 @@ from workflow.history import GENESIS, entry_digest
 from workflow.lifecycle import (
     TRANSITIONS,
     Action,
+    Kind,
     Need,
     Relation,
     State,
@@ -187,6 +188,7 @@ def _apply(session: Session, measure: Measure, transition: Transition, request: 
     elif request.action is Action.SUBMIT:
         assert request.comment is not None
         add_progress(session, measure, author, request.comment, request.evidence, now)
+        measure.last_progress_at = now
 
 
 def add_progress(session: Session, measure: Measure, author: Person, text: str,
@@ -201,7 +203,6 @@ def add_progress(session: Session, measure: Measure, author: Person, text: str,
             filename=stored.filename, content_type=stored.content_type, size=stored.size,
             sha256=stored.sha256, stored_path=stored.stored_path))
     session.add(report)
-    measure.last_progress_at = now
     return report
 
 
@@ -263,9 +264,17 @@ def report_progress(session: Session, *, measure_id: int, actor: str | Person, t
     if not relations_with_delegation(session, person, measure, local_date(now)) & allowed:
         labels = [r.label for r in Relation if r in allowed]
         raise NotPermitted(person.name, "报送进展", measure.id, labels)
-    if measure.state == State.CLOSED:
+    if measure.state == State.CLOSED and measure.kind != Kind.LONG_TERM:
         raise InputError(f"措施 {measure.id} 已销号，不能再报送进展", field="state")
-    return add_progress(session, measure, person, text, files, now)
+    report = add_progress(session, measure, person, text, files, now)
+    # Not an action: no new version, no history row. A plain UPDATE keeps version_id_col out of
+    # it; the next sweep re-plans stagnation and check-in reminders from this report.
+    session.flush()
+    table = Measure.__table__
+    session.execute(update(table).where(table.c.id == measure.id)  # type: ignore[arg-type]
+                    .values(last_progress_at=now, next_reminder_at=now))
+    session.expire(measure, ["last_progress_at", "next_reminder_at"])
+    return report
 
 
 def store_evidence(store: EvidenceStore, paths: Iterable[str]) -> list[StoredFile]:
