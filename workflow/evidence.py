@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -46,12 +48,34 @@ class StoredFile:
     stored_path: str  # relative to the evidence folder
 
 
+def _size_text(size: int) -> str:
+    """1048576 → "1 MB", 1536 → "1.5 KB": a limit a person can read."""
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= scale:
+            return f"{round(size / scale, 1):g} {unit}"
+    return f"{size} 字节"
+
+
 class EvidenceStore:
     """Writes evidence files into ``root``; the same content is stored once."""
 
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
+        self._created: list[Path] = []  # files this store added, newest last
+
+    @contextmanager
+    def removed_on_error(self) -> Iterator[EvidenceStore]:
+        """Files first stored inside the block are deleted again if the block fails: the rows that
+        would have pointed at them were rolled back. Files that already existed are kept."""
+        start = len(self._created)
+        try:
+            yield self
+        except BaseException:
+            for path in self._created[start:]:
+                path.unlink(missing_ok=True)
+            del self._created[start:]
+            raise
 
     def check_name(self, filename: str) -> tuple[str, tuple[bytes, ...]]:
         ext = Path(filename).suffix.lower()
@@ -76,8 +100,7 @@ class EvidenceStore:
                         head = chunk[:16]
                     size += len(chunk)
                     if size > self.max_bytes:
-                        limit = self.max_bytes / (1024 * 1024)
-                        raise EvidenceRejected(filename, f"超过大小上限 {limit:g} MB")
+                        raise EvidenceRejected(filename, f"超过大小上限 {_size_text(self.max_bytes)}")
                     digest.update(chunk)
                     tmp.write(chunk)
             if size == 0:
@@ -92,6 +115,7 @@ class EvidenceStore:
                 os.unlink(tmp_name)
             else:
                 os.replace(tmp_name, target)
+                self._created.append(target)
         except BaseException:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)

@@ -64,6 +64,8 @@ def user_add(app: App, name: str, email: str, wecom_id: str | None, mobile: str 
 
 PEOPLE_COLUMNS = {"姓名": "name", "邮箱": "email", "企业微信": "wecom_id", "手机": "mobile",
                   "部门": "unit", "角色": "roles"}
+#: The field an error names → the column a person sees in the file.
+FIELD_COLUMNS = {"name": "姓名", "email": "邮箱", "role": "角色", "unit": "部门"}
 
 
 @user_group.command("import")
@@ -93,7 +95,8 @@ def user_import(app: App, file: Path, as_json: bool) -> None:
                                mobile=values.get("mobile"), unit=values.get("unit") or None)
                 added += 1
             except RectiflowError as exc:
-                errors.append(RowError(number, getattr(exc, "field", None), str(exc)))
+                field = getattr(exc, "field", None)
+                errors.append(RowError(number, FIELD_COLUMNS.get(field or "", field), str(exc)))
         if errors:
             raise ImportRejected(file.name, errors)
     if as_json:
