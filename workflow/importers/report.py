@@ -121,7 +121,7 @@ def parse_numbering(raw: str) -> Numbering | None:
     """The numbering at the start of ``raw``, in any of the tradition's variants, or None."""
     stripped = raw.lstrip()
     offset = len(raw) - len(stripped)
-    norm = normalize(stripped)
+    norm = normalize(stripped[:32])  # numbering is short; the rest need not be folded
     for style, pattern in _NUMBERING:
         match = pattern.match(norm)
         if match is None:
@@ -168,7 +168,7 @@ _RESULT_WORDS = re.compile(r"^(?:已|基本|暂未|未|尚未|部分|正在)?(?:
 def _marker(raw: str) -> tuple[SegmentKind, str, str] | None:
     """(kind, marker word, verbatim rest) if ``raw`` starts with a marker; colons may be missing."""
     stripped = raw.lstrip()
-    norm = normalize(stripped)
+    norm = normalize(stripped[:16])  # a marker and its colon are short
     match = _MARKER_AT_START.match(norm)
     if match is None:
         return None
@@ -186,6 +186,8 @@ def _marker(raw: str) -> tuple[SegmentKind, str, str] | None:
 
 def split_inline(raw: str) -> list[str]:
     """``raw`` cut before each marker that stands inside it, verbatim pieces."""
+    if "整改" not in raw and "责任" not in raw and "时限" not in raw:
+        return [raw]
     norm = normalize(raw)
     cuts = [m.start() for m in _MARKER_INLINE.finditer(norm)]
     if not cuts:
@@ -261,13 +263,14 @@ class Segment:
         return "\n".join(p for p in self.parts if p)
 
 
-_ENUM_TOKENS = re.compile(rf"([{CIRCLED}])|\(\s*(\d{{1,3}})\s*\)|(?:^|[。;,:\s])(\d{{1,3}})[.、](?!\d)")
+_ENUM_TOKENS = re.compile(rf"([{CIRCLED}])|[(（]\s*(\d{{1,3}})\s*[)）]"
+                          r"|(?:^|[。;,:；，：\s])(\d{1,3})[.、．](?!\d)")
 
 
 def _enum_tokens(text: str) -> set[tuple[Style, int]]:
     """List numbers used inside running text (①…, (1)…, 1.…), to recognise continued lists."""
     found: set[tuple[Style, int]] = set()
-    for circled, paren, arabic in _ENUM_TOKENS.findall(normalize(text)):
+    for circled, paren, arabic in _ENUM_TOKENS.findall(text):  # \d takes full-width digits
         if circled:
             found.add((Style.CIRCLED, circled_number(circled)))
         elif paren:
@@ -277,7 +280,7 @@ def _enum_tokens(text: str) -> set[tuple[Style, int]]:
     return found
 
 
-@dataclass
+@dataclass(eq=False)  # nodes are compared by identity: a tree, not values
 class OutlineNode:
     """One numbered item of the document and everything written under it."""
 
@@ -773,7 +776,8 @@ def _same_style(container: OutlineNode, inner: list[OutlineNode]) -> list[Outlin
     """The marked items and their unmarked siblings numbered the same way (an area the report
     says nothing about is still an area of the feedback)."""
     styles = {c.numbering.style for c in inner if c.numbering}
-    return [c for c in container.children if c in inner or
+    chosen = {id(c) for c in inner}
+    return [c for c in container.children if id(c) in chosen or
             (c.numbering is not None and c.numbering.style in styles)]
 
 
