@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from workflow.cli import App, emit_json, json_option, pass_app
+from workflow.cli import App, emit_json, json_option, pass_app, parse_date
 from workflow.importers.ledger import import_ledger
 from workflow.importers.report import import_report, summary_lines, tree_lines
 from workflow.models import Campaign
@@ -23,15 +23,22 @@ def import_group() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--campaign", "campaign_title", help="整改任务名称（默认取文件名）；已存在则追加")
 @click.option("--first-responsible", help="第一责任人（邮箱或姓名），新建整改任务时设置")
+@click.option("--feedback-date", help="反馈日期 YYYY-MM-DD；完成时限可写作「反馈后N个工作日」")
 @click.option("--dry-run", is_flag=True, help="只检查，不写入")
 @json_option
 @pass_app
 def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
-                      first_responsible: str | None, dry_run: bool, as_json: bool) -> None:
+                      first_responsible: str | None, feedback_date: str | None, dry_run: bool,
+                      as_json: bool) -> None:
     """导入整改台账（.xlsx 第一个工作表或 UTF-8 .csv）；有任何错误行则整份不导入。"""
+    from workflow.calendar_store import load_calendar
+    from workflow.workcalendar import overrides_from_toml
+
+    feedback = parse_date(feedback_date, "feedback_date")
     with app.transaction() as session:
+        calendar = load_calendar(session, overrides_from_toml(app.policies.calendar))
         summary = import_ledger(session, file, campaign_title=campaign_title, now=app.now(),
-                                dry_run=dry_run)
+                                dry_run=dry_run, feedback_date=feedback, calendar=calendar)
         if first_responsible and summary.campaign_id is not None and not dry_run:
             campaign = session.get(Campaign, summary.campaign_id)
             assert campaign is not None

@@ -7,6 +7,7 @@ Columns (header row in Chinese): 序号, 方面, 问题, 整改措施, 责任领
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,11 +19,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from workflow import events
+from workflow.calendar_store import load_calendar
 from workflow.errors import ImportRejected, InputError, RowError
 from workflow.history import GENESIS
 from workflow.lifecycle import Kind, State
 from workflow.models import Area, Campaign, HistoryEntry, Measure, Person, Problem, Unit
 from workflow.services.measures import new_history_entry
+from workflow.workcalendar import WorkCalendar
 
 #: Canonical column → accepted header spellings.
 COLUMNS: Mapping[str, tuple[str, ...]] = {
@@ -228,8 +231,29 @@ def _cell(values: list[Any], index: Mapping[str, int], key: str) -> Any:
     return values[position] if position is not None and position < len(values) else None
 
 
+RELATIVE_RE = re.compile(r"^(?:反馈后|反馈之日起|收到反馈后)?(\d{1,3})个?工作日(?:内)?$")
+
+
+def _relative_deadline(raw: Any, relative: RelativeDeadline | None) -> date | None:
+    """"反馈后10个工作日" → a date, when the campaign's feedback date is known; ValueError
+    if it is not; None if the cell is not a relative deadline at all."""
+    match = RELATIVE_RE.match(_text(raw).replace(" ", ""))
+    if match is None:
+        return None
+    if relative is None:
+        raise ValueError(f"「{_text(raw)}」按反馈日期推算，但整改任务没有反馈日期"
+                         "（导入时用 --feedback-date 指定）")
+    return relative(int(match.group(1)))
+
+
+#: Turns "N working days after feedback" into a date (the campaign's calendar and feedback date).
+RelativeDeadline = Callable[[int], date]
+
+
 def _row_kind_and_deadline(values: list[Any], index: Mapping[str, int],
-                           bad: Callable[[str, str], None]) -> tuple[Kind | None, date | None]:
+                           bad: Callable[[str, str], None],
+                           relative: RelativeDeadline | None = None
+                           ) -> tuple[Kind | None, date | None]:
     kind_text = _text(_cell(values, index, "kind"))
     kind = KIND_WORDS.get(kind_text) if kind_text else Kind.DEADLINE
     if kind is None:
@@ -238,7 +262,7 @@ def _row_kind_and_deadline(values: list[Any], index: Mapping[str, int],
     if kind is Kind.LONG_TERM and _text(raw) == "":
         return kind, None
     try:
-        deadline = parse_deadline(raw)
+        deadline = _relative_deadline(raw, relative) or parse_deadline(raw)
     except ValueError as exc:
         bad("deadline", str(exc))
         return kind, None
@@ -248,7 +272,8 @@ def _row_kind_and_deadline(values: list[Any], index: Mapping[str, int],
 
 
 def validate_row(number: int, values: list[Any], index: Mapping[str, int], people: PeopleIndex,
-                 taken_seqs: set[str], seen: dict[str, int]) -> LedgerRow | list[RowError]:
+                 taken_seqs: set[str], seen: dict[str, int],
+                 relative: RelativeDeadline | None = None) -> LedgerRow | list[RowError]:
     """One row checked: a LedgerRow, or every reason it is refused. ``seen`` collects 序号."""
     errors: list[RowError] = []
 
@@ -267,7 +292,7 @@ def validate_row(number: int, values: list[Any], index: Mapping[str, int], peopl
     for key in ("area", "problem", "title"):
         if not texts[key]:
             bad(key, f"{HEADER_LABEL[key]}为空")
-    kind, deadline = _row_kind_and_deadline(values, index, bad)
+    kind, deadline = _row_kind_and_deadline(values, index, bad, relative)
     resolved: dict[str, int] = {}
     for key in ("leader", "owner"):
         found = people.resolve(_text(_cell(values, index, key)))
@@ -282,7 +307,8 @@ def validate_row(number: int, values: list[Any], index: Mapping[str, int], peopl
 
 
 def validate_rows(rows: Iterable[tuple[int, list[Any]]], index: Mapping[str, int],
-                  people: PeopleIndex, taken_seqs: set[str]
+                  people: PeopleIndex, taken_seqs: set[str],
+                  relative: RelativeDeadline | None = None
                   ) -> tuple[list[LedgerRow], list[RowError]]:
     """Check every row; return the good rows and every error (pure, no I/O)."""
     good: list[LedgerRow] = []
@@ -291,7 +317,7 @@ def validate_rows(rows: Iterable[tuple[int, list[Any]]], index: Mapping[str, int
     for number, values in rows:
         if all(_text(v) == "" for v in values):
             continue
-        checked = validate_row(number, values, index, people, taken_seqs, seen)
+        checked = validate_row(number, values, index, people, taken_seqs, seen, relative)
         if isinstance(checked, LedgerRow):
             good.append(checked)
         else:
@@ -315,8 +341,13 @@ def _campaign(session: Session, title: str, now: datetime) -> Campaign:
 
 
 def import_ledger(session: Session, path: Path, *, campaign_title: str | None, now: datetime,
-                  dry_run: bool = False) -> ImportSummary:
-    """Import a ledger file into a campaign (new or existing); all rows or none."""
+                  dry_run: bool = False, feedback_date: date | None = None,
+                  calendar: WorkCalendar | None = None) -> ImportSummary:
+    """Import a ledger file into a campaign (new or existing); all rows or none.
+
+    ``feedback_date`` (or the existing campaign's) anchors deadlines written as
+    "反馈后N个工作日", counted on ``calendar`` (default: the stored calendar overrides).
+    """
     header, body = read_table(path)
     index = map_header(header, path.name)
     title = campaign_title or path.stem
@@ -325,7 +356,12 @@ def import_ledger(session: Session, path: Path, *, campaign_title: str | None, n
     if existing is not None:
         taken = {seq for seq in session.scalars(select(Measure.seq).where(
             Measure.campaign_id == existing.id)) if seq is not None}
-    good, errors = validate_rows(body, index, PeopleIndex.load(session), taken)
+    anchor = feedback_date or (existing.feedback_date if existing is not None else None)
+    relative: RelativeDeadline | None = None
+    if anchor is not None:
+        days = calendar or load_calendar(session)
+        relative = functools.partial(_after_feedback, days, anchor)
+    good, errors = validate_rows(body, index, PeopleIndex.load(session), taken, relative)
     if errors:
         raise ImportRejected(path.name, errors)
     if not good:
@@ -333,7 +369,13 @@ def import_ledger(session: Session, path: Path, *, campaign_title: str | None, n
     if dry_run:
         return _count_only(session, existing, good)
     campaign = _campaign(session, title, now)
+    if feedback_date is not None:
+        campaign.feedback_date = feedback_date
     return write_rows(session, campaign, good, now)
+
+
+def _after_feedback(calendar: WorkCalendar, feedback: date, n: int) -> date:
+    return calendar.deadline_after(feedback, n).day
 
 
 def _count_only(session: Session, campaign: Campaign | None,
