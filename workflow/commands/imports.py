@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from workflow.cli import App, emit_json, json_option, pass_app, parse_date
+from workflow.cli import App, emit_json, json_option, parse_date, pass_app
 from workflow.importers.ledger import import_ledger
 from workflow.importers.report import import_report, summary_lines, tree_lines
 from workflow.models import Campaign
