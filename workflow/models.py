@@ -187,6 +187,9 @@ class Measure(Base):
     state: Mapped[State] = mapped_column(String(16), default=State.ASSIGNED)
     deadline: Mapped[date | None] = mapped_column(Date)
     original_deadline: Mapped[date | None] = mapped_column(Date)
+    #: The deadline was counted ("N working days after feedback") over a year whose holidays
+    #: were not yet known (Monday–Friday fallback): it may move once they are entered.
+    deadline_provisional: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
