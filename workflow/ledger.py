@@ -80,6 +80,7 @@ def measure_dict(measure: Measure, today: date) -> dict[str, Any]:
         "kind": str(measure.kind),
         "state": str(measure.state),
         "deadline": _iso(measure.deadline),
+        "deadline_provisional": measure.deadline_provisional,
         "original_deadline": _iso(measure.original_deadline or measure.deadline),
         "owner": measure.owner.email if measure.owner else None,
         "leader": measure.leader.email if measure.leader else None,

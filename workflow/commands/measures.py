@@ -46,6 +46,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                f"{'责任人':<22} 措施")
     for m in rows:
         deadline = m["deadline"] or "—"
+        if m["deadline_provisional"]:
+            deadline += "?"
         if m["overdue"]:
             deadline += "!"
         click.echo(f"{m['id']:>5}  {(m['seq'] or ''):<6} {STATE_LABELS[State(m['state'])]:<5} "
@@ -53,6 +55,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                    f"{_short(m['title'])}")
     overdue = sum(1 for m in rows if m["overdue"])
     click.echo(f"共 {len(rows)} 项" + (f"，其中逾期 {overdue} 项（时限后标 !）" if overdue else ""))
+    if any(m["deadline_provisional"] for m in rows):
+        click.echo("时限后标 ? 的是临时期限：按周一至周五推算，该年放假安排录入后可能变化。")
 
 
 @measure_group.command("list")
@@ -93,7 +97,9 @@ def measure_show(app: App, measure_id: int, as_json: bool) -> None:
     click.echo(f"  方面：{shown['area']}")
     click.echo(f"  问题：{shown['problem']}")
     click.echo(f"  状态：{STATE_LABELS[State(shown['state'])]}    类型：{kind_label(shown['kind'])}"
-               f"    完成时限：{shown['deadline'] or '—'}" + ("（已逾期）" if shown["overdue"] else ""))
+               f"    完成时限：{shown['deadline'] or '—'}"
+               + ("（临时期限）" if shown["deadline_provisional"] else "")
+               + ("（已逾期）" if shown["overdue"] else ""))
     click.echo(f"  责任领导：{shown['leader'] or '—'}    责任部门：{shown['unit'] or '—'}"
                f"    责任人：{shown['owner'] or '—'}    版本：{shown['version']}")
     if shown["progress"]:
