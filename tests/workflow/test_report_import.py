@@ -282,7 +282,7 @@ def test_measure_text_becomes_the_title_and_fields_are_kept():
     measure = _only_measure("\n".join([
         "（一）反馈问题：学习有差距", "1.学习制度不健全。", "整改措施：制定年度学习计划。",
         "责任单位：党政办", "完成时限：2024年12月", "整改结果：完成"]))
-    assert measure.title == "制定年度学习计划"
+    assert measure.title == "制定年度学习计划。"
     assert measure.fields == {"责任单位": "党政办", "完成时限": "2024年12月"}
     assert measure.result is Result.DONE
 
@@ -303,7 +303,7 @@ def test_report_maps_outline_to_areas_problems_measures():
     # the ②③ lines continue the list begun by "整改情况：①", they are not sub-problems
     assert purchase.children[1].measures[0].progress == [
         "①建立三人验收制度；\n②每月抽查验收记录；\n③ 2024年10月起纳入考核。"]
-    assert contracts.measures[0].title == "梳理合同清单，明确审核时限"
+    assert contracts.measures[0].title == "梳理合同清单，明确审核时限。"
     assert contracts.measures[0].state is State.IN_PROGRESS
     # text standing directly under an area is one problem, its ①② are its sub-problems
     [direct] = third.problems
@@ -702,3 +702,69 @@ def test_cli_imports_a_docx(rectiflow, tmp_path):
     result = rectiflow("import", "report", str(path), "--campaign", "巡察整改", "--json")
     assert result.code == 0, result.err
     assert (result.json()["areas"], result.json()["measures"]) == (3, 5)
+
+
+# ------------------------------------------------------------------ lists inside progress text
+
+
+@pytest.mark.parametrize(("progress_lines", "expected"), [
+    # a circled list that starts on the line after the marker
+    (["整改情况：", "①修订制度；", "②开展培训。"], "①修订制度；\n②开展培训。"),
+    # a circled list begun inside the marker's line
+    (["整改措施：①修订制度；", "②开展培训。"], "①修订制度；\n②开展培训。"),
+    # an Arabic list under "(1)" items that stand directly under the area: "2." cannot be the
+    # outline's next item, since no "1." item is open
+    (["整改情况：1.修订制度；", "2.开展培训。"], "1.修订制度；\n2.开展培训。"),
+])
+def test_lists_inside_progress_stay_text(progress_lines, expected):
+    text = "\n".join(["（一）关于学习不到位方面问题", "（1）中心组学习有差距。", *progress_lines,
+                      "（2）节约型机关创建有短板。", "整改情况：已公布。"])
+    report = parse_report(lines(text))
+    assert [p.title for p in report.problems()] == ["中心组学习有差距", "节约型机关创建有短板"]
+    first = report.areas[0].problems[0].measures[0]
+    assert expected in [*first.progress, first.title]
+
+
+def test_a_second_item_of_an_open_outline_level_is_structure():
+    # "(2)" after "(1)" is the next item even if "(1)" appears in the text before it
+    text = "\n".join(["（一）关于学习不到位方面问题", "1.针对学习不深入问题。", "（1）中心组学习有差距。",
+                      "整改情况：（1）修订制度；", "（2）节约型机关创建有短板。", "整改情况：已公布。",
+                      "2.针对作风问题。", "整改情况：1.建立台账。"])
+    [area] = parse_report(lines(text)).areas
+    assert [p.title for p in area.problems] == ["针对学习不深入问题", "针对作风问题"]
+    assert len(area.problems[0].children) == 2
+
+
+def test_next_problem_after_a_list_is_still_a_problem():
+    text = "\n".join(["（一）反馈问题：学习", "1.制度不健全。", "整改情况：1.修订制度；2.开展培训。",
+                      "2.形式单一。", "整改结果：完成"])
+    assert [p.title for p in parse_report(lines(text)).problems()] == ["制度不健全", "形式单一"]
+
+
+def test_sections_after_the_areas_are_not_areas():
+    # Given areas numbered 一、二、 at the top level, followed by a "下一步" section numbered alike
+    text = "\n".join(["一、学习方面存在的问题", "（一）制度不健全。", "整改结果：完成",
+                      "二、作风方面存在的问题", "（一）服务不规范。", "整改结果：完成",
+                      "三、下一步工作安排", "（一）巩固整改成果。", "（二）建立长效机制。"])
+    report = parse_report(lines(text))
+    assert [a.title for a in report.areas] == ["学习方面存在的问题", "作风方面存在的问题"]
+    assert report.skipped_sections == ["三、下一步工作安排"]
+
+
+def test_a_2mb_report_parses_in_under_2_seconds():
+    import importlib.util
+    import time
+
+    spec = importlib.util.spec_from_file_location(
+        "report_parse_bench", Path(__file__).resolve().parents[2] / "bench" / "report_parse.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    document, areas, problems = bench.synthetic_report(2 * 1024 * 1024)
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        report = parse_report(document)
+        timings.append(time.perf_counter() - started)
+    assert (report.counts()["areas"], report.counts()["problems"]) == (areas, problems)
+    assert min(timings) < 2.0

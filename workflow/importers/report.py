@@ -338,13 +338,25 @@ class Outline:
 
 
 def _continues_list(node: OutlineNode, numbering: Numbering) -> bool:
-    """True if ``numbering`` continues a list that runs inside the node's open block, as in
-    "整改情况：①…" followed by a line "②…": that is text, not a new item."""
-    if numbering.prefixed or numbering.value < 2 or node.open_block() is None:
+    """True if ``numbering`` belongs to a list inside the node's open block, as in "整改情况：①…"
+    followed by a line "②…", or "整改情况：" followed by "①…": that is text, not a new item."""
+    block = node.open_block()
+    if numbering.prefixed or block is None:
         return False
-    if numbering.rank <= node.rank:
+    if numbering.value == 1:
+        return (numbering.style is Style.CIRCLED and numbering.rank > node.rank
+                and block.kind in (SegmentKind.PROGRESS, SegmentKind.MEASURE))
+    if (numbering.style, numbering.value - 1) not in node.enum_tokens:
         return False
-    return (numbering.style, numbering.value - 1) in node.enum_tokens
+    if numbering.rank > node.rank:
+        return True
+    # A shallower number ("2." under "(1)") is text only if it cannot be the outline's next item.
+    ancestor: OutlineNode | None = node
+    while ancestor is not None:
+        if ancestor.numbering is not None and ancestor.numbering.style is numbering.style:
+            return ancestor.numbering.value != numbering.value - 1
+        ancestor = ancestor.parent
+    return True
 
 
 def _add_text(node: OutlineNode, raw: str, line: int) -> None:
@@ -751,8 +763,11 @@ def _ledger_container(root: OutlineNode, marked: set[int]) -> OutlineNode:
     """The deepest item holding every marked item: the part of the report that is the ledger."""
     container = root
     while not container.own_marked:
+        if container is not root and AREA_CUE_LOOSE.search(_title(container)):
+            break  # "(一)反馈问题：…" is an area, even when it is the only one
         inner = [c for c in container.children if id(c) in marked]
-        if len(inner) != 1 or not any(id(g) in marked for g in inner[0].children):
+        if len(inner) != 1 or inner[0].rank > RANK[Style.PAREN_CN] \
+                or not any(id(g) in marked for g in inner[0].children):
             break
         container = inner[0]
     return container
@@ -767,17 +782,22 @@ def _area_nodes(container: OutlineNode, marked: set[int],
         return _same_style(container, inner), False
     if container.parent is not None and cue.search(_title(container)):
         return [container], True
+    if container.parent is not None and all(c.rank >= RANK[Style.ARABIC] for c in inner):
+        return [container], True  # "1." items under "(一)" are problems, not areas
     if _majority([_height(c, marked) >= 1 for c in inner]):
         return _same_style(container, inner), False
     return [container], True
 
 
 def _same_style(container: OutlineNode, inner: list[OutlineNode]) -> list[OutlineNode]:
-    """The marked items and their unmarked siblings numbered the same way (an area the report
-    says nothing about is still an area of the feedback)."""
+    """The marked items and the unmarked siblings numbered the same way between them (an area
+    the report says nothing about is still an area of the feedback; "下一步工作安排" after the
+    last one is not)."""
     styles = {c.numbering.style for c in inner if c.numbering}
     chosen = {id(c) for c in inner}
-    return [c for c in container.children if id(c) in chosen or
+    positions = [i for i, c in enumerate(container.children) if id(c) in chosen]
+    between = container.children[positions[0]:positions[-1] + 1] if positions else []
+    return [c for c in between if id(c) in chosen or
             (c.numbering is not None and c.numbering.style in styles)]
 
 
@@ -816,7 +836,8 @@ def _build_problem(node: OutlineNode, text: str, inherited: Result | None,
                 inherited_progress + progress, unplaced))
         return problem
     measure_texts = [s.text for s in node.own(SegmentKind.MEASURE) if s.text]
-    title = first_sentence(measure_texts[0], limit=300) if measure_texts else problem.title
+    # The measure is what the document calls 整改措施 when it says so, kept whole.
+    title = measure_texts[0].strip() if measure_texts else problem.title
     problem.measures.append(ParsedMeasure(
         title=title or problem.title, line=node.line, result=result, result_text=result_text,
         progress=inherited_progress + measure_texts[1:] + progress, fields=_fields(node)))
@@ -854,28 +875,27 @@ def _build_area(node: OutlineNode, direct_allowed: bool,
     return area
 
 
-def _outline_areas(outline: Outline, unplaced: list[Unplaced]) -> tuple[list[ParsedArea],
-                                                                          OutlineNode | None, str]:
-    """Areas from the outline: where the results are, or, in a feedback list with no results,
-    under the headings that name problems."""
+def _outline_areas(outline: Outline, unplaced: list[Unplaced]
+                   ) -> tuple[list[ParsedArea], list[OutlineNode], str]:
+    """Areas from the outline, and the items they were read from: where the results are, or,
+    in a feedback list with no results, under the headings that name problems."""
     root, marked = outline.root, outline.marked
     if id(root) in marked:
         container = _ledger_container(root, marked)
         nodes, container_is_area = _area_nodes(container, marked, loose=True)
+        covered = nodes
         if container_is_area and container is root:
-            synthetic = OutlineNode(None, 0, children=[c for c in root.children if id(c) in marked])
+            covered = [c for c in root.children if id(c) in marked]
+            synthetic = OutlineNode(None, 0, children=covered)
             synthetic.numbering = Numbering(Style.CN, 0, "", "（未分方面）", False)
             nodes = [synthetic]
         areas = [_build_area(n, True, unplaced) for n in nodes]
-        return [a for a in areas if a.problems], (container if not container_is_area else nodes[0]), \
-            "outline"
+        return [a for a in areas if a.problems], covered, "outline"
     cued = [n for n in root.walk() if n.numbering and AREA_CUE.search(_title(n))]
-    outermost = [n for n in cued if not any(a is not n and _is_ancestor(a, n) for a in cued)]
-    areas = [_build_area(n, False, unplaced) for n in outermost if n.children]
-    if not areas:
-        return [], None, "feedback"
-    common = outermost[0].parent
-    return [a for a in areas if a.problems], common, "feedback"
+    outermost = [n for n in cued if n.children
+                 and not any(a is not n and _is_ancestor(a, n) for a in cued)]
+    areas = [_build_area(n, False, unplaced) for n in outermost]
+    return [a for a in areas if a.problems], outermost, "feedback"
 
 
 def _is_ancestor(ancestor: OutlineNode, node: OutlineNode) -> bool:
@@ -947,7 +967,7 @@ def table_areas(table: Table, unplaced: list[Unplaced]) -> list[ParsedArea]:
         result_text = cell("result") or None
         progress = [cell("progress")] if cell("progress") else []
         problem.measures.append(ParsedMeasure(
-            title=first_sentence(cell("measure") or text, limit=300), line=line,
+            title=cell("measure") or first_sentence(text), line=line,
             result=classify_result(result_text) if result_text else None, result_text=result_text,
             progress=progress,
             fields={label: cell(key) for key, label in _FIELD_LABELS.items() if cell(key)}))
@@ -957,19 +977,19 @@ def table_areas(table: Table, unplaced: list[Unplaced]) -> list[ParsedArea]:
 # ---------------------------------------------------------------- the parser
 
 
-def _skipped(root: OutlineNode, keep: OutlineNode | None) -> list[str]:
-    """Headings of the top sections that are not the ledger (组织整改落实情况, 下一步工作安排…)."""
-    if keep is None:
+def _skipped(root: OutlineNode, areas: Sequence[OutlineNode]) -> list[str]:
+    """Headings of the top sections that hold no area (组织整改落实情况, 下一步工作安排…)."""
+    if not areas:
         return []
     return [f"{c.label}{_title(c)}" for c in root.children
-            if c is not keep and not _is_ancestor(c, keep) and c.numbering is not None]
+            if c.numbering is not None
+            and not any(c is a or _is_ancestor(c, a) for a in areas)]
 
 
-def _total_texts(outline: Outline, ledger: OutlineNode | None) -> Iterator[tuple[int, str]]:
-    """Every piece of text with its priority for stated totals: outside the ledger first."""
+def _total_texts(outline: Outline, areas: Sequence[OutlineNode]) -> Iterator[tuple[int, str]]:
+    """Every piece of text with its priority for stated totals: outside the areas first."""
     for node in outline.root.walk():
-        inside = ledger is not None and (node is ledger or _is_ancestor(ledger, node)) \
-            and node is not outline.root
+        inside = any(node is a or _is_ancestor(a, node) for a in areas)
         priority = 1 if inside else 0
         if node.heading:
             yield priority, node.heading
@@ -982,15 +1002,15 @@ def parse_report(lines: Sequence[str]) -> ParsedReport:
     could not be placed. Pure: no I/O, no database."""
     outline = build_outline(lines)
     unplaced: list[Unplaced] = []
-    areas, ledger, source = _outline_areas(outline, unplaced)
+    areas, area_nodes, source = _outline_areas(outline, unplaced)
     table_found: list[ParsedArea] = []
     for table in outline.tables:
         table_found.extend(table_areas(table, unplaced))
     if table_found:
         source = "table" if not areas else f"{source}+table"
-    stated, phrases = stated_totals(_total_texts(outline, ledger))
+    stated, phrases = stated_totals(_total_texts(outline, area_nodes))
     report = ParsedReport(areas + table_found, stated, phrases, unplaced,
-                          _skipped(outline.root, ledger), source)
+                          _skipped(outline.root, area_nodes), source)
     _merge_same_titles(report)
     return report
 
