@@ -31,4 +31,14 @@ def build_email(rendered: Rendered, sender: str) -> EmailMessage:
     msg["X-Rectiflow-Key"] = rendered.key
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    images = rendered.extra.get("inline_images") or ()
+    if images:
+        # the HTML part becomes multipart/related, its images referenced as cid:NAME
+        html_part = next(part for part in msg.iter_parts()
+                         if part.get_content_type() == "text/html")
+        assert isinstance(html_part, EmailMessage)
+        for cid, data, content_type in images:
+            maintype, _, subtype = content_type.partition("/")
+            html_part.add_related(data, maintype=maintype, subtype=subtype, cid=f"<{cid}>",
+                                  filename=f"{cid}.{subtype}", disposition="inline")
     return msg

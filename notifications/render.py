@@ -44,6 +44,10 @@ def _measures(session: Session, ids: Sequence[int]) -> dict[int, Measure]:
 def render(session: Session, message: OutboxMessage, base_url: str,
            link_maker: LinkMaker | None = None) -> Rendered:
     """The texts of one message, for every channel's needs."""
+    if message.kind == "digest":
+        from notifications.digest import render_digest_message
+
+        return render_digest_message(session, message, base_url)
     payload = message.payload
     items = payload.get("items", [])
     measures = _measures(session, sorted({i["measure_id"] for i in items}))
@@ -91,4 +95,5 @@ def render(session: Session, message: OutboxMessage, base_url: str,
         html=_env.get_template("message.html").render(context),
         markdown=_env.get_template("message.md").render(context),
         url=first_link, created_at=message.created_at,
+        extra={"count": len(rows), "home": context["home"]},
     )

@@ -163,10 +163,12 @@ def _register_subcommands() -> None:
         imports,
         measures,
         reminders,
+        reporting,
         users,
     )
 
-    for module in (users, campaigns, imports, measures, audit, reminders, delivery, calendar):
+    for module in (users, campaigns, imports, measures, audit, reminders, delivery, calendar,
+                   reporting):
         module.register(cli)
 
 

@@ -211,7 +211,45 @@ def build_policy(doc: Mapping[str, Any]) -> Policy:
 
 
 KNOWN_TABLES = {"send_window", "reminders", "escalation", "escalation_repeat", "sla", "long_term",
-                "immediate", "kind", "calendar"}
+                "immediate", "kind", "calendar", "digest"}
+#: Tables that hold for the whole installation and cannot be overridden per campaign.
+GLOBAL_TABLES = {"calendar", "digest"}
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    """When the weekly digest goes out: ``weekday`` (0 = Monday) at ``at``, Asia/Shanghai."""
+
+    weekday: int = 0
+    at: time = time(9, 0)
+
+    @property
+    def weekday_name(self) -> str:
+        return WEEKDAYS[self.weekday]
+
+    @property
+    def cron(self) -> dict[str, Any]:
+        """Keyword arguments for APScheduler's ``CronTrigger`` (with timezone Asia/Shanghai)."""
+        return {"day_of_week": self.weekday_name, "hour": self.at.hour, "minute": self.at.minute}
+
+
+def _digest_schedule(doc: Mapping[str, Any]) -> DigestSchedule:
+    table = _table(doc, "digest")
+    unknown = sorted(set(table) - {"weekday", "time"})
+    if unknown:
+        raise PolicyError(f"digest.{unknown[0]}", "未知配置项；可用：weekday、time")
+    weekday = str(table.get("weekday", "mon")).lower()
+    if weekday not in WEEKDAYS:
+        raise PolicyError("digest.weekday", f"应为 {'、'.join(WEEKDAYS)} 之一，而不是 {weekday!r}")
+    return DigestSchedule(WEEKDAYS.index(weekday), _time(table.get("time", "09:00"), "digest.time"))
+
+
+def digest_schedule(policies: PolicySet) -> DigestSchedule:
+    """The weekly digest's schedule from the policy file's ``[digest]`` table (default Monday
+    09:00); the clock reads it to plan ``send_digests``."""
+    return _digest_schedule(policies.raw)
 
 
 def parse_policy(doc: Mapping[str, Any]) -> PolicySet:
@@ -224,6 +262,7 @@ def parse_policy(doc: Mapping[str, Any]) -> PolicySet:
         if name not in {k.value for k in Kind}:
             raise PolicyError(f"kind.{name}", "未知措施类型；可用：immediate、deadline、long_term")
     policy_set = PolicySet(raw=dict(doc), calendar=dict(_table(doc, "calendar")))
+    _digest_schedule(doc)
     for kind in Kind:
         try:
             policy_set.effective(kind)
@@ -235,7 +274,7 @@ def parse_policy(doc: Mapping[str, Any]) -> PolicySet:
 
 def parse_campaign_override(doc: Mapping[str, Any], base: PolicySet) -> dict[str, Any]:
     """Validate a campaign's override against the base policy; return it as plain data."""
-    unknown = sorted(set(doc) - (KNOWN_TABLES - {"calendar"}))
+    unknown = sorted(set(doc) - (KNOWN_TABLES - GLOBAL_TABLES))
     if unknown:
         raise PolicyError(unknown[0], "整改任务的策略不能包含此项")
     for kind in Kind:

@@ -1,0 +1,188 @@
+"""Rendering a weekly digest: HTML (with the inline chart), plain text, and WeCom markdown.
+
+Templates are Jinja2 files in ``templates/digest.*``; HTML is autoescaped (titles are user
+text). The markdown version is cut down until it fits WeCom's 4,096-byte limit.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
+
+from notifications.channels.base import Rendered
+from notifications.chart import Bar, Chart, legend_note, progress_chart, text_bars
+from workflow.lifecycle import STATE_LABELS
+from workflow.models import OutboxMessage, Person
+from workflow.reminders import WorkdayIndex
+from workflow.services.digest import Digest, Scope, digest_for, subject_for_digest
+from workflow.stats import Counts, Flagged, percent
+from workflow.timeutil import SHANGHAI, local_text
+
+MARKDOWN_LIMIT = 4096
+CHART_CID = "progress-chart"
+LIST_LIMIT = 30
+
+_env = Environment(
+    loader=PackageLoader("notifications", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class DigestRendering:
+    subject: str
+    html: str
+    text: str
+    markdown: str
+    chart: Chart | None
+
+
+def _signed(value: int | float | None, *, points: bool = False) -> str:
+    if value is None:
+        return "—"
+    if points:
+        shown = f"{value * 100:+.1f}个百分点"
+        return "持平" if shown.startswith(("+0.0", "-0.0")) else shown
+    return "持平" if value == 0 else f"{value:+d}"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _row(digest: Digest, flag: Flagged, base_url: str) -> dict[str, Any]:
+    r = flag.record
+    owner = digest.person(r.owner_id)
+    return {"id": r.id, "title": r.title, "area": r.area, "unit": r.unit or "—",
+            "owner": owner.name if owner else "—", "days": flag.days,
+            "deadline": r.deadline.isoformat() if r.deadline else "—",
+            "state": STATE_LABELS[r.state], "link": f"{base_url}/measures/{r.id}"}
+
+
+def _counts_row(name: str, c: Counts) -> dict[str, Any]:
+    return {"name": name, "total": c.total, "finished": c.finished, "long_term": c.long_term,
+            "unfinished": c.unfinished, "overdue": c.overdue,
+            "completion": percent(c.completed, c.total), "on_time": _rate(c.on_time_rate)}
+
+
+def bars_for(digest: Digest) -> list[Bar]:
+    """One bar per 方面 for a campaign-wide digest, else per 责任部门."""
+    source = digest.stats.by_area if digest.scope.whole else digest.stats.by_unit
+    return [Bar(name, c.finished, c.long_term, c.unfinished - c.overdue, c.overdue)
+            for name, c in source.items()]
+
+
+def context(digest: Digest, base_url: str, *, name: str, limit: int = LIST_LIMIT,
+            chart: Chart | None = None, chart_src: str | None = None) -> dict[str, Any]:
+    counts = digest.stats.counts
+    wow = digest.week_on_week
+    bars = bars_for(digest)
+    leaders = []
+    for pid, c in digest.stats.by_leader.items():
+        ref = digest.person(pid)
+        leaders.append(_counts_row(ref.name if ref else "（未指定）", c))
+    as_of = digest.as_of.astimezone(SHANGHAI)
+    return {
+        "name": name,
+        "subject": subject_for_digest(digest.campaign_title, digest.as_of),
+        "campaign": digest.campaign_title or "全部整改任务",
+        "scope": digest.scope.label,
+        "as_of": local_text(digest.as_of),
+        "as_of_day": f"{as_of.year}年{as_of.month}月{as_of.day}日",
+        "headline": digest.headline,
+        "counts": counts,
+        "completion": percent(counts.completed, counts.total),
+        "on_time": _rate(counts.on_time_rate),
+        "wow": {"completed": _signed(wow["completed"]), "overdue": _signed(wow["overdue"]),
+                "completion_rate": _signed(wow["completion_rate"], points=True),
+                "on_time_rate": _signed(wow["on_time_rate"], points=True),
+                "total": _signed(wow["total"])},
+        "overdue": [_row(digest, f, base_url) for f in digest.stats.overdue[:limit]],
+        "overdue_more": max(len(digest.stats.overdue) - limit, 0),
+        "due_soon": [_row(digest, f, base_url) for f in digest.stats.due_soon[:limit]],
+        "due_soon_more": max(len(digest.stats.due_soon) - limit, 0),
+        "stagnating": [_row(digest, f, base_url) for f in digest.stats.stagnating[:limit]],
+        "stagnating_more": max(len(digest.stats.stagnating) - limit, 0),
+        "changes": [{"id": c.record.id, "title": c.record.title, "what": c.describe(),
+                     "link": f"{base_url}/measures/{c.record.id}"}
+                    for c in digest.changes[:limit]],
+        "changes_more": max(len(digest.changes) - limit, 0),
+        "areas": [_counts_row(k, c) for k, c in digest.stats.by_area.items()][:limit],
+        "units": [_counts_row(k, c) for k, c in digest.stats.by_unit.items()][:limit],
+        "leaders": leaders[:limit] if digest.scope.whole else [],
+        "text_chart": text_bars(bars),
+        "chart_src": chart_src,
+        "chart_alt": chart.alt if chart else "",
+        "chart_legend": legend_note(chart, bars) if chart else [],
+        "home": f"{base_url}/my",
+        "base_url": base_url,
+    }
+
+
+def markdown_for(digest: Digest, base_url: str, *, name: str,
+                 limit_bytes: int = MARKDOWN_LIMIT) -> str:
+    """The WeCom markdown version, cut to fewer items until it fits ``limit_bytes``."""
+    template = _env.get_template("digest.md")
+    for limit in (LIST_LIMIT, 15, 10, 5, 3, 1, 0):
+        text = template.render(context(digest, base_url, name=name, limit=limit))
+        if len(text.encode("utf-8")) <= limit_bytes:
+            return text
+    return text.encode("utf-8")[:limit_bytes].decode("utf-8", "ignore")
+
+
+def render_digest(digest: Digest, base_url: str, *, name: str, inline: bool = True,
+                  chart: bool = True) -> DigestRendering:
+    """HTML, text and markdown. ``inline``: the chart as ``cid:`` (mail) or else a data URI
+    (a standalone file)."""
+    drawn = progress_chart(bars_for(digest)) if chart and bars_for(digest) else None
+    src = None
+    if drawn is not None:
+        src = (f"cid:{CHART_CID}" if inline
+               else "data:image/png;base64," + base64.b64encode(drawn.png).decode())
+    ctx = context(digest, base_url, name=name, chart=drawn, chart_src=src)
+    return DigestRendering(
+        subject=ctx["subject"],
+        html=_env.get_template("digest.html").render(ctx),
+        text=_env.get_template("digest.txt").render(ctx),
+        markdown=markdown_for(digest, base_url, name=name),
+        chart=drawn)
+
+
+def _calendar_from_payload(session: Session, raw: dict[str, bool]) -> WorkdayIndex:
+    from workflow.calendar_store import load_calendar
+
+    overrides = {date.fromisoformat(k): (bool(v), "") for k, v in raw.items()}
+    return WorkdayIndex(load_calendar(session, overrides).is_workday)
+
+
+def render_digest_message(session: Session, message: OutboxMessage, base_url: str) -> Rendered:
+    """Render a ``digest`` outbox row at send time from its payload (campaign, scope, as_of):
+    the snapshot is rebuilt as of that moment, so a late send says what was true then."""
+    payload = message.payload
+    as_of = datetime.fromisoformat(payload["as_of"])
+    days = _calendar_from_payload(session, payload.get("calendar") or {})
+    digest = digest_for(session, payload.get("campaign_id"), as_of,
+                        Scope.from_json(payload.get("scope", {})), days,
+                        stagnation=int(payload.get("stagnation", 10)))
+    person = session.get(Person, message.recipient_id) if message.recipient_id else None
+    name = payload.get("name") or (person.name if person else message.recipient)
+    wants_chart = message.channel in ("email", "file")
+    shown = render_digest(digest, base_url, name=name, inline=True, chart=wants_chart)
+    extra: dict[str, Any] = {}
+    if shown.chart is not None:
+        extra["inline_images"] = [(CHART_CID, shown.chart.png, "image/png")]
+    return Rendered(
+        message_id=message.id, key=message.key, channel=message.channel,
+        recipient=message.recipient, recipient_name=str(name),
+        wecom_id=person.wecom_id if person else None, subject=message.subject,
+        text=shown.text, html=shown.html, markdown=shown.markdown,
+        url=f"{base_url}/my", created_at=message.created_at, extra=extra)
+

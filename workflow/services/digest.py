@@ -1,0 +1,469 @@
+"""Weekly digests (每周整改进展通报): snapshots as of any time, readers, and the outbox rows.
+
+A snapshot is read from the measures as they are now and rewound through the history to the
+requested moment: the state at T is the ``to_state`` of the last history row at or before T, the
+deadline at T follows the 延期 rows (``deadline_from``/``deadline_to``), the owner the 改派 rows,
+and a measure created after T is left out. So a digest "as of" T says what a digest computed at T
+said. Building a digest from snapshots is pure; only ``load_snapshot`` and ``send_digests``
+touch the database, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from workflow.lifecycle import OPEN_STATES, Kind, State
+from workflow.models import (
+    Area,
+    Campaign,
+    HistoryEntry,
+    Measure,
+    OutboxMessage,
+    Person,
+    Problem,
+    ProgressReport,
+    Unit,
+)
+from workflow.outbox import channels_for, load_recipients
+from workflow.reminders import WorkdayIndex
+from workflow.stats import (
+    Change,
+    Counts,
+    Flagged,
+    MeasureRecord,
+    Statistics,
+    changes_between,
+    compute,
+    official_summary,
+    week_on_week,
+)
+from workflow.timeutil import as_utc, local_date
+
+CHUNK = 1000
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    id: int
+    name: str
+    email: str
+
+
+@dataclass
+class Snapshot:
+    """The measures of a campaign (or all campaigns) as they stood at ``as_of``."""
+
+    as_of: datetime
+    campaign_id: int | None
+    campaign_title: str | None
+    records: list[MeasureRecord]
+    people: dict[int, PersonRef] = field(default_factory=dict)
+    first_responsible_id: int | None = None
+
+
+# ------------------------------------------------------------------ loading
+
+
+def _current_records(session: Session, campaign_id: int | None) -> list[MeasureRecord]:
+    query = (select(Measure.id, Measure.campaign_id, Measure.seq, Area.title, Area.position,
+                    Problem.id, Problem.text, Measure.title, Measure.kind, Measure.state,
+                    Measure.deadline, Measure.original_deadline, Measure.owner_id,
+                    Measure.leader_id, Unit.name, Measure.created_at, Measure.state_changed_at,
+                    Measure.last_progress_at)
+             .join(Problem, Measure.problem_id == Problem.id)
+             .join(Area, Problem.area_id == Area.id)
+             .outerjoin(Unit, Measure.unit_id == Unit.id)
+             .order_by(Measure.campaign_id, Area.position, Problem.position, Measure.position,
+                       Measure.id))
+    if campaign_id is not None:
+        query = query.where(Measure.campaign_id == campaign_id)
+    states = {s.value: s for s in State}
+    kinds = {k.value: k for k in Kind}
+    records = []
+    for (mid, cid, seq, area, area_pos, pid, problem, title, kind, state, deadline, original,
+         owner, leader, unit, created, changed, progress) in session.execute(query):
+        st = states[state]
+        records.append(MeasureRecord(
+            mid, cid, seq, area, problem, title, kinds[kind], st, deadline, original or deadline,
+            owner, leader, unit, created, changed, progress,
+            changed if st is State.CLOSED else None, area_pos, pid))
+    return records
+
+
+def _rows_after(session: Session, model: type[HistoryEntry] | type[ProgressReport],
+                campaign_id: int | None, as_of: datetime) -> set[int]:
+    query = select(model.measure_id).where(model.at > as_of).distinct()
+    if campaign_id is not None:
+        query = query.join(Measure, Measure.id == model.measure_id).where(
+            Measure.campaign_id == campaign_id)
+    return set(session.scalars(query))
+
+
+def replay(record: MeasureRecord, history: Sequence[HistoryRow], progress: Sequence[datetime],
+           as_of: datetime) -> MeasureRecord | None:
+    """``record`` as it stood at ``as_of`` from its full history (oldest first) and the times of
+    its progress reports; None if it did not exist yet. Pure."""
+    if record.created_at > as_of:
+        return None
+    past = [h for h in history if h.at <= as_of]
+    if not past:
+        return None
+    state = State(past[-1].to_state)
+    changed = record.created_at
+    closed_at = None
+    for h in past:
+        if h.action == "create" or h.from_state != h.to_state:
+            changed = h.at
+        if h.to_state == State.CLOSED.value and h.from_state != h.to_state:
+            closed_at = h.at
+    deadline = record.deadline
+    owner = record.owner_id
+    later = [h for h in history if h.at > as_of]
+    # undo, newest first, what happened after as_of
+    for h in reversed(later):
+        if h.action == "extend" and "deadline_from" in h.data:
+            raw = h.data.get("deadline_from")
+            deadline = date.fromisoformat(raw) if raw else None
+        elif h.action == "reassign" and "owner_from" in h.data:
+            owner = h.data.get("owner_from")
+    reports = [t for t in progress if t <= as_of]
+    return replace(record, state=state, deadline=deadline, owner_id=owner,
+                   state_changed_at=changed, last_progress_at=max(reports) if reports else None,
+                   closed_at=closed_at if state is State.CLOSED else None,
+                   original_deadline=record.original_deadline or deadline)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    at: datetime
+    action: str
+    from_state: str | None
+    to_state: str
+    data: Mapping[str, Any]
+
+
+def _histories(session: Session, ids: Sequence[int]
+               ) -> tuple[dict[int, list[HistoryRow]], dict[int, list[datetime]]]:
+    history: dict[int, list[HistoryRow]] = defaultdict(list)
+    progress: dict[int, list[datetime]] = defaultdict(list)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        for mid, at, action, from_state, to_state, data in session.execute(
+                select(HistoryEntry.measure_id, HistoryEntry.at, HistoryEntry.action,
+                       HistoryEntry.from_state, HistoryEntry.to_state, HistoryEntry.data)
+                .where(HistoryEntry.measure_id.in_(chunk)).order_by(HistoryEntry.seq)):
+            history[mid].append(HistoryRow(at, action, from_state, to_state, data or {}))
+        for mid, at in session.execute(select(ProgressReport.measure_id, ProgressReport.at)
+                                       .where(ProgressReport.measure_id.in_(chunk))):
+            progress[mid].append(at)
+    return history, progress
+
+
+def rewind(session: Session, current: Sequence[MeasureRecord], campaign_id: int | None,
+           as_of: datetime) -> list[MeasureRecord]:
+    """``current`` records as they stood at ``as_of``: only measures with history or progress
+    after ``as_of`` are replayed, so a recent ``as_of`` costs little."""
+    as_of = as_utc(as_of)
+    touched = (_rows_after(session, HistoryEntry, campaign_id, as_of)
+               | _rows_after(session, ProgressReport, campaign_id, as_of))
+    if not touched:
+        return [r for r in current if r.created_at <= as_of]
+    history, progress = _histories(session, sorted(touched))
+    result = []
+    for r in current:
+        if r.id in touched:
+            past = replay(r, history.get(r.id, []), progress.get(r.id, []), as_of)
+            if past is not None:
+                result.append(past)
+        elif r.created_at <= as_of:
+            result.append(r)
+    return result
+
+
+def _people(session: Session, ids: Iterable[int]) -> dict[int, PersonRef]:
+    wanted = sorted(set(ids))
+    found: dict[int, PersonRef] = {}
+    for start in range(0, len(wanted), CHUNK):
+        for pid, name, email in session.execute(
+                select(Person.id, Person.name, Person.email)
+                .where(Person.id.in_(wanted[start:start + CHUNK]))):
+            found[pid] = PersonRef(pid, name, email)
+    return found
+
+
+def load_snapshot(session: Session, campaign_id: int | None, as_of: datetime,
+                  current: Sequence[MeasureRecord] | None = None) -> Snapshot:
+    """The campaign's measures (all campaigns when None) as they stood at ``as_of``."""
+    records = list(current) if current is not None else _current_records(session, campaign_id)
+    records = rewind(session, records, campaign_id, as_of)
+    campaign = session.get(Campaign, campaign_id) if campaign_id is not None else None
+    people = _people(session, [pid for r in records for pid in (r.owner_id, r.leader_id) if pid])
+    return Snapshot(as_utc(as_of), campaign_id, campaign.title if campaign else None, records,
+                    people, campaign.first_responsible_id if campaign else None)
+
+
+# ------------------------------------------------------------------ readers and scopes
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which measures a reader's digest covers: the whole campaign, or the measures the person
+    leads plus the open ones they own."""
+
+    whole: bool = False
+    leader_id: int | None = None
+    owner_id: int | None = None
+
+    def covers(self, r: MeasureRecord) -> bool:
+        if self.whole:
+            return True
+        if self.leader_id is not None and r.leader_id == self.leader_id:
+            return True
+        return self.owner_id is not None and r.owner_id == self.owner_id and r.state in OPEN_STATES
+
+    def as_json(self) -> dict[str, Any]:
+        return {"whole": self.whole, "leader_id": self.leader_id, "owner_id": self.owner_id}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Scope:
+        return cls(bool(raw.get("whole")), raw.get("leader_id"), raw.get("owner_id"))
+
+    @property
+    def label(self) -> str:
+        if self.whole:
+            return "全部整改措施"
+        if self.leader_id is not None and self.owner_id is not None:
+            return "您分管和负责的整改措施"
+        return "您分管的整改措施" if self.leader_id is not None else "您负责的未完成整改措施"
+
+
+@dataclass(frozen=True)
+class Reader:
+    person_id: int
+    scope: Scope
+
+
+def readers_for(snapshot: Snapshot, reviewer_ids: Iterable[int]) -> list[Reader]:
+    """One reader per person: the first responsible and the 整改办 (reviewers) see the whole
+    campaign; a leader their measures; an owner their open items; a leader who also owns open
+    items gets one digest covering both. Pure."""
+    whole = {pid for pid in (snapshot.first_responsible_id, *reviewer_ids) if pid is not None}
+    leaders = {r.leader_id for r in snapshot.records if r.leader_id is not None}
+    owners = {r.owner_id for r in snapshot.records
+              if r.owner_id is not None and r.state in OPEN_STATES}
+    readers = [Reader(pid, Scope(whole=True)) for pid in sorted(whole)]
+    for pid in sorted((leaders | owners) - whole):
+        readers.append(Reader(pid, Scope(leader_id=pid if pid in leaders else None,
+                                         owner_id=pid if pid in owners else None)))
+    return readers
+
+
+def reviewer_ids(session: Session) -> list[int]:
+    return sorted(pid for pid, roles in session.execute(
+        select(Person.id, Person.roles).where(Person.active.is_(True)))
+        if "reviewer" in (roles or []))
+
+
+# ------------------------------------------------------------------ the digest
+
+
+@dataclass
+class Digest:
+    """What one reader is told: the figures, the lists, the week's changes."""
+
+    as_of: datetime
+    campaign_id: int | None
+    campaign_title: str | None
+    scope: Scope
+    stats: Statistics
+    previous: Counts
+    changes: list[Change]
+    headline: str
+    people: dict[int, PersonRef]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to say: no measure in scope, or every one signed off (or long-term and done)
+        and nothing changed this week."""
+        if self.stats.counts.total == 0:
+            return True
+        return self.stats.counts.unfinished == 0 and not self.changes
+
+    @property
+    def week_on_week(self) -> dict[str, Any]:
+        return week_on_week(self.stats.counts, self.previous)
+
+    def person(self, pid: int | None) -> PersonRef | None:
+        return self.people.get(pid) if pid is not None else None
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``digest --json`` contract (design.md) plus added keys."""
+        counts = self.stats.counts
+        leaders = {}
+        for pid, c in self.stats.by_leader.items():
+            ref = self.person(pid)
+            leaders[ref.email if ref else "—"] = c.as_json()
+        return {
+            **counts.as_json(),
+            "campaign_id": self.campaign_id,
+            "campaign": self.campaign_title,
+            "as_of": self.as_of.isoformat(),
+            "headline": self.headline,
+            "areas": self.stats.areas,
+            "problems": self.stats.problems,
+            "overdue_items": [_flag_json(f, "overdue_days") for f in self.stats.overdue],
+            "due_soon_items": [_flag_json(f, "working_days_left") for f in self.stats.due_soon],
+            "stagnating_items": [_flag_json(f, "idle_working_days")
+                                 for f in self.stats.stagnating],
+            "week_on_week": self.week_on_week,
+            "changes": [{"measure_id": c.record.id, "what": c.what, "before": c.before,
+                         "after": c.after} for c in self.changes],
+            "by_area": {k: c.as_json() for k, c in self.stats.by_area.items()},
+            "by_unit": {k: c.as_json() for k, c in self.stats.by_unit.items()},
+            "by_leader": leaders,
+            "empty": self.empty,
+        }
+
+
+def _flag_json(flag: Flagged, name: str) -> dict[str, Any]:
+    r = flag.record
+    return {"measure_id": r.id, "title": r.title,
+            "deadline": r.deadline.isoformat() if r.deadline else None, name: flag.days}
+
+
+def build_digest(now_snapshot: Snapshot, week_ago: Snapshot, scope: Scope, days: WorkdayIndex,
+                 *, stagnation: int = 10) -> Digest:
+    """One reader's digest from the snapshots at ``as_of`` and a week earlier. Pure."""
+    today = local_date(now_snapshot.as_of)
+    current = [r for r in now_snapshot.records if scope.covers(r)]
+    previous = [r for r in week_ago.records if scope.covers(r)]
+    stats = compute(current, today, days, stagnation=stagnation)
+    before = compute(previous, local_date(week_ago.as_of), days, stagnation=stagnation).counts
+    in_scope_ids = {r.id for r in current}
+    changes = [c for c in changes_between(
+        (r for r in week_ago.records if r.id in in_scope_ids), current)]
+    headline = official_summary(stats.counts, stats.areas, stats.problems,
+                                now_snapshot.campaign_title)
+    return Digest(now_snapshot.as_of, now_snapshot.campaign_id, now_snapshot.campaign_title,
+                  scope, stats, before, changes, headline, now_snapshot.people)
+
+
+@dataclass
+class DigestInputs:
+    """The two snapshots a batch of digests is built from (read once, shared by all readers)."""
+
+    now: Snapshot
+    week_ago: Snapshot
+
+
+def load_inputs(session: Session, campaign_id: int | None, as_of: datetime) -> DigestInputs:
+    current = load_snapshot(session, campaign_id, as_of)
+    week_ago = load_snapshot(session, campaign_id, as_of - WEEK, current=current.records)
+    return DigestInputs(current, week_ago)
+
+
+def digest_for(session: Session, campaign_id: int | None, as_of: datetime, scope: Scope,
+               days: WorkdayIndex, *, stagnation: int = 10) -> Digest:
+    """Read the snapshots and build one digest (the CLI's and the renderer's entry point)."""
+    inputs = load_inputs(session, campaign_id, as_of)
+    return build_digest(inputs.now, inputs.week_ago, scope, days, stagnation=stagnation)
+
+
+# ------------------------------------------------------------------ sending
+
+
+def iso_week(moment: datetime) -> str:
+    year, week, _ = local_date(moment).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass
+class DigestRun:
+    readers: int = 0
+    empty: int = 0
+    messages: list[int] = field(default_factory=list)
+    skipped_existing: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {"readers": self.readers, "empty": self.empty, "messages": len(self.messages),
+                "already_sent": self.skipped_existing}
+
+
+def subject_for_digest(campaign_title: str | None, as_of: datetime) -> str:
+    day = local_date(as_of)
+    return f"【整改周报】{campaign_title or '整改工作'}（{day.year}年{day.month}月{day.day}日）"
+
+
+def send_digests(session: Session, *, now: datetime, days: WorkdayIndex, send_at: datetime,
+                 configured: frozenset[str], campaign_id: int | None = None,
+                 stagnation: int = 10, calendar: Mapping[str, bool] | None = None) -> DigestRun:
+    """Write one digest message per reader and channel into the outbox for every campaign (or
+    one). Idempotent per reader and ISO week: a repeated weekly run writes nothing twice. An
+    empty digest writes nothing. The deliverer renders each message from its payload."""
+    run = DigestRun()
+    ids = [campaign_id] if campaign_id is not None else list(
+        session.scalars(select(Campaign.id).order_by(Campaign.id)))
+    reviewers = reviewer_ids(session)
+    week = iso_week(now)
+    for cid in ids:
+        inputs = load_inputs(session, cid, now)
+        readers = readers_for(inputs.now, reviewers)
+        recipients = load_recipients(session, [r.person_id for r in readers])
+        rows: list[dict[str, Any]] = []
+        for reader in readers:
+            person = recipients.get(reader.person_id)
+            if person is None:
+                continue
+            run.readers += 1
+            digest = build_digest(inputs.now, inputs.week_ago, reader.scope, days,
+                                  stagnation=stagnation)
+            if digest.empty:
+                run.empty += 1
+                continue
+            listed = ([(f.record.id, "overdue") for f in digest.stats.overdue[:20]]
+                      + [(f.record.id, "due_soon") for f in digest.stats.due_soon[:20]])
+            payload = {
+                "campaign_id": cid, "scope": reader.scope.as_json(),
+                "as_of": as_utc(now).isoformat(), "name": person.name,
+                "stagnation": stagnation, "calendar": dict(calendar or {}),
+                "items": [{"measure_id": mid, "rule": "digest", "urgency": 3,
+                           "reason": "逾期" if why == "overdue" else "即将到期"}
+                          for mid, why in listed],
+            }
+            for channel in channels_for(person, configured):
+                key = f"digest|{cid}|{reader.person_id}|{channel}|{week}"
+                rows.append({
+                    "channel": channel, "kind": "digest", "recipient_id": person.id,
+                    "recipient": person.email,
+                    "subject": subject_for_digest(inputs.now.campaign_title, now),
+                    "payload": payload, "key": key, "status": "pending", "attempts": 0,
+                    "not_before": send_at, "created_at": now, "info": {},
+                    "lease_until": None, "last_error": None, "sent_at": None})
+        created = _insert_messages(session, rows)
+        run.messages.extend(created)
+        run.skipped_existing += len(rows) - len(created)
+    return run
+
+
+def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert outbox messages; a key written before is skipped (two clocks, a rerun)."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (builder(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
+                 .returning(OutboxMessage.id))
+    created: list[int] = []
+    for start in range(0, len(rows), 500):
+        created.extend(session.scalars(statement, rows[start:start + 500]))
+    return sorted(created)
+

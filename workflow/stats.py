@@ -1,0 +1,364 @@
+"""Statistics over a snapshot of measures: pure functions, no I/O.
+
+A snapshot is a list of :class:`MeasureRecord` as they stood at one moment (now, or any time
+reconstructed from the history by ``workflow.services.digest``). Every figure is computed from
+the records, the day they are read for (``today``, Asia/Shanghai) and a working-day index.
+
+Definitions (the words of the official reports in brackets):
+
+- **completed** (已销号): state ``closed``, any kind. ``completion_rate`` = completed / total,
+  as design.md's ``digest --json`` contract says.
+- **long_term** (长期坚持 / 长期建设): a 长期坚持 measure that is ``verified`` or ``closed``: the
+  work is done and now goes on ("基本完成，长期坚持").
+- **finished** (整改完成, 整改结果「完成」): ``closed`` and not 长期坚持. finished, long_term and
+  unfinished split the measures without overlap, as the reports count "已完成26项；长期建设3项".
+- **unfinished** (暂未完成): every other measure.
+- **overdue** (逾期): the owner still has work (``assigned``/``in_progress``) and the deadline
+  has passed — the same rule as ``measure list --overdue``; ``overdue_days`` counts the working
+  days after the deadline up to today (a holiday in between does not count).
+- **due_soon** (即将到期): owner still has work, the deadline is today or within the next
+  ``due_window`` (7) working days.
+- **stagnating** (进展停滞): owner still has work, and neither a progress report nor a state
+  change for ``stagnation`` (10) or more working days — the reminder planner's rule.
+- **on-time rate** (按期完成率): of the measures with an original deadline (the one in the
+  ledger before any 延期) that has passed or that are completed, the share signed off on or
+  before that original deadline. ``None`` when no measure is due yet.
+- **week-on-week**: the same counts a week earlier, and the difference.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from workflow.ledger import is_overdue
+from workflow.lifecycle import OPEN_STATES, Kind, State
+from workflow.reminders import WorkdayIndex
+from workflow.timeutil import local_date
+
+DUE_WINDOW = 7
+STAGNATION = 10
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureRecord:
+    """One measure as it stood at the snapshot's moment."""
+
+    id: int
+    campaign_id: int
+    seq: str | None
+    area: str
+    problem: str
+    title: str
+    kind: Kind
+    state: State
+    deadline: date | None
+    original_deadline: date | None
+    owner_id: int | None
+    leader_id: int | None
+    unit: str | None
+    created_at: datetime
+    state_changed_at: datetime
+    last_progress_at: datetime | None = None
+    closed_at: datetime | None = None
+    area_position: int = 0
+    problem_id: int = 0
+
+    @property
+    def open(self) -> bool:
+        """The owner still has work to do."""
+        return self.state in OPEN_STATES
+
+    @property
+    def completed(self) -> bool:
+        return self.state is State.CLOSED
+
+    @property
+    def long_term_done(self) -> bool:
+        return self.kind is Kind.LONG_TERM and self.state in (State.VERIFIED, State.CLOSED)
+
+    @property
+    def finished(self) -> bool:
+        return self.state is State.CLOSED and self.kind is not Kind.LONG_TERM
+
+    @property
+    def result_label(self) -> str:
+        """整改结果 in the reports' words."""
+        if self.finished:
+            return "完成"
+        if self.long_term_done:
+            return "基本完成，长期坚持"
+        return "暂未完成"
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What one record contributes to the figures, for one day."""
+
+    overdue_days: int | None     # working days overdue, None if not overdue
+    due_in: int | None           # working days until the deadline, None if not due soon
+    stagnant_days: int | None    # working days without progress, None if not stagnating
+    on_time_due: bool            # counts in the on-time rate's denominator
+    on_time: bool                # signed off by the original deadline
+
+
+def facts_for(record: MeasureRecord, today: date, days: WorkdayIndex, *,
+              due_window: int = DUE_WINDOW, stagnation: int = STAGNATION) -> Facts:
+    overdue_days = due_in = stagnant = None
+    if record.open:
+        if record.deadline is not None:
+            if is_overdue(record.state, record.kind, record.deadline, today):
+                overdue_days = days.count_between(record.deadline, today)
+            elif record.deadline <= days.nth_after(today, due_window):
+                due_in = days.count_between(today, record.deadline)
+        anchor = record.state_changed_at
+        if record.last_progress_at is not None and record.last_progress_at > anchor:
+            anchor = record.last_progress_at
+        idle = days.count_between(local_date(anchor), today)
+        if idle >= stagnation:
+            stagnant = idle
+    original = record.original_deadline or record.deadline
+    on_time_due = original is not None and (record.completed or original < today)
+    on_time = (on_time_due and record.completed and record.closed_at is not None
+               and original is not None and local_date(record.closed_at) <= original)
+    return Facts(overdue_days, due_in, stagnant, on_time_due, on_time)
+
+
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+@dataclass
+class Counts:
+    """The figures for one group of measures (a campaign, an area, a unit, a leader)."""
+
+    total: int = 0
+    by_state: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in State})
+    by_kind: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in Kind})
+    completed: int = 0
+    finished: int = 0
+    long_term: int = 0
+    overdue: int = 0
+    due_soon: int = 0
+    stagnating: int = 0
+    on_time_due: int = 0
+    on_time: int = 0
+
+    def add(self, record: MeasureRecord, facts: Facts) -> None:
+        self.total += 1
+        self.by_state[record.state.value] += 1
+        self.by_kind[record.kind.value] += 1
+        self.completed += record.completed
+        self.finished += record.finished
+        self.long_term += record.long_term_done
+        self.overdue += facts.overdue_days is not None
+        self.due_soon += facts.due_in is not None
+        self.stagnating += facts.stagnant_days is not None
+        self.on_time_due += facts.on_time_due
+        self.on_time += facts.on_time
+
+    @property
+    def unfinished(self) -> int:
+        return self.total - self.finished - self.long_term
+
+    @property
+    def completion_rate(self) -> float:
+        """Closed share of all measures, 0..1."""
+        return _rate(self.completed, self.total)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.on_time / self.on_time_due if self.on_time_due else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "by_state": dict(self.by_state),
+            "by_kind": dict(self.by_kind),
+            "completed": self.completed,
+            "finished": self.finished,
+            "long_term": self.long_term,
+            "unfinished": self.unfinished,
+            "overdue": self.overdue,
+            "due_soon": self.due_soon,
+            "stagnating": self.stagnating,
+            "completion_rate": round(self.completion_rate, 6),
+            "on_time_rate": None if self.on_time_rate is None else round(self.on_time_rate, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """A record listed in a digest, with its number: working days overdue, left, or idle."""
+
+    record: MeasureRecord
+    days: int
+
+
+@dataclass
+class Statistics:
+    """All figures of one snapshot: totals, lists and breakdowns."""
+
+    today: date
+    counts: Counts
+    overdue: list[Flagged]
+    due_soon: list[Flagged]
+    stagnating: list[Flagged]
+    by_area: dict[str, Counts]
+    by_unit: dict[str, Counts]
+    by_leader: dict[int | None, Counts]
+    areas: int
+    problems: int
+
+
+NO_UNIT = "（未指定部门）"
+
+
+def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,
+            due_window: int = DUE_WINDOW, stagnation: int = STAGNATION) -> Statistics:
+    """Every figure for ``records`` as read on ``today``."""
+    counts = Counts()
+    by_area: dict[str, Counts] = defaultdict(Counts)
+    by_unit: dict[str, Counts] = defaultdict(Counts)
+    by_leader: dict[int | None, Counts] = defaultdict(Counts)
+    overdue: list[Flagged] = []
+    due_soon: list[Flagged] = []
+    stagnating: list[Flagged] = []
+    problems: set[tuple[str, int | str]] = set()
+    area_order: dict[str, tuple[int, int]] = {}
+    for r in records:
+        facts = facts_for(r, today, days, due_window=due_window, stagnation=stagnation)
+        for counter in (counts, by_area[r.area], by_unit[r.unit or NO_UNIT], by_leader[r.leader_id]):
+            counter.add(r, facts)
+        area_order.setdefault(r.area, (r.area_position, len(area_order)))
+        problems.add((r.area, r.problem_id or r.problem))
+        if facts.overdue_days is not None:
+            overdue.append(Flagged(r, facts.overdue_days))
+        if facts.due_in is not None:
+            due_soon.append(Flagged(r, facts.due_in))
+        if facts.stagnant_days is not None:
+            stagnating.append(Flagged(r, facts.stagnant_days))
+    overdue.sort(key=lambda f: (-f.days, f.record.id))
+    due_soon.sort(key=lambda f: (f.days, f.record.id))
+    stagnating.sort(key=lambda f: (-f.days, f.record.id))
+    ordered_areas = dict(sorted(by_area.items(), key=lambda kv: area_order[kv[0]]))
+    return Statistics(today, counts, overdue, due_soon, stagnating, ordered_areas,
+                      dict(sorted(by_unit.items())), dict(by_leader),
+                      areas=len(by_area), problems=len(problems))
+
+
+# ------------------------------------------------------------------ week on week
+
+
+@dataclass(frozen=True)
+class Change:
+    """What happened to one measure between two snapshots."""
+
+    record: MeasureRecord
+    what: str          # "new", "state", "extended", "reassigned"
+    before: str | None
+    after: str | None
+
+    def describe(self) -> str:
+        from workflow.lifecycle import STATE_LABELS
+
+        if self.what == "new":
+            return "新增整改措施"
+        if self.what == "state":
+            before = STATE_LABELS[State(self.before)] if self.before else "—"
+            after = STATE_LABELS[State(self.after)] if self.after else "—"
+            return f"{before} → {after}"
+        if self.what == "extended":
+            return f"延期：{self.before or '—'} → {self.after or '—'}"
+        return "改派责任人"
+
+
+def changes_between(before: Iterable[MeasureRecord], after: Iterable[MeasureRecord]
+                    ) -> list[Change]:
+    """Measures new, moved, extended or reassigned from ``before`` to ``after`` (by id)."""
+    earlier = {r.id: r for r in before}
+    found: list[Change] = []
+    for r in after:
+        old = earlier.get(r.id)
+        if old is None:
+            found.append(Change(r, "new", None, r.state.value))
+            continue
+        if old.state is not r.state:
+            found.append(Change(r, "state", old.state.value, r.state.value))
+        if old.deadline != r.deadline:
+            found.append(Change(r, "extended", _iso(old.deadline), _iso(r.deadline)))
+        if old.owner_id != r.owner_id:
+            found.append(Change(r, "reassigned", str(old.owner_id), str(r.owner_id)))
+    order = {"state": 0, "new": 1, "extended": 2, "reassigned": 3}
+    found.sort(key=lambda c: (order[c.what], c.record.id))
+    return found
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def week_on_week(current: Counts, previous: Counts) -> dict[str, Any]:
+    """Differences to a week before: counts as ``+n``/``-n`` integers, rates in points (0..1)."""
+    keys = ("total", "completed", "finished", "long_term", "overdue", "due_soon", "stagnating")
+    delta: dict[str, Any] = {k: getattr(current, k) - getattr(previous, k) for k in keys}
+    delta["completion_rate"] = round(current.completion_rate - previous.completion_rate, 6)
+    cur_on, prev_on = current.on_time_rate, previous.on_time_rate
+    delta["on_time_rate"] = (None if cur_on is None or prev_on is None
+                             else round(cur_on - prev_on, 6))
+    return delta
+
+
+# ------------------------------------------------------------------ official wording
+
+
+def percent(part: int, whole: int) -> str:
+    """"89.7%": one decimal, rounded half up as people round by hand."""
+    if not whole:
+        return "0%"
+    value = (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return f"{value}%"
+
+
+def source_words(campaign_title: str | None) -> str:
+    """Whose feedback the campaign rectifies, for the headline."""
+    title = campaign_title or ""
+    if "审计" in title:
+        return "审计反馈"
+    if "专项" in title:
+        return "专项治理查摆"
+    return "巡察反馈"
+
+
+def official_summary(counts: Counts, areas: int, problems: int,
+                     campaign_title: str | None = None) -> str:
+    """The headline in official wording, e.g. "针对巡察反馈的3个方面、5个问题、7项整改措施，
+    目前已整改完成5项，占比71.4%；长期坚持2项，占比28.6%。" """
+    total = counts.total
+    head = f"针对{source_words(campaign_title)}的{areas}个方面、{problems}个问题、{total}项整改措施"
+    if not total:
+        return f"{head}，目前尚无整改措施。"
+    parts = [f"目前已整改完成{counts.finished}项，占比{percent(counts.finished, total)}"]
+    if counts.long_term:
+        parts.append(f"长期坚持{counts.long_term}项，占比{percent(counts.long_term, total)}")
+    if counts.unfinished:
+        parts.append(f"正在整改{counts.unfinished}项，占比{percent(counts.unfinished, total)}")
+    sentence = f"{head}，{'；'.join(parts)}。"
+    if counts.overdue:
+        sentence += f"其中逾期未完成{counts.overdue}项。"
+    return sentence
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def group_by(records: Sequence[MeasureRecord], key: Callable[[MeasureRecord], Any]
+             ) -> Mapping[Any, list[MeasureRecord]]:
+    grouped: dict[Any, list[MeasureRecord]] = defaultdict(list)
+    for r in records:
+        grouped[key(r)].append(r)
+    return grouped
