@@ -15,15 +15,18 @@ from notifications.deliverer import Deliverer
 from notifications.render import LinkMaker
 
 
-def build_channels(settings: Settings) -> dict[str, Channel]:
-    """The channels settings configure; bad settings are refused here, at start."""
+def build_channels(settings: Settings,
+                   sessions: sessionmaker[Session] | None = None) -> dict[str, Channel]:
+    """The channels settings configure; bad settings are refused here, at start. ``sessions``
+    reach the database where WeCom's access token is shared between workers."""
     channels: dict[str, Channel] = {}
     if settings.smtp_configured:
         channels["email"] = EmailChannel.from_settings(settings)
-    if settings.wecom_configured or settings.wecom_webhook_key:
-        from notifications.channels import wecom  # type: ignore[attr-defined]
+    if (settings.wecom_corp_id or settings.wecom_secret or settings.wecom_agent_id
+            or settings.wecom_webhook_key):  # half a WeCom configuration is refused, not ignored
+        from notifications.channels import wecom
 
-        channels.update(wecom.channels_from_settings(settings))
+        channels.update(wecom.channels_from_settings(settings, sessions))
     channels["file"] = FileChannel(settings.outbox_dir,
                                    sender=settings.smtp_sender or "rectiflow@localhost")
     return channels
@@ -32,5 +35,5 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
 def build_deliverer(settings: Settings, sessions: sessionmaker[Session],
                     send_window: Callable[[datetime], datetime] | None = None,
                     link_maker: LinkMaker | None = None) -> Deliverer:
-    return Deliverer(sessions, build_channels(settings), base_url=settings.base_url,
+    return Deliverer(sessions, build_channels(settings, sessions), base_url=settings.base_url,
                      send_window=send_window, link_maker=link_maker)
