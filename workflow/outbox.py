@@ -8,14 +8,15 @@ written once. What a message says is rendered at send time from its payload.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from workflow.models import OutboxItem, OutboxMessage, Person
@@ -98,18 +99,29 @@ def subject_for(items: Sequence[dict[str, Any]], kind: str) -> str:
     return f"{prefix}您有{len(items)}项整改措施需要关注：{detail}"
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]
-                                ) -> list[tuple[int, str]]:
-    """Insert outbox items; rows whose key exists already are skipped. Returns (id, key)."""
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert outbox items; rows whose key exists already are skipped. Returns the keys
+    inserted.
+
+    PostgreSQL gets one ``INSERT ... SELECT FROM unnest(arrays)``; SQLite a Core executemany
+    (no ORM bookkeeping: nothing here needs the items as objects).
+    """
     if not rows:
-        return []
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (builder(OutboxItem).on_conflict_do_nothing(index_elements=["key"])
-                 .returning(OutboxItem.id, OutboxItem.key))
-    inserted: list[tuple[int, str]] = []
+        return set()
+    table = OutboxItem.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        columns = ("message_id", "measure_id", "rule", "key")
+        types = ("integer", "integer", "varchar", "varchar")
+        arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(columns, types, strict=True))
+        statement = text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "  # type: ignore[attr-defined]
+            f"SELECT * FROM unnest({arrays}) ON CONFLICT (key) DO NOTHING RETURNING key")
+        return set(session.scalars(statement, {c: [r[c] for r in rows] for c in columns}))
+    insert = (sqlite.insert(table)  # type: ignore[arg-type]
+              .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))
+    inserted: set[str] = set()
     for start in range(0, len(rows), 5000):
-        inserted.extend((r.id, r.key) for r in session.execute(statement, rows[start:start + 5000]))
+        inserted.update(session.scalars(insert, rows[start:start + 5000]))
     return inserted
 
 
@@ -136,10 +148,18 @@ def write_notices(session: Session, items: Sequence[PlannedItem], *, now: dateti
                   send_at: datetime, configured: frozenset[str], kind: str = "reminder"
                   ) -> list[OutboxMessage]:
     """Write ``items`` as outbox rows: each key once, grouped into one message per recipient and
-    channel. Returns the messages created (items already written before are left out)."""
+    channel. Returns the messages created (items already written before are left out).
+
+    Each item is written once, already pointing at its message: one message row per recipient
+    and channel is inserted first as a placeholder (a key of its own, so it can never clash),
+    then the items with ``ON CONFLICT DO NOTHING``; the placeholders are then filled from the
+    items actually inserted, and those that got none are deleted. No other transaction ever
+    sees a placeholder.
+    """
     recipients = load_recipients(session, (i.recipient_id for i in items))
     rows: list[dict[str, Any]] = []
     by_key: dict[str, tuple[PlannedItem, str]] = {}
+    groups: dict[tuple[int, str], list[str]] = defaultdict(list)
     for item in items:
         person = recipients.get(item.recipient_id)
         if person is None:
@@ -149,38 +169,41 @@ def write_notices(session: Session, items: Sequence[PlannedItem], *, now: dateti
             if key in by_key:
                 continue
             by_key[key] = (item, channel)
+            groups[(item.recipient_id, channel)].append(key)
             rows.append({"measure_id": item.measure_id, "rule": item.rule, "key": key})
-    inserted = _insert_ignoring_duplicates(session, rows)
-    groups: dict[tuple[int, str], list[tuple[int, str]]] = defaultdict(list)
-    messages: list[OutboxMessage] = []
-    for item_id, key in inserted:
-        item, channel = by_key[key]
-        groups[(item.recipient_id, channel)].append((item_id, key))
+    if not rows:
+        return []
 
-    links: list[dict[str, int]] = []
-    for (recipient_id, channel), members in sorted(groups.items()):
-        person = recipients[recipient_id]
-        shown = sorted((_item_payload(by_key[k][0]) for _, k in members),
+    ordered = sorted(groups)
+    token = uuid.uuid4().hex
+    placeholders = {group: OutboxMessage(
+        channel=group[1], kind=kind, recipient_id=group[0], recipient=recipients[group[0]].email,
+        subject="", payload={}, key=f"{kind}|{group[0]}|{group[1]}|writing-{token}",
+        status="pending", attempts=0, not_before=send_at, created_at=now, info={})
+        for group in ordered}
+    session.add_all(placeholders.values())
+    session.flush()
+    for row in rows:
+        item, channel = by_key[row["key"]]
+        row["message_id"] = placeholders[(item.recipient_id, channel)].id
+    inserted = _insert_ignoring_duplicates(session, rows)
+
+    messages: list[OutboxMessage] = []
+    for group in ordered:
+        message = placeholders[group]
+        members = [k for k in groups[group] if k in inserted]
+        if not members:
+            session.delete(message)
+            continue
+        person = recipients[group[0]]
+        shown = sorted((_item_payload(by_key[k][0]) for k in members),
                        key=lambda d: (d["urgency"], d["measure_id"]))
-        digest = hashlib.sha256("\n".join(sorted(k for _, k in members)).encode()).hexdigest()
-        message = OutboxMessage(
-            channel=channel, kind=kind, recipient_id=recipient_id, recipient=person.email,
-            subject=subject_for(shown, kind), payload={"items": shown, "name": person.name},
-            key=f"{kind}|{recipient_id}|{channel}|{digest[:40]}", status="pending", attempts=0,
-            not_before=send_at, created_at=now, info={})
+        digest = hashlib.sha256("\n".join(sorted(members)).encode()).hexdigest()
+        message.subject = subject_for(shown, kind)
+        message.payload = {"items": shown, "name": person.name}
+        message.key = f"{kind}|{group[0]}|{group[1]}|{digest[:40]}"
         messages.append(message)
-        links.extend({"item_id": item_id, "message_index": len(messages) - 1}
-                     for item_id, _ in members)
-    if messages:
-        session.add_all(messages)
-        session.flush()
-        by_message: dict[int, list[int]] = defaultdict(list)
-        for link in links:
-            by_message[messages[link["message_index"]].id].append(link["item_id"])
-        for message_id, item_ids in by_message.items():
-            for start in range(0, len(item_ids), 1000):
-                session.execute(update(OutboxItem).where(
-                    OutboxItem.id.in_(item_ids[start:start + 1000])).values(message_id=message_id))
+    session.flush()
     return messages
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from workflow.lifecycle import OPEN_STATES, Kind, State
 from workflow.policy import Policy
@@ -140,13 +140,19 @@ class Planner:
 
     def __init__(self, workdays: WorkdayIndex) -> None:
         self.days = workdays
+        # window_open is called for every stage of every measure; a sweep sees few distinct days
+        self._openings: dict[tuple[date, time], datetime] = {}
 
     # -------------------------------------------------------------- time of day
 
     def window_open(self, day: date, policy: Policy) -> datetime:
         """When messages of ``day`` may go out: the send window's start, as aware UTC."""
-        local = datetime.combine(day, policy.window_start, tzinfo=SHANGHAI)
-        return local.astimezone(UTC)
+        key = (day, policy.window_start)
+        found = self._openings.get(key)
+        if found is None:
+            local = datetime.combine(day, policy.window_start, tzinfo=SHANGHAI)
+            found = self._openings[key] = local.astimezone(UTC)
+        return found
 
     def next_send_time(self, now: datetime, policy: Policy) -> datetime:
         """``now`` if inside the send window, else the next window's opening."""
@@ -257,13 +263,13 @@ class Planner:
         upcoming: list[datetime] = []
         deadline = self.effective_deadline(m, policy)
         for family in self.stages(m, policy, today):
-            due = [s for s in family if self.window_open(s.day, policy) <= now]
+            opens = [self.window_open(s.day, policy) for s in family]
+            due = [s for s, at in zip(family, opens, strict=True) if at <= now]
             if due:
                 s = max(due, key=lambda s: (s.day, -s.urgency))
                 notices.append(Notice(m.id, s.rule, s.stage, s.to, s.urgency,
                                       self.window_open(s.day, policy), deadline, s.colour))
-            later = [self.window_open(s.day, policy) for s in family]
-            upcoming.extend(t for t in later if t > now)
+            upcoming.extend(t for t in opens if t > now)
         return Plan(tuple(notices), min(upcoming) if upcoming else None)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from workflow.calendar_store import load_calendar
@@ -151,6 +151,25 @@ def plan_items(ctx: ReminderContext, recipients: Recipients, rows: Sequence[Any]
     return items, updates
 
 
+def _move_on(session: Session, updates: list[dict[str, Any]]) -> None:
+    """Write each claimed measure's next reminder time: on PostgreSQL one statement over two
+    arrays (an executemany costs a round trip per row), elsewhere an executemany."""
+    if not updates:
+        return
+    table = Measure.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(
+            f"UPDATE {table.name} SET next_reminder_at = due.next_at "  # type: ignore[attr-defined]
+            "FROM unnest(CAST(:ids AS integer[]), CAST(:times AS timestamptz[])) "
+            f"AS due(id, next_at) WHERE {table.name}.id = due.id"),  # type: ignore[attr-defined]
+            {"ids": [u["measure_id"] for u in updates],
+             "times": [u["next_at"] for u in updates]})
+        return
+    session.execute(update(table)  # type: ignore[arg-type]
+                    .where(table.c.id == bindparam("measure_id"))
+                    .values(next_reminder_at=bindparam("next_at")), updates)
+
+
 def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
           batch: int = BATCH) -> SweepResult:
     """Plan every due measure into the outbox and move its ``next_reminder_at`` on."""
@@ -158,10 +177,6 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
     recipients = Recipients(session, local_date(now))
     items: list[PlannedItem] = []
     seen: set[int] = set()
-    table = Measure.__table__
-    mover = (update(table)  # type: ignore[arg-type]
-             .where(table.c.id == bindparam("measure_id"))
-             .values(next_reminder_at=bindparam("next_at")))
     while True:
         ids = [i for i in _claim(session, now, batch) if i not in seen]
         if not ids:
@@ -171,7 +186,7 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
                                .where(Measure.id.in_(ids))).all()
         batch_items, updates = plan_items(ctx, recipients, rows, now)
         items.extend(batch_items)
-        session.execute(mover, updates)
+        _move_on(session, updates)
         result.measures += len(rows)
     if items:
         send_at = ctx.planner.next_send_time(now, ctx.base)
