@@ -109,6 +109,8 @@ def context(digest: Digest, base_url: str, *, name: str, limit: int = LIST_LIMIT
         "overdue_more": max(len(digest.stats.overdue) - limit, 0),
         "due_soon": [_row(digest, f, base_url) for f in digest.stats.due_soon[:limit]],
         "due_soon_more": max(len(digest.stats.due_soon) - limit, 0),
+        "mine": [_row(digest, Flagged(r, 0), base_url) for r in digest.own_open[:limit]],
+        "mine_more": max(len(digest.own_open) - limit, 0),
         "stagnating": [_row(digest, f, base_url) for f in digest.stats.stagnating[:limit]],
         "stagnating_more": max(len(digest.stats.stagnating) - limit, 0),
         "changes": [{"id": c.record.id, "title": c.record.title, "what": c.describe(),

@@ -289,6 +289,7 @@ class Digest:
     changes: list[Change]
     headline: str
     people: dict[int, PersonRef]
+    own_open: list[MeasureRecord] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -325,6 +326,7 @@ class Digest:
             "stagnating_items": [_flag_json(f, "idle_working_days")
                                  for f in self.stats.stagnating],
             "week_on_week": self.week_on_week,
+            "own_open_items": [r.id for r in self.own_open],
             "changes": [{"measure_id": c.record.id, "what": c.what, "before": c.before,
                          "after": c.after} for c in self.changes],
             "by_area": {k: c.as_json() for k, c in self.stats.by_area.items()},
@@ -353,8 +355,11 @@ def build_digest(now_snapshot: Snapshot, week_ago: Snapshot, scope: Scope, days:
         (r for r in week_ago.records if r.id in in_scope_ids), current)]
     headline = official_summary(stats.counts, stats.areas, stats.problems,
                                 now_snapshot.campaign_title)
+    own_open = sorted((r for r in current if scope.owner_id is not None
+                       and r.owner_id == scope.owner_id and r.state in OPEN_STATES),
+                      key=lambda r: (r.deadline or date.max, r.id))
     return Digest(now_snapshot.as_of, now_snapshot.campaign_id, now_snapshot.campaign_title,
-                  scope, stats, before, changes, headline, now_snapshot.people)
+                  scope, stats, before, changes, headline, now_snapshot.people, own_open)
 
 
 @dataclass
