@@ -726,10 +726,10 @@ def test_progress_is_recorded_without_a_state_change(rectiflow, started, tmp_pat
     result = rectiflow("measure", "progress", started, "--as", "Owner",
                        "--text", "已完成修订稿起草，正在征求意见", "--evidence", str(photo),
                        "--now", NOW)
-    # Then the report is listed with its evidence, and the state stays
+    # Then the report is listed with its evidence, and the state and version stay
     assert result.code == 0, result.err
     shown = rectiflow("measure", "show", started, "--json").json()
-    assert shown["state"] == "in_progress"
+    assert (shown["state"], shown["version"]) == ("in_progress", 2)
     [progress] = shown["progress"]
     assert (progress["text"], progress["author"]) == ("已完成修订稿起草，正在征求意见",
                                                       "owner@example.edu.cn")

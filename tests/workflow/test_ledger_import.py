@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -196,9 +196,40 @@ def test_good_ledger_is_imported_whole(fmt, tmp_path, sessions, staff, import_le
     assert {m.version for m in measures.values()} == {1}
     with db.transaction(sessions) as session:
         history = session.execute(select(HistoryEntry.measure_id, HistoryEntry.action,
-                                         HistoryEntry.to_state)).all()
+                                         HistoryEntry.to_state, HistoryEntry.data)).all()
     assert sorted(h.measure_id for h in history) == sorted(m.id for m in measures.values())
     assert {(h.action, h.to_state) for h in history} == {("create", "assigned")}
+    # And each history row belongs to the measure of its own file row (序号 n is on row n + 1)
+    row_of = {h.measure_id: h.data["row"] for h in history}
+    assert {seq: row_of[m.id] for seq, m in measures.items()} == {
+        seq: int(seq) + 1 for seq in measures}
+
+
+def test_a_ledger_larger_than_one_batch_keeps_every_row_with_its_measure(tmp_path, sessions,
+                                                                        staff, import_ledger):
+    # Given 1,203 rows over 30 areas and 300 problems: more than one insert batch of each
+    rows = [row(str(n), {"方面": f"方面{n % 30:02d}有差距", "问题": f"问题{n % 300:03d}还不到位",
+                         "整改措施": f"第{n}项整改措施", "完成时限": date(2026, 12, 31) - timedelta(n % 90)})
+            for n in range(1, 1204)]
+    # When the ledger is imported
+    result = import_ledger(ledger_file(tmp_path, "csv", rows))
+    # Then every measure carries its own row's problem, area, deadline and history row
+    assert result.code == 0, result.err
+    assert (result.json()["areas"], result.json()["problems"]) == (30, 300)
+    with db.transaction(sessions) as session:
+        found = session.execute(
+            select(Measure.seq, Measure.title, Measure.deadline, Measure.position, Problem.text,
+                   Area.title.label("area"), HistoryEntry.data)
+            .join(Problem, Measure.problem_id == Problem.id).join(Area)
+            .join(HistoryEntry, HistoryEntry.measure_id == Measure.id)).all()
+    assert len(found) == 1203
+    for measure in found:
+        n = int(measure.seq)
+        assert measure.title == f"第{n}项整改措施"
+        assert (measure.area, measure.text) == (f"方面{n % 30:02d}有差距", f"问题{n % 300:03d}还不到位")
+        assert measure.deadline == date(2026, 12, 31) - timedelta(n % 90)
+        assert measure.data == {"row": n + 1}
+        assert measure.position == n
 
 
 def test_excel_date_cells_with_a_time_part_keep_their_day(tmp_path, sessions, staff,

@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from workflow import events
 from workflow.calendar_store import load_calendar
@@ -387,6 +388,33 @@ def _count_only(session: Session, campaign: Campaign | None,
         measures=len(rows), dry_run=True, rows=list(rows))
 
 
+#: Rows per INSERT ... RETURNING: about one of SQLAlchemy's insertmanyvalues batches.
+RETURNING_CHUNK = 500
+
+
+def _insert_ids(session: Session, model: type[Area | Problem | Measure],
+                values: Sequence[dict[str, Any]], key_columns: tuple[str, ...],
+                lookup: Executable) -> list[int]:
+    """Insert ``values`` and return their new ids in the same order.
+
+    SQLite cannot batch INSERT ... RETURNING in parameter order (SQLAlchemy sends one statement
+    per row there), so on SQLite the rows go in as one executemany and ``lookup`` reads
+    ``key_columns`` + id back: safe because SQLite has one writer at a time. Elsewhere RETURNING
+    is used, in chunks, because within one call SQLAlchemy splices each batch's rows onto all
+    before it (quadratic for a 50,000-row ledger).
+    """
+    table = cast(Table, model.__table__)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(insert(table), values)
+        found = {tuple(row[:-1]): row[-1] for row in session.execute(lookup)}
+        return [found[tuple(v[c] for c in key_columns)] for v in values]
+    ids: list[int] = []
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    for start in range(0, len(values), RETURNING_CHUNK):
+        ids.extend(session.scalars(statement, values[start:start + RETURNING_CHUNK]))
+    return ids
+
+
 def write_rows(session: Session, campaign: Campaign, rows: Sequence[LedgerRow],
                now: datetime) -> ImportSummary:
     """Insert areas, problems, units, measures and their first history rows in bulk."""
@@ -401,8 +429,8 @@ def write_rows(session: Session, campaign: Campaign, rows: Sequence[LedgerRow],
                               "title": row.area})
             next_area += 1
     if new_areas:
-        ids = session.scalars(insert(Area).returning(Area.id, sort_by_parameter_order=True),
-                              new_areas).all()
+        ids = _insert_ids(session, Area, new_areas, ("title",),
+                          select(Area.title, Area.id).where(Area.campaign_id == campaign.id))
         for values, new_id in zip(new_areas, ids, strict=True):
             areas[values["title"]] = new_id
 
@@ -416,8 +444,10 @@ def write_rows(session: Session, campaign: Campaign, rows: Sequence[LedgerRow],
             problems[key] = -1
             new_problems.append({"area_id": key[0], "position": len(problems), "text": row.problem})
     if new_problems:
-        ids = session.scalars(insert(Problem).returning(Problem.id, sort_by_parameter_order=True),
-                              new_problems).all()
+        ids = _insert_ids(session, Problem, new_problems, ("area_id", "text"),
+                          select(Problem.area_id, Problem.text, Problem.id)
+                          .where(Problem.area_id.in_(sorted({p["area_id"] for p in new_problems})))
+                          .order_by(Problem.id))
         for values, new_id in zip(new_problems, ids, strict=True):
             problems[(values["area_id"], values["text"])] = new_id
 
@@ -436,15 +466,16 @@ def write_rows(session: Session, campaign: Campaign, rows: Sequence[LedgerRow],
          "created_at": now, "state_changed_at": now, "next_reminder_at": now}
         for i, r in enumerate(rows)
     ]
-    measure_ids = session.scalars(
-        insert(Measure).returning(Measure.id, sort_by_parameter_order=True), measure_values).all()
+    measure_ids = _insert_ids(session, Measure, measure_values, ("position",),
+                              select(Measure.position, Measure.id).where(
+                                  Measure.campaign_id == campaign.id, Measure.position > start))
     history = [
         new_history_entry(measure_id=mid, seq=1, action="create", from_state=None,
                           to_state=State.ASSIGNED.value, actor_id=None, on_behalf_of_id=None,
                           comment=None, data={"row": r.row}, at=now, prev_hash=GENESIS)
         for mid, r in zip(measure_ids, rows, strict=True)
     ]
-    session.execute(insert(HistoryEntry), history)
+    session.execute(insert(cast(Table, HistoryEntry.__table__)), history)
     events.publish(session, [
         events.MeasureChanged(measure_id=mid, action="create", from_state=None,
                               to_state=State.ASSIGNED.value, actor_id=None, on_behalf_of_id=None,
