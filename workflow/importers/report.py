@@ -668,8 +668,8 @@ def _difference_text(item: Total, stated: int, found: int, counts: Mapping[str, 
                      level: str) -> str:
     gap = f"少 {stated - found}" if found < stated else f"多 {found - stated}"
     if item is Total.PROBLEMS and counts["sub_problems"]:
-        return (f"文中称 {stated} 个问题，逐项列出 {found} 个问题（另含 {counts['sub_problems']} "
-                f"个细项），{gap} 个")
+        return (f"文中称 {stated} 个问题，逐项列出 {found} 个问题（其下细分为 {counts['measures']} "
+                f"项），{gap} 个")
     if item is Total.MEASURES:
         return (f"文中称整改措施 {stated} 条，逐项列出的只有 {found} 项，{gap} 项；"
                 "台账不完整，请补齐" if found < stated else
@@ -1488,7 +1488,10 @@ def summary_lines(summary: ReportImportSummary) -> list[str]:
         lines.append(f"  其中 {len(with_fields)} 项原文写有责任单位、责任人或时限（已记入导入历史），"
                      "请据此补录。")
     unknown = [m for m in report.measures() if m.result is None]
-    if unknown:
+    if unknown and len(unknown) == counts["measures"]:
+        lines.append(f"未写明整改结果：全部 {len(unknown)} 项（有进展的按「整改中」、无进展的按「已交办」"
+                     "导入），请逐项核实后再核验、销号。")
+    elif unknown:
         lines.append(f"未写明整改结果：{len(unknown)} 项（有进展的按「整改中」、无进展的按「已交办」"
                      "导入），请核实：")
         lines.extend(f"  - 第 {m.line} 行：{_short(m.title)}" for m in unknown[:20])
