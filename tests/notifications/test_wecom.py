@@ -7,7 +7,7 @@ import logging
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -567,6 +567,31 @@ def test_a_sweeps_escalations_become_one_group_summary_once(sessions, clock, tea
     assert summary.recipient_id is None
     assert [i["measure_id"] for i in summary.payload["items"]] == [m.id for m in team.measures[:2]]
     assert summary.subject == "【整改督办·群通报】逾期督办2项：红牌2项"
+
+
+def test_the_sweep_command_queues_one_group_summary_when_a_robot_is_configured(
+        rectiflow, ledger, monkeypatch):
+    # Given three measures due Friday 2026-10-09 and a group robot configured
+    monkeypatch.setenv("RECTIFLOW_WECOM_WEBHOOK_KEY", ROBOT_KEY)
+    ledger.now = datetime(2026, 9, 1, 10, 0, tzinfo=ledger.now.tzinfo)
+    leader = ledger.person("Leader", "leader")
+    owner = ledger.person("Owner", "owner")
+    campaign = ledger.campaign(first_responsible=ledger.person("Secretary", "leader"))
+    measures = ledger.measures(campaign, [
+        {"leader": leader, "owner": owner, "deadline": date(2026, 10, 9), "title": f"措施{n}"}
+        for n in range(3)])
+    # When the sweep runs three working days later, twice
+    first = rectiflow("sweep", "--now", "2026-10-13T09:00:00+08:00", "--json")
+    second = rectiflow("sweep", "--now", "2026-10-13T09:05:00+08:00", "--json")
+    # Then the people got their messages and the group one summary, written once
+    assert first.code == 0, first.err
+    assert first.json()["group_messages"] == 1 and second.json()["group_messages"] == 0
+    listed = rectiflow("outbox", "list", "--json").json()
+    [group] = [m for m in listed if m["channel"] == "wecom_robot"]
+    assert group["recipient"] == ROBOT_NAME
+    assert group["measure_ids"] == [m.id for m in measures]
+    assert {r["rule"] for r in group["reasons"]} == {"overdue:3"}
+    assert group["subject"].startswith("【整改督办·群通报】逾期督办3项")
 
 
 # ------------------------------------------------------------------ pure helpers

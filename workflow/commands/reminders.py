@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,6 +14,11 @@ from workflow.outbox import CHANNEL_LABELS, list_messages, message_dict
 from workflow.reminders import URGENCY_LABELS
 from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import local_text
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from workflow.models import OutboxMessage
 
 
 def _print_preview(messages: list[dict[str, Any]], titles: dict[int, str]) -> None:
@@ -32,6 +39,17 @@ def _print_preview(messages: list[dict[str, Any]], titles: dict[int, str]) -> No
                            f"{item['reason']}")
 
 
+def _queue_group_summary(app: App, session: Session, messages: Sequence[OutboxMessage],
+                         now: datetime) -> OutboxMessage | None:
+    """With a group robot configured, one summary of this sweep's escalations for the group."""
+    if not app.settings.wecom_webhook_key or not messages:
+        return None
+    from notifications.robot import queue_robot_summary
+
+    return queue_robot_summary(session, messages, now=now,
+                               send_at=min(m.not_before for m in messages))
+
+
 @click.command("sweep")
 @click.option("--dry-run", is_flag=True, help="只预览谁会收到什么、为什么，不写入任何内容")
 @json_option
@@ -47,11 +65,12 @@ def sweep_cmd(app: App, dry_run: bool, as_json: bool) -> None:
     with app.transaction(write_lock=True) as session:
         ctx = reminder_context(session, app.policies, app.configured_channels)
         result = sweep(session, ctx, now=now)
+        group = _queue_group_summary(app, session, result.messages, now)
         shown = [{**message_dict(m), "items": m.payload["items"]} for m in result.messages]
         ids = {i["measure_id"] for m in shown for i in m["items"]}
         titles = dict(session.execute(select(Measure.id, Measure.title)
                                       .where(Measure.id.in_(ids))).all()) if ids else {}
-        summary = result.as_json()
+        summary = {**result.as_json(), "group_messages": 1 if group is not None else 0}
         if dry_run:
             session.rollback()
     if as_json:
