@@ -3,11 +3,11 @@ re-planning after 延期, and two sweeps at once."""
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import date, datetime, timedelta
 
 import pytest
-from conftest import BACKEND, Cast, Ledger
 from sqlalchemy import func, select
 
 from workflow import db, events
@@ -19,6 +19,7 @@ from workflow.services.people import set_delegate
 from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import SHANGHAI
 
+BACKEND = os.environ.get("RECTIFLOW_TEST_DB", "sqlite")
 POLICIES = load_policy_file(None)
 FILE_ONLY: frozenset[str] = frozenset()
 
@@ -43,7 +44,7 @@ def count(sessions, model) -> int:
 
 
 @pytest.fixture
-def overdue_ledger(ledger: Ledger):
+def overdue_ledger(ledger):
     """An owner with three measures due Friday 2026-10-09, one leader, a first responsible;
     imported in September."""
     ledger.now = at("2026-09-01 10:00")
@@ -146,7 +147,7 @@ def test_extension_replans_and_verification_stops_deadline_reminders(sessions, o
     assert (measures[0].id, "before:7") in {(i[0], i[1]) for m in messages for i in m[3]}
 
 
-def test_event_notices_are_written_with_the_action(sessions, cast: Cast, now):
+def test_event_notices_are_written_with_the_action(sessions, cast, now):
     from notifications.events import make_outbox_writer
 
     events.subscribe("outbox", make_outbox_writer(POLICIES, FILE_ONLY))
@@ -167,7 +168,7 @@ def test_event_notices_are_written_with_the_action(sessions, cast: Cast, now):
 
 
 @pytest.mark.skipif(BACKEND != "postgresql", reason="row locks: PostgreSQL only")
-def test_two_sweeps_at_once_write_each_key_once(sessions, ledger: Ledger):
+def test_two_sweeps_at_once_write_each_key_once(sessions, ledger):
     # Given 300 overdue measures across 30 owners
     ledger.now = at("2026-09-01 10:00")
     leader = ledger.person("Leader", "leader")
