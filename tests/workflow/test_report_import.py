@@ -751,7 +751,10 @@ def test_sections_after_the_areas_are_not_areas():
     assert report.skipped_sections == ["三、下一步工作安排"]
 
 
+@pytest.mark.slow
 def test_a_2mb_report_parses_in_under_2_seconds():
+    # CPU time, best of three: other work on a shared machine does not count against the parser
+    # (bench/report_parse.py reports wall time).
     import importlib.util
     import time
 
@@ -763,8 +766,8 @@ def test_a_2mb_report_parses_in_under_2_seconds():
     document, areas, problems = bench.synthetic_report(2 * 1024 * 1024)
     timings = []
     for _ in range(3):
-        started = time.perf_counter()
+        started = time.process_time()
         report = parse_report(document)
-        timings.append(time.perf_counter() - started)
+        timings.append(time.process_time() - started)
     assert (report.counts()["areas"], report.counts()["problems"]) == (areas, problems)
     assert min(timings) < 2.0
