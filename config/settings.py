@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +63,15 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     config_file: Path | None = None
     now: datetime | None = None
+    #: Signs session cookies, API tokens and CSRF tokens; unset: a random key kept in the database.
+    secret_key: str | None = field(default=None, repr=False)
+    #: How long a one-time approval link in a message stays usable.
+    approval_link_hours: int = 72
+    broker_prefix: str | None = None
+    clock_tick: int = 30
+    sweep_tick: int = 60
+    delivery_lease: int = 300
+    delivery_batch: int = 200
 
     def __repr__(self) -> str:
         shown = []
@@ -112,6 +121,25 @@ def _int(name: str, value: str) -> int:
         raise SettingsError(name, value, "应为整数") from exc
 
 
+#: Tick lengths a wall-clock cron trigger can express: divisors of a minute or of an hour.
+TICKS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 180, 240, 300, 360, 600, 720, 900, 1200,
+         1800)
+
+
+def _tick(name: str, value: str) -> int:
+    seconds = _int(name, value)
+    if seconds not in TICKS:
+        raise SettingsError(name, value, "应为能整除一分钟或一小时的秒数，如 10、30、60、300")
+    return seconds
+
+
+def _positive(name: str, value: str) -> int:
+    number = _int(name, value)
+    if number <= 0:
+        raise SettingsError(name, value, "应为正整数")
+    return number
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from ``environ`` (default ``os.environ``); raise SettingsError on bad values."""
     env = os.environ if environ is None else environ
@@ -133,6 +161,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "WECOM_SECRET": "wecom_secret",
         "WECOM_WEBHOOK_KEY": "wecom_webhook_key",
         "BASE_URL": "base_url",
+        "BROKER_PREFIX": "broker_prefix",
     }
     for suffix, attr in text_fields.items():
         value = get(suffix)
@@ -147,14 +176,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         value = get(suffix)
         if value is not None:
             kwargs[attr] = parse_bool(f"RECTIFLOW_{suffix}", value)
-    for suffix, attr in {"SMTP_PORT": "smtp_port", "WECOM_AGENT_ID": "wecom_agent_id",
-                         "EVIDENCE_MAX_BYTES": "evidence_max_bytes"}.items():
+    numbers: dict[str, tuple[str, Callable[[str, str], int]]] = {
+        "SMTP_PORT": ("smtp_port", _int), "WECOM_AGENT_ID": ("wecom_agent_id", _int),
+        "EVIDENCE_MAX_BYTES": ("evidence_max_bytes", _int),
+        "CLOCK_TICK": ("clock_tick", _tick), "SWEEP_TICK": ("sweep_tick", _tick),
+        "DELIVERY_LEASE": ("delivery_lease", _positive),
+        "DELIVERY_BATCH": ("delivery_batch", _positive)}
+    for suffix, (attr, parse) in numbers.items():
         value = get(suffix)
         if value is not None:
-            kwargs[attr] = _int(f"RECTIFLOW_{suffix}", value)
+            kwargs[attr] = parse(f"RECTIFLOW_{suffix}", value)
     now = get("NOW")
     if now is not None:
         kwargs["now"] = parse_now("RECTIFLOW_NOW", now)
+    secret_key = get("SECRET_KEY")
+    if secret_key is not None:
+        kwargs["secret_key"] = secret_key
+    link_hours = get("APPROVAL_LINK_HOURS")
+    if link_hours is not None:
+        hours = _int("RECTIFLOW_APPROVAL_LINK_HOURS", link_hours)
+        if not 1 <= hours <= 24 * 30:
+            raise SettingsError("RECTIFLOW_APPROVAL_LINK_HOURS", link_hours, "应为 1 到 720 之间的小时数")
+        kwargs["approval_link_hours"] = hours
     if "base_url" in kwargs:
         kwargs["base_url"] = str(kwargs["base_url"]).rstrip("/")
     return Settings(**kwargs)  # type: ignore[arg-type]

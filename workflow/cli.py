@@ -162,13 +162,14 @@ def _register_subcommands() -> None:
         delivery,
         imports,
         measures,
+        processes,
         reminders,
         reporting,
         users,
     )
 
     for module in (users, campaigns, imports, measures, audit, reminders, delivery, calendar,
-                   reporting):
+                   processes, reporting):
         module.register(cli)
 
 

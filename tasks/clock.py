@@ -1,0 +1,171 @@
+"""The clock: APScheduler 3 cron triggers in Asia/Shanghai, guarded by a lease.
+
+Every tick first takes or renews the ``clock`` lease in ``runtime_state`` (for 2.5 ticks), then
+does its job. A second clock cannot get the lease, so it does nothing and stands by; when the
+first stops renewing (it died, or released the lease on a clean shutdown) the second takes over
+within three ticks. Triggers are cron triggers on the wall clock, so clocks on two machines tick
+at the same instants and the lease's expiry falls half a tick away from any of them.
+
+Two modes:
+- production (``rectiflow clock``): jobs only enqueue Celery tasks, after the lease is committed;
+- embedded (``rectiflow serve`` without a broker): jobs run the sweep and the deliverer directly,
+  in the scheduler's one worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import Settings
+from workflow import db
+from workflow.runtime import acquire_lease, heartbeat, release_lease
+from workflow.timeutil import SHANGHAI, system_now
+
+log = logging.getLogger("rectiflow.clock")
+
+LEASE = "clock"
+HEARTBEAT = "clock:heartbeat"
+
+
+def tick_trigger(seconds: int) -> CronTrigger:
+    """A cron trigger firing every ``seconds`` on the Beijing wall clock (a divisor of a minute,
+    or of an hour in whole minutes)."""
+    if seconds < 60:
+        if 60 % seconds:
+            raise ValueError(f"{seconds} s does not divide a minute")
+        return CronTrigger(second=f"*/{seconds}", timezone=SHANGHAI)
+    minutes, rest = divmod(seconds, 60)
+    if rest or 60 % minutes:
+        raise ValueError(f"{seconds} s is not a whole divisor of an hour in minutes")
+    return CronTrigger(minute=f"*/{minutes}", second=0, timezone=SHANGHAI)
+
+
+def lease_ttl(tick: int) -> timedelta:
+    """Two and a half ticks: one late renewal is tolerated, and expiry never coincides with a
+    tick, when the other clock asks."""
+    return timedelta(seconds=tick * 2.5)
+
+
+def tick_stamp(moment: datetime, tick: int) -> str:
+    """The scheduled tick a moment belongs to, e.g. ``20261207T093000``; names enqueued tasks."""
+    local = moment.astimezone(SHANGHAI)
+    epoch = int(local.timestamp()) // tick * tick
+    return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y%m%dT%H%M%S")
+
+
+class Clock:
+    """Runs named jobs on ticks, only while holding the clock lease."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session],
+                 jobs: Mapping[str, tuple[int, Callable[[datetime], object]]],
+                 holder: str | None = None,
+                 now_fn: Callable[[], datetime] = system_now) -> None:
+        self.settings = settings
+        self.now_fn = now_fn
+        self.sessions = sessions
+        self.jobs = dict(jobs)
+        self.holder = holder or f"{_host_pid()}:{uuid.uuid4().hex[:6]}"
+        self.ttl = lease_ttl(settings.clock_tick)
+        self.leading: bool | None = None
+
+    def renew(self, now: datetime) -> bool:
+        """Take or renew the lease and record a heartbeat; says whether this clock leads."""
+        with db.transaction(self.sessions) as session:
+            mine = acquire_lease(session, LEASE, self.holder, now, self.ttl)
+            if mine:
+                heartbeat(session, HEARTBEAT, now, self.holder)
+        if mine and self.leading is not True:
+            log.info("时钟 %s 已取得租约，开始调度", self.holder)
+        elif not mine and self.leading is not False:
+            log.info("时钟 %s：另一个时钟正持有租约，本实例待命（standing by）", self.holder)
+        self.leading = mine
+        return mine
+
+    def run_job(self, name: str) -> None:
+        """One tick of job ``name``: lease first (committed), then the job."""
+        now = self.now_fn()
+        try:
+            if not self.renew(now):
+                return
+            self.jobs[name][1](now)
+        except Exception:
+            log.exception("时钟任务 %s 出错；下一个节拍会再试", name)
+
+    def release(self) -> None:
+        """On a clean shutdown: give the lease up so a standby clock takes over at once."""
+        try:
+            with db.transaction(self.sessions) as session:
+                if release_lease(session, LEASE, self.holder, self.now_fn()):
+                    log.info("时钟 %s 已释放租约", self.holder)
+        except Exception:
+            log.exception("释放时钟租约失败；它将在 %s 后自然过期", self.ttl)
+
+    def schedule(self, scheduler: BaseScheduler) -> BaseScheduler:
+        """Add one job per name, plus the heartbeat that keeps the lease between jobs."""
+        entries = {"heartbeat": self.settings.clock_tick,
+                   **{name: seconds for name, (seconds, _) in self.jobs.items()}}
+        for name, seconds in entries.items():
+            if name == "heartbeat":
+                def func(clock: Clock = self) -> None:
+                    try:
+                        clock.renew(clock.now_fn())
+                    except Exception:
+                        log.exception("时钟续约失败；下一个节拍会再试")
+            else:
+                def func(clock: Clock = self, job: str = name) -> None:
+                    clock.run_job(job)
+            scheduler.add_job(func, tick_trigger(seconds), id=name, name=name,
+                              max_instances=1, coalesce=True,
+                              misfire_grace_time=max(1, seconds // 2))
+        return scheduler
+
+
+def _host_pid() -> str:
+    from tasks.work import process_name
+
+    return process_name()
+
+
+def scheduler_options() -> dict[str, object]:
+    # One thread: ticks run in order, and an embedded sweep never overlaps its own deliverer.
+    return {"executors": {"default": ThreadPoolExecutor(1)}, "timezone": SHANGHAI}
+
+
+# ------------------------------------------------------------------ the two modes
+
+
+def enqueueing_jobs(settings: Settings) -> dict[str, tuple[int, Callable[[datetime], object]]]:
+    """Production: each tick enqueues one task, named after its tick (so a log shows repeats)."""
+    from tasks.jobs import deliver_task, sweep_task
+
+    def sweep(now: datetime) -> None:
+        sweep_task.apply_async(task_id=f"sweep-{tick_stamp(now, settings.sweep_tick)}")
+
+    def deliver(now: datetime) -> None:
+        deliver_task.apply_async(task_id=f"deliver-{tick_stamp(now, settings.clock_tick)}")
+
+    return {"sweep": (settings.sweep_tick, sweep), "deliver": (settings.clock_tick, deliver)}
+
+
+def embedded_jobs(settings: Settings) -> dict[str, tuple[int, Callable[[datetime], object]]]:
+    """Embedded: each tick does the work itself, in this process."""
+    from tasks.work import Work
+
+    work = Work(settings)
+
+    def sweep(_now: datetime) -> None:
+        if work.sweep()["messages"]:
+            work.deliver(budget=settings.clock_tick)
+
+    def deliver(_now: datetime) -> None:
+        work.deliver(budget=settings.clock_tick)
+
+    return {"sweep": (settings.sweep_tick, sweep), "deliver": (settings.clock_tick, deliver)}
