@@ -28,17 +28,17 @@ Definitions (the words of the official reports in brackets):
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from workflow.ledger import is_overdue
 from workflow.lifecycle import OPEN_STATES, Kind, State
 from workflow.reminders import WorkdayIndex
-from workflow.timeutil import local_date
+from workflow.timeutil import SHANGHAI, local_date
 
 DUE_WINDOW = 7
 STAGNATION = 10
@@ -107,25 +107,44 @@ class Facts:
 
 
 def facts_for(record: MeasureRecord, today: date, days: WorkdayIndex, *,
-              due_window: int = DUE_WINDOW, stagnation: int = STAGNATION) -> Facts:
+              due_window: int = DUE_WINDOW, stagnation: int = STAGNATION,
+              due_limit: date | None = None) -> Facts:
+    """The facts of one record; ``due_limit`` (the last day of the due-soon window) may be
+    given when many records are computed for one day."""
     overdue_days = due_in = stagnant = None
-    if record.open:
-        if record.deadline is not None:
-            if is_overdue(record.state, record.kind, record.deadline, today):
-                overdue_days = days.count_between(record.deadline, today)
-            elif record.deadline <= days.nth_after(today, due_window):
-                due_in = days.count_between(today, record.deadline)
+    if record.state in OPEN_STATES:
+        deadline = record.deadline
+        if deadline is not None:
+            if is_overdue(record.state, record.kind, deadline, today):
+                overdue_days = days.count_between(deadline, today)
+            elif deadline <= (due_limit or days.nth_after(today, due_window)):
+                due_in = days.count_between(today, deadline)
         anchor = record.state_changed_at
         if record.last_progress_at is not None and record.last_progress_at > anchor:
             anchor = record.last_progress_at
-        idle = days.count_between(local_date(anchor), today)
+        idle = days.count_between(anchor.astimezone(SHANGHAI).date(), today)
         if idle >= stagnation:
             stagnant = idle
     original = record.original_deadline or record.deadline
-    on_time_due = original is not None and (record.completed or original < today)
-    on_time = (on_time_due and record.completed and record.closed_at is not None
+    completed = record.state is State.CLOSED
+    on_time_due = original is not None and (completed or original < today)
+    on_time = (on_time_due and completed and record.closed_at is not None
                and original is not None and local_date(record.closed_at) <= original)
     return Facts(overdue_days, due_in, stagnant, on_time_due, on_time)
+
+
+#: What a record adds to the counts: state, kind and eight yes/no facts. Few distinct values, so
+#: counting them with a Counter per group is cheap for any number of measures.
+Flags = tuple[str, str, bool, bool, bool, bool, bool, bool, bool, bool]
+
+
+def flags_of(record: MeasureRecord, facts: Facts) -> Flags:
+    state, kind = record.state, record.kind
+    return (state.value, kind.value, state is State.CLOSED,
+            state is State.CLOSED and kind is not Kind.LONG_TERM,
+            kind is Kind.LONG_TERM and state in (State.VERIFIED, State.CLOSED),
+            facts.overdue_days is not None, facts.due_in is not None,
+            facts.stagnant_days is not None, facts.on_time_due, facts.on_time)
 
 
 def _rate(part: int, whole: int) -> float:
@@ -148,18 +167,23 @@ class Counts:
     on_time_due: int = 0
     on_time: int = 0
 
-    def add(self, record: MeasureRecord, facts: Facts) -> None:
-        self.total += 1
-        self.by_state[record.state.value] += 1
-        self.by_kind[record.kind.value] += 1
-        self.completed += record.completed
-        self.finished += record.finished
-        self.long_term += record.long_term_done
-        self.overdue += facts.overdue_days is not None
-        self.due_soon += facts.due_in is not None
-        self.stagnating += facts.stagnant_days is not None
-        self.on_time_due += facts.on_time_due
-        self.on_time += facts.on_time
+    def add(self, record: MeasureRecord, facts: Facts, n: int = 1) -> None:
+        self.add_flags(flags_of(record, facts), n)
+
+    def add_flags(self, flags: Flags, n: int = 1) -> None:
+        """Count ``n`` measures that share ``flags``."""
+        state, kind, completed, finished, long_term, overdue, due, stagnant, otd, ot = flags
+        self.total += n
+        self.by_state[state] += n
+        self.by_kind[kind] += n
+        self.completed += completed * n
+        self.finished += finished * n
+        self.long_term += long_term * n
+        self.overdue += overdue * n
+        self.due_soon += due * n
+        self.stagnating += stagnant * n
+        self.on_time_due += otd * n
+        self.on_time += ot * n
 
     @property
     def unfinished(self) -> int:
@@ -221,20 +245,24 @@ NO_UNIT = "（未指定部门）"
 def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,
             due_window: int = DUE_WINDOW, stagnation: int = STAGNATION) -> Statistics:
     """Every figure for ``records`` as read on ``today``."""
-    counts = Counts()
-    by_area: dict[str, Counts] = defaultdict(Counts)
-    by_unit: dict[str, Counts] = defaultdict(Counts)
-    by_leader: dict[int | None, Counts] = defaultdict(Counts)
+    due_limit = days.nth_after(today, due_window)
     overdue: list[Flagged] = []
     due_soon: list[Flagged] = []
     stagnating: list[Flagged] = []
     problems: set[tuple[str, int | str]] = set()
     area_order: dict[str, tuple[int, int]] = {}
+    flags: list[Flags] = []
+    areas: list[str] = []
+    units: list[str] = []
+    leaders: list[int | None] = []
     for r in records:
-        facts = facts_for(r, today, days, due_window=due_window, stagnation=stagnation)
-        for counter in (counts, by_area[r.area], by_unit[r.unit or NO_UNIT], by_leader[r.leader_id]):
-            counter.add(r, facts)
-        area_order.setdefault(r.area, (r.area_position, len(area_order)))
+        facts = facts_for(r, today, days, stagnation=stagnation, due_limit=due_limit)
+        flags.append(flags_of(r, facts))
+        areas.append(r.area)
+        units.append(r.unit or NO_UNIT)
+        leaders.append(r.leader_id)
+        if r.area not in area_order:
+            area_order[r.area] = (r.area_position, len(area_order))
         problems.add((r.area, r.problem_id or r.problem))
         if facts.overdue_days is not None:
             overdue.append(Flagged(r, facts.overdue_days))
@@ -242,13 +270,27 @@ def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *
             due_soon.append(Flagged(r, facts.due_in))
         if facts.stagnant_days is not None:
             stagnating.append(Flagged(r, facts.stagnant_days))
+    counts = Counts()
+    for combo, n in Counter(flags).items():
+        counts.add_flags(combo, n)
+    by_area = _grouped(areas, flags)
     overdue.sort(key=lambda f: (-f.days, f.record.id))
     due_soon.sort(key=lambda f: (f.days, f.record.id))
     stagnating.sort(key=lambda f: (-f.days, f.record.id))
     ordered_areas = dict(sorted(by_area.items(), key=lambda kv: area_order[kv[0]]))
     return Statistics(today, counts, overdue, due_soon, stagnating, ordered_areas,
-                      dict(sorted(by_unit.items())), dict(by_leader),
+                      dict(sorted(_grouped(units, flags).items())), _grouped(leaders, flags),
                       areas=len(by_area), problems=len(problems))
+
+
+K_ = TypeVar("K_")
+
+
+def _grouped(keys: Sequence[K_], flags: Sequence[Flags]) -> dict[K_, Counts]:
+    groups: dict[K_, Counts] = defaultdict(Counts)
+    for (key, combo), n in Counter(zip(keys, flags, strict=True)).items():
+        groups[key].add_flags(combo, n)
+    return dict(groups)
 
 
 # ------------------------------------------------------------------ week on week

@@ -68,6 +68,38 @@ class Snapshot:
     records: list[MeasureRecord]
     people: dict[int, PersonRef] = field(default_factory=dict)
     first_responsible_id: int | None = None
+    _index: tuple[dict[int, list[int]], dict[int, list[int]], dict[int, int]] | None = field(
+        default=None, init=False, repr=False)
+
+    def _indexes(self) -> tuple[dict[int, list[int]], dict[int, list[int]], dict[int, int]]:
+        """Positions of the records by leader and by owner, and by measure id (built once)."""
+        if self._index is None:
+            by_leader: dict[int, list[int]] = defaultdict(list)
+            by_owner: dict[int, list[int]] = defaultdict(list)
+            by_id: dict[int, int] = {}
+            for i, r in enumerate(self.records):
+                by_id[r.id] = i
+                if r.leader_id is not None:
+                    by_leader[r.leader_id].append(i)
+                if r.owner_id is not None:
+                    by_owner[r.owner_id].append(i)
+            self._index = (by_leader, by_owner, by_id)
+        return self._index
+
+    def select(self, scope: Scope) -> list[MeasureRecord]:
+        """The records ``scope`` covers, in ledger order, without a scan of the whole snapshot."""
+        if scope.whole:
+            return self.records
+        by_leader, by_owner, _ = self._indexes()
+        chosen = set(by_leader.get(scope.leader_id, ())) if scope.leader_id is not None else set()
+        if scope.owner_id is not None:
+            chosen.update(i for i in by_owner.get(scope.owner_id, ())
+                          if self.records[i].state in OPEN_STATES)
+        return [self.records[i] for i in sorted(chosen)]
+
+    def by_ids(self, ids: Iterable[int]) -> list[MeasureRecord]:
+        _, _, by_id = self._indexes()
+        return [self.records[by_id[i]] for i in ids if i in by_id]
 
 
 # ------------------------------------------------------------------ loading
@@ -346,13 +378,11 @@ def build_digest(now_snapshot: Snapshot, week_ago: Snapshot, scope: Scope, days:
                  *, stagnation: int = 10) -> Digest:
     """One reader's digest from the snapshots at ``as_of`` and a week earlier. Pure."""
     today = local_date(now_snapshot.as_of)
-    current = [r for r in now_snapshot.records if scope.covers(r)]
-    previous = [r for r in week_ago.records if scope.covers(r)]
+    current = now_snapshot.select(scope)
+    previous = week_ago.select(scope)
     stats = compute(current, today, days, stagnation=stagnation)
     before = compute(previous, local_date(week_ago.as_of), days, stagnation=stagnation).counts
-    in_scope_ids = {r.id for r in current}
-    changes = [c for c in changes_between(
-        (r for r in week_ago.records if r.id in in_scope_ids), current)]
+    changes = changes_between(week_ago.by_ids(r.id for r in current), current)
     headline = official_summary(stats.counts, stats.areas, stats.problems,
                                 now_snapshot.campaign_title)
     own_open = sorted((r for r in current if scope.owner_id is not None
@@ -424,13 +454,15 @@ def send_digests(session: Session, *, now: datetime, days: WorkdayIndex, send_at
         readers = readers_for(inputs.now, reviewers)
         recipients = load_recipients(session, [r.person_id for r in readers])
         rows: list[dict[str, Any]] = []
+        built: dict[Scope, Digest] = {}
         for reader in readers:
             person = recipients.get(reader.person_id)
             if person is None:
                 continue
             run.readers += 1
-            digest = build_digest(inputs.now, inputs.week_ago, reader.scope, days,
-                                  stagnation=stagnation)
+            digest = built.get(reader.scope) or build_digest(
+                inputs.now, inputs.week_ago, reader.scope, days, stagnation=stagnation)
+            built[reader.scope] = digest
             if digest.empty:
                 run.empty += 1
                 continue
