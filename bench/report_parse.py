@@ -41,38 +41,43 @@ def _progress(rng: random.Random) -> list[str]:
     return [text]
 
 
-def _problem(rng: random.Random, number: int) -> list[str]:
+def _problem(rng: random.Random, number: int) -> tuple[list[str], int]:
+    """One problem's lines and how many measures it holds (its sub-items, or itself)."""
     lines = [f"{number}.{FILLER[:rng.randint(8, 20)]}。{FILLER * rng.randint(1, 3)}"]
     if rng.random() < 0.25:
-        for sub in range(1, rng.randint(2, 4)):
+        subs = rng.randint(1, 3)
+        for sub in range(1, subs + 1):
             label = rng.choice([f"问题{chr(0x2460 + sub - 1)}：", f"({sub})", f"问题表现（{sub}）"])
             lines += [f"{label}{FILLER[:30]}。", f"整改结果：{rng.choice(RESULTS)}", *_progress(rng)]
-        return lines
-    return lines + [f"整改结果：{rng.choice(RESULTS)}", *_progress(rng)]
+        return lines, subs
+    return lines + [f"整改结果：{rng.choice(RESULTS)}", *_progress(rng)], 1
 
 
-def synthetic_report(target_bytes: int, seed: int = 7) -> tuple[list[str], int, int]:
-    """Lines of a report of about ``target_bytes`` in UTF-8, its area and problem counts."""
+def synthetic_report(target_bytes: int, seed: int = 7) -> tuple[list[str], int, int, int]:
+    """Lines of a report of about ``target_bytes`` in UTF-8, its area, problem and measure
+    counts."""
     rng = random.Random(seed)
     head = ["关于巡察反馈意见整改情况的报告", "", "一、整改工作开展情况",
             "（一）提高政治站位。召开专题会议研究部署整改工作。", "（二）压实整改责任。", "",
             "二、反馈问题整改情况"]
     body: list[str] = []
     size = sum(len(line.encode()) + 1 for line in head)
-    areas = problems = 0
+    areas = problems = measures = 0
     while size < target_bytes:
         areas += 1
         count = rng.randint(2, 5)
         area = [f"（{chinese_numeral(areas % 99 + 1)}）反馈问题：第{areas}个方面{FILLER[:12]}", ""]
         for number in range(1, count + 1):
-            area += _problem(rng, number)
+            problem_lines, held = _problem(rng, number)
+            area += problem_lines
+            measures += held
         problems += count
         body += area
         size += sum(len(line.encode()) + 1 for line in area)
     tail = ["三、巡察整改成效",
             f"针对巡察组提出的{areas}个方面、{problems}项问题，制定整改措施{problems}条。",
             "四、下一步工作安排", "（一）巩固整改成果。", "（二）建立长效机制。"]
-    return head + body + tail, areas, problems
+    return head + body + tail, areas, problems, measures
 
 
 def main() -> None:
@@ -80,7 +85,7 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=2.0, help="document size in MB (default 2)")
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    lines, areas, problems = synthetic_report(int(args.mb * 1024 * 1024))
+    lines, areas, problems, measures = synthetic_report(int(args.mb * 1024 * 1024))
     size = sum(len(line.encode()) + 1 for line in lines)
     timings = []
     report = None
@@ -92,7 +97,7 @@ def main() -> None:
     counts = report.counts()
     median = statistics.median(timings)
     print(f"document: {size / 1024 / 1024:.2f} MB, {len(lines)} lines, "
-          f"{areas} areas and {problems} problems written")
+          f"{areas} areas, {problems} problems and {measures} measures written")
     print(f"parsed:   {counts['areas']} areas, {counts['problems']} problems, "
           f"{counts['measures']} measures, {counts['progress_reports']} progress texts, "
           f"{len(report.unplaced)} unplaced, {len(report.differences())} differences")

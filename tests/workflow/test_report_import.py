@@ -725,6 +725,14 @@ def test_lists_inside_progress_stay_text(progress_lines, expected):
     assert expected in [*first.progress, first.title]
 
 
+def test_a_circled_list_inside_a_circled_item_stays_text():
+    text = "\n".join(["（一）反馈问题：学习", "1.制度不健全。", "问题①：未制定计划。", "整改结果：完成",
+                      "整改情况：①修订制度；", "②开展培训。", "问题②：未组织学习。", "整改结果：完成"])
+    [problem] = parse_report(lines(text)).problems()
+    assert [c.title for c in problem.children] == ["未制定计划", "未组织学习"]
+    assert problem.children[0].measures[0].progress == ["①修订制度；\n②开展培训。"]
+
+
 def test_a_second_item_of_an_open_outline_level_is_structure():
     # "(2)" after "(1)" is the next item even if "(1)" appears in the text before it
     text = "\n".join(["（一）关于学习不到位方面问题", "1.针对学习不深入问题。", "（1）中心组学习有差距。",
@@ -763,11 +771,12 @@ def test_a_2mb_report_parses_in_under_2_seconds():
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    document, areas, problems = bench.synthetic_report(2 * 1024 * 1024)
+    document, areas, problems, measures = bench.synthetic_report(2 * 1024 * 1024)
     timings = []
     for _ in range(3):
         started = time.process_time()
         report = parse_report(document)
         timings.append(time.process_time() - started)
-    assert (report.counts()["areas"], report.counts()["problems"]) == (areas, problems)
+    counts = report.counts()
+    assert (counts["areas"], counts["problems"], counts["measures"]) == (areas, problems, measures)
     assert min(timings) < 2.0

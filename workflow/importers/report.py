@@ -350,11 +350,13 @@ def _continues_list(node: OutlineNode, numbering: Numbering) -> bool:
         return False
     if numbering.rank > node.rank:
         return True
-    # A shallower number ("2." under "(1)") is text only if it cannot be the outline's next item.
+    # A number no deeper than the item ("2." under "(1)", "②" under "问题①") is text only if
+    # it cannot be the outline's next item: no open item is its predecessor written alike.
     ancestor: OutlineNode | None = node
     while ancestor is not None:
         if ancestor.numbering is not None and ancestor.numbering.style is numbering.style:
-            return ancestor.numbering.value != numbering.value - 1
+            return not (ancestor.numbering.value == numbering.value - 1
+                        and ancestor.numbering.prefixed == numbering.prefixed)
         ancestor = ancestor.parent
     return True
 
