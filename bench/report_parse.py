@@ -46,8 +46,9 @@ def _problem(rng: random.Random, number: int) -> tuple[list[str], int]:
     lines = [f"{number}.{FILLER[:rng.randint(8, 20)]}。{FILLER * rng.randint(1, 3)}"]
     if rng.random() < 0.25:
         subs = rng.randint(1, 3)
+        style = rng.choice(["问题{circled}：", "({n})", "问题表现（{n}）"])  # one style per problem
         for sub in range(1, subs + 1):
-            label = rng.choice([f"问题{chr(0x2460 + sub - 1)}：", f"({sub})", f"问题表现（{sub}）"])
+            label = style.format(circled=chr(0x2460 + sub - 1), n=sub)
             lines += [f"{label}{FILLER[:30]}。", f"整改结果：{rng.choice(RESULTS)}", *_progress(rng)]
         return lines, subs
     return lines + [f"整改结果：{rng.choice(RESULTS)}", *_progress(rng)], 1
