@@ -387,6 +387,22 @@ def test_digest_schedule_from_the_policy() -> None:
     assert issubclass(PolicyError, RectiflowError)
 
 
+def test_the_clock_entry_point_sends_once_a_week(story: Story,
+                                                  sessions: sessionmaker[Session]) -> None:
+    from workflow.services.digest import send_weekly_digests
+
+    # Given the default policy, and the clock firing on Monday 09:00 twice (two clocks)
+    policies = load_policy_file(None)
+    monday = sh(11, 9, 9)
+    with db.transaction(sessions) as session:
+        first = send_weekly_digests(session, policies, frozenset(), monday)
+    with db.transaction(sessions) as session:
+        second = send_weekly_digests(session, policies, frozenset(), monday)
+    # Then each of the six readers got one digest, due at once (inside the send window)
+    assert (len(first.messages), len(second.messages)) == (6, 0)
+    assert {m.not_before for m in _digest_rows(sessions)} == {monday}
+
+
 def test_unknown_campaign_is_refused(rectiflow: Run) -> None:
     result = rectiflow("digest", "--campaign", "999", "--json")
     assert result.code == 2

@@ -33,6 +33,7 @@ from workflow.models import (
     Unit,
 )
 from workflow.outbox import channels_for, load_recipients
+from workflow.policy import PolicySet
 from workflow.reminders import WorkdayIndex
 from workflow.stats import (
     Change,
@@ -504,3 +505,20 @@ def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
         created.extend(session.scalars(statement, rows[start:start + 500]))
     return sorted(created)
 
+
+
+def send_weekly_digests(session: Session, policies: PolicySet, configured: frozenset[str],
+                        now: datetime, campaign_id: int | None = None) -> DigestRun:
+    """What the clock calls at the ``[digest]`` schedule (``digest_schedule(policies)``), in one
+    transaction: the calendar, the send window and the stagnation threshold come from the policy.
+    Safe to call twice in a week or from two clocks: each reader gets one digest per ISO week."""
+    from workflow.services.sweep import reminder_context
+    from workflow.workcalendar import overrides_from_toml
+
+    ctx = reminder_context(session, policies, configured)
+    calendar = {d.isoformat(): o.is_workday
+                for d, o in overrides_from_toml(policies.calendar).items()}
+    return send_digests(session, now=now, days=ctx.days,
+                        send_at=ctx.planner.next_send_time(now, ctx.base), configured=configured,
+                        campaign_id=campaign_id, stagnation=ctx.base.stagnation,
+                        calendar=calendar)
