@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -56,9 +56,12 @@ class ActionOutcome:
     event: events.MeasureChanged
 
 
-def relations_of(session: Session, person: Person, measure: Measure,
-                 campaign: Campaign) -> set[Relation]:
-    """How ``person`` stands to ``measure`` (no delegation; see ``acting_principal``)."""
+def relations_of(session: Session, person: Person, measure: Measure, campaign: Campaign,
+                 *, only: frozenset[Relation] | None = None) -> set[Relation]:
+    """How ``person`` stands to ``measure`` (no delegation; see ``acting_principal``).
+
+    With ``only``, relations outside it may be left out when finding them would cost a query
+    (unit membership up the unit tree)."""
     rels: set[Relation] = set()
     if person.has_role("admin"):
         rels.add(Relation.ADMIN)
@@ -70,8 +73,11 @@ def relations_of(session: Session, person: Person, measure: Measure,
         rels.add(Relation.LEADER)
     if campaign.first_responsible_id == person.id:
         rels.add(Relation.FIRST_RESPONSIBLE)
-    if (person.unit_id is not None and measure.unit_id is not None
-            and person.unit_id in unit_ancestors(session, measure.unit_id)):
+    if only is not None and Relation.UNIT_MEMBER not in only:
+        return rels
+    if person.unit_id is not None and measure.unit_id is not None and (
+            person.unit_id == measure.unit_id  # the common case needs no query
+            or person.unit_id in unit_ancestors(session, measure.unit_id)):
         rels.add(Relation.UNIT_MEMBER)
     return rels
 
@@ -81,14 +87,14 @@ def acting_principal(session: Session, actor: Person, measure: Measure, action: 
     """Whom ``actor`` acts as for ``action``: themselves if allowed, else someone away who named
     them delegate. Falls back to the actor's own relations so the check can explain a refusal."""
     transition = TRANSITIONS[action]
-    own: set[Relation] | None = None
-    for principal in principals_for(session, actor, on):
-        rels = relations_of(session, principal, measure, measure.campaign)
-        if own is None:
-            own = rels
+    own = relations_of(session, actor, measure, measure.campaign, only=transition.who)
+    if transition.who & own:
+        return actor, own  # acting for themselves: no need to look for delegators
+    for principal in principals_for(session, actor, on)[1:]:
+        rels = relations_of(session, principal, measure, measure.campaign, only=transition.who)
         if transition.who & rels:
             return principal, rels
-    return actor, own or set()
+    return actor, own
 
 
 def relations_with_delegation(session: Session, actor: Person, measure: Measure,
@@ -100,21 +106,34 @@ def relations_with_delegation(session: Session, actor: Person, measure: Measure,
     return rels
 
 
+_LOAD_MEASURE = (select(Measure).options(joinedload(Measure.campaign))
+                 .where(Measure.id == bindparam("measure_id")))
+_LAST_HASH = (select(HistoryEntry.hash).where(HistoryEntry.measure_id == bindparam("measure_id"))
+              .order_by(HistoryEntry.seq.desc()).limit(1))
+#: The measure with the hash of its latest history row, read in the same statement: the row the
+#: version check protects is the one the new history row chains to.
+_LOAD_FOR_ACTION = _LOAD_MEASURE.add_columns(
+    select(HistoryEntry.hash).where(HistoryEntry.measure_id == Measure.id)
+    .order_by(HistoryEntry.seq.desc()).limit(1).correlate(Measure).scalar_subquery())
+
+
 def load_measure(session: Session, measure_id: int) -> Measure:
-    measure = session.scalar(
-        select(Measure).options(joinedload(Measure.campaign)).where(Measure.id == measure_id)
-    )
+    measure = session.scalar(_LOAD_MEASURE, {"measure_id": measure_id})
     if measure is None:
         raise NotFound("措施", measure_id)
     return measure
 
 
+def load_for_action(session: Session, measure_id: int) -> tuple[Measure, str]:
+    """The measure and the hash its next history row chains to (GENESIS if it has none)."""
+    found = session.execute(_LOAD_FOR_ACTION, {"measure_id": measure_id}).first()
+    if found is None:
+        raise NotFound("措施", measure_id)
+    return found[0], found[1] or GENESIS
+
+
 def last_hash(session: Session, measure_id: int) -> str:
-    found = session.scalar(
-        select(HistoryEntry.hash).where(HistoryEntry.measure_id == measure_id)
-        .order_by(HistoryEntry.seq.desc()).limit(1)
-    )
-    return found or GENESIS
+    return session.scalar(_LAST_HASH, {"measure_id": measure_id}) or GENESIS
 
 
 def new_history_entry(*, measure_id: int, seq: int, action: str, from_state: str | None,
@@ -208,7 +227,7 @@ def add_progress(session: Session, measure: Measure, author: Person, text: str,
 
 def perform(session: Session, request: ActionRequest, *, now: datetime) -> ActionOutcome:
     """Carry out one action in the caller's transaction, or raise and change nothing."""
-    measure = load_measure(session, request.measure_id)
+    measure, prev_hash = load_for_action(session, request.measure_id)
     actor = (request.actor if isinstance(request.actor, Person)
              else find_person(session, request.actor))
     if not actor.active:
@@ -242,11 +261,10 @@ def perform(session: Session, request: ActionRequest, *, now: datetime) -> Actio
         from_state=from_state.value, to_state=str(measure.state), actor_id=actor.id,
         on_behalf_of_id=on_behalf_of.id if on_behalf_of else None,
         comment=(request.comment or "").strip() or None, data=data, at=now,
-        prev_hash=last_hash(session, measure.id),
+        prev_hash=prev_hash,
     )
-    entry = HistoryEntry(**values)
-    session.add(entry)
-    session.flush()
+    # A bulk INSERT ... RETURNING gives the persistent entry without a second unit-of-work flush.
+    entry = session.scalars(insert(HistoryEntry).returning(HistoryEntry), [values]).one()
     event = events.MeasureChanged(
         measure_id=measure.id, action=request.action.value, from_state=from_state.value,
         to_state=str(measure.state), actor_id=actor.id,
