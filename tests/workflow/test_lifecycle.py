@@ -444,3 +444,23 @@ def test_the_shared_database_still_verifies(world: World) -> None:
         report = verify_history(session)
     assert report.ok, report.problems
     assert report.measures >= 1
+
+
+def test_members_of_a_unit_above_the_owning_unit_may_start(sessions, ledger, cast, now) -> None:
+    # Given units 总务部 ⊃ 采购科, a measure owned by 采购科, and people in 总务部 and a sibling
+    from workflow.services.people import get_or_create_unit
+
+    with db.transaction(sessions) as session:
+        department = get_or_create_unit(session, "总务部")
+        get_or_create_unit(session, "采购科", parent=department)
+        get_or_create_unit(session, "基建科", parent=department)
+    head = ledger.person("Head", "owner", unit="总务部")
+    sibling = ledger.person("Sibling", "owner", unit="基建科")
+    [_, measure] = ledger.measures(cast.campaign, [{
+        "leader": cast.leader, "owner": cast.owner, "unit": "采购科", "seq": "2"}])
+    # When someone from the sibling unit tries to start it / Then they may not
+    with pytest.raises(NotPermitted, match="只有责任人、责任部门成员、管理员可以执行"):
+        attempt(sessions, ActionRequest(measure.id, Action.START, sibling.email))
+    # When someone from the unit above starts it / Then they may, as a member of the owning unit
+    attempt(sessions, ActionRequest(measure.id, Action.START, head.email))
+    assert snapshot(sessions, measure.id).state == "in_progress"
