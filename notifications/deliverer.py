@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -103,35 +105,61 @@ class Deliverer:
         return report
 
     def run_once(self, now: datetime) -> DeliveryReport:
-        with db.transaction(self.sessions, write_lock=True) as session:
+        """Claim one batch and send it. Rows are only sent while this deliverer still holds
+        their lease: a batch that takes too long hands what is left back instead of racing the
+        deliverer that would reclaim it."""
+        lease_until = now + self.lease
+        started = time.monotonic()
+        with self._transaction() as session:
             ids = claim(session, now, limit=self.batch, lease=self.lease,
                         channels=frozenset(self.channels))
         report = DeliveryReport()
         if not ids:
             return report
         by_channel: dict[str, list[int]] = defaultdict(list)
-        with db.transaction(self.sessions) as session:
+        with self._transaction() as session:
             for message_id, name in session.execute(
                     select(OutboxMessage.id, OutboxMessage.channel)
                     .where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
                 by_channel[name].append(message_id)
+        budget = self.lease.total_seconds() * 0.8
+        left: list[int] = []
         for name, message_ids in by_channel.items():
             sender = self.channels[name]
             try:
                 for message_id in message_ids:
-                    self._deliver_one(sender, message_id, now, report)
+                    if time.monotonic() - started > budget:
+                        left.append(message_id)
+                        continue
+                    self._deliver_one(sender, message_id, now, lease_until, report)
             finally:
                 sender.close()
+        if left:
+            self._hand_back(left, lease_until)
         return report
+
+    def _transaction(self) -> AbstractContextManager[Session]:
+        # On SQLite, take the write lock up front: a transaction that read first and writes
+        # later fails at once ("database is locked") when another process wrote meanwhile.
+        return db.transaction(self.sessions, write_lock=True)
+
+    def _hand_back(self, ids: list[int], lease_until: datetime) -> None:
+        with self._transaction() as session:
+            session.execute(update(OutboxMessage)
+                            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending",
+                                   OutboxMessage.lease_until == lease_until)
+                            .values(status="pending", lease_until=None)
+                            .execution_options(synchronize_session=False))
+        log.info("handed %s unsent outbox messages back: the batch outlasted its lease", len(ids))
 
     # ------------------------------------------------------------------ one message
 
     def _deliver_one(self, channel: Channel, message_id: int, now: datetime,
-                     report: DeliveryReport) -> None:
-        with db.transaction(self.sessions) as session:
+                     lease_until: datetime, report: DeliveryReport) -> None:
+        with self._transaction() as session:
             message = session.get(OutboxMessage, message_id)
-            if message is None or message.status != "sending":
-                return
+            if message is None or message.status != "sending" or message.lease_until != lease_until:
+                return  # sent meanwhile, or reclaimed by another deliverer: theirs now
             wait_until = self._paced(session, channel, message, now)
             if wait_until is not None:
                 message.status = "pending"
@@ -150,7 +178,7 @@ class Deliverer:
             self._failed(message_id, DeliveryError(channel.name, repr(exc), retryable=True),
                          now, report)
             return
-        with db.transaction(self.sessions) as session:
+        with self._transaction() as session:
             message = session.get(OutboxMessage, message_id)
             assert message is not None
             message.status = "sent"
@@ -179,7 +207,7 @@ class Deliverer:
 
     def _failed(self, message_id: int, error: DeliveryError, now: datetime,
                 report: DeliveryReport) -> None:
-        with db.transaction(self.sessions) as session:
+        with self._transaction() as session:
             message = session.get(OutboxMessage, message_id)
             assert message is not None
             message.attempts += 1
