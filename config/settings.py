@@ -140,64 +140,56 @@ def _positive(name: str, value: str) -> int:
     return number
 
 
+def _hours(name: str, value: str) -> int:
+    hours = _int(name, value)
+    if not 1 <= hours <= 24 * 30:
+        raise SettingsError(name, value, "应为 1 到 720 之间的小时数")
+    return hours
+
+
+def _text_value(_name: str, value: str) -> str:
+    return value
+
+
+def _path(_name: str, value: str) -> Path:
+    return Path(value)
+
+
+#: RECTIFLOW_<suffix> → (Settings attribute, parser(name, value)).
+FIELDS: dict[str, tuple[str, Callable[[str, str], object]]] = {
+    **{suffix: (attr, _text_value) for suffix, attr in {
+        "DATABASE_URL": "database_url", "BROKER_URL": "broker_url", "SMTP_HOST": "smtp_host",
+        "SMTP_USER": "smtp_user", "SMTP_PASSWORD": "smtp_password",
+        "SMTP_SENDER": "smtp_sender", "WECOM_API_BASE": "wecom_api_base",
+        "WECOM_CORP_ID": "wecom_corp_id", "WECOM_SECRET": "wecom_secret",
+        "WECOM_WEBHOOK_KEY": "wecom_webhook_key", "BASE_URL": "base_url",
+        "BROKER_PREFIX": "broker_prefix", "SECRET_KEY": "secret_key"}.items()},
+    "EVIDENCE_DIR": ("evidence_dir", _path),
+    "OUTBOX_DIR": ("outbox_dir", _path),
+    "CONFIG": ("config_file", _path),
+    "SMTP_SSL": ("smtp_ssl", parse_bool),
+    "SMTP_STARTTLS": ("smtp_starttls", parse_bool),
+    "SMTP_PORT": ("smtp_port", _int),
+    "WECOM_AGENT_ID": ("wecom_agent_id", _int),
+    "EVIDENCE_MAX_BYTES": ("evidence_max_bytes", _int),
+    "CLOCK_TICK": ("clock_tick", _tick),
+    "SWEEP_TICK": ("sweep_tick", _tick),
+    "DELIVERY_LEASE": ("delivery_lease", _positive),
+    "DELIVERY_BATCH": ("delivery_batch", _positive),
+    "APPROVAL_LINK_HOURS": ("approval_link_hours", _hours),
+    "NOW": ("now", parse_now),
+}
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from ``environ`` (default ``os.environ``); raise SettingsError on bad values."""
     env = os.environ if environ is None else environ
-
-    def get(suffix: str) -> str | None:
-        value = env.get(f"RECTIFLOW_{suffix}")
-        return value if value not in (None, "") else None
-
     kwargs: dict[str, object] = {}
-    text_fields = {
-        "DATABASE_URL": "database_url",
-        "BROKER_URL": "broker_url",
-        "SMTP_HOST": "smtp_host",
-        "SMTP_USER": "smtp_user",
-        "SMTP_PASSWORD": "smtp_password",
-        "SMTP_SENDER": "smtp_sender",
-        "WECOM_API_BASE": "wecom_api_base",
-        "WECOM_CORP_ID": "wecom_corp_id",
-        "WECOM_SECRET": "wecom_secret",
-        "WECOM_WEBHOOK_KEY": "wecom_webhook_key",
-        "BASE_URL": "base_url",
-        "BROKER_PREFIX": "broker_prefix",
-    }
-    for suffix, attr in text_fields.items():
-        value = get(suffix)
-        if value is not None:
-            kwargs[attr] = value
-    for suffix, attr in {"EVIDENCE_DIR": "evidence_dir", "OUTBOX_DIR": "outbox_dir",
-                         "CONFIG": "config_file"}.items():
-        value = get(suffix)
-        if value is not None:
-            kwargs[attr] = Path(value)
-    for suffix, attr in {"SMTP_SSL": "smtp_ssl", "SMTP_STARTTLS": "smtp_starttls"}.items():
-        value = get(suffix)
-        if value is not None:
-            kwargs[attr] = parse_bool(f"RECTIFLOW_{suffix}", value)
-    numbers: dict[str, tuple[str, Callable[[str, str], int]]] = {
-        "SMTP_PORT": ("smtp_port", _int), "WECOM_AGENT_ID": ("wecom_agent_id", _int),
-        "EVIDENCE_MAX_BYTES": ("evidence_max_bytes", _int),
-        "CLOCK_TICK": ("clock_tick", _tick), "SWEEP_TICK": ("sweep_tick", _tick),
-        "DELIVERY_LEASE": ("delivery_lease", _positive),
-        "DELIVERY_BATCH": ("delivery_batch", _positive)}
-    for suffix, (attr, parse) in numbers.items():
-        value = get(suffix)
-        if value is not None:
-            kwargs[attr] = parse(f"RECTIFLOW_{suffix}", value)
-    now = get("NOW")
-    if now is not None:
-        kwargs["now"] = parse_now("RECTIFLOW_NOW", now)
-    secret_key = get("SECRET_KEY")
-    if secret_key is not None:
-        kwargs["secret_key"] = secret_key
-    link_hours = get("APPROVAL_LINK_HOURS")
-    if link_hours is not None:
-        hours = _int("RECTIFLOW_APPROVAL_LINK_HOURS", link_hours)
-        if not 1 <= hours <= 24 * 30:
-            raise SettingsError("RECTIFLOW_APPROVAL_LINK_HOURS", link_hours, "应为 1 到 720 之间的小时数")
-        kwargs["approval_link_hours"] = hours
+    for suffix, (attr, parse) in FIELDS.items():
+        name = f"RECTIFLOW_{suffix}"
+        value = env.get(name)
+        if value not in (None, ""):
+            kwargs[attr] = parse(name, str(value))
     if "base_url" in kwargs:
         kwargs["base_url"] = str(kwargs["base_url"]).rstrip("/")
     return Settings(**kwargs)  # type: ignore[arg-type]
