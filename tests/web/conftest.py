@@ -1,0 +1,130 @@
+"""Fixtures for the web app: the app over the test database with a pinned clock, clients that
+log in as each person of the cast, and API tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+from web_support import PASSWORD, csrf_of
+
+from config.settings import Settings
+from workflow import db
+from workflow.models import Person
+from workflow.web.app import create_app
+from workflow.web.security import LoginLimiter
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    from workflow.passwords import hash_password
+
+    return hash_password(PASSWORD)
+
+
+class Clock:
+    """A settable clock for the app (tests move time forward)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(now: datetime) -> Clock:
+    return Clock(now)
+
+
+@pytest.fixture
+def web_settings(database: Any, tmp_path: Path) -> Settings:
+    return Settings(database_url=database.url, evidence_dir=tmp_path / "evidence",
+                    outbox_dir=tmp_path / "outbox", evidence_max_bytes=64 * 1024,
+                    base_url="http://testserver", secret_key="test-secret")
+
+
+@pytest.fixture
+def app(web_settings: Settings, sessions: sessionmaker[Session], clock: Clock) -> Any:
+    return create_app(web_settings, sessions=sessions, clock=clock,
+                      limiter=LoginLimiter(attempts=5, window=900))
+
+
+@pytest.fixture
+def with_passwords(cast: Any, sessions: sessionmaker[Session], password_hash: str) -> Any:
+    """The cast, each with the password ``PASSWORD``."""
+    with db.transaction(sessions) as session:
+        session.execute(update(Person).values(password_hash=password_hash))
+    return cast
+
+
+class Browser:
+    """A TestClient logged in as one person, with the CSRF token of its session."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.csrf = ""
+
+    def login(self, email: str, password: str = PASSWORD) -> Any:
+        page = self.client.get("/login")
+        token = csrf_of(page.text)
+        response = self.client.post("/login", data={"email": email, "password": password,
+                                                    "csrf_token": token, "next": "/my"},
+                                    follow_redirects=False)
+        if response.status_code == 303:
+            self.csrf = csrf_of(self.client.get("/my").text)
+        return response
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.client.get(url, follow_redirects=False, **kwargs)
+
+    def post(self, url: str, data: dict[str, Any] | None = None, *, csrf: bool = True,
+             **kwargs: Any) -> Any:
+        form = dict(data or {})
+        if csrf:
+            form["csrf_token"] = self.csrf
+        return self.client.post(url, data=form, follow_redirects=False, **kwargs)
+
+
+@pytest.fixture
+def browser(app: Any, with_passwords: Any) -> Iterator[Any]:
+    """``browser("owner")`` → a Browser logged in as that member of the cast."""
+    clients: list[TestClient] = []
+
+    def make(role: str | None = None) -> Browser:
+        client = TestClient(app, base_url="http://testserver")
+        clients.append(client)
+        b = Browser(client)
+        if role is not None:
+            response = b.login(getattr(with_passwords, role).email)
+            assert response.status_code == 303, response.text
+        return b
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def api(app: Any, with_passwords: Any) -> Iterator[Any]:
+    """``api("owner")`` → a TestClient whose requests carry that person's bearer token."""
+    clients: list[TestClient] = []
+
+    def make(role: str) -> TestClient:
+        client = TestClient(app, base_url="http://testserver")
+        clients.append(client)
+        response = client.post("/api/token", json={"email": getattr(with_passwords, role).email,
+                                                   "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        client.headers["Authorization"] = f"Bearer {response.json()['token']}"
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

@@ -1,0 +1,226 @@
+"""One-time approval links: minted at send time and stored hashed; GET changes nothing; POST
+acts once as the person the link was made for; used, expired, stale and altered links get a
+clear page with a 4xx status."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from web_support import CSRF_RE, bring, state_of
+
+from notifications.channels.base import MemoryChannel
+from notifications.deliverer import Deliverer
+from notifications.setup import approval_link_maker
+from workflow import db
+from workflow.lifecycle import Action, State
+from workflow.models import ApprovalLink, HistoryEntry, OutboxMessage
+from workflow.services.measures import ActionRequest, perform
+
+LINK_RE = re.compile(r"http://testserver/approve/([A-Za-z0-9_-]+)")
+
+
+def sent_link(app: Any, sessions: Any, clock: Any) -> tuple[str, list[Any]]:
+    """Deliver what is due through a memory channel; return the approval token in it."""
+    channel = MemoryChannel("file")
+    deliverer = Deliverer(sessions, {"file": channel}, base_url="http://testserver",
+                          link_maker=approval_link_maker(app.state.settings, clock))
+    deliverer.run(clock)
+    tokens = [m for r in channel.sent for m in LINK_RE.findall(r.html + r.text)]
+    assert tokens, "no approval link in the sent messages"
+    return tokens[0], channel.sent
+
+
+@pytest.fixture
+def verified(app: Any, cast: Any, sessions: Any, now: Any) -> Any:
+    """The cast's measure verified by the reviewer: its leader has a to_close message."""
+    bring(sessions, cast.measure.id, State.SUBMITTED, cast.admin, now)
+    with db.transaction(sessions) as session:
+        perform(session, ActionRequest(measure_id=cast.measure.id, action=Action.VERIFY,
+                                       actor=cast.reviewer.email), now=now)
+    return cast
+
+
+@pytest.fixture
+def link(app: Any, verified: Any, sessions: Any, clock: Any) -> str:
+    token, _sent = sent_link(app, sessions, clock)
+    return token
+
+
+def confirm(client: TestClient, token: str) -> tuple[Any, str | None]:
+    page = client.get(f"/approve/{token}")
+    found = CSRF_RE.search(page.text)
+    return page, found.group(1) if found else None
+
+
+def test_the_leader_is_sent_a_link_and_only_its_hash_is_stored(app: Any, verified: Any,
+                                                              sessions: Any, clock: Any) -> None:
+    token, sent = sent_link(app, sessions, clock)
+    [to_leader] = [r for r in sent if r.recipient == "leader@example.edu.cn"]
+    assert to_leader.url == f"http://testserver/approve/{token}"  # the WeCom textcard's link
+    assert all(token not in r.html for r in sent if r is not to_leader)
+    with db.transaction(sessions) as session:
+        [row] = session.scalars(select(ApprovalLink)).all()
+        assert row.token_sha256 == hashlib.sha256(token.encode()).hexdigest()
+        assert (row.measure_id, row.action, row.person_id, row.version) == (
+            verified.measure.id, "close", verified.leader.id, 4)
+        assert row.expires_at == clock() + timedelta(hours=72)
+        stored = " ".join(str(m.payload) + str(m.info) for m in session.scalars(
+            select(OutboxMessage)))
+    assert token not in stored
+
+
+def test_get_shows_a_confirmation_and_changes_nothing(app: Any, link: str, verified: Any,
+                                                      sessions: Any) -> None:
+    client = TestClient(app)
+    for _ in range(3):  # a mail scanner, a preview, the person
+        page, csrf = confirm(client, link)
+        assert page.status_code == 200
+        assert "确认销号" in page.text and verified.measure.title in page.text
+        assert 'name="viewport"' in page.text and csrf
+    assert state_of(sessions, verified.measure.id) == "verified"
+    with db.transaction(sessions) as session:
+        assert session.scalars(select(ApprovalLink.used_at)).one() is None
+
+
+def test_post_closes_as_the_leader_once(app: Any, link: str, verified: Any,
+                                        sessions: Any) -> None:
+    client = TestClient(app)
+    _page, csrf = confirm(client, link)
+    done = client.post(f"/approve/{link}", data={"csrf_token": csrf})
+    assert done.status_code == 200, done.text
+    assert "已销号" in done.text
+    assert state_of(sessions, verified.measure.id) == "closed"
+    with db.transaction(sessions) as session:
+        last = session.scalars(select(HistoryEntry).order_by(HistoryEntry.id.desc())).first()
+        assert last is not None and last.actor_id == verified.leader.id
+        assert last.action == "close"
+    # The link is used up: a second POST and a later GET are refused with 410
+    again = client.post(f"/approve/{link}", data={"csrf_token": csrf})
+    assert again.status_code == 410 and "已使用" in again.text
+    assert client.get(f"/approve/{link}").status_code == 410
+
+
+def test_expired_link_is_410(app: Any, link: str, verified: Any, clock: Any,
+                             sessions: Any) -> None:
+    client = TestClient(app)
+    _page, csrf = confirm(client, link)
+    clock.now = clock.now + timedelta(hours=72, seconds=1)
+    page = client.get(f"/approve/{link}")
+    assert page.status_code == 410 and "已过期" in page.text
+    assert client.post(f"/approve/{link}", data={"csrf_token": csrf}).status_code == 410
+    assert state_of(sessions, verified.measure.id) == "verified"
+
+
+def test_expiry_follows_settings(web_settings: Any, sessions: Any, clock: Any, cast: Any,
+                                 now: Any) -> None:
+    from dataclasses import replace
+
+    from workflow.web.app import create_app
+
+    app = create_app(replace(web_settings, approval_link_hours=2), sessions=sessions,
+                     clock=clock)
+    bring(sessions, cast.measure.id, State.VERIFIED, cast.admin, now)
+    token, _ = sent_link(app, sessions, clock)
+    clock.now = clock.now + timedelta(hours=2)
+    assert TestClient(app).get(f"/approve/{token}").status_code == 410
+
+
+def test_stale_link_is_409_when_the_measure_changed(app: Any, link: str, verified: Any,
+                                                    sessions: Any, now: Any) -> None:
+    client = TestClient(app)
+    _page, csrf = confirm(client, link)
+    # Someone reopens the measure after the link was sent
+    with db.transaction(sessions) as session:
+        perform(session, ActionRequest(measure_id=verified.measure.id, action=Action.REOPEN,
+                                       actor=verified.admin.email, comment="材料有误"), now=now)
+    page = client.get(f"/approve/{link}")
+    assert page.status_code == 409 and "已有变动" in page.text
+    assert client.post(f"/approve/{link}", data={"csrf_token": csrf}).status_code == 409
+    assert state_of(sessions, verified.measure.id) == "in_progress"
+
+
+def test_stale_link_is_409_even_back_in_the_same_state(app: Any, link: str, verified: Any,
+                                                       sessions: Any, now: Any) -> None:
+    # Reopened, resubmitted and verified again: same state, a newer version
+    with db.transaction(sessions) as session:
+        for action, actor, comment in ((Action.REOPEN, verified.admin, "补充材料"),
+                                       (Action.SUBMIT, verified.owner, "已补充"),
+                                       (Action.VERIFY, verified.reviewer, None)):
+            perform(session, ActionRequest(measure_id=verified.measure.id, action=action,
+                                           actor=actor.email, comment=comment), now=now)
+    assert state_of(sessions, verified.measure.id) == "verified"
+    assert TestClient(app).get(f"/approve/{link}").status_code == 409
+
+
+@pytest.mark.parametrize("alter", [
+    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),
+    lambda t: t[:-5],
+    lambda t: t + "x",
+    lambda t: "0" * 43,
+])
+def test_altered_link_is_404(app: Any, link: str, verified: Any, sessions: Any,
+                             alter: Any) -> None:
+    client = TestClient(app)
+    page = client.get(f"/approve/{alter(link)}")
+    assert page.status_code == 404 and "链接无效" in page.text
+    csrf = CSRF_RE.search(client.get(f"/approve/{link}").text)
+    assert csrf
+    assert client.post(f"/approve/{alter(link)}",
+                       data={"csrf_token": csrf.group(1)}).status_code == 404
+    assert state_of(sessions, verified.measure.id) == "verified"
+
+
+def test_post_without_csrf_token_is_refused(app: Any, link: str, verified: Any,
+                                            sessions: Any) -> None:
+    client = TestClient(app)
+    confirm(client, link)
+    assert client.post(f"/approve/{link}", data={}).status_code == 403
+    assert state_of(sessions, verified.measure.id) == "verified"
+
+
+def test_a_link_is_made_only_while_the_measure_awaits_the_action(
+        app: Any, verified: Any, sessions: Any, clock: Any, now: Any) -> None:
+    # The leader closes in the app before the message goes out: the message has no link
+    with db.transaction(sessions) as session:
+        perform(session, ActionRequest(measure_id=verified.measure.id, action=Action.CLOSE,
+                                       actor=verified.leader.email), now=now)
+    channel = MemoryChannel("file")
+    Deliverer(sessions, {"file": channel}, base_url="http://testserver",
+              link_maker=approval_link_maker(app.state.settings, clock)).run(clock)
+    assert any(r.recipient == "leader@example.edu.cn" for r in channel.sent)
+    assert not any(LINK_RE.search(r.html) for r in channel.sent)
+    with db.transaction(sessions) as session:
+        assert session.scalars(select(ApprovalLink)).all() == []
+
+
+def test_rectiflow_deliver_writes_the_link_into_the_mail(rectiflow: Any, cast: Any,
+                                                         sessions: Any, now: Any,
+                                                         tmp_path: Any) -> None:
+    # Given a measure verified through the CLI, so its outbox writer queues the to_close message
+    bring(sessions, cast.measure.id, State.SUBMITTED, cast.admin, now)
+    pinned = now.isoformat()
+    assert rectiflow("--now", pinned, "measure", "do", str(cast.measure.id), "verify",
+                     "--as", cast.reviewer.email).code == 0
+    # When rectiflow deliver sends it through the file channel
+    assert rectiflow("--now", pinned, "deliver").code == 0
+    import email
+    from email.policy import default
+
+    bodies = []
+    for path in (tmp_path / "outbox").glob("*.eml"):
+        mail = email.message_from_bytes(path.read_bytes(), policy=default)
+        part = mail.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+        bodies.append((str(mail["To"]), part.get_content()))
+    # Then the mail to the leader carries a one-time link whose hash alone is stored
+    [text] = [body for to, body in bodies if "leader@example.edu.cn" in to]
+    found = re.search(r"/approve/([A-Za-z0-9_-]{40,})", text)
+    assert found, text
+    with db.transaction(sessions) as session:
+        [row] = session.scalars(select(ApprovalLink)).all()
+    assert row.token_sha256 == hashlib.sha256(found.group(1).encode()).hexdigest()
