@@ -123,3 +123,57 @@ class AuditFailure(RectiflowError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
         super().__init__("历史记录校验失败：\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class LinkRefused(RectiflowError):
+    """Raised when a one-time approval link cannot be used; the page says why."""
+
+    http_status = 400
+    title = "链接无效"
+
+
+class LinkNotFound(LinkRefused):
+    """Raised when no link has this token: it was mistyped, cut short or altered."""
+
+    http_status = 404
+    title = "链接无效"
+
+    def __init__(self) -> None:
+        super().__init__("这个链接无效：可能复制不完整或被改动过。请从系统登录后办理，"
+                         "或请管理员重新发送。")
+
+
+class LinkUsed(LinkRefused):
+    """Raised when the link was already used (links are single-use)."""
+
+    http_status = 410
+    title = "链接已使用"
+
+    def __init__(self, measure_id: int, used_at: str) -> None:
+        self.measure_id = measure_id
+        super().__init__(f"这个链接已于 {used_at} 使用过，每个链接只能使用一次。"
+                         f"措施 {measure_id} 的当前状态请登录系统查看。")
+
+
+class LinkExpired(LinkRefused):
+    """Raised when the link's time ran out before it was used."""
+
+    http_status = 410
+    title = "链接已过期"
+
+    def __init__(self, measure_id: int, expired_at: str) -> None:
+        self.measure_id = measure_id
+        super().__init__(f"这个链接已于 {expired_at} 过期。请登录系统办理措施 {measure_id}，"
+                         "或等待新的提醒。")
+
+
+class LinkStale(LinkRefused):
+    """Raised when the measure changed after the link was made (another version or state)."""
+
+    http_status = 409
+    title = "措施已变化"
+
+    def __init__(self, measure_id: int, state_label: str) -> None:
+        self.measure_id = measure_id
+        super().__init__(f"发出这个链接后，措施 {measure_id} 已有变动（当前状态：{state_label}），"
+                         "链接已失效，本次未做任何操作。请登录系统查看最新情况。")

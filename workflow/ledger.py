@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from workflow.lifecycle import OPEN_STATES, Kind, State
@@ -37,6 +37,7 @@ class MeasureFilter:
     leader_id: int | None = None
     unit_id: int | None = None
     kind: Kind | None = None
+    area_id: int | None = None
 
 
 def measure_query(flt: MeasureFilter, today: date) -> Select[Measure]:
@@ -50,6 +51,9 @@ def measure_query(flt: MeasureFilter, today: date) -> Select[Measure]:
         query = query.where(Measure.state == flt.state)
     if flt.kind is not None:
         query = query.where(Measure.kind == flt.kind)
+    if flt.area_id is not None:
+        query = query.where(Measure.problem_id.in_(
+            select(Problem.id).where(Problem.area_id == flt.area_id)))
     for column, value in ((Measure.owner_id, flt.owner_id), (Measure.leader_id, flt.leader_id),
                           (Measure.unit_id, flt.unit_id)):
         if value is not None:
@@ -150,3 +154,91 @@ def campaign_dict(session: Session, campaign: Campaign) -> dict[str, Any]:
         "measures": measures,
     }
 
+
+
+#: Days before the deadline from which an open measure shows yellow (due soon).
+DUE_SOON_DAYS = 7
+#: Ways the ledger page may be sorted: name → columns.
+SORTS: dict[str, tuple[Any, ...]] = {
+    "seq": (Measure.campaign_id, Measure.position, Measure.id),
+    "deadline": (Measure.deadline, Measure.id),
+    "state": (Measure.state, Measure.id),
+    "changed": (Measure.state_changed_at, Measure.id),
+}
+
+
+def deadline_health(state: State | str, deadline: date | None, today: date,
+                    soon_days: int = DUE_SOON_DAYS) -> str:
+    """``red`` overdue, ``yellow`` due within ``soon_days``, ``green`` on track, ``done``
+    for work that left the owner's hands (submitted, verified, closed)."""
+    if State(state) not in OPEN_STATES:
+        return "done"
+    if deadline is None:
+        return "green"
+    if today > deadline:
+        return "red"
+    if deadline - today <= timedelta(days=soon_days):
+        return "yellow"
+    return "green"
+
+
+@dataclass(frozen=True)
+class LedgerCounts:
+    total: int
+    by_state: dict[str, int]
+    overdue: int
+    due_soon: int
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    measures: Sequence[Measure]
+    counts: LedgerCounts
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.counts.total // self.per_page))
+
+
+def _filtered(flt: MeasureFilter, today: date, scope: ColumnElement[bool] | None
+              ) -> Select[Measure]:
+    query = measure_query(flt, today)
+    return query if scope is None else query.where(scope)
+
+
+def ledger_counts(session: Session, flt: MeasureFilter, today: date,
+                  scope: ColumnElement[bool] | None = None) -> LedgerCounts:
+    """Counts over the filtered ledger: by state, overdue, and due within DUE_SOON_DAYS."""
+    open_states = [s.value for s in OPEN_STATES]
+    is_open = Measure.state.in_(open_states)
+    overdue = case((is_open & (Measure.deadline < today), 1), else_=0)
+    soon = case((is_open & (Measure.deadline >= today)
+                 & (Measure.deadline <= today + timedelta(days=DUE_SOON_DAYS)), 1), else_=0)
+    ids = _filtered(flt, today, scope).order_by(None).with_only_columns(Measure.id).subquery()
+    rows = session.execute(
+        select(Measure.state, func.count(), func.sum(overdue), func.sum(soon))
+        .where(Measure.id.in_(select(ids.c.id))).group_by(Measure.state)).all()
+    by_state = {s.value: 0 for s in State}
+    total = late = due = 0
+    for state, count, n_overdue, n_soon in rows:
+        by_state[str(state)] = count
+        total += count
+        late += n_overdue or 0
+        due += n_soon or 0
+    return LedgerCounts(total, by_state, late, due)
+
+
+def ledger_page(session: Session, flt: MeasureFilter, today: date, *,
+                scope: ColumnElement[bool] | None = None, sort: str = "seq",
+                descending: bool = False, page: int = 1, per_page: int = 50) -> LedgerPage:
+    """One page of the filtered, scoped ledger with the counts over all of it."""
+    counts = ledger_counts(session, flt, today, scope)
+    columns = SORTS.get(sort, SORTS["seq"])
+    order = [c.desc() if descending else c.asc() for c in columns]
+    pages = max(1, -(-counts.total // per_page))
+    page = min(max(1, page), pages)
+    query = (_filtered(flt, today, scope).order_by(None).order_by(*order)
+             .limit(per_page).offset((page - 1) * per_page))
+    return LedgerPage(session.scalars(query).unique().all(), counts, page, per_page)

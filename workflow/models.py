@@ -348,3 +348,26 @@ class RuntimeState(Base):
     holder: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class ApprovalLink(Base):
+    """A one-time link that lets one person do one action on one version of a measure.
+
+    Only the SHA-256 of the token is stored: the clear token exists in the sent message alone.
+    """
+
+    __tablename__ = "approval_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    measure_id: Mapped[int] = mapped_column(ForeignKey("measure.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    version: Mapped[int]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"))
+
+    measure: Mapped[Measure] = relationship()
+    person: Mapped[Person] = relationship()

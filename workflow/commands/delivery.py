@@ -28,9 +28,10 @@ def send_window_for(app: App) -> object:
 @pass_app
 def deliver_cmd(app: App, as_json: bool) -> None:
     """发送发件箱中已到时间的消息（失败的按退避策略重试）。"""
-    from notifications.setup import build_deliverer
+    from notifications.setup import approval_link_maker, build_deliverer
 
-    deliverer = build_deliverer(app.settings, app.sessions, send_window_for(app))  # type: ignore[arg-type]
+    deliverer = build_deliverer(app.settings, app.sessions, send_window_for(app),  # type: ignore[arg-type]
+                                link_maker=approval_link_maker(app.settings, app.now))
     report = deliverer.run(app.now)
     if as_json:
         emit_json(report.as_json())

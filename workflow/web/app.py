@@ -1,19 +1,99 @@
-"""The FastAPI app factory. For now only ``/healthz``, so ``rectiflow serve`` has something to
-serve; pages and the API come with the web issue."""
+"""The FastAPI app factory: pages for people (Jinja2, server-rendered, Chinese), the JSON API
+for programs, one-time approval links, and ``/healthz``."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware.sessions import SessionMiddleware
 
 from config.settings import Settings
+from workflow import db, events
+from workflow.errors import RectiflowError
+from workflow.evidence import EvidenceStore
+from workflow.policy import load_policy_file
+from workflow.timeutil import system_now
+from workflow.web import admin, api, approve, auth, pages
+from workflow.web.context import Web, make_templates
+from workflow.web.security import ApiTokens, LoginLimiter, load_secret
+
+log = logging.getLogger("rectiflow.web")
 
 
-def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="rectiflow", docs_url=None, redoc_url=None)
+def _configured_channels(settings: Settings) -> frozenset[str]:
+    channels = set()
+    if settings.smtp_configured:
+        channels.add("email")
+    if settings.wecom_configured:
+        channels.add("wecom")
+    return frozenset(channels)
+
+
+def _secret(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> str:
+    try:
+        with db.transaction(sessions) as session:
+            return load_secret(session, settings.secret_key, now)
+    except SQLAlchemyError:
+        log.warning("数据库尚未建立（请运行 rectiflow db upgrade）；本进程暂用临时密钥签名会话")
+        return secrets.token_urlsafe(48)
+
+
+def create_app(settings: Settings, *, sessions: sessionmaker[Session] | None = None,
+               clock: Callable[[], datetime] | None = None,
+               limiter: LoginLimiter | None = None) -> FastAPI:
+    """The web app over ``settings``' database (or ``sessions``); ``clock`` pins the time."""
+    sessions = sessions or db.session_factory(db.make_engine(settings.database_url))
+    clock = clock or (lambda: settings.now or system_now())
+    policies = load_policy_file(settings.config_file)
+    channels = _configured_channels(settings)
+    from notifications.events import make_outbox_writer
+
+    # Actions write the notifications they cause in the request's transaction.
+    events.subscribe("outbox", make_outbox_writer(policies, channels))
+    secret = _secret(settings, sessions, clock())
+    web = Web(settings=settings, sessions=sessions, clock=clock,
+              evidence=EvidenceStore(settings.evidence_dir, settings.evidence_max_bytes),
+              tokens=ApiTokens(secret), limiter=limiter or LoginLimiter(),
+              templates=make_templates(), policies=policies, configured_channels=channels)
+
+    app = FastAPI(title="rectiflow", version="0.1.0", docs_url="/api/docs", redoc_url=None,
+                  description="整改台账与督办：网页与 JSON 接口。令牌由 POST /api/token 取得。")
     app.state.settings = settings
+    app.state.web = web
+    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="rectiflow_session",
+                       max_age=12 * 3600, same_site="lax", https_only=web.secure_cookies)
 
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/", include_in_schema=False)
+    def home() -> Response:
+        return RedirectResponse("/my", status_code=303)
+
+    @app.exception_handler(auth.LoginRequired)
+    def login_required(request: Request, exc: auth.LoginRequired) -> Response:
+        return auth.login_redirect(exc.next_path)
+
+    @app.exception_handler(RectiflowError)
+    def refused(request: Request, exc: RectiflowError) -> Response:
+        headers = {}
+        if exc.http_status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, auth.TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc), "field": getattr(exc, "field", None)},
+                                status_code=exc.http_status, headers=headers)
+        return pages.error_page(request, exc)
+
+    for module in (auth, api, approve, pages, admin):
+        app.include_router(module.router)
     return app

@@ -1,0 +1,112 @@
+"""One-time approval links (``/approve/{token}``): minted at send time, stored hashed.
+
+A link lets one person do one action on one version of one measure, once, before it expires.
+The clear token is returned to the caller (the message renderer) and never stored: the table
+holds its SHA-256. Using a link goes through ``perform`` like any other action.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, object_session
+
+from workflow.errors import LinkExpired, LinkNotFound, LinkStale, LinkUsed
+from workflow.lifecycle import TRANSITIONS, Action, State
+from workflow.models import ApprovalLink, Measure, OutboxMessage, Person
+from workflow.services.measures import ActionOutcome, ActionRequest, load_measure, perform
+from workflow.timeutil import local_text
+
+DEFAULT_TTL = timedelta(hours=72)
+#: Outbox rules whose items carry an approval link, and the action the link performs.
+LINK_RULES: dict[str, Action] = {"to_close": Action.CLOSE}
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def mint(session: Session, *, measure: Measure, action: Action, person_id: int, now: datetime,
+         ttl: timedelta = DEFAULT_TTL, message_id: int | None = None) -> str:
+    """Store a new link for (measure, action, person, the measure's current version); return
+    the clear token, which exists nowhere else."""
+    token = secrets.token_urlsafe(32)
+    session.add(ApprovalLink(
+        token_sha256=token_digest(token), measure_id=measure.id, action=action.value,
+        person_id=person_id, version=measure.version, created_at=now, expires_at=now + ttl,
+        message_id=message_id))
+    session.flush()
+    return token
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What a valid link will do, for the confirmation page."""
+
+    link: ApprovalLink
+    measure: Measure
+    person: Person
+    action: Action
+
+    @property
+    def action_label(self) -> str:
+        return TRANSITIONS[self.action].label
+
+
+def inspect(session: Session, token: str, now: datetime) -> LinkView:
+    """The link behind ``token`` if it can still be used; raise why not. Changes nothing."""
+    link = session.scalar(select(ApprovalLink).where(
+        ApprovalLink.token_sha256 == token_digest(token)))
+    if link is None:
+        raise LinkNotFound()
+    if link.used_at is not None:
+        raise LinkUsed(link.measure_id, local_text(link.used_at))
+    if now >= link.expires_at:
+        raise LinkExpired(link.measure_id, local_text(link.expires_at))
+    measure = load_measure(session, link.measure_id)
+    action = Action(link.action)
+    if measure.version != link.version or State(measure.state) not in TRANSITIONS[action].sources:
+        raise LinkStale(measure.id, State(measure.state).label)
+    person = session.get(Person, link.person_id)
+    assert person is not None  # a foreign key
+    return LinkView(link, measure, person, action)
+
+
+def redeem(session: Session, token: str, now: datetime) -> ActionOutcome:
+    """Use the link: act as its person on its version, and mark it used, in one transaction."""
+    view = inspect(session, token, now)
+    table = ApprovalLink.__table__
+    marked = session.execute(
+        update(table).where(table.c.id == view.link.id,  # type: ignore[arg-type]
+                            table.c.used_at.is_(None)).values(used_at=now))
+    if marked.rowcount != 1:  # type: ignore[attr-defined]
+        raise LinkUsed(view.measure.id, local_text(now))
+    return perform(session, ActionRequest(
+        measure_id=view.measure.id, action=view.action, actor=view.person,
+        comment="通过消息中的一次性链接办理", expected_version=view.link.version), now=now)
+
+
+def make_link_maker(base_url: str, ttl: timedelta, now: Callable[[], datetime]
+                    ) -> Callable[[OutboxMessage, dict[str, Any]], str | None]:
+    """A ``LinkMaker`` for the deliverer: items whose rule asks the recipient to act get a
+    fresh approval link, minted in the transaction that renders the message."""
+
+    def link_for(message: OutboxMessage, item: dict[str, Any]) -> str | None:
+        action = LINK_RULES.get(item.get("rule", ""))
+        session = object_session(message)
+        if action is None or message.recipient_id is None or session is None:
+            return None
+        measure = session.get(Measure, item["measure_id"])
+        if measure is None or State(measure.state) not in TRANSITIONS[action].sources:
+            return None  # already acted on: the plain link to the measure is enough
+        token = mint(session, measure=measure, action=action, person_id=message.recipient_id,
+                     now=now(), ttl=ttl, message_id=message.id)
+        return f"{base_url}/approve/{token}"
+
+    return link_for

@@ -1,0 +1,122 @@
+"""What a person must do now (我的事项) and the leader's closure queue (待我销号).
+
+Candidates are found by the person's relations (and those of people who named them delegate);
+the actions offered on each are read from the lifecycle table, never decided here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from workflow.lifecycle import OPEN_STATES, Action, State, available_actions
+from workflow.models import Campaign, Measure, Problem, ProgressReport
+from workflow.services.measures import relations_with_delegation
+from workflow.services.people import principals_for
+from workflow.services.visibility import unit_subtrees
+
+LIMIT = 200
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    measure: Measure
+    actions: list[Action]
+
+
+@dataclass(frozen=True)
+class WorkSection:
+    key: str
+    title: str
+    hint: str
+    items: list[WorkItem]
+
+
+def _load(session: Session, condition: ColumnElement[bool]) -> Sequence[Measure]:
+    return session.scalars(
+        select(Measure).options(joinedload(Measure.problem).joinedload(Problem.area),
+                                joinedload(Measure.owner), joinedload(Measure.leader),
+                                joinedload(Measure.unit), joinedload(Measure.campaign))
+        .where(condition).order_by(Measure.deadline.is_(None), Measure.deadline, Measure.id)
+        .limit(LIMIT)).unique().all()
+
+
+def _items(session: Session, person_id: int, measures: Sequence[Measure], today: date,
+           wanted: frozenset[Action]) -> list[WorkItem]:
+    from workflow.models import Person
+
+    person = session.get(Person, person_id)
+    assert person is not None
+    items = []
+    for measure in measures:
+        rels = relations_with_delegation(session, person, measure, today)
+        actions = available_actions(State(measure.state), rels)
+        if set(actions) & wanted:
+            items.append(WorkItem(measure, actions))
+    return items
+
+
+def my_work(session: Session, person_id: int, today: date) -> list[WorkSection]:
+    """The sections of 我的事项 that apply to this person, each with its measures."""
+    from workflow.models import Person
+
+    person = session.get(Person, person_id)
+    assert person is not None
+    principals = principals_for(session, person, today)
+    pids = [p.id for p in principals]
+    open_values = [s.value for s in OPEN_STATES]
+    campaigns = list(session.scalars(select(Campaign.id).where(
+        Campaign.first_responsible_id.in_(pids))))
+    units = unit_subtrees(session, {p.unit_id for p in principals if p.unit_id is not None})
+    reviewer = any(p.has_role("reviewer") for p in principals)
+    submitted = Measure.state == State.SUBMITTED.value
+
+    plan: list[tuple[str, str, str, ColumnElement[bool], frozenset[Action]]] = [
+        ("owner", "需要我整改", "我是责任人：开始整改、报送进展、按时提交",
+         and_(Measure.owner_id.in_(pids), Measure.state.in_(open_values)),
+         frozenset({Action.START, Action.SUBMIT})),
+        ("review", "需要我核验", "已提交的整改材料：核验通过或退回",
+         submitted if reviewer else and_(submitted, Measure.leader_id.in_(pids)),
+         frozenset({Action.VERIFY, Action.REJECT})),
+        ("close", "需要我销号", "已核验通过，等待责任领导或第一责任人销号",
+         and_(Measure.state == State.VERIFIED.value,
+              or_(Measure.leader_id.in_(pids), Measure.campaign_id.in_(campaigns))),
+         frozenset({Action.CLOSE})),
+        ("unit", "本部门待开始", "本部门（含下属部门）已交办、尚未开始的措施",
+         and_(Measure.state == State.ASSIGNED.value, Measure.unit_id.in_(units),
+              Measure.owner_id.not_in(pids)),
+         frozenset({Action.START})),
+    ]
+    sections = []
+    for key, title, hint, condition, wanted in plan:
+        items = _items(session, person.id, _load(session, condition), today, wanted)
+        if items:
+            sections.append(WorkSection(key, title, hint, items))
+    return sections
+
+
+def closure_queue(session: Session, person_id: int, today: date) -> list[WorkItem]:
+    """Verified measures this person may close now, with their progress and evidence loaded."""
+    from workflow.models import Person
+
+    person = session.get(Person, person_id)
+    assert person is not None
+    principals = principals_for(session, person, today)
+    pids = [p.id for p in principals]
+    condition: ColumnElement[bool] = Measure.state == State.VERIFIED.value
+    if not any(p.has_role("admin") for p in principals):
+        campaigns = select(Campaign.id).where(Campaign.first_responsible_id.in_(pids))
+        condition = and_(condition, or_(Measure.leader_id.in_(pids),
+                                        Measure.campaign_id.in_(campaigns)))
+    measures = session.scalars(
+        select(Measure).options(joinedload(Measure.problem).joinedload(Problem.area),
+                                joinedload(Measure.owner), joinedload(Measure.unit),
+                                joinedload(Measure.campaign),
+                                selectinload(Measure.progress).selectinload(ProgressReport.evidence))
+        .where(condition).order_by(Measure.state_changed_at, Measure.id).limit(LIMIT)
+    ).unique().all()
+    return _items(session, person.id, measures, today, frozenset({Action.CLOSE}))

@@ -1,0 +1,88 @@
+"""What every request handler needs, built once per app: settings, the database, the clock,
+evidence storage, tokens, the login limiter and the templates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import Settings
+from workflow import db
+from workflow.evidence import EvidenceStore
+from workflow.lifecycle import KIND_LABELS, STATE_LABELS, TRANSITIONS
+from workflow.models import Person
+from workflow.policy import PolicySet
+from workflow.services.people import ROLES
+from workflow.services.visibility import Scope, scope_of
+from workflow.timeutil import local_date, local_text
+from workflow.web.security import ApiTokens, LoginLimiter
+
+
+def make_templates() -> Jinja2Templates:
+    env = Environment(loader=PackageLoader("workflow.web", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(STATE_LABELS=STATE_LABELS, KIND_LABELS=KIND_LABELS,
+                       TRANSITIONS=TRANSITIONS, ROLES=ROLES)
+    env.filters["local"] = local_text
+    env.filters["size"] = _size
+    return Jinja2Templates(env=env)
+
+
+def _size(value: int) -> str:
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value} B"
+
+
+@dataclass
+class Web:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    clock: Callable[[], datetime]
+    evidence: EvidenceStore
+    tokens: ApiTokens
+    limiter: LoginLimiter
+    templates: Jinja2Templates
+    policies: PolicySet
+    configured_channels: frozenset[str]
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def today(self) -> date:
+        return local_date(self.clock())
+
+    @property
+    def link_ttl(self) -> timedelta:
+        return timedelta(hours=self.settings.approval_link_hours)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.settings.base_url.startswith("https://")
+
+    @contextmanager
+    def transaction(self, *, write_lock: bool = False) -> Iterator[Session]:
+        """One request's unit of work: committed when the block ends without error."""
+        with db.transaction(self.sessions, write_lock=write_lock) as session:
+            yield session
+
+    def scope(self, session: Session, person: Person) -> Scope:
+        return scope_of(session, person, self.today())
+
+    def render(self, request: Request, name: str, context: dict[str, Any],
+               status_code: int = 200) -> Any:
+        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def web_of(request: Request) -> Web:
+    web: Web = request.app.state.web
+    return web
