@@ -38,7 +38,7 @@ from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import SHANGHAI, system_now
 
 if TYPE_CHECKING:  # the root conftest; importing it here at run time would import this file
-    from conftest import Database
+    from dbfixtures import Database
 
 REDIS_URL = os.environ.get("RECTIFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
@@ -297,7 +297,7 @@ class Outbox:
 def due_email_messages(database: Database, owners: int) -> Outbox:
     """``owners`` people with one overdue measure each, swept into the outbox (email), and made
     due now in real time: ``owners + 2`` messages (each owner, the leader, the secretary)."""
-    from conftest import Ledger
+    from dbfixtures import Ledger
 
     sessions = database.sessions
     ledger = Ledger(sessions, datetime(2026, 9, 1, 10, 0, tzinfo=SHANGHAI))

@@ -11,7 +11,7 @@ import urllib.request
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import BACKEND
+from dbfixtures import BACKEND
 from sqlalchemy import func, select, update
 from support import (  # noqa: F401
     Outbox,
