@@ -23,26 +23,27 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-#: The path from ``assigned`` to each state, as (action, comment).
-PATH: list[tuple[Action, str | None, State]] = [
-    (Action.START, None, State.IN_PROGRESS),
-    (Action.SUBMIT, "已修订采购办法并印发", State.SUBMITTED),
-    (Action.VERIFY, None, State.VERIFIED),
-    (Action.CLOSE, None, State.CLOSED),
-]
+#: The next step forward from each state, as (action, comment).
+NEXT: dict[State, tuple[Action, str | None]] = {
+    State.ASSIGNED: (Action.START, None),
+    State.IN_PROGRESS: (Action.SUBMIT, "已修订采购办法并印发"),
+    State.SUBMITTED: (Action.VERIFY, None),
+    State.VERIFIED: (Action.CLOSE, None),
+}
 
 
 def bring(sessions: sessionmaker[Session], measure_id: int, state: State, admin: Any,
           now: datetime) -> None:
     """Move the measure forward (as the admin) until it is in ``state``."""
     with db.transaction(sessions) as session:
-        for action, comment, reached in PATH:
-            if load_measure(session, measure_id).state == state:
+        for _ in NEXT:
+            current = State(load_measure(session, measure_id).state)
+            if current == state:
                 return
+            action, comment = NEXT[current]
             perform(session, ActionRequest(measure_id=measure_id, action=action,
                                            actor=admin.email, comment=comment), now=now)
-            if reached == state:
-                return
+    assert state_of(sessions, measure_id) == state.value
 
 
 def state_of(sessions: sessionmaker[Session], measure_id: int) -> str:
