@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from workflow.lifecycle import OPEN_STATES, Kind, State
@@ -142,6 +142,8 @@ class Planner:
         self.days = workdays
         # window_open is called for every stage of every measure; a sweep sees few distinct days
         self._openings: dict[tuple[date, time], datetime] = {}
+        self._plans: dict[tuple[object, ...], Plan] = {}
+        self._reasons: dict[tuple[object, ...], str] = {}
 
     # -------------------------------------------------------------- time of day
 
@@ -257,7 +259,33 @@ class Planner:
         return families
 
     def plan(self, m: MeasureSnapshot, policy: Policy, now: datetime) -> Plan:
-        """The latest due notice of each family, and when the next one falls due."""
+        """The latest due notice of each family, and when the next one falls due.
+
+        A plan depends only on dates, so measures that share them (a burst of thousands due
+        on the same deadline) are planned once and the result reused."""
+        key = (m.state, m.kind, m.deadline, local_date(m.created_at),
+               local_date(m.state_changed_at),
+               local_date(m.last_progress_at) if m.last_progress_at else None, policy, now)
+        cached = self._plans.get(key)
+        if cached is None:
+            cached = self._plan(replace(m, id=0), policy, now)
+            if len(self._plans) > 100_000:
+                self._plans.clear()
+            self._plans[key] = cached
+        if not cached.notices:
+            return cached
+        return Plan(tuple(replace(n, measure_id=m.id) for n in cached.notices), cached.next_at)
+
+    def reason(self, notice: Notice, now: datetime, anchor: datetime | None) -> str:
+        """``describe`` for a notice, remembered: many items share the same sentence."""
+        key = (notice.rule, notice.deadline, notice.colour,
+               local_date(anchor) if anchor is not None else None, now)
+        found = self._reasons.get(key)
+        if found is None:
+            found = self._reasons[key] = describe(notice, now, self.days, anchor)
+        return found
+
+    def _plan(self, m: MeasureSnapshot, policy: Policy, now: datetime) -> Plan:
         today = local_date(now)
         notices: list[Notice] = []
         upcoming: list[datetime] = []

@@ -22,7 +22,7 @@ from workflow.lifecycle import Kind, State
 from workflow.models import Campaign, Measure, OutboxMessage, Person
 from workflow.outbox import PlannedItem, write_notices
 from workflow.policy import Policy, PolicySet
-from workflow.reminders import MeasureSnapshot, Notice, Planner, WorkdayIndex, describe
+from workflow.reminders import MeasureSnapshot, Notice, Planner, WorkdayIndex
 from workflow.timeutil import local_date
 from workflow.workcalendar import WorkCalendar, overrides_from_toml
 
@@ -127,7 +127,7 @@ def plan_items(ctx: ReminderContext, recipients: Recipients, rows: Sequence[Any]
     for row, notice in planned:
         anchor = row.state_changed_at if notice.rule in ("review_sla", "closure_sla") else (
             max(filter(None, (row.last_progress_at, row.state_changed_at))))
-        reason = describe(notice, now, ctx.days, anchor)
+        reason = ctx.planner.reason(notice, now, anchor)
         targets: list[int] = []
         for role in notice.to:
             if role == "reviewer":
