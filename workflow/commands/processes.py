@@ -61,8 +61,9 @@ def _stop_on_signals() -> Iterator[list[int]]:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="监听地址")
 @click.option("--port", default=8000, show_default=True, type=int, help="监听端口")
+@click.option("--demo", is_flag=True, help="载入演示数据（各状态的整改措施），并打印各角色的登录账号")
 @pass_app
-def serve_cmd(app: App, host: str, port: int) -> None:
+def serve_cmd(app: App, host: str, port: int, demo: bool) -> None:
     """运行网页服务；未设置 RECTIFLOW_BROKER_URL 时，同时在本进程内定时扫描提醒并发送消息。"""
     import uvicorn
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -72,6 +73,8 @@ def serve_cmd(app: App, host: str, port: int) -> None:
 
     _setup_logging()
     settings = app.settings
+    if demo:
+        _load_demo(app)
     clock: Clock | None = None
     scheduler: BackgroundScheduler | None = None
     if settings.broker_url:
@@ -102,6 +105,18 @@ def serve_cmd(app: App, host: str, port: int) -> None:
         for sig, old in previous.items():
             signal.signal(sig, old)
     click.echo("rectiflow serve 已停止。", err=True)
+
+
+def _load_demo(app: App) -> None:
+    from workflow import db
+    from workflow.web.demo import DEMO_PASSWORD, load_demo
+
+    db.upgrade(app.engine)
+    with app.transaction() as session:
+        logins = load_demo(session, app.now())
+    click.echo(f"演示数据已载入。各角色登录账号（密码均为 {DEMO_PASSWORD}）：")
+    for login in logins:
+        click.echo(f"  {login.role:<12} {login.name:<6} {login.email}")
 
 
 @click.command("clock")
