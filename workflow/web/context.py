@@ -39,7 +39,7 @@ def make_templates() -> Jinja2Templates:
 def _size(value: int) -> str:
     for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
         if value >= scale:
-            return f"{value / scale:.1f} {unit}"
+            return f"{value / scale:.1f}".removesuffix(".0") + f" {unit}"
     return f"{value} B"
 
 

@@ -231,7 +231,7 @@ def measure_page(measure_id: int, request: Request) -> Response:
             reports=reports, extensions=deadlines, can_report=can_report, Need=Need,
             relations=sorted(r.label for r in rels),
             health=deadline_health(measure.state, measure.deadline, today),
-            max_mb=web.settings.evidence_max_bytes // (1024 * 1024), today=today))
+            max_bytes=web.settings.evidence_max_bytes, today=today))
 
 
 def _uploads(form: FormData) -> list[UploadFile]:

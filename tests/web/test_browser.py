@@ -1,0 +1,153 @@
+"""End to end in a real browser: the owner logs in, starts and submits with evidence; the
+reviewer verifies; the leader signs off from 待我销号, and from the message's link on a phone.
+
+Playwright (from PyPI) drives Debian's chromium; screenshots are saved in
+``RECTIFLOW_SCREENSHOT_DIR`` (default: the test's temporary folder)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web_support import PASSWORD, state_of
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None,
+                                reason="chromium is not installed (apt-get install chromium)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def server(app: Any, with_passwords: Any) -> Iterator[str]:
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert uv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("RECTIFLOW_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def login(page: Any, base: str, email: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/my")
+
+
+def logout(page: Any) -> None:
+    page.click("header form button")
+    page.wait_for_url("**/login")
+
+
+def test_owner_submits_with_evidence_and_the_leader_approves(
+        server: str, browser_page: Any, cast: Any, sessions: Any, shots: Path,
+        tmp_path: Path, app: Any, clock: Any) -> None:
+    evidence = tmp_path / "采购管理办法（修订稿）.pdf"
+    evidence.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    page = browser_page.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    measure_url = f"{server}/measures/{cast.measure.id}"
+
+    # The owner finds the measure in 我的事项, starts it, and submits with evidence
+    login(page, server, cast.owner.email)
+    assert "需要我整改" in page.content()
+    page.screenshot(path=str(shots / "1-owner-my.png"), full_page=True)
+    page.click(f"a[href='/measures/{cast.measure.id}#do-start']")
+    page.click("#do-start button[type=submit]")
+    page.wait_for_selector(".flash.ok")
+    page.fill("#do-submit textarea[name=comment]",
+              "已修订《食堂原材料采购管理办法》并经党总支会议审议通过，现已印发执行。")
+    page.set_input_files("#do-submit input[type=file]", str(evidence))
+    page.click("#do-submit button[type=submit]")
+    page.wait_for_selector(".flash.ok")
+    assert "采购管理办法（修订稿）.pdf" in page.content()
+    page.screenshot(path=str(shots / "2-owner-submitted.png"), full_page=True)
+    assert state_of(sessions, cast.measure.id) == "submitted"
+    logout(page)
+
+    # The leader verifies on the measure page
+    login(page, server, cast.leader.email)
+    assert "需要我核验" in page.content()
+    page.goto(measure_url)
+    page.click("#do-verify button[type=submit]")
+    page.wait_for_selector(".flash.ok")
+    assert state_of(sessions, cast.measure.id) == "verified"
+
+    # ... and signs it off from 待我销号, where the evidence is listed
+    page.click("a[href='/to-close']")
+    assert "采购管理办法（修订稿）.pdf" in page.content()
+    page.screenshot(path=str(shots / "3-leader-to-close.png"), full_page=True)
+    page.check("input[name=pick]")
+    page.click("form[action='/to-close'] button[type=submit]")
+    page.wait_for_selector(".flash.ok")
+    assert "已销号 1 项" in page.content()
+    assert state_of(sessions, cast.measure.id) == "closed"
+    page.goto(measure_url)
+    page.screenshot(path=str(shots / "4-closed-history.png"), full_page=True)
+    assert "已销号" in page.content()
+
+
+def test_leader_approves_from_the_message_on_a_phone(
+        server: str, browser_page: Any, cast: Any, sessions: Any, shots: Path, app: Any,
+        clock: Any, now: Any) -> None:
+    from web_support import bring
+
+    from notifications.channels.base import MemoryChannel
+    from notifications.deliverer import Deliverer
+    from notifications.setup import approval_link_maker
+    from workflow.lifecycle import State
+
+    bring(sessions, cast.measure.id, State.VERIFIED, cast.admin, now)
+    channel = MemoryChannel("file")
+    Deliverer(sessions, {"file": channel}, base_url="http://testserver",
+              link_maker=approval_link_maker(app.state.web.settings, clock)).run(clock)
+    [sent] = [r.url for r in channel.sent if "/approve/" in r.url]
+    link = sent.replace("http://testserver", server)  # the settings' base URL → this server
+    phone = browser_page.new_page(viewport={"width": 375, "height": 740}, locale="zh-CN",
+                                  is_mobile=True, device_scale_factor=2)
+    phone.goto(link)
+    phone.screenshot(path=str(shots / "5-phone-confirm.png"), full_page=True)
+    assert state_of(sessions, cast.measure.id) == "verified"  # opening changed nothing
+    button = phone.locator("form button[type=submit]")
+    assert button.bounding_box()["height"] >= 44  # a thumb-sized button
+    button.click()
+    phone.wait_for_selector(".flash.ok")
+    phone.screenshot(path=str(shots / "6-phone-done.png"), full_page=True)
+    assert state_of(sessions, cast.measure.id) == "closed"
+    phone.goto(link)
+    assert "已使用" in phone.content()
