@@ -19,6 +19,7 @@ from workflow.reminders import URGENCY_LABELS
 from workflow.services.people import find_person, get_or_create_unit, set_delegate
 from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import SHANGHAI, local_date
+from workflow.web.api import Id
 from workflow.web.auth import check_csrf, page_person
 from workflow.web.context import web_of
 from workflow.web.pages import _date, flash, page
@@ -155,7 +156,7 @@ def outbox(request: Request) -> Response:
 
 
 @router.post("/outbox/{message_id}/retry")
-async def outbox_retry(message_id: int, request: Request) -> Response:
+async def outbox_retry(message_id: Id, request: Request) -> Response:
     from notifications.deliverer import retry_message
 
     web = web_of(request)

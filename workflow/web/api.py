@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Security
+from fastapi import APIRouter, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from workflow.errors import InputError, NotFound, RectiflowError
@@ -26,6 +26,9 @@ from workflow.web.context import Web, web_of
 router = APIRouter(prefix="/api", tags=["api"])
 bearer = HTTPBearer(auto_error=False, description="POST /api/token 取得的令牌")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+#: Ids are database integers: larger numbers are bad input, not a database error.
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+QueryId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 
 class Unauthorized(RectiflowError):
@@ -42,9 +45,18 @@ class ErrorOut(BaseModel):
     field: str | None = None
 
 
+def _no_nul(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL characters: refuse them as bad input (422)."""
+    if value is not None and "\x00" in value:
+        raise ValueError("不能包含空字符（NUL）")
+    return value
+
+
 class TokenIn(BaseModel):
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
+
+    _clean = field_validator("email", "password")(_no_nul)
 
 
 class TokenOut(BaseModel):
@@ -111,6 +123,8 @@ class ActionIn(BaseModel):
     owner: str | None = Field(default=None, max_length=254, description="新的责任人邮箱（改派时必填）")
     version: int | None = Field(default=None, description="期望的版本号；与当前版本不符时返回 409")
 
+    _clean = field_validator("comment", "owner")(_no_nul)
+
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "缺少或无效的令牌"},
@@ -162,9 +176,9 @@ def issue_token(body: TokenIn, request: Request) -> dict[str, Any]:
 
 
 @router.get("/measures", response_model=list[MeasureOut], responses={401: ERRORS[401]})
-def measures(request: Request, campaign: int | None = None, state: State | None = None,
-             kind: Kind | None = None, overdue: bool = False, unit: int | None = None,
-             leader: int | None = None, owner: int | None = None,
+def measures(request: Request, campaign: QueryId = None, state: State | None = None,
+             kind: Kind | None = None, overdue: bool = False, unit: QueryId = None,
+             leader: QueryId = None, owner: QueryId = None,
              credentials: Credentials = None
              ) -> list[dict[str, Any]]:
     """本人可见的措施（与 `rectiflow measure list --json` 同形）。"""
@@ -183,7 +197,7 @@ def measures(request: Request, campaign: int | None = None, state: State | None 
 
 @router.get("/measures/{measure_id}", response_model=MeasureDetailOut,
             responses={k: ERRORS[k] for k in (401, 404)})
-def measure(measure_id: int, request: Request,
+def measure(measure_id: Id, request: Request,
             credentials: Credentials = None
             ) -> dict[str, Any]:
     """一项措施，含历史记录和进展（与 `rectiflow measure show --json` 同形）。"""
@@ -196,7 +210,7 @@ def measure(measure_id: int, request: Request,
 
 @router.post("/measures/{measure_id}/actions/{action}", response_model=MeasureDetailOut,
              responses=ERRORS)
-def act(measure_id: int, action: str, request: Request, body: ActionIn | None = None,
+def act(measure_id: Id, action: str, request: Request, body: ActionIn | None = None,
         credentials: Credentials = None) -> dict[str, Any]:
     """执行一项操作（start、submit、reject、verify、close、reopen、extend、reassign）。"""
     web = web_of(request)

@@ -78,7 +78,8 @@ def authenticate(web: Web, session: Session, email: str, password: str, address:
     wait = web.limiter.blocked_for(email, address)
     if wait:
         raise TooManyAttempts(wait)
-    person = session.scalar(select(Person).where(func.lower(Person.email) == email.strip().lower()))
+    person = (None if "\x00" in email else session.scalar(
+        select(Person).where(func.lower(Person.email) == email.strip().lower())))
     if person is None or not person.active or not verify_password(person.password_hash, password):
         web.limiter.failed(email, address)
         raise BadCredentials()

@@ -54,7 +54,7 @@ from workflow.services.measures import (
     report_progress,
 )
 from workflow.services.worklist import closure_queue, my_work
-from workflow.web.api import named_people_are_input
+from workflow.web.api import Id, named_people_are_input
 from workflow.web.auth import check_csrf, csrf_token, page_person
 from workflow.web.context import Web, web_of
 
@@ -88,10 +88,12 @@ def page(request: Request, person: Person, nav: str, **values: Any) -> dict[str,
 
 
 def _int(value: str | None) -> int | None:
+    """A database id or number from a form or query; anything else is ignored (None)."""
     try:
-        return int(value) if value not in (None, "") else None
+        number = int(value) if value not in (None, "") else None
     except ValueError:
         return None
+    return number if number is None or 0 <= number < 2**31 else None
 
 
 def _choice(value: str | None, enum: type[State] | type[Kind]) -> Any:
@@ -207,7 +209,7 @@ def _visible(web: Web, session: Session, person: Person, measure_id: int) -> Mea
 
 
 @router.get("/measures/{measure_id}")
-def measure_page(measure_id: int, request: Request) -> Response:
+def measure_page(measure_id: Id, request: Request) -> Response:
     web = web_of(request)
     today = web.today()
     with web.transaction() as session:
@@ -253,7 +255,7 @@ def _date(value: object) -> date | None:
 
 
 @router.post("/measures/{measure_id}/actions/{action_name}")
-async def measure_action(measure_id: int, action_name: str, request: Request) -> Response:
+async def measure_action(measure_id: Id, action_name: str, request: Request) -> Response:
     web = web_of(request)
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
@@ -276,7 +278,7 @@ async def measure_action(measure_id: int, action_name: str, request: Request) ->
 
 
 @router.post("/measures/{measure_id}/progress")
-async def measure_progress(measure_id: int, request: Request) -> Response:
+async def measure_progress(measure_id: Id, request: Request) -> Response:
     web = web_of(request)
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
@@ -292,7 +294,7 @@ async def measure_progress(measure_id: int, request: Request) -> Response:
 
 
 @router.get("/evidence/{evidence_id}")
-def evidence(evidence_id: int, request: Request) -> Response:
+def evidence(evidence_id: Id, request: Request) -> Response:
     web = web_of(request)
     with web.transaction() as session:
         person = page_person(request, session)
