@@ -186,7 +186,8 @@ def sweep_preview(request: Request) -> Response:
         at = preview_time(web.now(), ctx.base.window_start.hour, ctx.base.window_start.minute)
         result = sweep(session, ctx, now=at)
         shown: list[dict[str, Any]] = [
-            {**message_dict(m), "items": m.payload.get("items", [])} for m in result.messages]
+            {**message_dict(m), "items": m.payload.get("items", []), "name": m.payload.get("name")}
+            for m in result.messages]
         ids = {i["measure_id"] for m in shown for i in m["items"]}
         titles = dict(session.execute(select(Measure.id, Measure.title)
                                       .where(Measure.id.in_(ids))).all()) if ids else {}
