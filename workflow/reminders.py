@@ -274,7 +274,8 @@ class Planner:
             self._plans[key] = cached
         if not cached.notices:
             return cached
-        return Plan(tuple(replace(n, measure_id=m.id) for n in cached.notices), cached.next_at)
+        return Plan(tuple(Notice(m.id, n.rule, n.stage, n.to, n.urgency, n.due_at, n.deadline,
+                                 n.colour) for n in cached.notices), cached.next_at)
 
     def reason(self, notice: Notice, now: datetime, anchor: datetime | None) -> str:
         """``describe`` for a notice, remembered: many items share the same sentence."""

@@ -20,8 +20,10 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def local_date(moment: datetime) -> date:
-    """The calendar date in Asia/Shanghai at ``moment``."""
-    return as_utc(moment).astimezone(SHANGHAI).date()
+    """The calendar date in Asia/Shanghai at ``moment`` (an aware time)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: rectiflow only handles aware times")
+    return moment.astimezone(SHANGHAI).date()
 
 
 def local_text(moment: datetime | None) -> str:

@@ -26,7 +26,7 @@ from workflow.reminders import MeasureSnapshot, Notice, Planner, WorkdayIndex
 from workflow.timeutil import local_date
 from workflow.workcalendar import WorkCalendar, overrides_from_toml
 
-BATCH = 2000
+BATCH = 5000
 
 
 @dataclass
