@@ -47,11 +47,6 @@ def test_worker_and_clock_refuse_to_start_without_a_broker(rectiflow, command):
     assert "RECTIFLOW_BROKER_URL" in result.err and "rectiflow serve" in result.err
 
 
-def test_serve_has_no_demo_flag_yet(rectiflow):
-    result = rectiflow("serve", "--demo")
-    assert result.code == 2
-
-
 # ------------------------------------------------------------------ the tasks, in this process
 
 
