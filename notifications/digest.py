@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
 from notifications.channels.base import Rendered
 from notifications.chart import Bar, Chart, legend_note, progress_chart, text_bars
+from notifications.templating import TEMPLATES
 from workflow.lifecycle import STATE_LABELS
 from workflow.models import OutboxMessage, Person
 from workflow.reminders import WorkdayIndex
@@ -27,13 +27,6 @@ MARKDOWN_LIMIT = 4096
 CHART_CID = "progress-chart"
 LIST_LIMIT = 30
 
-_env = Environment(
-    loader=PackageLoader("notifications", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 @dataclass(frozen=True)
@@ -132,7 +125,7 @@ def context(digest: Digest, base_url: str, *, name: str, limit: int = LIST_LIMIT
 def markdown_for(digest: Digest, base_url: str, *, name: str,
                  limit_bytes: int = MARKDOWN_LIMIT) -> str:
     """The WeCom markdown version, cut to fewer items until it fits ``limit_bytes``."""
-    template = _env.get_template("digest.md")
+    template = TEMPLATES.get_template("digest.md")
     for limit in (LIST_LIMIT, 15, 10, 5, 3, 1, 0):
         text = template.render(context(digest, base_url, name=name, limit=limit))
         if len(text.encode("utf-8")) <= limit_bytes:
@@ -152,8 +145,8 @@ def render_digest(digest: Digest, base_url: str, *, name: str, inline: bool = Tr
     ctx = context(digest, base_url, name=name, chart=drawn, chart_src=src)
     return DigestRendering(
         subject=ctx["subject"],
-        html=_env.get_template("digest.html").render(ctx),
-        text=_env.get_template("digest.txt").render(ctx),
+        html=TEMPLATES.get_template("digest.html").render(ctx),
+        text=TEMPLATES.get_template("digest.txt").render(ctx),
         markdown=markdown_for(digest, base_url, name=name),
         chart=drawn)
 

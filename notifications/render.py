@@ -7,23 +7,15 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from notifications.channels.base import Rendered
+from notifications.templating import TEMPLATES
 from workflow.lifecycle import KIND_LABELS, STATE_LABELS, Kind, State
 from workflow.models import Measure, OutboxMessage, Person, Problem
 from workflow.outbox import EVENT_LABELS
 from workflow.reminders import URGENCY_LABELS
-
-_env = Environment(
-    loader=PackageLoader("notifications", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 #: Makes a link for (message, item) — e.g. a one-time approval link; None for the plain link.
 LinkMaker = Callable[[OutboxMessage, dict[str, Any]], str | None]
@@ -91,9 +83,9 @@ def render(session: Session, message: OutboxMessage, base_url: str,
         message_id=message.id, key=message.key, channel=message.channel,
         recipient=message.recipient, recipient_name=str(context["name"]),
         wecom_id=person.wecom_id if person else None, subject=message.subject,
-        text=_env.get_template("message.txt").render(context),
-        html=_env.get_template("message.html").render(context),
-        markdown=_env.get_template("message.md").render(context),
+        text=TEMPLATES.get_template("message.txt").render(context),
+        html=TEMPLATES.get_template("message.html").render(context),
+        markdown=TEMPLATES.get_template("message.md").render(context),
         url=first_link, created_at=message.created_at,
         extra={"count": len(rows), "home": context["home"]},
     )
