@@ -122,7 +122,7 @@ def run(backend: str, n: int, requests: int, actions: int) -> bool:
             login(reviewer, "reviewer@example.edu.cn")
             login(owner, "owner@example.edu.cn")
             cases = [("first page, everything (reviewer)", reviewer, "/ledger"),
-                     ("state filter (in progress)", reviewer, "/ledger?state=assigned"),
+                     ("state filter (assigned)", reviewer, "/ledger?state=assigned"),
                      ("page 100 sorted by deadline", reviewer,
                       "/ledger?sort=deadline&dir=desc&page=100"),
                      ("first page, one unit's scope (owner)", owner, "/ledger")]
