@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow import events
 from workflow.errors import ConflictError, InputError, NotFound, NotPermitted
@@ -190,24 +190,48 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _apply(session: Session, measure: Measure, transition: Transition, request: ActionRequest,
-           data: dict[str, Any], author: Person, now: datetime) -> None:
-    measure.next_reminder_at = now  # the next sweep re-plans its reminders from the new facts
+def _changes(measure: Measure, transition: Transition, request: ActionRequest,
+             data: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The measure's new column values for this action (pure: the caller writes them)."""
+    changes: dict[str, Any] = {"next_reminder_at": now}  # the next sweep re-plans from here
     new_state = transition.target(State(measure.state))
     if new_state != measure.state:
-        measure.state = new_state
-        measure.state_changed_at = now
+        changes["state"] = new_state
+        changes["state_changed_at"] = now
     if request.action is Action.EXTEND:
-        assert request.deadline is not None
         if measure.original_deadline is None:
-            measure.original_deadline = measure.deadline
-        measure.deadline = request.deadline
+            changes["original_deadline"] = measure.deadline
+        changes["deadline"] = request.deadline
     elif request.action is Action.REASSIGN:
-        measure.owner_id = data["owner_to"]
+        changes["owner_id"] = data["owner_to"]
     elif request.action is Action.SUBMIT:
-        assert request.comment is not None
-        add_progress(session, measure, author, request.comment, request.evidence, now)
-        measure.last_progress_at = now
+        changes["last_progress_at"] = now
+    return changes
+
+
+_MEASURES = Measure.__table__
+_HISTORY = HistoryEntry.__table__
+
+
+def _write_measure(session: Session, measure: Measure, changes: dict[str, Any],
+                   request: ActionRequest) -> None:
+    """UPDATE ... SET ..., version = v + 1 WHERE id = :id AND version = :v; nobody else's change
+    is ever overwritten. The ORM object is then told the new values as committed ones."""
+    version = measure.version
+    values = {**changes, "version": version + 1}
+    try:
+        result = session.execute(
+            update(_MEASURES)  # type: ignore[arg-type]
+            .where(_MEASURES.c.id == measure.id, _MEASURES.c.version == version)
+            .values(**values))
+    except OperationalError as exc:  # SQLite: another writer got there first
+        if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+            raise ConflictError(request.measure_id, request.expected_version) from exc
+        raise
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError(request.measure_id, request.expected_version)
+    for key, value in values.items():
+        set_committed_value(measure, key, value)
 
 
 def add_progress(session: Session, measure: Measure, author: Person, text: str,
@@ -244,17 +268,10 @@ def perform(session: Session, request: ActionRequest, *, now: datetime) -> Actio
     on_behalf_of = principal if principal.id != actor.id else None
     if on_behalf_of is not None:
         data["on_behalf_of_name"] = on_behalf_of.name
-    _apply(session, measure, transition, request, data, actor, now)
-    # A failed flush rolls the transaction back and touching ``measure`` afterwards raises, so the
-    # conflict is built from the request alone.
-    try:
-        session.flush()  # UPDATE ... WHERE version = :v, or StaleDataError
-    except StaleDataError as exc:
-        raise ConflictError(request.measure_id, request.expected_version) from exc
-    except OperationalError as exc:  # SQLite: another writer got there first
-        if "locked" in str(exc).lower() or "busy" in str(exc).lower():
-            raise ConflictError(request.measure_id, request.expected_version) from exc
-        raise
+    _write_measure(session, measure, _changes(measure, transition, request, data, now), request)
+    if request.action is Action.SUBMIT:
+        assert request.comment is not None
+        add_progress(session, measure, actor, request.comment, request.evidence, now)
 
     values = new_history_entry(
         measure_id=measure.id, seq=measure.version, action=request.action.value,
@@ -263,8 +280,10 @@ def perform(session: Session, request: ActionRequest, *, now: datetime) -> Actio
         comment=(request.comment or "").strip() or None, data=data, at=now,
         prev_hash=prev_hash,
     )
-    # A bulk INSERT ... RETURNING gives the persistent entry without a second unit-of-work flush.
-    entry = session.scalars(insert(HistoryEntry).returning(HistoryEntry), [values]).one()
+    # A Core INSERT: the row is append-only, and callers only read the entry's values.
+    entry_id = session.execute(insert(_HISTORY)  # type: ignore[arg-type]
+                               .values(**values).returning(_HISTORY.c.id)).scalar_one()
+    entry = HistoryEntry(id=entry_id, **values)
     event = events.MeasureChanged(
         measure_id=measure.id, action=request.action.value, from_state=from_state.value,
         to_state=str(measure.state), actor_id=actor.id,
