@@ -65,7 +65,7 @@ class Clock:
     """Runs named jobs on ticks, only while holding the clock lease."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session],
-                 jobs: Mapping[str, tuple[int, Callable[[datetime], object]]],
+                 jobs: Mapping[str, tuple[int | CronTrigger, Callable[[datetime], object]]],
                  holder: str | None = None,
                  now_fn: Callable[[], datetime] = system_now) -> None:
         self.settings = settings
@@ -110,22 +110,22 @@ class Clock:
 
     def schedule(self, scheduler: BaseScheduler) -> BaseScheduler:
         """Add one job per name, plus the heartbeat that keeps the lease between jobs."""
-        entries = {"heartbeat": self.settings.clock_tick,
-                   **{name: seconds for name, (seconds, _) in self.jobs.items()}}
-        for name, seconds in entries.items():
-            if name == "heartbeat":
-                def func(clock: Clock = self) -> None:
-                    try:
-                        clock.renew(clock.now_fn())
-                    except Exception:
-                        log.exception("时钟续约失败；下一个节拍会再试")
-            else:
-                def func(clock: Clock = self, job: str = name) -> None:
-                    clock.run_job(job)
-            scheduler.add_job(func, tick_trigger(seconds), id=name, name=name,
-                              max_instances=1, coalesce=True,
-                              misfire_grace_time=max(1, seconds // 2))
+        scheduler.add_job(self._heartbeat, tick_trigger(self.settings.clock_tick),
+                          id="heartbeat", name="heartbeat", max_instances=1, coalesce=True,
+                          misfire_grace_time=max(1, self.settings.clock_tick // 2))
+        for name, (when, _) in self.jobs.items():
+            # A tick in seconds, or a cron trigger of its own (the weekly digest)
+            trigger = tick_trigger(when) if isinstance(when, int) else when
+            grace = max(1, when // 2) if isinstance(when, int) else 3600
+            scheduler.add_job(self.run_job, trigger, args=[name], id=name, name=name,
+                              max_instances=1, coalesce=True, misfire_grace_time=grace)
         return scheduler
+
+    def _heartbeat(self) -> None:
+        try:
+            self.renew(self.now_fn())
+        except Exception:
+            log.exception("时钟续约失败；下一个节拍会再试")
 
 
 def _host_pid() -> str:
@@ -142,9 +142,20 @@ def scheduler_options() -> dict[str, object]:
 # ------------------------------------------------------------------ the two modes
 
 
-def enqueueing_jobs(settings: Settings) -> dict[str, tuple[int, Callable[[datetime], object]]]:
+Jobs = dict[str, tuple[int | CronTrigger, Callable[[datetime], object]]]
+
+
+def digest_trigger(settings: Settings) -> CronTrigger:
+    """The weekly digest's cron trigger from the policy's ``[digest]`` table (Monday 09:00)."""
+    from workflow.policy import digest_schedule, load_policy_file
+
+    schedule = digest_schedule(load_policy_file(settings.config_file))
+    return CronTrigger(timezone=SHANGHAI, **schedule.cron)
+
+
+def enqueueing_jobs(settings: Settings) -> Jobs:
     """Production: each tick enqueues one task, named after its tick (so a log shows repeats)."""
-    from tasks.jobs import deliver_task, sweep_task
+    from tasks.jobs import deliver_task, digest_task, sweep_task
 
     def sweep(now: datetime) -> None:
         sweep_task.apply_async(task_id=f"sweep-{tick_stamp(now, settings.sweep_tick)}")
@@ -152,10 +163,14 @@ def enqueueing_jobs(settings: Settings) -> dict[str, tuple[int, Callable[[dateti
     def deliver(now: datetime) -> None:
         deliver_task.apply_async(task_id=f"deliver-{tick_stamp(now, settings.clock_tick)}")
 
-    return {"sweep": (settings.sweep_tick, sweep), "deliver": (settings.clock_tick, deliver)}
+    def digest(now: datetime) -> None:
+        digest_task.apply_async(task_id=f"digest-{now.astimezone(SHANGHAI):%G-W%V}")
+
+    return {"sweep": (settings.sweep_tick, sweep), "deliver": (settings.clock_tick, deliver),
+            "digest": (digest_trigger(settings), digest)}
 
 
-def embedded_jobs(settings: Settings) -> dict[str, tuple[int, Callable[[datetime], object]]]:
+def embedded_jobs(settings: Settings) -> Jobs:
     """Embedded: each tick does the work itself, in this process."""
     from tasks.work import Work
 
@@ -168,4 +183,9 @@ def embedded_jobs(settings: Settings) -> dict[str, tuple[int, Callable[[datetime
     def deliver(_now: datetime) -> None:
         work.deliver(budget=settings.clock_tick)
 
-    return {"sweep": (settings.sweep_tick, sweep), "deliver": (settings.clock_tick, deliver)}
+    def digest(_now: datetime) -> None:
+        if work.digest()["messages"]:
+            work.deliver(budget=settings.clock_tick)
+
+    return {"sweep": (settings.sweep_tick, sweep), "deliver": (settings.clock_tick, deliver),
+            "digest": (digest_trigger(settings), digest)}

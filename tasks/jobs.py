@@ -1,7 +1,5 @@
 """Celery tasks: thin wrappers over ``tasks.work``. They take no objects (ids at most), re-read
 the database, commit, and exit quietly when there is nothing to do.
-
-There is no digest task yet: the digest feature does not exist; its task belongs with it.
 """
 
 from __future__ import annotations
@@ -28,3 +26,12 @@ def sweep_task() -> dict[str, int]:
 def deliver_task() -> dict[str, int]:
     """Send what is due in the outbox until nothing is left (or the time budget is used)."""
     return process_work().deliver(budget=TASK_TIME_BUDGET).as_json()
+
+
+@app.task(name="rectiflow.digest")
+def digest_task() -> dict[str, int]:
+    """Write this week's digests (one per reader, once a week), then wake a deliverer."""
+    summary = process_work().digest()
+    if summary["messages"]:
+        deliver_task.delay()
+    return summary

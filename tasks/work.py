@@ -79,6 +79,19 @@ class Work:
                      summary)
         return summary
 
+    def digest(self) -> dict[str, int]:
+        """The weekly digests into the outbox: one per reader per ISO week, so a second call
+        in the same week (or a second clock) writes nothing."""
+        from workflow.services.digest import send_weekly_digests
+
+        now = self.now()
+        with self.app.transaction(write_lock=True) as session:
+            summary = send_weekly_digests(session, self.app.policies,
+                                          self.app.configured_channels, now).as_json()
+            heartbeat(session, "task:digest", system_now(), process_name())
+        log.info("digest: %s", summary)
+        return summary
+
     def deliverer(self) -> Deliverer:
         # The send window is read afresh each run: an admin may have changed the calendar.
         self._deliverer.send_window = send_window_for(self.app)  # type: ignore[assignment]

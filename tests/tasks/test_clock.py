@@ -171,3 +171,59 @@ def test_clock_sigterm_exits_cleanly(database, processes, broker):
     clock.process.send_signal(signal.SIGINT)
     assert clock.process.wait(15) == 0
     assert "已释放租约" in clock.output()
+
+
+def test_the_weekly_digest_is_scheduled_from_the_policy(tmp_path):
+    # Given a policy that moves the digest to Friday 16:30
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from tasks.clock import digest_trigger, embedded_jobs
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[digest]\nweekday = "fri"\ntime = "16:30"\n', encoding="utf-8")
+    settings = Settings(config_file=policy, database_url=f"sqlite:///{tmp_path / 'x.db'}")
+    # Then the trigger fires on Fridays at 16:30 Beijing time, and the default is Monday 09:00
+    trigger = digest_trigger(settings)
+    after = datetime(2026, 12, 7, 10, 0, tzinfo=SHANGHAI)  # a Monday
+    assert trigger.get_next_fire_time(None, after) == datetime(2026, 12, 11, 16, 30,
+                                                                 tzinfo=SHANGHAI)
+    default = digest_trigger(Settings())
+    assert default.get_next_fire_time(None, after) == datetime(2026, 12, 14, 9, 0,
+                                                                 tzinfo=SHANGHAI)
+    # And the embedded clock schedules it beside the sweep and the deliverer
+    scheduler = BackgroundScheduler(timezone=SHANGHAI)
+    Clock(settings, db.session_factory(db.make_engine(settings.database_url)),
+          embedded_jobs(settings)).schedule(scheduler)
+    assert {job.id for job in scheduler.get_jobs()} == {"heartbeat", "sweep", "deliver",
+                                                        "digest"}
+
+
+def test_the_digest_job_writes_each_readers_digest_once_a_week(database, cli_env, ledger,
+                                                                  monkeypatch):
+    # Given a campaign with an overdue measure and the embedded work of a process
+    from datetime import date
+
+    from sqlalchemy import func, select
+
+    from config.settings import load_settings
+    from tasks.work import Work
+    from workflow.models import OutboxMessage
+
+    ledger.now = datetime(2026, 9, 1, 10, 0, tzinfo=SHANGHAI)
+    secretary = ledger.person("Secretary", "leader")
+    leader = ledger.person("Leader", "leader")
+    owner = ledger.person("Owner", "owner")
+    campaign = ledger.campaign(first_responsible=secretary)
+    ledger.measures(campaign, [{"leader": leader, "owner": owner,
+                                "deadline": date(2026, 10, 9)}])
+    monkeypatch.setenv("RECTIFLOW_NOW", "2026-12-07T09:00:00+08:00")
+    work = Work(load_settings())
+    # When the Monday digest runs twice
+    first = work.digest()
+    second = work.digest()
+    # Then the first writes one digest per reader and the second nothing
+    assert first["messages"] == 3 and second["messages"] == 0
+    with database.sessions() as session:
+        kinds = session.scalars(select(OutboxMessage.kind)).all()
+        assert kinds.count("digest") == 3
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) >= 3
