@@ -62,6 +62,15 @@ def find_cjk_font() -> str | None:
         lowered = entry.name.lower()
         if any(word in lowered for word in ("cjk", "han sans", "wenquanyi", "hei", "ming")):
             return entry.fname
+    # matplotlib's font list is cached on first use: fonts installed since are found on disk
+    for path in sorted(font_manager.findSystemFonts(), key=lambda p: ("regular" not in p.lower(), p)):
+        lowered = path.lower()
+        if any(word in lowered for word in ("notosanscjk", "notoserifcjk", "wqy", "sourcehan")):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
+            return path
     log.warning("no CJK font found by matplotlib: the progress chart is drawn with ASCII "
                 "labels only (install fonts-noto-cjk or fonts-wqy-microhei for Chinese labels)")
     return None
