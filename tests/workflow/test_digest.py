@@ -353,6 +353,8 @@ def test_chart_without_a_cjk_font_uses_ascii_labels(monkeypatch: pytest.MonkeyPa
                         [f for f in font_manager.fontManager.ttflist
                          if not any(w in f.name.lower() for w in ("cjk", "han", "hei", "wenquanyi",
                                                                   "ming"))])
+    monkeypatch.setattr(font_manager, "findSystemFonts",
+                        lambda *a, **k: ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"])
     labels: list[str] = []
     from matplotlib.axes import Axes
 
