@@ -14,7 +14,14 @@ from workflow.cli import App, emit_json, json_option, parse_date, pass_app
 from workflow.errors import ImportRejected, InputError, RectiflowError, RowError
 from workflow.models import Person
 from workflow.passwords import hash_password
-from workflow.services.people import ROLES, add_person, find_person, set_delegate
+from workflow.services.people import (
+    CHANNEL_PREFERENCES,
+    ROLES,
+    add_person,
+    find_person,
+    set_delegate,
+    update_person,
+)
 
 
 def person_dict(person: Person) -> dict[str, object]:
@@ -103,6 +110,32 @@ def user_import(app: App, file: Path, as_json: bool) -> None:
         emit_json({"people": added})
     else:
         click.echo(f"已导入 {added} 名人员。")
+
+
+@user_group.command("set")
+@click.argument("person")
+@click.option("--channel", type=click.Choice(sorted(CHANNEL_PREFERENCES)),
+              help="接收方式：" + "、".join(f"{k}（{v}）" for k, v in CHANNEL_PREFERENCES.items()))
+@click.option("--wecom-id", help="企业微信账号（userid）；空字符串表示清除")
+@click.option("--mobile", help="手机号；空字符串表示清除")
+@click.option("--unit", help="所在部门（不存在则新建）；空字符串表示清除")
+@click.option("--active/--inactive", default=None, help="启用或停用（停用后不能办理、不再收到消息）")
+@json_option
+@pass_app
+def user_set(app: App, person: str, channel: str | None, wecom_id: str | None,
+             mobile: str | None, unit: str | None, active: bool | None, as_json: bool) -> None:
+    """修改人员的接收方式、企业微信账号、手机号、部门或启用状态。"""
+    if all(v is None for v in (channel, wecom_id, mobile, unit, active)):
+        raise InputError("没有要修改的内容：请给出 --channel、--wecom-id、--mobile、--unit "
+                         "或 --active/--inactive", field="person")
+    with app.transaction() as session:
+        found = update_person(session, find_person(session, person), channel=channel,
+                              wecom_id=wecom_id, mobile=mobile, unit=unit, active=active)
+        shown = person_dict(found) | {"channel": found.channel_preference}
+    if as_json:
+        emit_json(shown)
+    else:
+        click.echo(f"已更新 {shown['name']} <{shown['email']}>")
 
 
 @user_group.command("list")

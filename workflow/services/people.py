@@ -89,6 +89,31 @@ def add_person(session: Session, *, name: str, email: str, roles: Iterable[str],
     return person
 
 
+CHANNEL_PREFERENCES = {"auto": "按配置（邮件和企业微信都发）", "email": "只发邮件",
+                       "wecom": "只发企业微信", "both": "邮件和企业微信都发"}
+
+
+def update_person(session: Session, person: Person, *, channel: str | None = None,
+                  wecom_id: str | None = None, mobile: str | None = None,
+                  unit: str | None = None, active: bool | None = None) -> Person:
+    """Change how a person is reached, where they work, or whether they may act at all."""
+    if channel is not None:
+        if channel not in CHANNEL_PREFERENCES:
+            known = "、".join(f"{k}（{v}）" for k, v in CHANNEL_PREFERENCES.items())
+            raise InputError(f"未知的接收方式「{channel}」；可用：{known}", field="channel")
+        person.channel_preference = channel
+    if wecom_id is not None:
+        person.wecom_id = wecom_id.strip() or None
+    if mobile is not None:
+        person.mobile = mobile.strip() or None
+    if unit is not None:
+        person.unit = get_or_create_unit(session, unit) if unit.strip() else None
+    if active is not None:
+        person.active = active
+    session.flush()
+    return person
+
+
 def find_person(session: Session, key: str) -> Person:
     """A person by email (any case) or by unique name."""
     key = key.strip()
