@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from workflow.errors import InputError, NotFound
@@ -114,15 +114,19 @@ def update_person(session: Session, person: Person, *, channel: str | None = Non
     return person
 
 
+_BY_EMAIL = select(Person).where(func.lower(Person.email) == bindparam("email"))
+_BY_NAME = select(Person).where(Person.name == bindparam("name"))
+
+
 def find_person(session: Session, key: str) -> Person:
     """A person by email (any case) or by unique name."""
     key = key.strip()
     if "@" in key:
-        person = session.scalar(select(Person).where(func.lower(Person.email) == key.lower()))
+        person = session.scalar(_BY_EMAIL, {"email": key.lower()})
         if person is None:
             raise NotFound("人员", key)
         return person
-    matches = session.scalars(select(Person).where(Person.name == key)).all()
+    matches = session.scalars(_BY_NAME, {"name": key}).all()
     if not matches:
         raise NotFound("人员", key)
     if len(matches) > 1:
