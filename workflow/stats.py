@@ -215,7 +215,7 @@ class Counts:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flagged:
     """A record listed in a digest, with its number: working days overdue, left, or idle."""
 
@@ -242,10 +242,97 @@ class Statistics:
 NO_UNIT = "（未指定部门）"
 
 
+class _Day:
+    """Working-day counts for one reading day, memoised per distinct date: a campaign has
+    100,000 measures but only a few hundred distinct deadlines and activity days."""
+
+    __slots__ = ("today", "days", "due_limit", "stagnation", "_after", "_until", "_idle",
+                 "_local")
+
+    def __init__(self, today: date, days: WorkdayIndex, due_window: int, stagnation: int) -> None:
+        self.today = today
+        self.days = days
+        self.due_limit = days.nth_after(today, due_window)
+        self.stagnation = stagnation
+        self._after: dict[date, int] = {}     # deadline -> working days from it to today
+        self._until: dict[date, int] = {}     # deadline -> working days from today to it
+        self._idle: dict[datetime, int] = {}  # activity time -> working days idle until today
+        self._local: dict[datetime, date] = {}
+
+    def overdue_days(self, deadline: date) -> int:
+        found = self._after.get(deadline)
+        if found is None:
+            found = self._after[deadline] = self.days.count_between(deadline, self.today)
+        return found
+
+    def due_in(self, deadline: date) -> int:
+        found = self._until.get(deadline)
+        if found is None:
+            found = self._until[deadline] = self.days.count_between(self.today, deadline)
+        return found
+
+    def idle(self, anchor: datetime) -> int:
+        found = self._idle.get(anchor)
+        if found is None:
+            found = self._idle[anchor] = self.days.count_between(
+                anchor.astimezone(SHANGHAI).date(), self.today)
+        return found
+
+    def local(self, moment: datetime) -> date:
+        found = self._local.get(moment)
+        if found is None:
+            found = self._local[moment] = local_date(moment)
+        return found
+
+    def facts(self, record: MeasureRecord) -> tuple[Flags, int | None, int | None, int | None]:
+        """``facts_for`` and ``flags_of`` in one step, with the memoised day counts: the flags
+        and the overdue, due-in and idle day numbers (None when not flagged)."""
+        state, kind = record.state, record.kind
+        today = self.today
+        overdue_days = due_in = stagnant = None
+        if state in OPEN_STATES:
+            deadline = record.deadline
+            if deadline is not None:
+                if today > deadline:
+                    overdue_days = self.overdue_days(deadline)
+                elif deadline <= self.due_limit:
+                    due_in = self.due_in(deadline)
+            anchor = record.state_changed_at
+            progress = record.last_progress_at
+            if progress is not None and progress > anchor:
+                anchor = progress
+            idle = self.idle(anchor)
+            if idle >= self.stagnation:
+                stagnant = idle
+        original = record.original_deadline or record.deadline
+        completed = state is State.CLOSED
+        on_time_due = original is not None and (completed or original < today)
+        on_time = (on_time_due and completed and record.closed_at is not None
+                   and original is not None and self.local(record.closed_at) <= original)
+        long_term = kind is Kind.LONG_TERM
+        flags = (state._value_, kind._value_, completed, completed and not long_term,
+                 long_term and state in (State.VERIFIED, State.CLOSED),
+                 overdue_days is not None, due_in is not None, stagnant is not None,
+                 on_time_due, on_time)
+        return flags, overdue_days, due_in, stagnant
+
+
+def count(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,
+          due_window: int = DUE_WINDOW, stagnation: int = STAGNATION) -> Counts:
+    """``compute(...).counts`` without the lists and breakdowns (what week-on-week needs)."""
+    day = _Day(today, days, due_window, stagnation)
+    facts = day.facts
+    counts = Counts()
+    for combo, n in Counter([facts(r)[0] for r in records]).items():
+        counts.add_flags(combo, n)
+    return counts
+
+
 def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,
             due_window: int = DUE_WINDOW, stagnation: int = STAGNATION) -> Statistics:
     """Every figure for ``records`` as read on ``today``."""
-    due_limit = days.nth_after(today, due_window)
+    day = _Day(today, days, due_window, stagnation)
+    facts = day.facts
     overdue: list[Flagged] = []
     due_soon: list[Flagged] = []
     stagnating: list[Flagged] = []
@@ -256,20 +343,21 @@ def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *
     units: list[str] = []
     leaders: list[int | None] = []
     for r in records:
-        facts = facts_for(r, today, days, stagnation=stagnation, due_limit=due_limit)
-        flags.append(flags_of(r, facts))
-        areas.append(r.area)
+        combo, overdue_days, due_in, stagnant = facts(r)
+        flags.append(combo)
+        area = r.area
+        areas.append(area)
         units.append(r.unit or NO_UNIT)
         leaders.append(r.leader_id)
-        if r.area not in area_order:
-            area_order[r.area] = (r.area_position, len(area_order))
-        problems.add((r.area, r.problem_id or r.problem))
-        if facts.overdue_days is not None:
-            overdue.append(Flagged(r, facts.overdue_days))
-        if facts.due_in is not None:
-            due_soon.append(Flagged(r, facts.due_in))
-        if facts.stagnant_days is not None:
-            stagnating.append(Flagged(r, facts.stagnant_days))
+        if area not in area_order:
+            area_order[area] = (r.area_position, len(area_order))
+        problems.add((area, r.problem_id or r.problem))
+        if overdue_days is not None:
+            overdue.append(Flagged(r, overdue_days))
+        if due_in is not None:
+            due_soon.append(Flagged(r, due_in))
+        if stagnant is not None:
+            stagnating.append(Flagged(r, stagnant))
     counts = Counts()
     for combo, n in Counter(flags).items():
         counts.add_flags(combo, n)

@@ -43,6 +43,7 @@ from workflow.stats import (
     Statistics,
     changes_between,
     compute,
+    count,
     official_summary,
     week_on_week,
 )
@@ -382,7 +383,7 @@ def build_digest(now_snapshot: Snapshot, week_ago: Snapshot, scope: Scope, days:
     current = now_snapshot.select(scope)
     previous = week_ago.select(scope)
     stats = compute(current, today, days, stagnation=stagnation)
-    before = compute(previous, local_date(week_ago.as_of), days, stagnation=stagnation).counts
+    before = count(previous, local_date(week_ago.as_of), days, stagnation=stagnation)
     changes = changes_between(week_ago.by_ids(r.id for r in current), current)
     headline = official_summary(stats.counts, stats.areas, stats.problems,
                                 now_snapshot.campaign_title)
