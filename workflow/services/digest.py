@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, null, select, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -124,22 +124,13 @@ def _current_records(session: Session, campaign_id: int | None) -> list[MeasureR
     kinds = {k.value: k for k in Kind}
     records = []
     for (mid, cid, seq, area, area_pos, pid, problem, title, kind, state, deadline, original,
-         owner, leader, unit, created, changed, progress) in session.execute(query):
+         owner, leader, unit, created, changed, progress) in session.connection().execute(query):
         st = states[state]
         records.append(MeasureRecord(
             mid, cid, seq, area, problem, title, kinds[kind], st, deadline, original or deadline,
             owner, leader, unit, created, changed, progress,
             changed if st is State.CLOSED else None, area_pos, pid))
     return records
-
-
-def _rows_after(session: Session, model: type[HistoryEntry] | type[ProgressReport],
-                campaign_id: int | None, as_of: datetime) -> set[int]:
-    query = select(model.measure_id).where(model.at > as_of).distinct()
-    if campaign_id is not None:
-        query = query.join(Measure, Measure.id == model.measure_id).where(
-            Measure.campaign_id == campaign_id)
-    return set(session.scalars(query))
 
 
 def replay(record: MeasureRecord, history: Sequence[HistoryRow], progress: Sequence[datetime],
@@ -185,21 +176,42 @@ class HistoryRow:
     data: Mapping[str, Any]
 
 
-def _histories(session: Session, ids: Sequence[int]
-               ) -> tuple[dict[int, list[HistoryRow]], dict[int, list[datetime]]]:
+def _touched_histories(session: Session, campaign_id: int | None, as_of: datetime
+                       ) -> tuple[set[int], dict[int, list[HistoryRow]], dict[int, list[datetime]]]:
+    """The measures with history or progress after ``as_of``, with their full history and
+    progress times, in two queries (the measures picked by a subquery, not by id lists)."""
+    after = union(select(HistoryEntry.measure_id).where(HistoryEntry.at > as_of),
+                  select(ProgressReport.measure_id).where(ProgressReport.at > as_of))
+    if campaign_id is not None:
+        after = union(
+            select(HistoryEntry.measure_id)
+            .join(Measure, Measure.id == HistoryEntry.measure_id)
+            .where(HistoryEntry.at > as_of, Measure.campaign_id == campaign_id),
+            select(ProgressReport.measure_id)
+            .join(Measure, Measure.id == ProgressReport.measure_id)
+            .where(ProgressReport.at > as_of, Measure.campaign_id == campaign_id))
+    wanted = after.scalar_subquery()
+    # the change data only matters to undo a 延期 or 改派; other rows skip the JSON decoding
+    data = case((HistoryEntry.action.in_(("extend", "reassign")), HistoryEntry.data),
+                else_=null())
+    touched: set[int] = set()
     history: dict[int, list[HistoryRow]] = defaultdict(list)
     progress: dict[int, list[datetime]] = defaultdict(list)
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        for mid, at, action, from_state, to_state, data in session.execute(
-                select(HistoryEntry.measure_id, HistoryEntry.at, HistoryEntry.action,
-                       HistoryEntry.from_state, HistoryEntry.to_state, HistoryEntry.data)
-                .where(HistoryEntry.measure_id.in_(chunk)).order_by(HistoryEntry.seq)):
-            history[mid].append(HistoryRow(at, action, from_state, to_state, data or {}))
-        for mid, at in session.execute(select(ProgressReport.measure_id, ProgressReport.at)
-                                       .where(ProgressReport.measure_id.in_(chunk))):
-            progress[mid].append(at)
-    return history, progress
+    connection = session.connection()
+    for mid, at, action, from_state, to_state, raw in connection.execute(
+            select(HistoryEntry.measure_id, HistoryEntry.at, HistoryEntry.action,
+                   HistoryEntry.from_state, HistoryEntry.to_state, data)
+            .where(HistoryEntry.measure_id.in_(wanted))
+            .order_by(HistoryEntry.measure_id, HistoryEntry.seq)):
+        history[mid].append(HistoryRow(at, action, from_state, to_state, raw or {}))
+        if at > as_of:
+            touched.add(mid)
+    for mid, at in connection.execute(select(ProgressReport.measure_id, ProgressReport.at)
+                                      .where(ProgressReport.measure_id.in_(wanted))):
+        progress[mid].append(at)
+        if at > as_of:
+            touched.add(mid)
+    return touched, history, progress
 
 
 def rewind(session: Session, current: Sequence[MeasureRecord], campaign_id: int | None,
@@ -207,11 +219,9 @@ def rewind(session: Session, current: Sequence[MeasureRecord], campaign_id: int 
     """``current`` records as they stood at ``as_of``: only measures with history or progress
     after ``as_of`` are replayed, so a recent ``as_of`` costs little."""
     as_of = as_utc(as_of)
-    touched = (_rows_after(session, HistoryEntry, campaign_id, as_of)
-               | _rows_after(session, ProgressReport, campaign_id, as_of))
+    touched, history, progress = _touched_histories(session, campaign_id, as_of)
     if not touched:
         return [r for r in current if r.created_at <= as_of]
-    history, progress = _histories(session, sorted(touched))
     result = []
     for r in current:
         if r.id in touched:
