@@ -124,7 +124,8 @@ def _current_records(session: Session, campaign_id: int | None) -> list[MeasureR
     kinds = {k.value: k for k in Kind}
     records = []
     for (mid, cid, seq, area, area_pos, pid, problem, title, kind, state, deadline, original,
-         owner, leader, unit, created, changed, progress) in session.connection().execute(query):
+         owner, leader, unit, created, changed, progress) in session.connection().execute(
+            query).all():
         st = states[state]
         records.append(MeasureRecord(
             mid, cid, seq, area, problem, title, kinds[kind], st, deadline, original or deadline,
@@ -202,12 +203,12 @@ def _touched_histories(session: Session, campaign_id: int | None, as_of: datetim
             select(HistoryEntry.measure_id, HistoryEntry.at, HistoryEntry.action,
                    HistoryEntry.from_state, HistoryEntry.to_state, data)
             .where(HistoryEntry.measure_id.in_(wanted))
-            .order_by(HistoryEntry.measure_id, HistoryEntry.seq)):
+            .order_by(HistoryEntry.measure_id, HistoryEntry.seq)).all():
         history[mid].append(HistoryRow(at, action, from_state, to_state, raw or {}))
         if at > as_of:
             touched.add(mid)
     for mid, at in connection.execute(select(ProgressReport.measure_id, ProgressReport.at)
-                                      .where(ProgressReport.measure_id.in_(wanted))):
+                                      .where(ProgressReport.measure_id.in_(wanted))).all():
         progress[mid].append(at)
         if at > as_of:
             touched.add(mid)
