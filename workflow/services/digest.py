@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, null, select, union
+from sqlalchemy import DateTime, case, null, select, type_coerce, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from workflow.models import (
     Problem,
     ProgressReport,
     Unit,
+    UTCDateTime,
 )
 from workflow.outbox import channels_for, load_recipients
 from workflow.policy import PolicySet
@@ -108,11 +109,14 @@ class Snapshot:
 
 
 def _current_records(session: Session, campaign_id: int | None) -> list[MeasureRecord]:
+    # the times come raw and are made aware UTC once per distinct value (few distinct values)
+    raw = DateTime(timezone=True)
     query = (select(Measure.id, Measure.campaign_id, Measure.seq, Area.title, Area.position,
                     Problem.id, Problem.text, Measure.title, Measure.kind, Measure.state,
                     Measure.deadline, Measure.original_deadline, Measure.owner_id,
-                    Measure.leader_id, Unit.name, Measure.created_at, Measure.state_changed_at,
-                    Measure.last_progress_at)
+                    Measure.leader_id, Unit.name, type_coerce(Measure.created_at, raw),
+                    type_coerce(Measure.state_changed_at, raw),
+                    type_coerce(Measure.last_progress_at, raw))
              .join(Problem, Measure.problem_id == Problem.id)
              .join(Area, Problem.area_id == Area.id)
              .outerjoin(Unit, Measure.unit_id == Unit.id)
@@ -122,11 +126,25 @@ def _current_records(session: Session, campaign_id: int | None) -> list[MeasureR
         query = query.where(Measure.campaign_id == campaign_id)
     states = {s.value: s for s in State}
     kinds = {k.value: k for k in Kind}
+    dialect = session.get_bind().dialect
+    convert = UTCDateTime().process_result_value
+    times: dict[datetime, datetime | None] = {}
+
+    def utc(value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        found = times.get(value)
+        if found is None:
+            found = times[value] = convert(value, dialect)
+        return found
+
     records = []
     for (mid, cid, seq, area, area_pos, pid, problem, title, kind, state, deadline, original,
          owner, leader, unit, created, changed, progress) in session.connection().execute(
             query).all():
         st = states[state]
+        created, changed, progress = utc(created), utc(changed), utc(progress)
+        assert created is not None and changed is not None
         records.append(MeasureRecord(
             mid, cid, seq, area, problem, title, kinds[kind], st, deadline, original or deadline,
             owner, leader, unit, created, changed, progress,
