@@ -157,6 +157,7 @@ def db_upgrade(app: App) -> None:
 def _register_subcommands() -> None:
     from workflow.commands import (
         audit,
+        backup,
         calendar,
         campaigns,
         delivery,
@@ -169,7 +170,7 @@ def _register_subcommands() -> None:
     )
 
     for module in (users, campaigns, imports, measures, audit, reminders, delivery, calendar,
-                   processes, reporting):
+                   processes, reporting, backup):
         module.register(cli)
 
 

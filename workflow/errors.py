@@ -177,3 +177,34 @@ class LinkStale(LinkRefused):
         self.measure_id = measure_id
         super().__init__(f"发出这个链接后，措施 {measure_id} 已有变动（当前状态：{state_label}），"
                          "链接已失效，本次未做任何操作。请登录系统查看最新情况。")
+
+
+class BackupRejected(InputError):
+    """Raised when a backup folder cannot be written or restored: a bad manifest, a file whose
+    checksum does not match, a non-empty target; nothing was changed."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}：{reason}")
+
+
+class ArchiveRejected(InputError):
+    """Raised when an export archive cannot be imported (not a zip, a missing manifest, a bad
+    checksum, an unknown format, a campaign already present); nothing was written."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"归档 {source} 无法导入：{reason}（未写入任何数据）")
+
+
+class ToolFailed(RectiflowError):
+    """Raised when an external tool (pg_dump, pg_restore) is missing or reports a failure."""
+
+    exit_code = 1
+
+    def __init__(self, tool: str, reason: str) -> None:
+        self.tool = tool
+        self.reason = reason
+        super().__init__(f"{tool}：{reason}")

@@ -371,3 +371,19 @@ class ApprovalLink(Base):
 
     measure: Mapped[Measure] = relationship()
     person: Mapped[Person] = relationship()
+
+
+class HistoryOrigin(Base):
+    """The ids an imported history row was hashed over where it was written.
+
+    An archive import gives measures and people fresh ids but keeps each history row's hash, so
+    the audit recomputes the digest of such a row from these ids. ``source`` names the archive.
+    """
+
+    __tablename__ = "history_origin"
+
+    history_id: Mapped[int] = mapped_column(ForeignKey("measure_history.id"), primary_key=True)
+    measure_id: Mapped[int]
+    actor_id: Mapped[int | None]
+    on_behalf_of_id: Mapped[int | None]
+    source: Mapped[str] = mapped_column(String(200))

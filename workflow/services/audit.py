@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.history import ChainRow, verify_chain
-from workflow.models import HistoryEntry, Measure
+from workflow.models import HistoryEntry, HistoryOrigin, Measure
 
 
 @dataclass
@@ -30,16 +30,20 @@ def verify_history(session: Session, measure_id: int | None = None) -> AuditRepo
     """Recompute every chain; report rows altered, missing, or out of step with the measure."""
     report = AuditReport()
     measures = select(Measure.id, Measure.version, Measure.state).order_by(Measure.id)
-    entries = select(HistoryEntry).order_by(HistoryEntry.measure_id, HistoryEntry.seq)
+    # An imported row was hashed over the ids it had where it was written (history_origin).
+    entries = (select(HistoryEntry, HistoryOrigin)
+               .outerjoin(HistoryOrigin, HistoryOrigin.history_id == HistoryEntry.id)
+               .order_by(HistoryEntry.measure_id, HistoryEntry.seq))
     if measure_id is not None:
         measures = measures.where(Measure.id == measure_id)
         entries = entries.where(HistoryEntry.measure_id == measure_id)
     rows_by_measure: dict[int, list[ChainRow]] = {}
-    for entry in session.scalars(entries.execution_options(yield_per=2000)):
+    for entry, origin in session.execute(entries.execution_options(yield_per=2000)):
+        hashed = origin or entry
         rows_by_measure.setdefault(entry.measure_id, []).append(ChainRow(
-            measure_id=entry.measure_id, seq=entry.seq, action=entry.action,
-            from_state=entry.from_state, to_state=entry.to_state, actor_id=entry.actor_id,
-            on_behalf_of_id=entry.on_behalf_of_id, comment=entry.comment, data=entry.data,
+            measure_id=hashed.measure_id, seq=entry.seq, action=entry.action,
+            from_state=entry.from_state, to_state=entry.to_state, actor_id=hashed.actor_id,
+            on_behalf_of_id=hashed.on_behalf_of_id, comment=entry.comment, data=entry.data,
             at=entry.at, prev_hash=entry.prev_hash, hash=entry.hash))
         report.entries += 1
     known: set[int] = set()
