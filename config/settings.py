@@ -72,6 +72,14 @@ class Settings:
     sweep_tick: int = 60
     delivery_lease: int = 300
     delivery_batch: int = 200
+    #: ``text`` (human-readable lines) or ``json`` (one JSON object per line).
+    log_format: str = "text"
+    #: DEBUG, INFO, WARNING, ERROR; unset: INFO for serve/worker/clock, WARNING for commands.
+    log_level: str | None = None
+    #: The worker's and the clock's Prometheus port (``/metrics``); unset: not exposed.
+    metrics_port: int | None = None
+    #: When set, the web app's ``/metrics`` asks for ``Authorization: Bearer <token>``.
+    metrics_token: str | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         shown = []
@@ -147,6 +155,27 @@ def _hours(name: str, value: str) -> int:
     return hours
 
 
+def _log_format(name: str, value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in ("text", "json"):
+        raise SettingsError(name, value, "应为 text 或 json")
+    return lowered
+
+
+def _log_level(name: str, value: str) -> str:
+    upper = value.strip().upper()
+    if upper not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(name, value, "应为 DEBUG、INFO、WARNING、ERROR 或 CRITICAL")
+    return upper
+
+
+def _port(name: str, value: str) -> int:
+    number = _int(name, value)
+    if not 1 <= number <= 65535:
+        raise SettingsError(name, value, "应为 1 到 65535 之间的端口号")
+    return number
+
+
 def _text_value(_name: str, value: str) -> str:
     return value
 
@@ -163,7 +192,8 @@ FIELDS: dict[str, tuple[str, Callable[[str, str], object]]] = {
         "SMTP_SENDER": "smtp_sender", "WECOM_API_BASE": "wecom_api_base",
         "WECOM_CORP_ID": "wecom_corp_id", "WECOM_SECRET": "wecom_secret",
         "WECOM_WEBHOOK_KEY": "wecom_webhook_key", "BASE_URL": "base_url",
-        "BROKER_PREFIX": "broker_prefix", "SECRET_KEY": "secret_key"}.items()},
+        "BROKER_PREFIX": "broker_prefix", "SECRET_KEY": "secret_key",
+        "METRICS_TOKEN": "metrics_token"}.items()},
     "EVIDENCE_DIR": ("evidence_dir", _path),
     "OUTBOX_DIR": ("outbox_dir", _path),
     "CONFIG": ("config_file", _path),
@@ -178,6 +208,9 @@ FIELDS: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DELIVERY_BATCH": ("delivery_batch", _positive),
     "APPROVAL_LINK_HOURS": ("approval_link_hours", _hours),
     "NOW": ("now", parse_now),
+    "LOG_FORMAT": ("log_format", _log_format),
+    "LOG_LEVEL": ("log_level", _log_level),
+    "METRICS_PORT": ("metrics_port", _port),
 }
 
 

@@ -159,3 +159,30 @@ def test_passwords_inside_urls_are_masked_in_repr(name, url, password):
 ])
 def test_urls_without_a_password_are_shown_as_they_are(url):
     assert f"database_url={url!r}" in repr(load_settings({"RECTIFLOW_DATABASE_URL": url}))
+
+
+def test_logging_and_metrics_settings():
+    # Given nothing: text logs, the level chosen per process, no metrics port or token
+    default = load_settings({})
+    assert (default.log_format, default.log_level) == ("text", None)
+    assert (default.metrics_port, default.metrics_token) == (None, None)
+    # When they are set
+    settings = load_settings({"RECTIFLOW_LOG_FORMAT": "JSON", "RECTIFLOW_LOG_LEVEL": "debug",
+                              "RECTIFLOW_METRICS_PORT": "9464",
+                              "RECTIFLOW_METRICS_TOKEN": "scrape-t0ken"})
+    # Then they are read, normalised, and the token is a secret
+    assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
+    assert settings.metrics_port == 9464
+    assert "scrape-t0ken" not in repr(settings) and "metrics_token='***'" in repr(settings)
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), [
+    ("RECTIFLOW_LOG_FORMAT", "yaml", "应为 text 或 json"),
+    ("RECTIFLOW_LOG_LEVEL", "LOUD", "应为 DEBUG、INFO"),
+    ("RECTIFLOW_METRICS_PORT", "70000", "端口号"),
+    ("RECTIFLOW_METRICS_PORT", "metrics", "应为整数"),
+])
+def test_bad_logging_and_metrics_settings_are_refused(name, value, reason):
+    with pytest.raises(SettingsError, match=reason) as caught:
+        load_settings({name: value})
+    assert caught.value.name == name
