@@ -136,8 +136,9 @@ pass_app = click.make_pass_decorator(App)
 def cli(ctx: click.Context) -> None:
     """rectiflow：整改台账、督办提醒与销号。"""
     app = App(settings=load_settings(), now_override=ctx.meta.get("rectiflow.now"))
-    app.policies  # noqa: B018 - a bad policy file is refused at start, with its place named
-    app.wire_notifications()
+    if ctx.invoked_subcommand != "doctor":  # doctor reports a bad policy file as one check
+        app.policies  # noqa: B018 - a bad policy file is refused at start, with its place named
+        app.wire_notifications()
     ctx.obj = app
 
 
@@ -161,6 +162,7 @@ def _register_subcommands() -> None:
         calendar,
         campaigns,
         delivery,
+        doctor,
         imports,
         measures,
         processes,
@@ -170,7 +172,7 @@ def _register_subcommands() -> None:
     )
 
     for module in (users, campaigns, imports, measures, audit, reminders, delivery, calendar,
-                   processes, reporting, backup):
+                   processes, reporting, backup, doctor):
         module.register(cli)
 
 

@@ -1,0 +1,163 @@
+"""``rectiflow doctor``: check a deployment in one run, one line per check, exit 1 on a failure.
+
+The checks are in ``workflow/services/doctor.py`` (and the channel probes in
+``notifications/probes.py``); this module only gathers their inputs from the settings and the
+database and prints the findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from config.settings import mask_url_password
+from workflow import db
+from workflow.cli import App, emit_json, json_option, now_option, pass_app
+from workflow.services import doctor
+from workflow.services.doctor import Check, Finding, Status
+from workflow.timeutil import local_date, system_now
+
+#: Seconds each check may take; network probes give up a little earlier on their own.
+CHECK_TIMEOUT = 8.0
+
+
+def _engine(app: App) -> Engine:
+    """The database with a connect timeout, so an unreachable PostgreSQL does not hang doctor."""
+    url = app.settings.database_url
+    if make_url(url).get_backend_name() == "postgresql":
+        return db.make_engine(url, connect_args={"connect_timeout": 5})
+    return app.engine
+
+
+def _database_check(app: App, engine: Engine) -> Finding:
+    url = app.settings.database_url
+    missing = doctor.sqlite_file_missing(url)
+    if missing is not None:
+        return Finding.fail(f"数据库文件 {missing.resolve()} 不存在：请确认 RECTIFLOW_DATABASE_URL，"
+                            "或运行 rectiflow db upgrade 新建")
+    try:
+        facts = doctor.read_schema(engine)
+    except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
+        reason = getattr(exc, "orig", None) or exc
+        return Finding.fail(f"无法连接 {mask_url_password(url)}：{' '.join(str(reason).split())[:200]}")
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(db.MIGRATIONS))
+    known = {script.revision for script in scripts.walk_revisions()}
+    return doctor.migration_finding(facts.current, scripts.get_current_head(), known, facts.backend)
+
+
+def _with_session(app: App, read: Callable[..., Finding]) -> Callable[[], Finding]:
+    def run() -> Finding:
+        with app.transaction() as session:
+            return read(session)
+    return run
+
+
+def _database_checks(app: App) -> list[Check]:
+    settings = app.settings
+    now = app.now()
+
+    def calendar(session: object) -> Finding:
+        from workflow.calendar_store import load_calendar
+
+        overrides = doctor.calendar_overrides(settings.config_file)
+        return doctor.calendar_finding(load_calendar(session, overrides),  # type: ignore[arg-type]
+                                       local_date(now))
+
+    def clock(session: object) -> Finding:
+        from tasks.clock import HEARTBEAT
+        from workflow.runtime import read_heartbeat
+
+        # Heartbeats carry the real time, whatever --now says.
+        return doctor.clock_finding(read_heartbeat(session, HEARTBEAT),  # type: ignore[arg-type]
+                                    system_now(), settings.clock_tick,
+                                    broker=bool(settings.broker_url))
+
+    def backlog(session: object) -> Finding:
+        facts = doctor.read_outbox(session, now)  # type: ignore[arg-type]
+        return doctor.backlog_finding(facts, now, settings.clock_tick)
+
+    def dead(session: object) -> Finding:
+        return doctor.dead_finding(doctor.read_outbox(session, now))  # type: ignore[arg-type]
+
+    return [Check("calendar", "工作日日历", _with_session(app, calendar)),
+            Check("clock", "时钟", _with_session(app, clock)),
+            Check("outbox_backlog", "发件箱积压", _with_session(app, backlog)),
+            Check("outbox_dead", "发送失败的消息", _with_session(app, dead))]
+
+
+def _channel_checks(app: App, send_test: str | None) -> list[Check]:
+    from notifications import probes
+
+    settings = app.settings
+    return [Check("smtp", "邮件", lambda: probes.smtp_finding(settings, send_test_to=send_test)),
+            Check("wecom", "企业微信", lambda: probes.wecom_finding(settings)),
+            Check("wecom_robot", "企业微信群机器人", lambda: probes.robot_finding(settings))]
+
+
+def _local_checks(app: App) -> list[Check]:
+    settings = app.settings
+    return [Check("evidence", "佐证材料存储",
+                  lambda: doctor.evidence_finding(settings.evidence_dir,
+                                                  settings.evidence_max_bytes)),
+            Check("policy", "策略文件", lambda: doctor.policy_finding(settings.config_file))]
+
+
+def _skipped(checks: list[Check], reason: str) -> list[Check]:
+    finding = Finding.warn(f"未检查：{reason}")
+    return [Check(c.name, c.label, lambda: finding) for c in checks]
+
+
+ORDER = ("database", "smtp", "wecom", "wecom_robot", "calendar", "clock", "outbox_backlog",
+         "outbox_dead", "evidence", "policy")
+
+
+def run_doctor(app: App, send_test: str | None = None,
+               timeout: float = CHECK_TIMEOUT) -> list[doctor.CheckResult]:
+    """All checks: the database first (the checks that read it need it), then the rest side
+    by side."""
+    engine = _engine(app)
+    [database] = doctor.run_checks(
+        [Check("database", "数据库", lambda: _database_check(app, engine))], timeout)
+    reads_database = _database_checks(app)
+    if database.status is not Status.OK:
+        reads_database = _skipped(reads_database, "数据库不可用或表结构不是最新")
+    rest = doctor.run_checks(_channel_checks(app, send_test) + reads_database + _local_checks(app),
+                             timeout)
+    results = [database, *rest]
+    return sorted(results, key=lambda r: ORDER.index(r.name) if r.name in ORDER else len(ORDER))
+
+
+@click.command("doctor")
+@click.option("--send-test", metavar="ADDRESS", help="同时向这个邮箱发送一封测试邮件")
+@json_option
+@now_option
+@pass_app
+def doctor_cmd(app: App, send_test: str | None, as_json: bool) -> None:
+    """检查部署：数据库、邮件、企业微信、日历、时钟、发件箱、佐证材料目录和策略文件。
+
+    每项一行：✓ 正常，! 需要留意，✗ 有问题。有 ✗ 时退出码为 1。
+    """
+    started: datetime = system_now()
+    results = run_doctor(app, send_test)
+    if as_json:
+        emit_json([r.as_json() for r in results])
+    else:
+        for result in results:
+            click.echo(result.line())
+        worst = doctor.overall(results)
+        seconds = (system_now() - started).total_seconds()
+        summary = {Status.OK: "全部正常", Status.WARN: "没有错误，但有需要留意的项目",
+                   Status.FAIL: "有需要处理的问题（✗）"}[worst]
+        click.echo(f"检查完成（{seconds:.1f} 秒）：{summary}。")
+    if doctor.overall(results) is Status.FAIL:
+        raise SystemExit(1)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(doctor_cmd)

@@ -1,0 +1,419 @@
+"""``rectiflow doctor``: checks of a deployment, each ending in one plain-Chinese line.
+
+Every check gives a :class:`Finding` (ok / warn / fail and one line a sysadmin can act on).
+The judgements (is the schema at head, is the clock's heartbeat recent, does the calendar cover
+next year) are pure functions of facts passed in; reading those facts (a database query, a
+probe file, a network call) is kept apart and as small as the check allows. The runner gives
+each check a time limit and turns anything a check raises into a failed finding, so one broken
+part never hides the others.
+
+Channel probes (SMTP, WeCom) live in ``notifications/probes.py``: the domain does not talk to
+mail or WeCom servers; the CLI wires both together.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from workflow.models import OutboxMessage
+from workflow.runtime import Heartbeat
+from workflow.timeutil import as_utc, local_text
+from workflow.workcalendar import OFFICIAL_YEARS, WorkCalendar, YearSource
+
+
+class Status(StrEnum):
+    """How a check came out; ``warn`` does not make doctor fail."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+MARKS = {Status.OK: "✓", Status.WARN: "!", Status.FAIL: "✗"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check found: a status and one line of plain Chinese."""
+
+    status: Status
+    message: str
+
+    @classmethod
+    def ok(cls, message: str) -> Finding:
+        return cls(Status.OK, message)
+
+    @classmethod
+    def warn(cls, message: str) -> Finding:
+        return cls(Status.WARN, message)
+
+    @classmethod
+    def fail(cls, message: str) -> Finding:
+        return cls(Status.FAIL, message)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A finding with the check's stable name (for --json) and its Chinese label."""
+
+    name: str
+    label: str
+    status: Status
+    message: str
+
+    def line(self) -> str:
+        return f"{MARKS[self.status]} {self.label}：{self.message}"
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "label": self.label, "status": self.status.value,
+                "message": self.message}
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named check to run; ``run`` does its I/O and returns a Finding."""
+
+    name: str
+    label: str
+    run: Callable[[], Finding]
+
+
+def run_checks(checks: Sequence[Check], timeout: float) -> list[CheckResult]:
+    """Run ``checks`` side by side, each in a daemon thread given ``timeout`` seconds; results in
+    the order given. A check that raises, or is still running at its limit, is a failure (a
+    hung thread is left behind: it is a daemon and dies with the process)."""
+    outcomes: dict[int, Finding] = {}
+
+    def target(index: int, check: Check) -> None:
+        try:
+            outcomes[index] = check.run()
+        except Exception as exc:  # noqa: BLE001 - any error is reported, never raised
+            outcomes[index] = Finding.fail(f"检查时出错：{type(exc).__name__}: {_one_line(exc)}")
+
+    threads = []
+    for index, check in enumerate(checks):
+        thread = threading.Thread(target=target, args=(index, check), daemon=True,
+                                  name=f"doctor-{check.name}")
+        thread.start()
+        threads.append(thread)
+    deadline = _monotonic() + timeout
+    results = []
+    for index, (check, thread) in enumerate(zip(checks, threads, strict=True)):
+        thread.join(max(0.0, deadline - _monotonic()))
+        finding = outcomes.get(index) or Finding.fail(f"超过 {timeout:g} 秒仍未完成，已放弃此项检查")
+        results.append(CheckResult(check.name, check.label, finding.status, finding.message))
+    return results
+
+
+def _monotonic() -> float:
+    import time
+
+    return time.monotonic()
+
+
+def _one_line(value: object, limit: int = 200) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def overall(results: Sequence[CheckResult]) -> Status:
+    """The worst status among ``results``."""
+    statuses = {r.status for r in results}
+    for status in (Status.FAIL, Status.WARN):
+        if status in statuses:
+            return status
+    return Status.OK
+
+
+# ------------------------------------------------------------------ database and migrations
+
+
+def migration_finding(current: str | None, head: str | None, known: Collection[str],
+                      backend: str) -> Finding:
+    """Is the schema at the code's head revision? ``known`` are the revisions the code ships."""
+    upgrade = "请先备份数据库，再运行 rectiflow db upgrade"
+    if current is None:
+        return Finding.fail(f"可以连接（{backend}），但尚未建立表结构：请运行 rectiflow db upgrade")
+    if current == head:
+        return Finding.ok(f"可以连接（{backend}），表结构为最新版本 {head}")
+    if current not in known:
+        return Finding.fail(f"数据库结构版本 {current} 是本程序不认识的（程序最新为 {head}）："
+                            "可能由更新版本的 rectiflow 升级过，请使用相同或更新版本的程序")
+    return Finding.fail(f"表结构不是最新（当前 {current}，最新 {head}）：{upgrade}")
+
+
+@dataclass(frozen=True)
+class SchemaFacts:
+    backend: str
+    current: str | None
+
+
+def backend_label(url: str) -> str:
+    name = make_url(url).get_backend_name()
+    return {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(name, name)
+
+
+def sqlite_file_missing(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist (connecting would create it empty)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)  # type: ignore[arg-type]
+    return None if path.exists() else path
+
+
+def read_schema(engine: Engine) -> SchemaFacts:
+    """Connect and read the migration revision (I/O)."""
+    from workflow import db
+
+    return SchemaFacts(backend_label(str(engine.url)), db.current_revision(engine))
+
+
+# ------------------------------------------------------------------ calendar
+
+#: The holidays the State Council's yearly notice (国务院办公厅关于某年部分节假日安排的通知) sets.
+NOTICE_HOLIDAYS = "元旦、春节、清明节、劳动节、端午节、中秋节、国庆节"
+
+
+def calendar_finding(calendar: WorkCalendar, today: date) -> Finding:
+    """Does the calendar cover this year and next? From November on, a missing next year is a
+    warning that says what to enter and how; a missing current year is a failure."""
+    this_year, next_year = today.year, today.year + 1
+    sources = {year: calendar.year_source(year) for year in (this_year, next_year)}
+    counts = {row["year"]: row for row in calendar.coverage((this_year, next_year))}
+    official = (f"内置官方日历覆盖 {min(OFFICIAL_YEARS)}–{max(OFFICIAL_YEARS)} 年"
+                if OFFICIAL_YEARS else "没有内置官方日历")
+
+    def described(year: int) -> str:
+        if sources[year] is YearSource.OFFICIAL:
+            return f"{year} 年按官方日历"
+        row = counts[year]
+        return f"{year} 年按管理员录入（放假 {row['holidays']} 天、上班 {row['workdays']} 天）"
+
+    if sources[this_year] is YearSource.FALLBACK:
+        return Finding.fail(
+            f"今年（{this_year} 年）没有放假安排（{official}），工作日暂按周一至周五推算，"
+            f"期限和提醒可能落在节假日：{how_to_enter(this_year)}")
+    if sources[next_year] is not YearSource.FALLBACK:
+        return Finding.ok(f"{described(this_year)}，{described(next_year)}")
+    if today.month < 11:
+        return Finding.ok(f"{described(this_year)}；{next_year} 年的放假安排尚未录入，"
+                          "国务院通常在每年 10 月至 12 月公布次年安排，届时再录入即可")
+    return Finding.warn(
+        f"{next_year} 年尚无放假安排（{official}），跨入 {next_year} 年的期限现按周一至周五临时推算："
+        f"{how_to_enter(next_year)}")
+
+
+def how_to_enter(year: int) -> str:
+    """What to enter for ``year`` and the exact command (the dates come from the notice)."""
+    return (f"国务院办公厅通常在 10 月至 12 月发布《关于 {year} 年部分节假日安排的通知》，"
+            f"发布后请录入其中{NOTICE_HOLIDAYS}的放假日和调休上班日，每段一条命令，如 "
+            f"rectiflow calendar add {year}-MM-DD..{year}-MM-DD --holiday --note 春节 ；"
+            f"rectiflow calendar add {year}-MM-DD --workday --note 春节调休上班 "
+            f"（录完可用 rectiflow calendar coverage 核对；chinese-calendar 包发布含 {year} 年的"
+            "新版后也可升级该包）")
+
+
+# ------------------------------------------------------------------ clock
+
+
+def stale_after(tick: int) -> timedelta:
+    """A heartbeat older than this is stale: five ticks (the clock renews every tick), at least
+    two minutes, so one slow embedded sweep does not raise an alarm."""
+    return max(timedelta(seconds=5 * tick), timedelta(minutes=2))
+
+
+def clock_finding(beat: Heartbeat | None, now: datetime, tick: int, *, broker: bool) -> Finding:
+    """Is the clock alive? ``now`` is the real time (heartbeats are written with it)."""
+    runs_it = ("生产模式下请确认 rectiflow clock 在运行（并运行 rectiflow worker）" if broker else
+               "单机模式下时钟在 rectiflow serve 进程内运行，请确认 serve 在运行")
+    if beat is None:
+        return Finding.fail(f"从未收到时钟心跳，提醒和消息都不会自动发出：{runs_it}")
+    age = beat.age(now)
+    seen = f"最近心跳 {_age_text(age)}（{local_text(beat.at)}，{beat.value or '未知进程'}）"
+    if age < -timedelta(seconds=max(tick, 60)):
+        return Finding.warn(f"{seen}晚于本机时间 {_age_text(-age)}：请检查各服务器的时钟同步（NTP）")
+    if age > stale_after(tick):
+        return Finding.fail(f"时钟已停止：{seen}，超过 {_age_text(stale_after(tick))}（节拍 {tick} 秒）"
+                            f"未更新，提醒和消息不会自动发出：{runs_it}")
+    return Finding.ok(f"{seen}，节拍 {tick} 秒")
+
+
+def _age_text(age: timedelta) -> str:
+    seconds = int(abs(age.total_seconds()))
+    if seconds < 60:
+        text = f"{seconds} 秒"
+    elif seconds < 3600:
+        text = f"{seconds // 60} 分钟"
+    elif seconds < 86400 * 2:
+        text = f"{seconds // 3600} 小时 {seconds % 3600 // 60} 分钟"
+    else:
+        text = f"{seconds // 86400} 天"
+    return f"{text}前" if age >= timedelta(0) else text
+
+
+# ------------------------------------------------------------------ outbox
+
+
+@dataclass(frozen=True)
+class OutboxFacts:
+    """Pending messages already due (how many, the oldest due time) and dead ones."""
+
+    due: int
+    oldest_due: datetime | None
+    stuck_sending: int
+    dead: int
+    last_dead_id: int | None
+    last_dead_error: str | None
+
+
+def read_outbox(session: Session, now: datetime) -> OutboxFacts:
+    """Count due, stuck and dead messages (uses the ``status, not_before`` index)."""
+    now = as_utc(now)
+    due, oldest = session.execute(
+        select(func.count(), func.min(OutboxMessage.not_before))
+        .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)).one()
+    stuck = session.scalar(select(func.count()).where(
+        OutboxMessage.status == "sending", OutboxMessage.lease_until < now)) or 0
+    dead = session.scalar(select(func.count()).where(OutboxMessage.status == "dead")) or 0
+    last = session.execute(select(OutboxMessage.id, OutboxMessage.last_error)
+                           .where(OutboxMessage.status == "dead")
+                           .order_by(OutboxMessage.id.desc()).limit(1)).one_or_none()
+    return OutboxFacts(int(due), _aware(oldest), int(stuck), int(dead),
+                       last.id if last else None, last.last_error if last else None)
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """MIN() loses the column's type: SQLite answers text, PostgreSQL an aware time."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def backlog_limit(tick: int) -> timedelta:
+    """A due message waiting longer than this means delivery is not keeping up."""
+    return max(timedelta(seconds=10 * tick), timedelta(minutes=15))
+
+
+def backlog_finding(facts: OutboxFacts, now: datetime, tick: int) -> Finding:
+    """Due messages should leave within a few ticks; stuck ``sending`` rows point at a dead
+    worker (they are picked up again when their lease ends)."""
+    stuck = (f"；另有 {facts.stuck_sending} 条「发送中」的租约已过期（发送进程可能中途退出，将被重新领取）"
+             if facts.stuck_sending else "")
+    if not facts.due or facts.oldest_due is None:
+        return Finding.ok(f"没有积压的待发消息{stuck}")
+    wait = as_utc(now) - facts.oldest_due
+    text = f"{facts.due} 条消息已到发送时间未发出，最早一条已等待 {_age_text(wait)}"
+    if wait <= backlog_limit(tick):
+        return Finding.ok(f"{text}（正常排队）{stuck}")
+    return Finding.warn(f"{text}：发送进程可能未运行或发送失败后在重试；请确认时钟和发送进程在运行，"
+                        f"并用 rectiflow outbox list --status pending 查看{stuck}")
+
+
+def dead_finding(facts: OutboxFacts) -> Finding:
+    """Dead messages reached nobody; an admin decides whether to send them again."""
+    if not facts.dead:
+        return Finding.ok("没有发送失败（已放弃）的消息")
+    last = (f"最近一条（ID {facts.last_dead_id}）的原因：{_one_line(facts.last_dead_error, 120)}；"
+            if facts.last_dead_error else "")
+    return Finding.warn(f"{facts.dead} 条消息多次发送失败后已放弃，收件人没有收到：{last}"
+                        "用 rectiflow outbox list --status dead 查看，排除原因后用 "
+                        "rectiflow outbox retry 消息ID 重新发送")
+
+
+# ------------------------------------------------------------------ evidence storage
+
+#: Below this much free space evidence storage is a warning.
+LOW_SPACE = 1024 ** 3
+
+
+def evidence_finding(root: Path, max_file_bytes: int, low_space: int = LOW_SPACE) -> Finding:
+    """Write and delete a probe file where evidence goes, and look at the free space (I/O).
+
+    A folder that does not exist yet is created by the first upload; its nearest existing
+    parent is probed instead, and nothing is created."""
+    root = Path(root)
+    target = root
+    while not target.exists():
+        if target.parent == target:
+            return Finding.fail(f"目录 {root} 及其上级目录都不存在")
+        target = target.parent
+    if not target.is_dir():
+        return Finding.fail(f"{target} 不是目录：请检查 RECTIFLOW_EVIDENCE_DIR")
+    where = (str(root.resolve()) if target == root
+             else f"{root.resolve()}（尚未创建，首次上传时创建；已检查其上级目录 {target.resolve()}）")
+    try:
+        fd, probe = tempfile.mkstemp(dir=target, prefix=".rectiflow-doctor-")
+        try:
+            os.write(fd, b"rectiflow doctor probe\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        return Finding.fail(f"{where} 不可写（{exc.strerror or exc}）：请检查目录权限"
+                            "（运行 rectiflow 的用户需要写权限）或 RECTIFLOW_EVIDENCE_DIR")
+    free = shutil.disk_usage(target).free
+    space = f"剩余空间 {size_text(free)}"
+    if free < max(5 * max_file_bytes, 100 * 1024 ** 2):
+        return Finding.fail(f"{where} 可写，但{space}，放不下几份佐证材料：请清理磁盘或换到更大的分区")
+    if free < low_space:
+        return Finding.warn(f"{where} 可写，但{space}（低于 {size_text(low_space)}）：请及时扩容或清理")
+    return Finding.ok(f"{where} 可写，{space}")
+
+
+def size_text(size: int) -> str:
+    for unit, scale in (("TB", 1024 ** 4), ("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} 字节"
+
+
+# ------------------------------------------------------------------ policy file
+
+
+def policy_finding(path: Path | None) -> Finding:
+    """Load and validate the policy file: its rules, the digest schedule and its [calendar]
+    table (I/O: reads the file)."""
+    from workflow.errors import RectiflowError
+    from workflow.policy import digest_schedule, load_policy_file
+    from workflow.workcalendar import overrides_from_toml
+
+    name = f"RECTIFLOW_CONFIG={path}" if path else "内置默认策略（未设置 RECTIFLOW_CONFIG）"
+    try:
+        policies = load_policy_file(path)
+        schedule = digest_schedule(policies)
+        days = overrides_from_toml(policies.calendar)
+    except RectiflowError as exc:
+        return Finding.fail(f"{exc}；请修改后再启动（服务在策略文件有误时拒绝启动）")
+    extra = f"，[calendar] 录入 {len(days)} 天" if days else ""
+    weekday = "一二三四五六日"[schedule.weekday]
+    return Finding.ok(f"{name}有效；周报在每周{weekday} {schedule.at:%H:%M} 生成{extra}")
+
+
+def calendar_overrides(path: Path | None) -> Mapping[date, Any]:
+    """The policy file's [calendar] days, or none when the file itself is bad (its own check
+    reports that)."""
+    from workflow.errors import RectiflowError
+    from workflow.policy import load_policy_file
+    from workflow.workcalendar import overrides_from_toml
+
+    try:
+        return overrides_from_toml(load_policy_file(path).calendar)
+    except RectiflowError:
+        return {}
