@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.channels.base import Channel, DeliveryError
 from notifications.render import LinkMaker, render
-from workflow import db
+from workflow import db, metrics
 from workflow.models import OutboxMessage, Person
 
 log = logging.getLogger("rectiflow.deliver")
@@ -166,7 +166,9 @@ class Deliverer:
                 message.not_before = wait_until
                 message.lease_until = None
                 report.deferred += 1
+                metrics.message_deferred(message.channel)
                 return
+            due, name = message.not_before, message.channel
             rendered = render(session, message, self.base_url, self.link_maker)
         try:
             info = channel.send(rendered)
@@ -174,7 +176,8 @@ class Deliverer:
             self._failed(message_id, exc, now, report)
             return
         except Exception as exc:  # a bug or an unexpected library error: keep it, retry
-            log.exception("unexpected error sending outbox message %s", message_id)
+            log.exception("unexpected error sending outbox message %s", message_id,
+                          extra={"message_id": message_id, "channel": name})
             self._failed(message_id, DeliveryError(channel.name, repr(exc), retryable=True),
                          now, report)
             return
@@ -188,7 +191,9 @@ class Deliverer:
             message.last_error = None
             message.info = {**message.info, **info}
         report.sent += 1
-        log.info("sent outbox message %s by %s", message_id, channel.name)
+        metrics.message_sent(name, (now - due).total_seconds())
+        log.info("sent outbox message %s by %s", message_id, name,
+                 extra={"message_id": message_id, "channel": name})
 
     def _paced(self, session: Session, channel: Channel, message: OutboxMessage,
                now: datetime) -> datetime | None:
@@ -219,13 +224,19 @@ class Deliverer:
                 message.status = "pending"
                 message.not_before = self.send_window(now + delay)
                 report.failed += 1
+                metrics.message_failed(message.channel)
                 log.warning("outbox message %s failed (try %s), retry at %s: %s", message_id,
-                            message.attempts, message.not_before.isoformat(), error)
+                            message.attempts, message.not_before.isoformat(), error,
+                            extra={"message_id": message_id, "channel": message.channel,
+                                   "error_code": error.code})
                 return
             message.status = "dead"
             report.dead += 1
+            metrics.message_dead(message.channel)
             log.error("outbox message %s is dead after %s tries: %s", message_id,
-                      message.attempts, error)
+                      message.attempts, error,
+                      extra={"message_id": message_id, "channel": message.channel,
+                             "error_code": error.code})
             self._fall_back_to_email(session, message, now)
 
     def _fall_back_to_email(self, session: Session, message: OutboxMessage,
@@ -243,6 +254,7 @@ class Deliverer:
             info={"fallback_for": message.id})
         session.add(fallback)
         session.flush()
+        metrics.messages_created(["email"], message.kind)
         log.info("outbox message %s: WeCom failed permanently, falling back to email as %s",
                  message.id, fallback.id)
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from workflow import metrics
 from workflow.models import OutboxMessage
 
 CHANNEL = "wecom_robot"
@@ -63,4 +64,7 @@ def queue_robot_summary(session: Session, messages: Sequence[OutboxMessage], *, 
     new_id = session.execute(builder(OutboxMessage).values(**values)
                              .on_conflict_do_nothing(index_elements=["key"])
                              .returning(OutboxMessage.id)).scalar()
-    return session.get(OutboxMessage, new_id) if new_id is not None else None
+    if new_id is None:
+        return None
+    metrics.messages_created([CHANNEL], "reminder")
+    return session.get(OutboxMessage, new_id)

@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from workflow import metrics
 from workflow.models import OutboxItem, OutboxMessage, Person
 from workflow.reminders import URGENCY_LABELS
 
@@ -204,6 +205,7 @@ def write_notices(session: Session, items: Sequence[PlannedItem], *, now: dateti
         message.key = f"{kind}|{group[0]}|{group[1]}|{digest[:40]}"
         messages.append(message)
     session.flush()
+    metrics.messages_created((m.channel for m in messages), kind)
     return messages
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import DEFAULT_WECOM_API_BASE, Settings
 from notifications.channels.base import Channel, ChannelConfigError, DeliveryError, Rendered
-from workflow import db
+from workflow import db, metrics
 from workflow.models import RuntimeState
 from workflow.timeutil import system_now
 
@@ -131,6 +131,8 @@ def _call(channel: str, client: httpx.Client, method: str, path: str,
         raise DeliveryError(channel, f"企业微信接口 {path} 的应答不是 JSON", retryable=True) from None
     if not isinstance(answer, dict):
         raise DeliveryError(channel, f"企业微信接口 {path} 的应答格式不对", retryable=True)
+    if answer.get("errcode") not in (None, 0):
+        metrics.wecom_api_error(channel, _errcode(answer))
     return answer
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import DateTime, case, null, select, type_coerce, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from workflow import metrics
 from workflow.lifecycle import OPEN_STATES, Kind, State
 from workflow.models import (
     Area,
@@ -529,10 +530,14 @@ def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     dialect = session.get_bind().dialect.name
     builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (builder(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
-                 .returning(OutboxMessage.id))
+                 .returning(OutboxMessage.id, OutboxMessage.channel))
     created: list[int] = []
+    channels: list[str] = []
     for start in range(0, len(rows), 500):
-        created.extend(session.scalars(statement, rows[start:start + 500]))
+        for message_id, channel in session.execute(statement, rows[start:start + 500]):
+            created.append(message_id)
+            channels.append(channel)
+    metrics.messages_created(channels, "digest")
     return sorted(created)
 
 

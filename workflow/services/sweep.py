@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
+from workflow import metrics
 from workflow.calendar_store import load_calendar
 from workflow.lifecycle import Kind, State
 from workflow.models import Campaign, Measure, OutboxMessage, Person
@@ -170,6 +171,7 @@ def _move_on(session: Session, updates: list[dict[str, Any]]) -> None:
                     .values(next_reminder_at=bindparam("next_at")), updates)
 
 
+@metrics.observe_sweep
 def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
           batch: int = BATCH) -> SweepResult:
     """Plan every due measure into the outbox and move its ``next_reminder_at`` on."""
