@@ -136,6 +136,9 @@ pass_app = click.make_pass_decorator(App)
 def cli(ctx: click.Context) -> None:
     """rectiflow：整改台账、督办提醒与销号。"""
     app = App(settings=load_settings(), now_override=ctx.meta.get("rectiflow.now"))
+    from workflow.logs import configure_logging
+
+    configure_logging(app.settings)  # serve, worker and clock raise the level to INFO
     if ctx.invoked_subcommand != "doctor":  # doctor reports a bad policy file as one check
         app.policies  # noqa: B018 - a bad policy file is refused at start, with its place named
         app.wire_notifications()
@@ -157,6 +160,7 @@ def db_upgrade(app: App) -> None:
 
 def _register_subcommands() -> None:
     from workflow.commands import (
+        archive,
         audit,
         backup,
         calendar,
@@ -172,7 +176,7 @@ def _register_subcommands() -> None:
     )
 
     for module in (users, campaigns, imports, measures, audit, reminders, delivery, calendar,
-                   processes, reporting, backup, doctor):
+                   processes, reporting, backup, doctor, archive):
         module.register(cli)
 
 

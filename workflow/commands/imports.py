@@ -85,4 +85,7 @@ def import_report_cmd(app: App, file: Path, campaign_title: str, dry_run: bool,
 
 
 def register(cli: click.Group) -> None:
+    from workflow.commands.archive import import_archive_cmd
+
+    import_group.add_command(import_archive_cmd)
     cli.add_command(import_group)
