@@ -12,6 +12,11 @@ It behaves like the documented service where it matters to us:
   ``enable_duplicate_check`` suppresses an identical request within the interval.
 - ``POST /cgi-bin/webhook/send`` checks the key (93000), 20 messages a minute per key (45009),
   and markdown up to 4,096 bytes, text up to 2,048 (40058).
+- ``POST /cgi-bin/webhook/upload_media?key=&type=file`` (multipart, field ``media``) checks the
+  key (93000), the type (``file`` or ``voice``, else 40004) and the size (5 B to 20 MB, else
+  40006; no file 44001), and answers a ``media_id``; nothing is posted to the group.
+
+An error's ``errmsg`` ends like the real one's: ``..., from ip: 127.0.0.1, more info at ...``.
 
 ``fail_next(path, errcode, times)`` makes the next calls to a path answer an error (45009,
 60020, ...). Time comes from ``clock`` so tests can move it. Use it as a context manager
@@ -29,6 +34,8 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -45,6 +52,9 @@ ERRMSG = {
     42001: "access_token expired",
     45009: "api freq out of limit",
     47001: "data format error",
+    40004: "invalid media type",
+    40006: "invalid file size",
+    44001: "empty media data",
     60020: "not allow to access from your ip",
     81013: "user & party & tag all invalid",
     93000: "invalid webhook url",
@@ -84,6 +94,8 @@ class FakeWeCom:
     duplicates: list[Delivered] = field(default_factory=list)
     robot_messages: list[Delivered] = field(default_factory=list)
     robot_refused: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    #: files uploaded through a robot's upload_media: (key, filename, content)
+    robot_uploads: list[tuple[str, str, bytes]] = field(default_factory=list)
     errors: list[tuple[str, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -97,6 +109,8 @@ class FakeWeCom:
         self._seen: dict[str, datetime] = {}
         self._expire_after: int | None = None
         self._httpd: ThreadingHTTPServer | None = None
+        #: the request being answered on this thread: its Content-Type and client address
+        self.request = threading.local()
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ control
@@ -128,8 +142,8 @@ class FakeWeCom:
         self.stop()
 
     def fail_next(self, path: str, errcode: int, times: int = 1) -> None:
-        """The next ``times`` calls to ``path`` ("gettoken", "message/send", "webhook/send")
-        answer ``errcode``."""
+        """The next ``times`` calls to ``path`` ("gettoken", "message/send", "webhook/send",
+        "webhook/upload_media") answer ``errcode``."""
         with self._lock:
             self._failures[path].extend([errcode] * times)
 
@@ -166,6 +180,8 @@ class FakeWeCom:
             name = path.removeprefix("/cgi-bin/")
             if name == "gettoken" and method == "GET":
                 return self._gettoken(query)
+            if name == "webhook/upload_media" and method == "POST":
+                return self._upload_media(query, raw, getattr(self.request, "content_type", ""))
             if name not in ("message/send", "webhook/send") or method != "POST":
                 return {"errcode": 404, "errmsg": f"no such api {path}"}
             try:
@@ -180,7 +196,10 @@ class FakeWeCom:
 
     def _error(self, name: str, errcode: int, **extra: Any) -> dict[str, Any]:
         self.errors.append((name, errcode))
-        return {"errcode": errcode, "errmsg": ERRMSG.get(errcode, "error"), **extra}
+        errmsg = (f"{ERRMSG.get(errcode, 'error')}, hint: [{next(self._serial)}], "
+                  f"from ip: {getattr(self.request, 'client_ip', '127.0.0.1')}, more info at "
+                  f"https://open.work.weixin.qq.com/devtool/query?e={errcode}")
+        return {"errcode": errcode, "errmsg": errmsg, **extra}
 
     def _injected(self, name: str) -> int | None:
         queue = self._failures.get(name)
@@ -299,6 +318,42 @@ class FakeWeCom:
         self.robot_messages.append(Delivered(key, msgtype, body, now))
         return {"errcode": 0, "errmsg": "ok"}
 
+    def _upload_media(self, query: dict[str, str], raw: bytes, content_type: str
+                      ) -> dict[str, Any]:
+        name = "webhook/upload_media"
+        key = query.get("key", "")
+        if key not in self.robot_keys:
+            return self._error(name, 93000)
+        injected = self._injected(name)
+        if injected is not None:
+            return self._error(name, injected)
+        kind = query.get("type", "")
+        if kind not in ("file", "voice"):
+            return self._error(name, 40004)
+        media = _multipart_file(content_type, raw, "media")
+        if media is None or not media[1]:
+            return self._error(name, 44001)
+        filename, content = media
+        if not 5 <= len(content) <= 20 * 1024 * 1024:
+            return self._error(name, 40006)
+        self.robot_uploads.append((key, filename, content))
+        return {"errcode": 0, "errmsg": "ok", "type": kind,
+                "media_id": f"media{next(self._serial)}-{key[:4]}",
+                "created_at": str(int(self.clock().timestamp()))}
+
+
+def _multipart_file(content_type: str, raw: bytes, field_name: str) -> tuple[str, bytes] | None:
+    """(filename, content) of the form field ``field_name`` in a multipart/form-data body."""
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    message = BytesParser(policy=policy.default).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == field_name:
+            payload = part.get_payload(decode=True)
+            return part.get_filename() or "", payload if isinstance(payload, bytes) else b""
+    return None
+
 
 def _malformed(body: dict[str, Any], agent_id: int) -> int | None:
     """The errcode for an app message WeCom would refuse as malformed, or None."""
@@ -333,6 +388,8 @@ def _handler_for(service: FakeWeCom) -> type[BaseHTTPRequestHandler]:
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            service.request.content_type = self.headers.get("Content-Type", "")
+            service.request.client_ip = self.client_address[0]
             answer = service.handle(method, parts.path, query, raw)
             data = json.dumps(answer, ensure_ascii=False).encode("utf-8")
             self.send_response(200)

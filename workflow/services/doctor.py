@@ -400,7 +400,7 @@ def policy_finding(path: Path | None) -> Finding:
         schedule = digest_schedule(policies)
         days = overrides_from_toml(policies.calendar)
     except RectiflowError as exc:
-        return Finding.fail(f"{exc}；请修改后再启动（服务在策略文件有误时拒绝启动）")
+        return Finding.fail(f"{exc}；请修改：策略文件有误时，rectiflow 的服务和其他命令都拒绝启动")
     extra = f"，[calendar] 录入 {len(days)} 天" if days else ""
     weekday = "一二三四五六日"[schedule.weekday]
     return Finding.ok(f"{name}有效；周报在每周{weekday} {schedule.at:%H:%M} 生成{extra}")
