@@ -8,11 +8,11 @@ database and prints the findings.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 import click
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from config.settings import mask_url_password
 from workflow import db
@@ -43,7 +43,8 @@ def _database_check(app: App, engine: Engine) -> Finding:
         facts = doctor.read_schema(engine)
     except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
         reason = getattr(exc, "orig", None) or exc
-        return Finding.fail(f"无法连接 {mask_url_password(url)}：{' '.join(str(reason).split())[:200]}")
+        return Finding.fail(f"无法连接 {mask_url_password(url)}（{' '.join(str(reason).split())[:200]}）："
+                            "请确认数据库服务在运行，RECTIFLOW_DATABASE_URL 中的地址、端口、用户名和密码正确")
     from alembic.script import ScriptDirectory
 
     scripts = ScriptDirectory(str(db.MIGRATIONS))
@@ -51,7 +52,9 @@ def _database_check(app: App, engine: Engine) -> Finding:
     return doctor.migration_finding(facts.current, scripts.get_current_head(), known, facts.backend)
 
 
-def _with_session(app: App, read: Callable[..., Finding]) -> Callable[[], Finding]:
+def _with_session(app: App, read: Callable[[Session], Finding]) -> Callable[[], Finding]:
+    """A check that reads the database in a transaction of its own (checks run side by side)."""
+
     def run() -> Finding:
         with app.transaction() as session:
             return read(session)
@@ -62,28 +65,25 @@ def _database_checks(app: App) -> list[Check]:
     settings = app.settings
     now = app.now()
 
-    def calendar(session: object) -> Finding:
+    def calendar(session: Session) -> Finding:
         from workflow.calendar_store import load_calendar
 
         overrides = doctor.calendar_overrides(settings.config_file)
-        return doctor.calendar_finding(load_calendar(session, overrides),  # type: ignore[arg-type]
-                                       local_date(now))
+        return doctor.calendar_finding(load_calendar(session, overrides), local_date(now))
 
-    def clock(session: object) -> Finding:
+    def clock(session: Session) -> Finding:
         from tasks.clock import HEARTBEAT
         from workflow.runtime import read_heartbeat
 
-        # Heartbeats carry the real time, whatever --now says.
-        return doctor.clock_finding(read_heartbeat(session, HEARTBEAT),  # type: ignore[arg-type]
-                                    system_now(), settings.clock_tick,
-                                    broker=bool(settings.broker_url))
+        # The clock writes heartbeats with the real time, whatever --now says.
+        return doctor.clock_finding(read_heartbeat(session, HEARTBEAT), system_now(),
+                                    settings.clock_tick, broker=bool(settings.broker_url))
 
-    def backlog(session: object) -> Finding:
-        facts = doctor.read_outbox(session, now)  # type: ignore[arg-type]
-        return doctor.backlog_finding(facts, now, settings.clock_tick)
+    def backlog(session: Session) -> Finding:
+        return doctor.backlog_finding(doctor.read_outbox(session, now), now, settings.clock_tick)
 
-    def dead(session: object) -> Finding:
-        return doctor.dead_finding(doctor.read_outbox(session, now))  # type: ignore[arg-type]
+    def dead(session: Session) -> Finding:
+        return doctor.dead_finding(doctor.read_outbox(session, now))
 
     return [Check("calendar", "工作日日历", _with_session(app, calendar)),
             Check("clock", "时钟", _with_session(app, clock)),
@@ -122,8 +122,12 @@ def run_doctor(app: App, send_test: str | None = None,
     """All checks: the database first (the checks that read it need it), then the rest side
     by side."""
     engine = _engine(app)
-    [database] = doctor.run_checks(
-        [Check("database", "数据库", lambda: _database_check(app, engine))], timeout)
+    try:
+        [database] = doctor.run_checks(
+            [Check("database", "数据库", lambda: _database_check(app, engine))], timeout)
+    finally:
+        if engine is not app.engine:
+            engine.dispose()
     reads_database = _database_checks(app)
     if database.status is not Status.OK:
         reads_database = _skipped(reads_database, "数据库不可用或表结构不是最新")
@@ -143,8 +147,9 @@ def doctor_cmd(app: App, send_test: str | None, as_json: bool) -> None:
 
     每项一行：✓ 正常，! 需要留意，✗ 有问题。有 ✗ 时退出码为 1。
     """
-    started: datetime = system_now()
-    results = run_doctor(app, send_test)
+    started = system_now()
+    # Sending a test mail logs in a second time, through the email channel.
+    results = run_doctor(app, send_test, CHECK_TIMEOUT * 2 if send_test else CHECK_TIMEOUT)
     if as_json:
         emit_json([r.as_json() for r in results])
     else:

@@ -17,12 +17,12 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
@@ -31,7 +31,13 @@ from sqlalchemy.orm import Session
 from workflow.models import OutboxMessage
 from workflow.runtime import Heartbeat
 from workflow.timeutil import as_utc, local_text
-from workflow.workcalendar import OFFICIAL_YEARS, WorkCalendar, YearSource
+from workflow.workcalendar import (
+    OFFICIAL_YEARS,
+    DayOverride,
+    WorkCalendar,
+    YearSource,
+    overrides_from_toml,
+)
 
 
 class Status(StrEnum):
@@ -109,19 +115,13 @@ def run_checks(checks: Sequence[Check], timeout: float) -> list[CheckResult]:
                                   name=f"doctor-{check.name}")
         thread.start()
         threads.append(thread)
-    deadline = _monotonic() + timeout
+    deadline = time.monotonic() + timeout
     results = []
     for index, (check, thread) in enumerate(zip(checks, threads, strict=True)):
-        thread.join(max(0.0, deadline - _monotonic()))
+        thread.join(max(0.0, deadline - time.monotonic()))
         finding = outcomes.get(index) or Finding.fail(f"超过 {timeout:g} 秒仍未完成，已放弃此项检查")
         results.append(CheckResult(check.name, check.label, finding.status, finding.message))
     return results
-
-
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()
 
 
 def _one_line(value: object, limit: int = 200) -> str:
@@ -392,7 +392,6 @@ def policy_finding(path: Path | None) -> Finding:
     table (I/O: reads the file)."""
     from workflow.errors import RectiflowError
     from workflow.policy import digest_schedule, load_policy_file
-    from workflow.workcalendar import overrides_from_toml
 
     name = f"RECTIFLOW_CONFIG={path}" if path else "内置默认策略（未设置 RECTIFLOW_CONFIG）"
     try:
@@ -406,12 +405,11 @@ def policy_finding(path: Path | None) -> Finding:
     return Finding.ok(f"{name}有效；周报在每周{weekday} {schedule.at:%H:%M} 生成{extra}")
 
 
-def calendar_overrides(path: Path | None) -> Mapping[date, Any]:
+def calendar_overrides(path: Path | None) -> Mapping[date, DayOverride]:
     """The policy file's [calendar] days, or none when the file itself is bad (its own check
     reports that)."""
     from workflow.errors import RectiflowError
     from workflow.policy import load_policy_file
-    from workflow.workcalendar import overrides_from_toml
 
     try:
         return overrides_from_toml(load_policy_file(path).calendar)
