@@ -25,7 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from workflow import db
+from workflow import db, metrics
 from workflow.runtime import acquire_lease, heartbeat, release_lease
 from workflow.timeutil import SHANGHAI, system_now
 
@@ -87,6 +87,7 @@ class Clock:
         elif not mine and self.leading is not False:
             log.info("时钟 %s：另一个时钟正持有租约，本实例待命（standing by）", self.holder)
         self.leading = mine
+        metrics.clock_leader(mine)
         return mine
 
     def run_job(self, name: str) -> None:
@@ -97,7 +98,10 @@ class Clock:
                 return
             self.jobs[name][1](now)
         except Exception:
-            log.exception("时钟任务 %s 出错；下一个节拍会再试", name)
+            metrics.clock_job(name, "error")
+            log.exception("时钟任务 %s 出错；下一个节拍会再试", name, extra={"job": name})
+        else:
+            metrics.clock_job(name, "ok")
 
     def release(self) -> None:
         """On a clean shutdown: give the lease up so a standby clock takes over at once."""

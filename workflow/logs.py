@@ -192,10 +192,13 @@ def configure_logging(settings: Settings, *, default_level: str = "WARNING",
     handler.addFilter(RedactingFilter(Redactor(configured_secrets(settings))))
     root.addHandler(handler)
     root.setLevel(_level(settings, default_level))
+    # SQLAlchemy logs every statement with its parameters (tokens, password hashes) once its
+    # logger is at INFO, which a root at DEBUG would make it: never.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     # One line per job run or per pooled connection is noise unless asked for.
-    if root.level > logging.DEBUG:
-        for name in ("apscheduler", "httpcore", "multipart"):
-            logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
+    noisy = logging.WARNING if root.level > logging.DEBUG else logging.NOTSET
+    for name in ("apscheduler", "httpcore", "multipart"):
+        logging.getLogger(name).setLevel(noisy)
     return handler
 
 

@@ -15,6 +15,7 @@ touches the database except the collector, at scrape time.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +28,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow.lifecycle import OPEN_STATES, State
@@ -38,6 +40,8 @@ DELAY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200
 #: Seconds one sweep takes: an idle sweep is milliseconds, a big ledger's first one minutes.
 SWEEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
                  float("inf"))
+
+log = logging.getLogger("rectiflow.metrics")
 
 _metrics: dict[str, Any] = {}
 
@@ -200,9 +204,15 @@ class MeasureCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         families = self._families()
-        by_state, open_, overdue, awaiting = families
-        with self.sessions() as session:
-            rows = measure_counts(session, local_date(self.clock()))
+        up, by_state, open_, overdue, awaiting = families
+        try:
+            with self.sessions() as session:
+                rows = measure_counts(session, local_date(self.clock()))
+        except SQLAlchemyError as exc:
+            log.warning("metrics: the ledger could not be read: %s", exc)
+            up.add_metric([], 0)
+            return iter([up])
+        up.add_metric([], 1)
         totals: dict[tuple[str, str], list[int]] = {}
         for cid, title, state, count, late in rows:
             labels = (str(cid), title)
@@ -223,6 +233,8 @@ class MeasureCollector(Collector):
     def _families() -> list[GaugeMetricFamily]:
         labels = ["campaign_id", "campaign"]
         return [
+            GaugeMetricFamily("rectiflow_ledger_up",
+                              "1 when the measure gauges below could be read from the database"),
             GaugeMetricFamily("rectiflow_measures", "Measures by campaign and state",
                               labels=[*labels, "state"]),
             GaugeMetricFamily("rectiflow_measures_open",

@@ -23,10 +23,11 @@ from workflow.errors import InputError
 log = logging.getLogger("rectiflow.processes")
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run otherwise
+def _setup_logging(settings: Settings) -> None:
+    """rectiflow's log format (RECTIFLOW_LOG_FORMAT) at INFO unless RECTIFLOW_LOG_LEVEL says."""
+    from workflow.logs import configure_logging
+
+    configure_logging(settings, default_level="INFO")
 
 
 def _require_broker(settings: Settings, command: str) -> str:
@@ -71,7 +72,7 @@ def serve_cmd(app: App, host: str, port: int, demo: bool) -> None:
     from tasks.clock import Clock, embedded_jobs, scheduler_options
     from workflow.web.app import create_app
 
-    _setup_logging()
+    _setup_logging(app.settings)
     settings = app.settings
     if demo:
         _load_demo(app)
@@ -86,8 +87,10 @@ def serve_cmd(app: App, host: str, port: int, demo: bool) -> None:
         clock.schedule(scheduler)
         click.echo(f"嵌入模式：本进程每 {settings.sweep_tick} 秒扫描提醒、每 {settings.clock_tick} "
                    "秒发送到期消息。", err=True)
+    # uvicorn logs through rectiflow's handler (log_config=None); the app writes the access log
+    # itself, with the request id and without the token of an approval link.
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port,
-                                           log_level="info"))
+                                           log_config=None, access_log=False))
     # uvicorn handles SIGTERM/SIGINT itself and raises them again once it has stopped; these
     # handlers receive that second delivery, so the clock below is still shut down cleanly.
     stopped: list[int] = []
@@ -132,9 +135,14 @@ def clock_cmd(app: App) -> None:
     from tasks.clock import Clock, enqueueing_jobs, scheduler_options
 
     _require_broker(app.settings, "clock")
-    _setup_logging()
+    _setup_logging(app.settings)
     configure(app.settings)
     settings = app.settings
+    if settings.metrics_port is not None:
+        from workflow.metrics import serve_metrics
+
+        serve_metrics(settings.metrics_port)
+        log.info("时钟的监控指标：端口 %s（/metrics）", settings.metrics_port)
     clock = Clock(settings, app.sessions, enqueueing_jobs(settings))
     scheduler = BlockingScheduler(**scheduler_options())  # type: ignore[arg-type]
     clock.schedule(scheduler)
@@ -164,9 +172,11 @@ def worker_cmd(app: App, concurrency: int | None, pool: str, loglevel: str,
                hostname: str | None) -> None:
     """生产工作进程：执行时钟放入消息队列的扫描和发送任务（Celery worker）。"""
     from tasks.celery_app import configure, queue_name
+    from tasks.observability import install_worker_hooks
 
     _require_broker(app.settings, "worker")
     celery = configure(app.settings)
+    install_worker_hooks(app.settings, loglevel=loglevel, pool=pool)
     argv = ["worker", "--queues", queue_name(app.settings), "--loglevel", loglevel,
             "--pool", pool, "--without-gossip", "--without-mingle",
             "--hostname", hostname or "rectiflow@%h"]

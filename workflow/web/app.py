@@ -1,5 +1,6 @@
 """The FastAPI app factory: pages for people (Jinja2, server-rendered, Chinese), the JSON API
-for programs, one-time approval links, and ``/healthz``."""
+for programs, one-time approval links, and for operators ``/healthz``, ``/readyz`` and
+``/metrics`` (workflow/web/ops.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from config.settings import Settings
-from workflow import db, events
+from workflow import db, events, metrics
 from workflow.errors import RectiflowError
 from workflow.evidence import EvidenceStore
 from workflow.policy import load_policy_file
 from workflow.timeutil import system_now
-from workflow.web import admin, api, approve, auth, pages
+from workflow.web import admin, api, approve, auth, ops, pages
 from workflow.web.context import Web, make_templates
 from workflow.web.security import ApiTokens, LoginLimiter, load_secret
 
@@ -69,10 +70,8 @@ def create_app(settings: Settings, *, sessions: sessionmaker[Session] | None = N
     app.state.web = web
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="rectiflow_session",
                        max_age=12 * 3600, same_site="lax", https_only=web.secure_cookies)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    # Outermost: every log line of a request, the session's included, carries its id.
+    ops.install(app, metrics.web_registry(sessions, clock))
 
     @app.get("/", include_in_schema=False)
     def home() -> Response:
