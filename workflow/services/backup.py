@@ -110,7 +110,9 @@ def libpq_target(url: str) -> tuple[str, dict[str, str]]:
     env: dict[str, str] = {}
     if parsed.password is not None:
         env["PGPASSWORD"] = str(parsed.password)
-    clean: URL = parsed.set(drivername="postgresql", password=None)
+    # URL.set(password=None) would keep the password: build the URL without it.
+    clean = URL.create("postgresql", username=parsed.username, host=parsed.host,
+                       port=parsed.port, database=parsed.database, query=parsed.query)
     return clean.render_as_string(hide_password=False), env
 
 
@@ -409,9 +411,11 @@ def restore_backup(directory: Path, url: str, engine: Engine, evidence_root: Pat
                                              "rectiflow 再恢复")
     if backend == "postgresql":
         tool = pg_tool("pg_restore")
+        occupied = holds_data(engine)
     else:
         target_path = _sqlite_path(url)
-    if holds_data(engine) and not force:
+        occupied = target_path.exists() and holds_data(engine)
+    if occupied and not force:
         raise BackupRejected(public_location(url), "目标数据库中已有数据；确认要用备份覆盖它时，"
                                                    "请加 --force")
     copied = _restore_evidence(directory, manifest, evidence_root, reporter)
