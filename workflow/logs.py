@@ -9,10 +9,10 @@ a Celery task. ``RECTIFLOW_LOG_LEVEL`` sets the level (default INFO for the long
 processes, WARNING for one-shot commands).
 
 Secrets never reach the output: the configured ones (SMTP password, WeCom secret, robot key,
-SECRET_KEY, passwords in the database and broker URLs) and secret query values in URLs
-(``access_token=``, ``corpsecret=``, ``key=``) are replaced by ``***`` in the message, the
-extra fields and any traceback, whichever logger wrote the record (httpx logs every request URL
-at INFO). A safety net: code should not log secrets in the first place.
+SECRET_KEY, the metrics token, passwords in the database and broker URLs), secret query values
+in URLs (``access_token=``, ``corpsecret=``, ``key=``) and approval-link tokens are replaced by
+``***`` in the message, the extra fields and any traceback, whichever logger wrote the record
+(httpx logs every request URL at INFO). A safety net: code should not log secrets at all.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ MASK = "***"
 MIN_SECRET_LENGTH = 4
 _SECRET_QUERY = re.compile(r"((?:corpsecret|access_token|secret|password|key|token)=)[^&\s\"'>]+",
                            re.IGNORECASE)
+#: An approval link's token acts as the person it was made for (``/approve/{token}``).
+_APPROVAL_LINK = re.compile(r"(/approve/)[^/?#\s\"'<>]+")
 #: The attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message", "asctime", "taskName"}
@@ -77,6 +79,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if self._values is not None:
             text = self._values.sub(MASK, text)
+        text = _APPROVAL_LINK.sub(r"\1" + MASK, text)
         return _SECRET_QUERY.sub(r"\1" + MASK, text)
 
 
