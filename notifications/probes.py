@@ -133,6 +133,10 @@ _SMTP_TROUBLE: tuple[tuple[type[BaseException], str | None, str], ...] = (
 
 def _smtp_trouble(exc: BaseException, stage: str, timeout: float) -> str:
     """One line saying what ``exc``, raised at ``stage``, means for the sysadmin."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and "timed out" in str(exc):
+        # smtplib reports a greeting or reply that never came as a disconnection
+        return (f"连接后 {timeout:g} 秒内没有收到服务器应答：该端口可能要求 SSL（465 端口请开启 "
+                "RECTIFLOW_SMTP_SSL），或服务器过忙")
     code = getattr(exc, "smtp_code", "")
     detail = _short(getattr(exc, "smtp_error", None) or getattr(exc, "reason", None) or exc)
     for kind, at_stage, text in _SMTP_TROUBLE:

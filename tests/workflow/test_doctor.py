@@ -199,6 +199,24 @@ def test_smtp_ok_and_send_test(rectiflow: Any, healthy: Any, smtp_server: tuple[
     assert b"Subject: =?utf-8?" in raw  # a Chinese subject, encoded
 
 
+def test_a_silent_smtp_server_times_out() -> None:
+    # Given a server that accepts the connection and never says a word
+    from config.settings import load_settings
+    from notifications.probes import smtp_finding
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        settings = load_settings({"RECTIFLOW_SMTP_HOST": "127.0.0.1",
+                                  "RECTIFLOW_SMTP_PORT": str(port),
+                                  "RECTIFLOW_SMTP_SENDER": "duban@example.edu.cn"})
+        started = time.monotonic()
+        finding = smtp_finding(settings, timeout=0.5)
+    assert time.monotonic() - started < 3
+    assert finding.status is Status.FAIL and "0.5 秒内没有收到服务器应答" in finding.message
+
+
 def test_send_test_without_smtp_fails(rectiflow: Any, healthy: Any) -> None:
     result = rectiflow("doctor", "--send-test", "admin@example.edu.cn", "--now", in_june())
     assert result.code == 1
@@ -331,7 +349,7 @@ def test_stale_clock_fails(rectiflow: Any, sessions: sessionmaker[Session]) -> N
     result = rectiflow("doctor", "--now", in_june())
     assert result.code == 1
     line = lines(result.out)["时钟"]
-    assert line.startswith("✗ 时钟：时钟已停止：最近心跳 1 小时 0 分钟前")
+    assert line.startswith("✗ 时钟：时钟已停止：最近心跳在 1 小时前")
     assert "rectiflow serve" in line  # embedded: the clock runs inside serve
 
 
@@ -350,7 +368,7 @@ def test_clock_judgement_table() -> None:
     def at(seconds_ago: float) -> Heartbeat:
         return Heartbeat(CLOCK_HEARTBEAT, now - timedelta(seconds=seconds_ago), "host:1")
 
-    cases = [(None, Status.FAIL, "从未收到"), (at(20), Status.OK, "最近心跳 20 秒前"),
+    cases = [(None, Status.FAIL, "从未收到"), (at(20), Status.OK, "最近心跳在 20 秒前"),
              (at(140), Status.OK, "2 分钟前"), (at(151), Status.FAIL, "时钟已停止"),
              (at(-600), Status.WARN, "NTP")]
     for beat_, status, phrase in cases:
@@ -378,7 +396,7 @@ def test_backlog_and_dead_messages(rectiflow: Any, healthy: sessionmaker[Session
     result = rectiflow("doctor", "--now", in_june())
     assert result.code == 0, result.out  # warnings
     backlog = lines(result.out)["发件箱积压"]
-    assert backlog.startswith("! 发件箱积压：2 条消息已到发送时间未发出，最早一条已等待 3 小时 0 分钟前")
+    assert backlog.startswith("! 发件箱积压：2 条消息已到发送时间未发出，最早一条已等待 3 小时：")
     dead = lines(result.out)["发送失败的消息"]
     assert dead.startswith("! 发送失败的消息：1 条消息多次发送失败后已放弃")
     assert "收件人被拒收" in dead

@@ -243,26 +243,28 @@ def clock_finding(beat: Heartbeat | None, now: datetime, tick: int, *, broker: b
     if beat is None:
         return Finding.fail(f"从未收到时钟心跳，提醒和消息都不会自动发出：{runs_it}")
     age = beat.age(now)
-    seen = f"最近心跳 {_age_text(age)}（{local_text(beat.at)}，{beat.value or '未知进程'}）"
+    holder = beat.value or "未知进程"
     if age < -timedelta(seconds=max(tick, 60)):
-        return Finding.warn(f"{seen}晚于本机时间 {_age_text(-age)}：请检查各服务器的时钟同步（NTP）")
+        return Finding.warn(f"最近心跳时间 {local_text(beat.at)}（{holder}）比本机时间晚 "
+                            f"{duration_text(-age)}：请检查各服务器的时钟同步（NTP）")
+    seen = f"最近心跳在 {duration_text(age)}前（{local_text(beat.at)}，{holder}）"
     if age > stale_after(tick):
-        return Finding.fail(f"时钟已停止：{seen}，超过 {_age_text(stale_after(tick))}（节拍 {tick} 秒）"
-                            f"未更新，提醒和消息不会自动发出：{runs_it}")
+        return Finding.fail(f"时钟已停止：{seen}，超过 {duration_text(stale_after(tick))}未更新"
+                            f"（节拍 {tick} 秒），提醒和消息不会自动发出：{runs_it}")
     return Finding.ok(f"{seen}，节拍 {tick} 秒")
 
 
-def _age_text(age: timedelta) -> str:
-    seconds = int(abs(age.total_seconds()))
+def duration_text(span: timedelta) -> str:
+    """A rough length of time a person reads at a glance: 45 秒, 12 分钟, 3 小时 5 分钟, 4 天."""
+    seconds = int(abs(span.total_seconds()))
     if seconds < 60:
-        text = f"{seconds} 秒"
-    elif seconds < 3600:
-        text = f"{seconds // 60} 分钟"
-    elif seconds < 86400 * 2:
-        text = f"{seconds // 3600} 小时 {seconds % 3600 // 60} 分钟"
-    else:
-        text = f"{seconds // 86400} 天"
-    return f"{text}前" if age >= timedelta(0) else text
+        return f"{seconds} 秒"
+    if seconds < 3600:
+        return f"{seconds // 60} 分钟"
+    if seconds < 86400 * 2:
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours} 小时 {minutes} 分钟" if minutes else f"{hours} 小时"
+    return f"{seconds // 86400} 天"
 
 
 # ------------------------------------------------------------------ outbox
@@ -318,7 +320,7 @@ def backlog_finding(facts: OutboxFacts, now: datetime, tick: int) -> Finding:
     if not facts.due or facts.oldest_due is None:
         return Finding.ok(f"没有积压的待发消息{stuck}")
     wait = as_utc(now) - facts.oldest_due
-    text = f"{facts.due} 条消息已到发送时间未发出，最早一条已等待 {_age_text(wait)}"
+    text = f"{facts.due} 条消息已到发送时间未发出，最早一条已等待 {duration_text(wait)}"
     if wait <= backlog_limit(tick):
         return Finding.ok(f"{text}（正常排队）{stuck}")
     return Finding.warn(f"{text}：发送进程可能未运行或发送失败后在重试；请确认时钟和发送进程在运行，"
