@@ -11,6 +11,7 @@ from workflow.cli import App, emit_json, json_option, parse_date, pass_app
 from workflow.importers.ledger import import_ledger
 from workflow.importers.report import import_report, summary_lines, tree_lines
 from workflow.models import Campaign
+from workflow.progress import terminal_reporter
 from workflow.services.people import find_person
 
 
@@ -35,10 +36,11 @@ def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
     from workflow.workcalendar import overrides_from_toml
 
     feedback = parse_date(feedback_date, "feedback_date")
-    with app.transaction() as session:
+    with terminal_reporter(as_json) as reporter, app.transaction() as session:
         calendar = load_calendar(session, overrides_from_toml(app.policies.calendar))
         summary = import_ledger(session, file, campaign_title=campaign_title, now=app.now(),
-                                dry_run=dry_run, feedback_date=feedback, calendar=calendar)
+                                dry_run=dry_run, feedback_date=feedback, calendar=calendar,
+                                reporter=reporter)
         if first_responsible and summary.campaign_id is not None and not dry_run:
             campaign = session.get(Campaign, summary.campaign_id)
             assert campaign is not None

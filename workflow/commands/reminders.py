@@ -11,6 +11,7 @@ import click
 
 from workflow.cli import App, emit_json, json_option, now_option, pass_app
 from workflow.outbox import CHANNEL_LABELS, list_messages, message_dict
+from workflow.progress import terminal_reporter
 from workflow.reminders import URGENCY_LABELS
 from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import local_text
@@ -62,9 +63,9 @@ def sweep_cmd(app: App, dry_run: bool, as_json: bool) -> None:
     from workflow.models import Measure
 
     now = app.now()
-    with app.transaction(write_lock=True) as session:
+    with terminal_reporter(as_json) as reporter, app.transaction(write_lock=True) as session:
         ctx = reminder_context(session, app.policies, app.configured_channels)
-        result = sweep(session, ctx, now=now)
+        result = sweep(session, ctx, now=now, reporter=reporter)
         group = _queue_group_summary(app, session, result.messages, now)
         shown = [{**message_dict(m), "items": m.payload["items"]} for m in result.messages]
         ids = {i["measure_id"] for m in shown for i in m["items"]}

@@ -25,6 +25,7 @@ from workflow.errors import ImportRejected, InputError, RowError
 from workflow.history import GENESIS
 from workflow.lifecycle import Kind, State
 from workflow.models import Area, Campaign, HistoryEntry, Measure, Person, Problem, Unit
+from workflow.progress import SILENT, Reporter
 from workflow.services.measures import new_history_entry
 from workflow.workcalendar import WorkCalendar
 
@@ -343,13 +344,16 @@ def _campaign(session: Session, title: str, now: datetime) -> Campaign:
 
 def import_ledger(session: Session, path: Path, *, campaign_title: str | None, now: datetime,
                   dry_run: bool = False, feedback_date: date | None = None,
-                  calendar: WorkCalendar | None = None) -> ImportSummary:
+                  calendar: WorkCalendar | None = None,
+                  reporter: Reporter = SILENT) -> ImportSummary:
     """Import a ledger file into a campaign (new or existing); all rows or none.
 
     ``feedback_date`` (or the existing campaign's) anchors deadlines written as
     "反馈后N个工作日", counted on ``calendar`` (default: the stored calendar overrides).
     """
     header, body = read_table(path)
+    reporter.phase("校验台账", total=None)
+    body = _reported(body, reporter)
     index = map_header(header, path.name)
     title = campaign_title or path.stem
     existing = session.scalar(select(Campaign).where(Campaign.title == title.strip()))
@@ -369,10 +373,26 @@ def import_ledger(session: Session, path: Path, *, campaign_title: str | None, n
         raise InputError(f"{path.name} 中没有任何数据行", field="file")
     if dry_run:
         return _count_only(session, existing, good)
+    reporter.phase("写入台账", total=len(good))
     campaign = _campaign(session, title, now)
     if feedback_date is not None:
         campaign.feedback_date = feedback_date
-    return write_rows(session, campaign, good, now)
+    summary = write_rows(session, campaign, good, now)
+    reporter.advance(len(good))
+    return summary
+
+
+def _reported(rows: Iterator[tuple[int, list[Any]]], reporter: Reporter
+              ) -> Iterator[tuple[int, list[Any]]]:
+    """The rows, telling ``reporter`` every 500 (a bar needs no finer steps)."""
+    pending = 0
+    for row in rows:
+        yield row
+        pending += 1
+        if pending == 500:
+            reporter.advance(pending)
+            pending = 0
+    reporter.advance(pending)
 
 
 def _after_feedback(calendar: WorkCalendar, feedback: date, n: int) -> date:

@@ -23,6 +23,7 @@ from workflow.lifecycle import Kind, State
 from workflow.models import Campaign, Measure, OutboxMessage, Person
 from workflow.outbox import PlannedItem, write_notices
 from workflow.policy import Policy, PolicySet
+from workflow.progress import SILENT, Reporter
 from workflow.reminders import MeasureSnapshot, Notice, Planner, WorkdayIndex
 from workflow.timeutil import local_date
 from workflow.workcalendar import WorkCalendar, overrides_from_toml
@@ -173,8 +174,12 @@ def _move_on(session: Session, updates: list[dict[str, Any]]) -> None:
 
 @metrics.observe_sweep
 def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
-          batch: int = BATCH) -> SweepResult:
-    """Plan every due measure into the outbox and move its ``next_reminder_at`` on."""
+          batch: int = BATCH, reporter: Reporter = SILENT) -> SweepResult:
+    """Plan every due measure into the outbox and move its ``next_reminder_at`` on.
+
+    ``reporter`` hears of each batch of measures planned (the count due is not known ahead).
+    """
+    reporter.phase("扫描到期措施", total=None)
     result = SweepResult()
     recipients = Recipients(session, local_date(now))
     items: list[PlannedItem] = []
@@ -190,6 +195,7 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
         items.extend(batch_items)
         _move_on(session, updates)
         result.measures += len(rows)
+        reporter.advance(len(rows))
     if items:
         send_at = ctx.planner.next_send_time(now, ctx.base)
         result.messages = write_notices(session, items, now=now, send_at=send_at,
