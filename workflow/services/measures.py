@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -117,6 +117,11 @@ _LOAD_FOR_ACTION = _LOAD_MEASURE.add_columns(
     .order_by(HistoryEntry.seq.desc()).limit(1).correlate(Measure).scalar_subquery())
 
 
+#: The same and the acting person found by email, in one round trip instead of two.
+_LOAD_FOR_ACTION_BY_EMAIL = _LOAD_FOR_ACTION.add_columns(Person).outerjoin(
+    Person, func.lower(Person.email) == bindparam("email"))
+
+
 def load_measure(session: Session, measure_id: int) -> Measure:
     measure = session.scalar(_LOAD_MEASURE, {"measure_id": measure_id})
     if measure is None:
@@ -130,6 +135,23 @@ def load_for_action(session: Session, measure_id: int) -> tuple[Measure, str]:
     if found is None:
         raise NotFound("措施", measure_id)
     return found[0], found[1] or GENESIS
+
+
+def load_for_action_by(session: Session, measure_id: int,
+                      actor: str | Person) -> tuple[Measure, str, Person]:
+    """``load_for_action`` and the actor, named by email or name (see ``find_person``)."""
+    if isinstance(actor, Person):
+        return (*load_for_action(session, measure_id), actor)
+    key = actor.strip()
+    if "@" not in key:
+        return (*load_for_action(session, measure_id), find_person(session, key))
+    found = session.execute(_LOAD_FOR_ACTION_BY_EMAIL,
+                            {"measure_id": measure_id, "email": key.lower()}).first()
+    if found is None:
+        raise NotFound("措施", measure_id)
+    if found[2] is None:
+        raise NotFound("人员", key)
+    return found[0], found[1] or GENESIS, found[2]
 
 
 def last_hash(session: Session, measure_id: int) -> str:
@@ -278,9 +300,7 @@ def _insert_progress(session: Session, measure: Measure, author: Person, text: s
 
 def perform(session: Session, request: ActionRequest, *, now: datetime) -> ActionOutcome:
     """Carry out one action in the caller's transaction, or raise and change nothing."""
-    measure, prev_hash = load_for_action(session, request.measure_id)
-    actor = (request.actor if isinstance(request.actor, Person)
-             else find_person(session, request.actor))
+    measure, prev_hash, actor = load_for_action_by(session, request.measure_id, request.actor)
     if not actor.active:
         raise NotPermitted(actor.name, request.action.label, measure.id, [])
     today = local_date(now)
