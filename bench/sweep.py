@@ -380,7 +380,7 @@ def claim_statement(engine: Engine, ctx: ReminderContext, now: datetime) -> tupl
 
 
 def explain_claim(engine: Engine, statement: str, parameters: Any) -> dict[str, Any]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the claim, in a transaction rolled back (it locks rows)."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the claim, in a transaction rolled back."""
     with engine.connect() as conn:
         plan = conn.exec_driver_sql(
             "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters).scalar_one()

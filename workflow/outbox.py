@@ -8,6 +8,7 @@ written once. What a message says is rendered at send time from its payload.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow import metrics
 from workflow.models import OutboxItem, OutboxMessage, Person
@@ -100,24 +102,27 @@ def subject_for(items: Sequence[dict[str, Any]], kind: str) -> str:
     return f"{prefix}您有{len(items)}项整改措施需要关注：{detail}"
 
 
+_INSERT_ITEMS_PG = text(
+    "INSERT INTO outbox_item (message_id, measure_id, rule, key) "
+    "SELECT message_id, measure_id, rule, key FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS r(message_id integer, measure_id integer, rule varchar, key varchar) "
+    "ON CONFLICT (key) DO NOTHING RETURNING key")
+
+
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert outbox items; rows whose key exists already are skipped. Returns the keys
     inserted.
 
-    PostgreSQL gets one ``INSERT ... SELECT FROM unnest(arrays)``; SQLite a Core executemany
-    (no ORM bookkeeping: nothing here needs the items as objects).
+    PostgreSQL gets one ``INSERT ... SELECT FROM json_to_recordset(...)``: the json module
+    encodes a quarter of a million rows in a fraction of the time array parameters take. SQLite
+    gets a Core executemany (no ORM bookkeeping: nothing here needs the items as objects).
     """
     if not rows:
         return set()
-    table = OutboxItem.__table__
     if session.get_bind().dialect.name == "postgresql":
-        columns = ("message_id", "measure_id", "rule", "key")
-        types = ("integer", "integer", "varchar", "varchar")
-        arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(columns, types, strict=True))
-        statement = text(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) "  # type: ignore[attr-defined]
-            f"SELECT * FROM unnest({arrays}) ON CONFLICT (key) DO NOTHING RETURNING key")
-        return set(session.scalars(statement, {c: [r[c] for r in rows] for c in columns}))
+        # each row holds exactly the four columns (``write_notices`` builds them)
+        return set(session.scalars(_INSERT_ITEMS_PG, {"rows": json.dumps(rows)}))
+    table = OutboxItem.__table__
     insert = (sqlite.insert(table)  # type: ignore[arg-type]
               .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))
     inserted: set[str] = set()
@@ -189,24 +194,56 @@ def write_notices(session: Session, items: Sequence[PlannedItem], *, now: dateti
         row["message_id"] = placeholders[(item.recipient_id, channel)].id
     inserted = _insert_ignoring_duplicates(session, rows)
 
-    messages: list[OutboxMessage] = []
+    filled: list[tuple[OutboxMessage, dict[str, Any]]] = []
+    empty: list[OutboxMessage] = []
     for group in ordered:
         message = placeholders[group]
         members = [k for k in groups[group] if k in inserted]
         if not members:
-            session.delete(message)
+            empty.append(message)
             continue
         person = recipients[group[0]]
         shown = sorted((_item_payload(by_key[k][0]) for k in members),
                        key=lambda d: (d["urgency"], d["measure_id"]))
         digest = hashlib.sha256("\n".join(sorted(members)).encode()).hexdigest()
-        message.subject = subject_for(shown, kind)
-        message.payload = {"items": shown, "name": person.name}
-        message.key = f"{kind}|{group[0]}|{group[1]}|{digest[:40]}"
-        messages.append(message)
-    session.flush()
+        filled.append((message, {"id": message.id, "subject": subject_for(shown, kind),
+                                 "payload": {"items": shown, "name": person.name},
+                                 "key": f"{kind}|{group[0]}|{group[1]}|{digest[:40]}"}))
+    _fill_placeholders(session, filled, empty)
+    messages = [message for message, _ in filled]
     metrics.messages_created((m.channel for m in messages), kind)
     return messages
+
+
+_FILL_PG = text(
+    "UPDATE outbox_message SET subject = f.subject, payload = f.payload, key = f.key "
+    "FROM json_to_recordset(CAST(:filled AS json)) AS f(id integer, subject varchar, "
+    "payload json, key varchar) WHERE outbox_message.id = f.id")
+_MESSAGES = OutboxMessage.__table__
+_FILL = (update(_MESSAGES)  # type: ignore[arg-type]
+         .where(_MESSAGES.c.id == bindparam("message_id"))
+         .values(subject=bindparam("subject"), payload=bindparam("payload"), key=bindparam("key")))
+
+
+def _fill_placeholders(session: Session, filled: list[tuple[OutboxMessage, dict[str, Any]]],
+                       empty: list[OutboxMessage]) -> None:
+    """Give each placeholder its subject, payload and final key, and delete those that got no
+    item, in one statement each (an ORM flush sends one UPDATE per message). The objects are
+    then told the new values as committed ones."""
+    rows = [values for _, values in filled]
+    if rows and session.get_bind().dialect.name == "postgresql":
+        session.execute(_FILL_PG, {"filled": json.dumps(rows, ensure_ascii=False)})
+    elif rows:
+        session.execute(_FILL, [{"message_id": r["id"], "subject": r["subject"],
+                                 "payload": r["payload"], "key": r["key"]} for r in rows])
+    if empty:
+        session.execute(delete(_MESSAGES)  # type: ignore[arg-type]
+                        .where(_MESSAGES.c.id.in_([m.id for m in empty])))
+        for message in empty:
+            session.expunge(message)
+    for message, values in filled:
+        for column in ("subject", "payload", "key"):
+            set_committed_value(message, column, values[column])
 
 
 def message_dict(message: OutboxMessage) -> dict[str, Any]:

@@ -243,3 +243,30 @@ def test_bad_policy_file_is_refused_at_start(rectiflow, tmp_path, monkeypatch):
     result = rectiflow("sweep", "--json")
     assert result.code == 2
     assert "reminders.before[2]" in result.err
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite's write lock keeps actions out of a sweep")
+def test_a_measure_changed_while_it_is_planned_keeps_its_new_reminder_time(
+        sessions, overdue_ledger, monkeypatch):
+    # Given a sweep that has read three overdue measures and is planning them
+    _, _, owner, _, measures = overdue_ledger
+    changed = measures[0].id
+    acted_at = at("2026-10-13 09:00")
+    import workflow.services.sweep as sweep_module
+
+    real_plan_items = sweep_module.plan_items
+
+    def plan_while_the_owner_acts(*args, **kwargs):
+        # When the owner starts one of them in another transaction meanwhile
+        with db.transaction(sessions) as other:
+            perform(other, ActionRequest(changed, Action.START, owner.email), now=acted_at)
+        return real_plan_items(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "plan_items", plan_while_the_owner_acts)
+    run_sweep(sessions, at("2026-10-13 10:00"))
+    # Then the changed measure stays due from the action, for the next sweep to plan afresh,
+    # and the other two move on
+    with db.transaction(sessions) as session:
+        due = dict(session.execute(select(Measure.id, Measure.next_reminder_at)).tuples().all())
+    assert due[changed] == acted_at
+    assert all(due[m.id] > at("2026-10-13 10:00") for m in measures[1:])

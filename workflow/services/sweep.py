@@ -2,13 +2,21 @@
 write them to the outbox, and move ``next_reminder_at`` on, all in the caller's transaction.
 
 Only due rows are read (a partial index on ``next_reminder_at``), so an idle sweep costs the
-same over a thousand measures or a million. On PostgreSQL claimed rows are locked with
-``FOR UPDATE SKIP LOCKED``, so two sweeps at once split the work; the outbox items' unique keys
-make any overlap harmless.
+same over a thousand measures or a million. The claim reads what planning needs in the same
+statement.
+
+Concurrency, without locking each row (a row lock is a write: on a burst it costs as much as
+planning):
+- sweeps take turns: on PostgreSQL a transaction-scoped advisory lock, on SQLite the write lock
+  (``BEGIN IMMEDIATE``); the second of two sweeps at once then finds nothing due;
+- a measure changed by an action while it was being planned keeps the ``next_reminder_at`` the
+  action gave it (``now``): moving on is ``UPDATE ... WHERE version = <the version planned>``;
+- outbox items' unique keys make any overlap harmless.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -96,32 +104,63 @@ class SweepResult:
 
 
 _SNAPSHOT_COLUMNS = (
-    Measure.id, Measure.state, Measure.kind, Measure.deadline, Measure.created_at,
-    Measure.state_changed_at, Measure.last_progress_at, Measure.owner_id, Measure.leader_id,
-    Campaign.first_responsible_id, Campaign.policy,
+    Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
+    Measure.created_at, Measure.state_changed_at, Measure.last_progress_at, Measure.owner_id,
+    Measure.leader_id, Measure.campaign_id, Campaign.first_responsible_id,
 )
+_CLAIM = (select(*_SNAPSHOT_COLUMNS).join(Campaign)
+          .where(Measure.next_reminder_at.is_not(None),
+                 Measure.next_reminder_at <= bindparam("now"))
+          .order_by(Measure.next_reminder_at).limit(bindparam("batch")))
+#: pg_advisory_xact_lock's key for "a sweep is running" (any constant unique to rectiflow).
+SWEEP_LOCK_KEY = 0x5245_4354  # "RECT"
 
 
-def _claim(session: Session, now: datetime, batch: int) -> Sequence[int]:
-    query = (select(Measure.id)
-             .where(Measure.next_reminder_at.is_not(None), Measure.next_reminder_at <= now)
-             .order_by(Measure.next_reminder_at).limit(batch))
+def _take_turn(session: Session) -> None:
+    """Wait for any other sweep to commit; held until this transaction ends."""
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return session.scalars(query).all()
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SWEEP_LOCK_KEY})
 
 
-def plan_items(ctx: ReminderContext, recipients: Recipients, rows: Sequence[Any],
-               now: datetime) -> tuple[list[PlannedItem], list[dict[str, Any]]]:
+def _claim(session: Session, now: datetime, batch: int) -> Sequence[Any]:
+    """Up to ``batch`` due measures, earliest first, with what planning needs."""
+    return session.execute(_CLAIM, {"now": now, "batch": batch}).all()
+
+
+@dataclass
+class CampaignPolicies:
+    """Each campaign's policy override, read once per sweep for the campaigns it meets."""
+
+    session: Session
+    _known: dict[int, Mapping[str, Any] | None] = field(default_factory=dict)
+
+    def load(self, ids: set[int]) -> None:
+        missing = ids - self._known.keys()
+        if missing:
+            query = select(Campaign.id, Campaign.policy).where(Campaign.id.in_(sorted(missing)))
+            self._known.update((cid, policy) for cid, policy in self.session.execute(query))
+
+    def __getitem__(self, campaign_id: int) -> Mapping[str, Any] | None:
+        return self._known[campaign_id]
+
+
+def plan_items(ctx: ReminderContext, recipients: Recipients, campaigns: CampaignPolicies,
+               rows: Sequence[Any], now: datetime
+               ) -> tuple[list[PlannedItem], list[dict[str, Any]]]:
     """Plan each claimed measure: the items to write and each measure's next reminder time."""
     planned: list[tuple[Any, Notice]] = []
     updates: list[dict[str, Any]] = []
+    campaigns.load({row.campaign_id for row in rows})
+    policies: dict[tuple[str, int], Policy] = {}
     for row in rows:
         snapshot = MeasureSnapshot(row.id, State(row.state), Kind(row.kind), row.deadline,
                                    row.created_at, row.state_changed_at, row.last_progress_at)
-        policy = ctx.policy_for(row.kind, row.policy)
+        policy = policies.get((row.kind, row.campaign_id))
+        if policy is None:
+            policy = policies[(row.kind, row.campaign_id)] = ctx.policy_for(
+                row.kind, campaigns[row.campaign_id])
         plan = ctx.planner.plan(snapshot, policy, now)
-        updates.append({"measure_id": row.id, "next_at": plan.next_at})
+        updates.append({"measure_id": row.id, "version": row.version, "next_at": plan.next_at})
         planned.extend((row, notice) for notice in plan.notices)
     recipients.load({pid for row, _ in planned
                      for pid in (row.owner_id, row.leader_id, row.first_responsible_id) if pid})
@@ -153,23 +192,31 @@ def plan_items(ctx: ReminderContext, recipients: Recipients, rows: Sequence[Any]
     return items, updates
 
 
+_MOVE_ON_PG = text(
+    "UPDATE measure SET next_reminder_at = due.next_at "
+    "FROM json_to_recordset(CAST(:due AS json)) AS due(id integer, version integer, "
+    "next_at timestamptz) WHERE measure.id = due.id AND measure.version = due.version")
+_MEASURES = Measure.__table__
+_MOVE_ON = (update(_MEASURES)  # type: ignore[arg-type]
+            .where(_MEASURES.c.id == bindparam("measure_id"),
+                   _MEASURES.c.version == bindparam("where_version"))
+            .values(next_reminder_at=bindparam("next_at")))
+
+
 def _move_on(session: Session, updates: list[dict[str, Any]]) -> None:
-    """Write each claimed measure's next reminder time: on PostgreSQL one statement over two
-    arrays (an executemany costs a round trip per row), elsewhere an executemany."""
+    """Write each claimed measure's next reminder time, unless an action changed the measure
+    since it was read. PostgreSQL gets one statement over a JSON document (an executemany costs
+    a round trip per row, and the json module encodes far faster than array parameters);
+    SQLite an executemany."""
     if not updates:
         return
-    table = Measure.__table__
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(
-            f"UPDATE {table.name} SET next_reminder_at = due.next_at "  # type: ignore[attr-defined]
-            "FROM unnest(CAST(:ids AS integer[]), CAST(:times AS timestamptz[])) "
-            f"AS due(id, next_at) WHERE {table.name}.id = due.id"),  # type: ignore[attr-defined]
-            {"ids": [u["measure_id"] for u in updates],
-             "times": [u["next_at"] for u in updates]})
+        session.execute(_MOVE_ON_PG, {"due": json.dumps([
+            {"id": u["measure_id"], "version": u["version"],
+             "next_at": u["next_at"].isoformat() if u["next_at"] else None} for u in updates])})
         return
-    session.execute(update(table)  # type: ignore[arg-type]
-                    .where(table.c.id == bindparam("measure_id"))
-                    .values(next_reminder_at=bindparam("next_at")), updates)
+    session.execute(_MOVE_ON, [{"measure_id": u["measure_id"], "where_version": u["version"],
+                                "next_at": u["next_at"]} for u in updates])
 
 
 @metrics.observe_sweep
@@ -182,16 +229,16 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
     reporter.phase("扫描到期措施", total=None)
     result = SweepResult()
     recipients = Recipients(session, local_date(now))
+    campaigns = CampaignPolicies(session)
     items: list[PlannedItem] = []
     seen: set[int] = set()
+    _take_turn(session)
     while True:
-        ids = [i for i in _claim(session, now, batch) if i not in seen]
-        if not ids:
+        rows = [row for row in _claim(session, now, batch) if row.id not in seen]
+        if not rows:
             break
-        seen.update(ids)
-        rows = session.execute(select(*_SNAPSHOT_COLUMNS).join(Campaign)
-                               .where(Measure.id.in_(ids))).all()
-        batch_items, updates = plan_items(ctx, recipients, rows, now)
+        seen.update(row.id for row in rows)
+        batch_items, updates = plan_items(ctx, recipients, campaigns, rows, now)
         items.extend(batch_items)
         _move_on(session, updates)
         result.measures += len(rows)
