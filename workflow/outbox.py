@@ -106,7 +106,7 @@ _INSERT_ITEMS_PG = text(
     "INSERT INTO outbox_item (message_id, measure_id, rule, key) "
     "SELECT message_id, measure_id, rule, key FROM json_to_recordset(CAST(:rows AS json)) "
     "AS r(message_id integer, measure_id integer, rule varchar, key varchar) "
-    "ON CONFLICT (key) DO NOTHING RETURNING key")
+    "ON CONFLICT (key) DO NOTHING")
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> set[str]:
@@ -121,7 +121,14 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
         return set()
     if session.get_bind().dialect.name == "postgresql":
         # each row holds exactly the four columns (``write_notices`` builds them)
-        return set(session.scalars(_INSERT_ITEMS_PG, {"rows": json.dumps(rows)}))
+        result = session.execute(_INSERT_ITEMS_PG, {"rows": json.dumps(rows)})
+        if result.rowcount == len(rows):  # type: ignore[attr-defined]
+            return {row["key"] for row in rows}  # the usual case: no key was written before
+        # Some were: the rows inserted are those pointing at this call's new messages (sending
+        # every key back would cost more than this query in the usual case).
+        messages = sorted({row["message_id"] for row in rows})
+        return set(session.scalars(select(OutboxItem.key)
+                                   .where(OutboxItem.message_id.in_(messages))))
     table = OutboxItem.__table__
     insert = (sqlite.insert(table)  # type: ignore[arg-type]
               .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))

@@ -1,0 +1,49 @@
+"""write_notices on a real database: each key once, even when part of a batch was written before."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from workflow import db
+from workflow.models import OutboxItem, OutboxMessage
+from workflow.outbox import PlannedItem, write_notices
+
+
+def _item(measure_id: int, recipient_id: int, stage: str = "overdue:1") -> PlannedItem:
+    return PlannedItem(measure_id=measure_id, rule=stage, stage=stage, deadline=date(2026, 10, 9),
+                       recipient_id=recipient_id, urgency=1, reason="逾期1个工作日")
+
+
+def test_only_the_new_keys_are_written_and_listed(sessions, ledger, now):
+    owner = ledger.person("Owner", "owner")
+    other = ledger.person("Other", "owner")
+    leader = ledger.person("Leader", "leader")
+    campaign = ledger.campaign()
+    m1, m2, m3 = (m.id for m in ledger.measures(campaign, [
+        {"leader": leader, "owner": owner, "deadline": date(2026, 10, 9)} for _ in range(3)]))
+    with db.transaction(sessions) as session:
+        first = write_notices(session, [_item(m1, owner.id), _item(m2, owner.id)], now=now,
+                              send_at=now, configured=frozenset())
+    assert [len(m.payload["items"]) for m in first] == [2]
+
+    # Given two of the owner's keys written before, and a new one for each person
+    with db.transaction(sessions) as session:
+        second = write_notices(session, [_item(m1, owner.id), _item(m2, owner.id),
+                                         _item(m3, owner.id), _item(m1, other.id)],
+                               now=now, send_at=now, configured=frozenset())
+        listed = {m.recipient: [i["measure_id"] for i in m.payload["items"]] for m in second}
+    # Then each message lists only what it added
+    assert listed == {owner.email: [m3], other.email: [m1]}
+
+    # And a batch made only of old keys writes no message at all
+    with db.transaction(sessions) as session:
+        assert write_notices(session, [_item(m1, owner.id), _item(m3, owner.id)], now=now,
+                             send_at=now, configured=frozenset()) == []
+    with db.transaction(sessions) as session:
+        keys = session.scalars(select(OutboxItem.key)).all()
+        messages = session.scalars(select(OutboxMessage)).all()
+    assert len(keys) == len(set(keys)) == 4
+    assert len(messages) == 3
+    assert all(m.subject and m.payload["items"] and "writing-" not in m.key for m in messages)
