@@ -29,7 +29,7 @@ CHANNEL_LABELS = {"email": "邮件", "wecom": "企业微信", "wecom_robot": "�
 PREFERENCES = ("auto", "email", "wecom", "both")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PlannedItem:
     """One measure to tell one person about, and why."""
 
@@ -173,11 +173,9 @@ def write_notices(session: Session, items: Sequence[PlannedItem], *, now: dateti
     rows: list[dict[str, Any]] = []
     by_key: dict[str, tuple[PlannedItem, str]] = {}
     groups: dict[tuple[int, str], list[str]] = defaultdict(list)
+    reach = {pid: channels_for(person, configured) for pid, person in recipients.items()}
     for item in items:
-        person = recipients.get(item.recipient_id)
-        if person is None:
-            continue
-        for channel in channels_for(person, configured):
+        for channel in reach.get(item.recipient_id, ()):
             key = item_key(item, channel)
             if key in by_key:
                 continue
@@ -222,10 +220,6 @@ def write_notices(session: Session, items: Sequence[PlannedItem], *, now: dateti
     return messages
 
 
-_FILL_PG = text(
-    "UPDATE outbox_message SET subject = f.subject, payload = f.payload, key = f.key "
-    "FROM json_to_recordset(CAST(:filled AS json)) AS f(id integer, subject varchar, "
-    "payload json, key varchar) WHERE outbox_message.id = f.id")
 _MESSAGES = OutboxMessage.__table__
 _FILL = (update(_MESSAGES)  # type: ignore[arg-type]
          .where(_MESSAGES.c.id == bindparam("message_id"))
@@ -235,14 +229,12 @@ _FILL = (update(_MESSAGES)  # type: ignore[arg-type]
 def _fill_placeholders(session: Session, filled: list[tuple[OutboxMessage, dict[str, Any]]],
                        empty: list[OutboxMessage]) -> None:
     """Give each placeholder its subject, payload and final key, and delete those that got no
-    item, in one statement each (an ORM flush sends one UPDATE per message). The objects are
-    then told the new values as committed ones."""
-    rows = [values for _, values in filled]
-    if rows and session.get_bind().dialect.name == "postgresql":
-        session.execute(_FILL_PG, {"filled": json.dumps(rows, ensure_ascii=False)})
-    elif rows:
-        session.execute(_FILL, [{"message_id": r["id"], "subject": r["subject"],
-                                 "payload": r["payload"], "key": r["key"]} for r in rows])
+    item, with Core statements (no unit-of-work bookkeeping). The objects are then told the new
+    values as committed ones."""
+    if filled:  # an executemany: psycopg pipelines it, SQLite runs it in-process
+        session.execute(_FILL, [{"message_id": values["id"], "subject": values["subject"],
+                                 "payload": values["payload"], "key": values["key"]}
+                                for _, values in filled])
     if empty:
         session.execute(delete(_MESSAGES)  # type: ignore[arg-type]
                         .where(_MESSAGES.c.id.in_([m.id for m in empty])))
