@@ -414,6 +414,8 @@ def changes_between(before: Iterable[MeasureRecord], after: Iterable[MeasureReco
     found: list[Change] = []
     for r in after:
         old = earlier.get(r.id)
+        if old is r:
+            continue  # snapshots share the records of measures nothing happened to
         if old is None:
             found.append(Change(r, "new", None, r.state.value))
             continue
