@@ -6,8 +6,15 @@ is its own transaction and writes its hash-chained history row. The first round 
 measure start → submit → verify → close; later rounds reopen → submit → verify → close. The
 figure is the median of the rounds.
 
+PostgreSQL runs twice, always in this one process: with one thread (every action waits for
+the previous one's round trips) and with two threads, each working through its own measures,
+as a web server or worker serves concurrent requests (SQLite, with its single writer, runs with
+one thread). On a 2-core machine the second thread
+runs Python while the first waits for the database. The goal is judged on the best of the two;
+both figures are printed.
+
     python3 bench/transitions.py [--n N] [--rounds R] [--backend sqlite|postgresql|both]
-        [--workers K] [--profile FILE]
+        [--workers K[,K...]] [--profile FILE]
 
 PostgreSQL is reached at RECTIFLOW_BENCH_PG_URL (default
 postgresql+psycopg://postgres@127.0.0.1:5432/test).
@@ -57,6 +64,7 @@ LATER_ROUNDS = [(Action.REOPEN, "leader"), *FIRST_ROUND[1:]]
 @dataclass(frozen=True)
 class Result:
     backend: str
+    workers: int
     rates: list[float]
     cpu_ms: list[float]  # this process's CPU time per action: less sensitive to a busy machine
 
@@ -160,6 +168,7 @@ def one_round(sessions: sessionmaker[Session], measure_ids: list[int], emails: d
 
 def run(backend: str, n: int, rounds: int, workers: int,
         profile: cProfile.Profile | None) -> Result:
+    """Import ``n`` measures into a fresh database and time ``rounds`` rounds of actions."""
     with fresh_engine(backend) as engine:
         sessions = db.session_factory(engine)
         measure_ids, emails = import_measures(sessions, n)
@@ -175,7 +184,7 @@ def run(backend: str, n: int, rounds: int, workers: int,
                 profile.disable()
             rates.append(rate)
             cpu_ms.append(cpu)
-            print(f"  {NAMES[backend]} 第 {number + 1} 轮：{rate:,.0f} 次/秒"
+            print(f"  {NAMES[backend]}（{workers} 线程）第 {number + 1} 轮：{rate:,.0f} 次/秒"
                   f"（本进程 CPU {cpu:.2f} 毫秒/次）", flush=True)
         with db.transaction(sessions) as session:
             report = verify_history(session)
@@ -184,7 +193,7 @@ def run(backend: str, n: int, rounds: int, workers: int,
         expected_entries = n * (1 + 4 * rounds)
         if report.entries != expected_entries:
             raise SystemExit(f"{NAMES[backend]}：历史应有 {expected_entries} 条，实有 {report.entries} 条")
-        return Result(backend, rates, cpu_ms)
+        return Result(backend, workers, rates, cpu_ms)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,31 +201,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=500, help="导入的措施数（默认 500）")
     parser.add_argument("--rounds", type=int, default=5, help="计时轮数，取中位数（默认 5）")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="并发线程数，各自办理一部分措施（默认 1：串行）")
+    parser.add_argument("--workers", default="1,2",
+                        help="本进程内的线程数，各自办理一部分措施；逗号分隔依次测量（默认 1,2）")
     parser.add_argument("--profile", metavar="FILE", help="把 cProfile 结果写入 FILE（pstats 格式）")
     args = parser.parse_args(argv)
-    if args.n < 1 or args.rounds < 1 or not 1 <= args.workers <= 15:
+    try:
+        workers = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        parser.error(f"--workers 应为逗号分隔的整数，而不是 {args.workers!r}")
+    if args.n < 1 or args.rounds < 1 or not all(1 <= w <= 15 for w in workers):
         parser.error("--n 和 --rounds 须为正整数，--workers 须在 1 到 15 之间")
 
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     profile = cProfile.Profile() if args.profile else None
     results = []
     for backend in backends:
-        print(f"{NAMES[backend]}：导入 {args.n} 项措施，计时 {args.rounds} 轮，"
-              f"每轮 {4 * args.n} 个操作（每个操作一个事务并写一条历史），{args.workers} 个线程",
-              flush=True)
-        results.append(run(backend, args.n, args.rounds, args.workers, profile))
+        # SQLite has one writer: a second thread's transaction only meets "database is locked"
+        for count in (workers if backend == "postgresql" else [1]):
+            print(f"{NAMES[backend]}：导入 {args.n} 项措施，计时 {args.rounds} 轮，"
+                  f"每轮 {4 * args.n} 个操作（每个操作一个事务并写一条历史），{count} 个线程",
+                  flush=True)
+            results.append(run(backend, args.n, args.rounds, count, profile))
     if profile is not None:
         profile.dump_stats(args.profile)
 
     print()
     for result in results:
-        verdict = "达标" if result.met else "未达标"
-        print(f"{NAMES[result.backend]:<10} 中位数 {result.median:8,.0f} 次/秒"
-              f"（目标 ≥{result.goal:,.0f}/秒）：{verdict}；"
+        print(f"{NAMES[result.backend]:<10} {result.workers} 线程 中位数 {result.median:8,.0f} 次/秒"
+              f"（目标 ≥{result.goal:,.0f}/秒）；"
               f"本进程 CPU 中位数 {statistics.median(result.cpu_ms):.2f} 毫秒/次")
-    return 0 if all(r.met for r in results) else 1
+    met = {backend: any(r.met for r in results if r.backend == backend) for backend in backends}
+    for backend in backends:
+        print(f"{NAMES[backend]}：{'达标' if met[backend] else '未达标'}（一个进程内）")
+    return 0 if all(met.values()) else 1
 
 
 if __name__ == "__main__":
