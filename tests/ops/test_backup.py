@@ -4,6 +4,8 @@ of the database and the evidence files, checked against the manifest before anyt
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,91 @@ def test_the_pg_password_travels_only_in_pgpassword():
     assert conninfo.startswith("postgresql://rf@db.example:5433/rectiflow")
     assert "s3cret" not in public_location("postgresql://rf:s3cret@h/d")
 
+
+
+@pytest.fixture
+def schema_not_owned(tmp_path: Path) -> Iterator[Installation]:
+    """A login role with USAGE and CREATE on a schema that the superuser owns (as ``public``
+    belongs to the database owner), the rectiflow tables migrated by that role."""
+    from dbfixtures import PG_URL
+    from ops_support import pg_available
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    if not pg_available():
+        pytest.skip("PostgreSQL is not reachable")
+    suffix = uuid.uuid4().hex[:8]
+    role, schema = f"rf_user_{suffix}", f"rf_shared_{suffix}"
+    admin = db.make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+        conn.execute(text(f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}"))
+        conn.execute(text(f"COMMENT ON SCHEMA {schema} IS 'shared schema'"))
+    url = (make_url(PG_URL).set(username=role).render_as_string(hide_password=False)
+           + f"?options=-csearch_path%3D{schema}")
+    migrate = db.make_engine(url)
+    db.upgrade(migrate)
+    migrate.dispose()
+    engine = db.make_engine(url)
+    try:
+        yield Installation("postgresql", url, engine, tmp_path / "shared" / "evidence")
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        admin.dispose()
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="schema ownership is PostgreSQL's")
+def test_restore_by_a_user_that_does_not_own_the_schema(schema_not_owned, run, tmp_path):
+    # Given rectiflow's user, who may create in the schema but does not own it, and a backup
+    inst = schema_not_owned
+    build_ledger(inst)
+    before, entries = snapshot(inst), history_count(inst)
+    folder = tmp_path / "backup"
+    assert run(inst, "backup", str(folder)).code == 0
+    # When the ledger changes and another application keeps a table of its own in the schema
+    act(run, inst)
+    from dbfixtures import PG_URL
+    from sqlalchemy import text
+
+    schema = inst.url.rsplit("%3D", 1)[1]
+    admin = db.make_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE TABLE {schema}.other_app (note text)"))
+            conn.execute(text(f"INSERT INTO {schema}.other_app VALUES ('keep me')"))
+        # Then rectiflow's user restores the backup over it
+        restored = run(inst, "restore", str(folder), "--force")
+        assert restored.code == 0, restored.err
+        assert snapshot(inst) == before and history_count(inst) == entries
+        assert run(inst, "audit", "verify").code == 0
+        # And the schema, its comment and the other application's table are untouched
+        with admin.connect() as conn:
+            assert conn.scalar(text(f"SELECT note FROM {schema}.other_app")) == "keep me"
+            assert conn.scalar(text("SELECT obj_description(oid, 'pg_namespace') FROM "
+                                    "pg_namespace WHERE nspname = :s"), {"s": schema}) \
+                == "shared schema"
+    finally:
+        admin.dispose()
+    act(run, inst)
+
+
+def test_the_schema_entries_are_left_out_of_the_restore_list():
+    from workflow.services.backup import without_schema_entries
+
+    listing = ("; Selected TOC Entries:\n"
+               "9; 2615 181244 SCHEMA - public postgres\n"
+               "3490; 0 0 COMMENT - SCHEMA public postgres\n"
+               "3491; 0 0 ACL - SCHEMA public postgres\n"
+               "283; 1259 181245 TABLE public measures rf\n"
+               "284; 0 0 COMMENT public TABLE measures rf\n"
+               "3483; 0 181245 TABLE DATA public measures rf\n")
+    assert without_schema_entries(listing) == (
+        "; Selected TOC Entries:\n"
+        "283; 1259 181245 TABLE public measures rf\n"
+        "284; 0 0 COMMENT public TABLE measures rf\n"
+        "3483; 0 181245 TABLE DATA public measures rf\n")

@@ -15,7 +15,10 @@ only ever added, so every file the database copy refers to is there when the fil
 A restore checks every checksum before it touches anything, refuses a target that holds data
 unless forced, copies the evidence files (adding files is harmless), then restores the
 database (SQLite's backup API, or ``pg_restore --clean --if-exists --no-owner
---single-transaction``) and checks the schema revision.
+--single-transaction``) and checks the schema revision. A PostgreSQL restore leaves the schema
+itself alone when it exists (its DROP/CREATE, comment and grants are taken out of the dump's
+list): rectiflow's database user need only own its tables and may CREATE in a schema it does
+not own, and objects of others in that schema survive.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -121,7 +126,8 @@ def public_location(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def run_tool(command: list[str], extra_env: dict[str, str], tool: str) -> None:
+def run_tool(command: list[str], extra_env: dict[str, str], tool: str) -> str:
+    """Run a PostgreSQL client tool; its standard output, or ToolFailed (password masked)."""
     env = {**os.environ, **extra_env}
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -130,6 +136,26 @@ def run_tool(command: list[str], extra_env: dict[str, str], tool: str) -> None:
         if password:
             detail = detail.replace(password, "***")
         raise ToolFailed(tool, f"执行失败（退出码 {result.returncode}）：{detail}")
+    return result.stdout
+
+
+#: Entries of ``pg_restore --list`` about a schema itself (``ID; OID OID DESC NAMESPACE TAG``):
+#: the schema (DROP/CREATE SCHEMA under --clean), its comment and its grants. Only the
+#: schema's owner may run them.
+_SCHEMA_ENTRY = re.compile(r"^\s*\d+;\s+\d+\s+\d+\s+(SCHEMA - |COMMENT - SCHEMA |ACL - SCHEMA )")
+
+
+def without_schema_entries(listing: str) -> str:
+    """A ``pg_restore --list`` listing without the entries that drop, create, comment on or
+    grant on a schema itself; everything inside the schema is kept."""
+    return "".join(line for line in listing.splitlines(keepends=True)
+                   if not _SCHEMA_ENTRY.match(line))
+
+
+def schema_exists(engine: Engine, schema: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"),
+                            {"schema": schema}).first() is not None
 
 
 def current_schema(engine: Engine) -> str:
@@ -263,9 +289,13 @@ def _create_backup(url: str, engine: Engine, evidence_root: Path, target: Path, 
         revision, schema = _backup_postgresql(url, engine, target, reporter)
         manifest["schema"] = schema
         database_file = PG_DUMP_FILE
-        manifest["restore_command"] = ("pg_restore --clean --if-exists --no-owner "
+        # The schema's own entries left out: its owner need not be rectiflow's user.
+        manifest["restore_command"] = (f"pg_restore --list {PG_DUMP_FILE} | grep -v -E "
+                                       "'^[0-9]+; [0-9]+ [0-9]+ (SCHEMA - |COMMENT - SCHEMA |"
+                                       "ACL - SCHEMA )' > restore.list && "
+                                       "pg_restore --clean --if-exists --no-owner "
                                        "--single-transaction --exit-on-error "
-                                       f"--dbname=URL {PG_DUMP_FILE}")
+                                       f"--use-list=restore.list --dbname=URL {PG_DUMP_FILE}")
     else:
         raise BackupRejected(backend, "不支持备份这种数据库")
     manifest["alembic_revision"] = revision
@@ -412,6 +442,7 @@ def restore_backup(directory: Path, url: str, engine: Engine, evidence_root: Pat
     if backend == "postgresql":
         tool = pg_tool("pg_restore")
         occupied = holds_data(engine)
+        keep_schema = schema_exists(engine, str(manifest.get("schema") or "public"))
     else:
         target_path = _sqlite_path(url)
         occupied = target_path.exists() and holds_data(engine)
@@ -422,10 +453,7 @@ def restore_backup(directory: Path, url: str, engine: Engine, evidence_root: Pat
     engine.dispose()
     if backend == "postgresql":
         reporter.phase("恢复数据库（pg_restore）", total=None)
-        conninfo, env = libpq_target(url)
-        run_tool([tool, "--clean", "--if-exists", "--no-owner", "--single-transaction",
-                  "--exit-on-error", f"--dbname={conninfo}", str(directory / PG_DUMP_FILE)],
-                 env, "pg_restore")
+        _pg_restore(tool, url, directory / PG_DUMP_FILE, keep_schema=keep_schema)
         reporter.advance()
     else:
         target_path.parent.mkdir(parents=True, exist_ok=True)
@@ -436,3 +464,21 @@ def restore_backup(directory: Path, url: str, engine: Engine, evidence_root: Pat
                                                    f"{revision} 不符")
     return RestoreSummary(directory, backend, restored, db.head_revision(), copied)
 
+
+
+def _pg_restore(tool: str, url: str, dump: Path, *, keep_schema: bool) -> None:
+    """``pg_restore --clean`` of ``dump`` in one transaction. When the schema exists already
+    (the usual case: ``public``, or a schema an administrator made for rectiflow), the dump's
+    entries for the schema itself are left out through ``--use-list``, so only rectiflow's own
+    objects are dropped and recreated."""
+    conninfo, env = libpq_target(url)
+    command = [tool, "--clean", "--if-exists", "--no-owner", "--single-transaction",
+               "--exit-on-error", f"--dbname={conninfo}"]
+    if not keep_schema:
+        run_tool([*command, str(dump)], env, "pg_restore")
+        return
+    listing = without_schema_entries(run_tool([tool, "--list", str(dump)], {}, "pg_restore"))
+    with tempfile.TemporaryDirectory(prefix="rectiflow-restore-") as folder:
+        use_list = Path(folder) / "restore.list"
+        use_list.write_text(listing, encoding="utf-8")
+        run_tool([*command, f"--use-list={use_list}", str(dump)], env, "pg_restore")
