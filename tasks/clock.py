@@ -114,6 +114,7 @@ class Clock:
 
     def schedule(self, scheduler: BaseScheduler) -> BaseScheduler:
         """Add one job per name, plus the heartbeat that keeps the lease between jobs."""
+        metrics.start_clock_series(self.jobs)
         scheduler.add_job(self._heartbeat, tick_trigger(self.settings.clock_tick),
                           id="heartbeat", name="heartbeat", max_instances=1, coalesce=True,
                           misfire_grace_time=max(1, self.settings.clock_tick // 2))

@@ -48,6 +48,8 @@ def install_worker_hooks(settings: Settings, *, loglevel: str, pool: str) -> Non
         return
     if pool == "prefork":
         metrics.use_multiprocess(_multiprocess_dir())
+    # After use_multiprocess (which rebuilds the metrics), before forking: children inherit them.
+    metrics.start_series(settings)
     port = settings.metrics_port
 
     def serve(**_kwargs: Any) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.settings import Settings
 from workflow.lifecycle import OPEN_STATES, State
 from workflow.models import Campaign, Measure
 from workflow.timeutil import local_date
@@ -92,6 +93,53 @@ def _build(registry: CollectorRegistry = REGISTRY) -> None:
 
 
 _build()
+
+
+# ------------------------------------------------------------------ series that exist from the start
+
+#: The kinds of outbox message ``rectiflow_messages_created`` counts.
+MESSAGE_KINDS = ("reminder", "event", "digest")
+#: WeCom errcodes the documented alerts watch (docs/operations.md): wrong secret, wrong corp id,
+#: a disabled or unauthorised application, an untrusted IP, a robot key gone, rate limits.
+ALERTED_WECOM_ERRCODES = ("40001", "40013", "40056", "45009", "60020", "93000")
+WECOM_CHANNELS = ("wecom", "wecom_robot")
+
+
+def configured_channels(settings: Settings) -> list[str]:
+    """The channels a deliverer built from ``settings`` sends by (the file channel always)."""
+    channels = []
+    if settings.smtp_configured:
+        channels.append("email")
+    if settings.wecom_configured:
+        channels.append("wecom")
+    if settings.wecom_webhook_key:
+        channels.append("wecom_robot")
+    return [*channels, "file"]
+
+
+def start_series(settings: Settings) -> None:
+    """Create the labelled counters of the configured channels at zero, as a process starts.
+
+    A labelled series is otherwise born at its first increment, and Prometheus' ``increase()``
+    cannot see a jump from "absent" to 1: the first dead message or WeCom error after a restart
+    would raise no alert.
+    """
+    channels = configured_channels(settings)
+    for channel in channels:
+        for name in ("sent", "failed", "dead", "deferred"):
+            _metrics[name].labels(channel)
+        for kind in MESSAGE_KINDS:
+            _metrics["created"].labels(channel, kind)
+        if channel in WECOM_CHANNELS:
+            for errcode in ALERTED_WECOM_ERRCODES:
+                _metrics["wecom_errors"].labels(channel, errcode)
+
+
+def start_clock_series(jobs: Iterable[str]) -> None:
+    """The clock's job counters at zero for every job and outcome, as the clock starts."""
+    for job in jobs:
+        for outcome in ("ok", "error"):
+            _metrics["clock_ticks"].labels(job, outcome)
 
 
 # ------------------------------------------------------------------ recording

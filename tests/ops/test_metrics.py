@@ -27,7 +27,7 @@ from config.settings import Settings
 from notifications.deliverer import Deliverer
 from notifications.robot import queue_robot_summary
 from notifications.setup import build_channels
-from workflow import db
+from workflow import db, metrics
 from workflow.ledger import MeasureFilter, list_measures
 from workflow.lifecycle import Kind, State
 from workflow.models import Measure, OutboxMessage
@@ -206,6 +206,42 @@ def test_a_sweep_is_counted_and_timed(client, sessions, ledger, now):
     assert delta(before, after, "rectiflow_sweep_measures_total") == result.measures == 3
     assert delta(before, after, "rectiflow_messages_created_total", channel="file",
                  kind="reminder") == len(result.messages) > 0
+
+
+# ------------------------------------------------------------------ series there from the start
+
+
+CONFIGURED = [
+    ({}, ["file"]),
+    ({"smtp_host": "127.0.0.1", "wecom_corp_id": "ww01", "wecom_secret": "s", "wecom_agent_id": "1",
+      "wecom_webhook_key": ROBOT_KEY}, ["email", "wecom", "wecom_robot", "file"]),
+]
+
+
+@pytest.mark.parametrize(("configured", "channels"), CONFIGURED, ids=["embedded", "every-channel"])
+def test_counters_of_the_configured_channels_start_at_zero(database, sessions, tmp_path, now,
+                                                            configured, channels):
+    # Given a fresh process (no metric touched yet) with these channels configured
+    metrics._build()
+    # When the app starts and Prometheus scrapes it at once
+    samples = scrape(TestClient(create_app(web_settings(database, tmp_path, **configured),
+                                           sessions=sessions, clock=lambda: now)))
+    # Then every channel's counters are there, at zero, so increase() sees the first one
+    for channel in channels:
+        for name in ("sent", "failed", "dead", "deferred"):
+            assert samples[(f"rectiflow_messages_{name}_total", (("channel", channel),))] == 0
+        for kind in ("reminder", "event", "digest"):
+            assert samples[("rectiflow_messages_created_total",
+                            (("channel", channel), ("kind", kind)))] == 0
+    # And WeCom's alerted errcodes, for the WeCom channels configured
+    wecom = [c for c in channels if c.startswith("wecom")]
+    errors = {labels for name, labels in samples if name == "rectiflow_wecom_api_errors_total"}
+    assert errors == {(("channel", c), ("errcode", e)) for c in wecom
+                      for e in ("40001", "40013", "40056", "45009", "60020", "93000")}
+    # And no series for a channel that is not configured
+    shown = {dict(labels).get("channel") for name, labels in samples
+             if name == "rectiflow_messages_dead_total"}
+    assert shown == set(channels)
 
 
 # ------------------------------------------------------------------ the ledger's gauges

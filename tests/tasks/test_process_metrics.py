@@ -54,7 +54,12 @@ def test_a_prefork_worker_and_the_clock_expose_their_counts(database, processes,
     worker = scrape(worker_port)
     assert worker[("rectiflow_message_delay_seconds_count", (("channel", "email"),))] == 12
     assert worker.get(("rectiflow_sweeps_total", (("outcome", "ok"),)), 0) >= 1
+    # And the configured channels' counters are there at zero before anything goes wrong
+    for channel in ("email", "file"):
+        assert worker[("rectiflow_messages_dead_total", (("channel", channel),))] == 0
+        assert worker[("rectiflow_messages_failed_total", (("channel", channel),))] == 0
     # And the clock reports that it leads and what it ran
     clock = scrape(clock_port)
     assert clock[("rectiflow_clock_leader", ())] == 1
     assert clock[("rectiflow_clock_jobs_total", (("job", "deliver"), ("outcome", "ok")))] >= 1
+    assert clock[("rectiflow_clock_jobs_total", (("job", "sweep"), ("outcome", "error")))] == 0

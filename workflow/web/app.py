@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, sessions: sessionmaker[Session] | None = N
                        max_age=12 * 3600, same_site="lax", https_only=web.secure_cookies)
     # Outermost: every log line of a request, the session's included, carries its id.
     ops.install(app, metrics.web_registry(sessions, clock))
+    metrics.start_series(settings)
 
     @app.get("/", include_in_schema=False)
     def home() -> Response:
