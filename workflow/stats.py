@@ -242,6 +242,34 @@ class Statistics:
 NO_UNIT = "（未指定部门）"
 
 
+#: The flags packed in one int, so that counting 100,000 records hashes small ints, not tuples:
+#: bits 0-7 are the eight yes/no facts of ``Flags`` in order, the bits above the state and kind.
+_STATE_VALUES = tuple(s.value for s in State)
+_KIND_VALUES = tuple(k.value for k in Kind)
+_OPEN_VALUES = frozenset(s.value for s in OPEN_STATES)
+
+
+def _base_code(state: State, kind: Kind) -> int:
+    """The bits a record's state and kind decide: themselves, completed, finished, long-term."""
+    completed = state is State.CLOSED
+    long_term = kind is Kind.LONG_TERM
+    return ((_STATE_VALUES.index(state.value) * len(_KIND_VALUES)
+             + _KIND_VALUES.index(kind.value)) << 8
+            | completed | (completed and not long_term) << 1
+            | (long_term and state in (State.VERIFIED, State.CLOSED)) << 2)
+
+
+# keyed by the values (str hashes are cached; an Enum member's hash is a Python call)
+_BASE_CODES = {s.value: {k.value: _base_code(s, k) for k in Kind} for s in State}
+
+
+def _flags_of_code(code: int) -> Flags:
+    state, kind = divmod(code >> 8, len(_KIND_VALUES))
+    return (_STATE_VALUES[state], _KIND_VALUES[kind], bool(code & 1), bool(code & 2),
+            bool(code & 4), bool(code & 8), bool(code & 16), bool(code & 32), bool(code & 64),
+            bool(code & 128))
+
+
 class _Day:
     """Working-day counts for one reading day, memoised per distinct date: a campaign has
     100,000 measures but only a few hundred distinct deadlines and activity days."""
@@ -284,19 +312,23 @@ class _Day:
             found = self._local[moment] = local_date(moment)
         return found
 
-    def facts(self, record: MeasureRecord) -> tuple[Flags, int | None, int | None, int | None]:
+    def facts(self, record: MeasureRecord) -> tuple[int, int | None, int | None, int | None]:
         """``facts_for`` and ``flags_of`` in one step, with the memoised day counts: the flags
-        and the overdue, due-in and idle day numbers (None when not flagged)."""
-        state, kind = record.state, record.kind
+        packed in an int (``_flags_of_code``) and the overdue, due-in and idle day numbers
+        (None when not flagged)."""
+        state = record.state._value_
         today = self.today
         overdue_days = due_in = stagnant = None
-        if state in OPEN_STATES:
+        code = _BASE_CODES[state][record.kind._value_]
+        if state in _OPEN_VALUES:
             deadline = record.deadline
             if deadline is not None:
                 if today > deadline:
                     overdue_days = self.overdue_days(deadline)
+                    code |= 8
                 elif deadline <= self.due_limit:
                     due_in = self.due_in(deadline)
+                    code |= 16
             anchor = record.state_changed_at
             progress = record.last_progress_at
             if progress is not None and progress > anchor:
@@ -304,28 +336,31 @@ class _Day:
             idle = self.idle(anchor)
             if idle >= self.stagnation:
                 stagnant = idle
+                code |= 32
         original = record.original_deadline or record.deadline
-        completed = state is State.CLOSED
-        on_time_due = original is not None and (completed or original < today)
-        on_time = (on_time_due and completed and record.closed_at is not None
-                   and original is not None and self.local(record.closed_at) <= original)
-        long_term = kind is Kind.LONG_TERM
-        flags = (state._value_, kind._value_, completed, completed and not long_term,
-                 long_term and state in (State.VERIFIED, State.CLOSED),
-                 overdue_days is not None, due_in is not None, stagnant is not None,
-                 on_time_due, on_time)
-        return flags, overdue_days, due_in, stagnant
+        if original is not None:
+            if code & 1:  # completed
+                code |= 64
+                closed_at = record.closed_at
+                if closed_at is not None and self.local(closed_at) <= original:
+                    code |= 128
+            elif original < today:
+                code |= 64
+        return code, overdue_days, due_in, stagnant
+
+
+def _counts(codes: Iterable[int]) -> Counts:
+    counts = Counts()
+    for code, n in Counter(codes).items():
+        counts.add_flags(_flags_of_code(code), n)
+    return counts
 
 
 def count(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,
           due_window: int = DUE_WINDOW, stagnation: int = STAGNATION) -> Counts:
     """``compute(...).counts`` without the lists and breakdowns (what week-on-week needs)."""
-    day = _Day(today, days, due_window, stagnation)
-    facts = day.facts
-    counts = Counts()
-    for combo, n in Counter([facts(r)[0] for r in records]).items():
-        counts.add_flags(combo, n)
-    return counts
+    facts = _Day(today, days, due_window, stagnation).facts
+    return _counts([facts(r)[0] for r in records])
 
 
 def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,
@@ -338,46 +373,48 @@ def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *
     stagnating: list[Flagged] = []
     problems: set[tuple[str, int | str]] = set()
     area_order: dict[str, tuple[int, int]] = {}
-    flags: list[Flags] = []
+    codes: list[int] = []
     areas: list[str] = []
     units: list[str] = []
     leaders: list[int | None] = []
+    last_area: str | None = None
+    last_problem: int | str | None = None
     for r in records:
-        combo, overdue_days, due_in, stagnant = facts(r)
-        flags.append(combo)
+        code, overdue_days, due_in, stagnant = facts(r)
+        codes.append(code)
         area = r.area
         areas.append(area)
         units.append(r.unit or NO_UNIT)
         leaders.append(r.leader_id)
-        if area not in area_order:
-            area_order[area] = (r.area_position, len(area_order))
-        problems.add((area, r.problem_id or r.problem))
+        problem = r.problem_id or r.problem
+        if problem != last_problem or area != last_area:  # records come problem by problem
+            if area not in area_order:
+                area_order[area] = (r.area_position, len(area_order))
+            problems.add((area, problem))
+            last_area, last_problem = area, problem
         if overdue_days is not None:
             overdue.append(Flagged(r, overdue_days))
         if due_in is not None:
             due_soon.append(Flagged(r, due_in))
         if stagnant is not None:
             stagnating.append(Flagged(r, stagnant))
-    counts = Counts()
-    for combo, n in Counter(flags).items():
-        counts.add_flags(combo, n)
-    by_area = _grouped(areas, flags)
+    by_area = _grouped(areas, codes)
     overdue.sort(key=lambda f: (-f.days, f.record.id))
     due_soon.sort(key=lambda f: (f.days, f.record.id))
     stagnating.sort(key=lambda f: (-f.days, f.record.id))
     ordered_areas = dict(sorted(by_area.items(), key=lambda kv: area_order[kv[0]]))
-    return Statistics(today, counts, overdue, due_soon, stagnating, ordered_areas,
-                      dict(sorted(_grouped(units, flags).items())), _grouped(leaders, flags),
+    return Statistics(today, _counts(codes), overdue, due_soon, stagnating, ordered_areas,
+                      dict(sorted(_grouped(units, codes).items())), _grouped(leaders, codes),
                       areas=len(by_area), problems=len(problems))
 
 
 K_ = TypeVar("K_")
 
 
-def _grouped(keys: Sequence[K_], flags: Sequence[Flags]) -> dict[K_, Counts]:
+def _grouped(keys: Sequence[K_], codes: Sequence[int]) -> dict[K_, Counts]:
     groups: dict[K_, Counts] = defaultdict(Counts)
-    for (key, combo), n in Counter(zip(keys, flags, strict=True)).items():
-        groups[key].add_flags(combo, n)
+    for (key, code), n in Counter(zip(keys, codes, strict=True)).items():
+        groups[key].add_flags(_flags_of_code(code), n)
     return dict(groups)
 
 
