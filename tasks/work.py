@@ -29,6 +29,9 @@ from workflow.timeutil import system_now
 
 log = logging.getLogger("rectiflow.work")
 
+#: The heartbeat a successful sweep writes in its own transaction; ``doctor`` reads it.
+SWEEP_HEARTBEAT = "task:sweep"
+
 
 def process_name() -> str:
     """``host:pid``, how leases and heartbeats name this process."""
@@ -73,7 +76,7 @@ class Work:
         with self.app.transaction(write_lock=True) as session:
             ctx = reminder_context(session, self.app.policies, self.app.configured_channels)
             summary = sweep(session, ctx, now=now).as_json()
-            heartbeat(session, "task:sweep", system_now(), process_name())
+            heartbeat(session, SWEEP_HEARTBEAT, system_now(), process_name())
         if summary["messages"]:
             log.info("sweep: %(measures)s measures checked, %(messages)s messages written",
                      summary)

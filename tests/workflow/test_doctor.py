@@ -35,17 +35,20 @@ from workflow.services.doctor import (
     OutboxFacts,
     Status,
     backlog_finding,
+    broker_finding,
     calendar_finding,
     clock_finding,
     dead_finding,
     evidence_finding,
     migration_finding,
     run_checks,
+    sweep_finding,
 )
 from workflow.timeutil import system_now
 from workflow.workcalendar import OFFICIAL_YEARS, DayOverride, WorkCalendar
 
 CLOCK_HEARTBEAT = "clock:heartbeat"  # tasks.clock.HEARTBEAT
+SWEEP_HEARTBEAT = "task:sweep"  # tasks.work.SWEEP_HEARTBEAT
 #: The last year the packaged calendar knows: its November is when next year goes missing.
 LAST_OFFICIAL = max(OFFICIAL_YEARS)
 NEXT = LAST_OFFICIAL + 1
@@ -70,15 +73,16 @@ def lines(out: str) -> dict[str, str]:
     return found
 
 
-def beat(sessions: sessionmaker[Session], at: datetime) -> None:
+def beat(sessions: sessionmaker[Session], at: datetime, name: str = CLOCK_HEARTBEAT) -> None:
     with db.transaction(sessions) as session:
-        heartbeat(session, CLOCK_HEARTBEAT, at, "rectiflow@test:1")
+        heartbeat(session, name, at, "rectiflow@test:1")
 
 
 @pytest.fixture
 def healthy(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    """Given a migrated database and a clock that beat a moment ago."""
+    """Given a migrated database, a clock that beat a moment ago and a sweep just done."""
     beat(sessions, system_now())
+    beat(sessions, system_now(), SWEEP_HEARTBEAT)
     return sessions
 
 
@@ -89,10 +93,11 @@ def test_a_healthy_embedded_install_is_all_ok(rectiflow: Any, healthy: Any) -> N
     result = rectiflow("doctor", "--now", in_june())
     assert result.code == 0, result.out
     shown = lines(result.out)
-    assert list(shown) == ["数据库", "邮件", "企业微信", "企业微信群机器人", "工作日日历", "时钟",
-                           "发件箱积压", "发送失败的消息", "佐证材料存储", "策略文件"]
+    assert list(shown) == ["数据库", "消息队列", "邮件", "企业微信", "企业微信群机器人", "工作日日历",
+                           "时钟", "提醒扫描", "发件箱积压", "发送失败的消息", "佐证材料存储", "策略文件"]
     assert all(line.startswith("✓") for line in shown.values()), result.out
     assert "未配置" in shown["邮件"] and "未配置" in shown["企业微信"]
+    assert "单机模式" in shown["消息队列"]
     assert "表结构为最新版本" in shown["数据库"]
     assert "全部正常" in result.out
 
@@ -101,9 +106,9 @@ def test_json_is_one_list_of_checks(rectiflow: Any, healthy: Any) -> None:
     result = rectiflow("doctor", "--json", "--now", in_june())
     assert result.code == 0
     checks = result.json()
-    assert [c["name"] for c in checks] == ["database", "smtp", "wecom", "wecom_robot", "calendar",
-                                           "clock", "outbox_backlog", "outbox_dead", "evidence",
-                                           "policy"]
+    assert [c["name"] for c in checks] == ["database", "broker", "smtp", "wecom", "wecom_robot",
+                                           "calendar", "clock", "sweep", "outbox_backlog",
+                                           "outbox_dead", "evidence", "policy"]
     assert {c["status"] for c in checks} == {"ok"}
     assert all(set(c) >= {"name", "status", "message"} for c in checks)
 
@@ -374,6 +379,104 @@ def test_clock_judgement_table() -> None:
     for beat_, status, phrase in cases:
         finding = clock_finding(beat_, now, 30, broker=False)
         assert finding.status is status and phrase in finding.message, finding
+
+
+# ------------------------------------------------------------------ the last sweep
+
+
+def test_a_stale_last_sweep_fails_while_the_clock_beats(rectiflow: Any,
+                                                        healthy: sessionmaker[Session]) -> None:
+    # Given a clock that beats, but whose sweeps have not succeeded for an hour
+    beat(healthy, system_now() - timedelta(hours=1), SWEEP_HEARTBEAT)
+    result = rectiflow("doctor", "--now", in_june())
+    # Then doctor fails on the sweep line alone
+    assert result.code == 1
+    shown = lines(result.out)
+    assert shown["时钟"].startswith("✓")
+    assert shown["提醒扫描"].startswith("✗ 提醒扫描：最近一次成功扫描在 1 小时前")
+    assert "扫描节拍 60 秒" in shown["提醒扫描"] and "rectiflow serve" in shown["提醒扫描"]
+
+
+def test_no_sweep_ever(rectiflow: Any, sessions: sessionmaker[Session],
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    beat(sessions, system_now())
+    monkeypatch.setenv("RECTIFLOW_BROKER_URL", "redis://127.0.0.1:6379/0")
+    result = rectiflow("doctor", "--now", in_june())
+    assert result.code == 1
+    line = lines(result.out)["提醒扫描"]
+    assert "从未有提醒扫描成功完成" in line and "rectiflow worker" in line
+
+
+def test_a_sweep_by_the_clock_is_what_doctor_reads(rectiflow: Any, database: Database,
+                                                   tmp_path: Path) -> None:
+    from config.settings import Settings
+    from tasks.work import Work
+
+    # When the clock's (or a worker's) sweep succeeds
+    beat(database.sessions, system_now())
+    Work(Settings(database_url=database.url, outbox_dir=tmp_path / "outbox",
+                  evidence_dir=tmp_path / "evidence")).sweep()
+    # Then doctor sees it
+    line = lines(rectiflow("doctor", "--now", in_june()).out)["提醒扫描"]
+    assert line.startswith("✓ 提醒扫描：最近一次成功扫描在"), line
+
+
+def test_sweep_judgement_table() -> None:
+    now = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+    def at(seconds_ago: float) -> Heartbeat:
+        return Heartbeat(SWEEP_HEARTBEAT, now - timedelta(seconds=seconds_ago), "host:1")
+
+    cases = [(None, 60, Status.FAIL, "从未有提醒扫描成功完成"), (at(30), 60, Status.OK, "30 秒前"),
+             (at(290), 60, Status.OK, "4 分钟前"), (at(301), 60, Status.FAIL, "超过 5 分钟"),
+             (at(119), 10, Status.OK, "1 分钟前"), (at(121), 10, Status.FAIL, "没有成功的扫描"),
+             (at(-30), 60, Status.OK, "0 秒前")]
+    for beat_, tick, status, phrase in cases:
+        finding = sweep_finding(beat_, now, tick, broker=True)
+        assert finding.status is status and phrase in finding.message, finding
+
+
+# ------------------------------------------------------------------ the broker
+
+
+def test_a_broker_that_answers(rectiflow: Any, healthy: Any,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import redis
+
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    monkeypatch.setenv("RECTIFLOW_BROKER_URL", url)
+    result = rectiflow("doctor", "--now", in_june())
+    assert result.code == 0, result.out
+    assert lines(result.out)["消息队列"] == f"✓ 消息队列：{url} 可以连接"
+
+
+@pytest.mark.parametrize("scheme", ["redis://:s3cret-DO-NOT-LOG@127.0.0.1:{port}/0",
+                                    "amqp://guest:s3cret-DO-NOT-LOG@127.0.0.1:{port}//"])
+def test_a_broker_that_is_down_is_named(rectiflow: Any, healthy: Any,
+                                        monkeypatch: pytest.MonkeyPatch, scheme: str) -> None:
+    # Given a broker URL whose port nobody listens on
+    port = free_port()
+    monkeypatch.setenv("RECTIFLOW_BROKER_URL", scheme.format(port=port))
+    started = time.monotonic()
+    result = rectiflow("doctor", "--now", in_june())
+    # Then doctor fails within its time limit, naming the broker, without its password
+    assert result.code == 1
+    assert time.monotonic() - started < 8
+    line = lines(result.out)["消息队列"]
+    assert line.startswith("✗ 消息队列：无法连接消息队列 ") and f"127.0.0.1:{port}" in line, line
+    assert "s3cret" not in result.out + result.err
+
+
+def test_broker_judgement_table() -> None:
+    assert broker_finding(None, None).status is Status.OK
+    down = broker_finding("redis://:***@h:6379/0", "ConnectionError: refused")
+    assert down.status is Status.FAIL and "redis://:***@h:6379/0" in down.message
+    assert "ConnectionError: refused" in down.message
+    assert broker_finding("redis://h:6379/0", None) == Finding.ok("redis://h:6379/0 可以连接")
 
 
 # ------------------------------------------------------------------ outbox

@@ -8,6 +8,7 @@ database and prints the findings.
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import click
 from sqlalchemy import Engine
@@ -23,6 +24,8 @@ from workflow.timeutil import local_date, system_now
 
 #: Seconds each check may take; network probes give up a little earlier on their own.
 CHECK_TIMEOUT = 8.0
+#: Seconds the broker has to answer a connection and a PING.
+BROKER_TIMEOUT = 3.0
 
 
 def _engine(app: App) -> Engine:
@@ -79,6 +82,14 @@ def _database_checks(app: App) -> list[Check]:
         return doctor.clock_finding(read_heartbeat(session, HEARTBEAT), system_now(),
                                     settings.clock_tick, broker=bool(settings.broker_url))
 
+    def last_sweep(session: Session) -> Finding:
+        from tasks.work import SWEEP_HEARTBEAT
+        from workflow.runtime import read_heartbeat
+
+        # Written with the real time by the sweep task (worker) or the embedded clock.
+        return doctor.sweep_finding(read_heartbeat(session, SWEEP_HEARTBEAT), system_now(),
+                                    settings.sweep_tick, broker=bool(settings.broker_url))
+
     def backlog(session: Session) -> Finding:
         return doctor.backlog_finding(doctor.read_outbox(session, now), now, settings.clock_tick)
 
@@ -87,6 +98,7 @@ def _database_checks(app: App) -> list[Check]:
 
     return [Check("calendar", "工作日日历", _with_session(app, calendar)),
             Check("clock", "时钟", _with_session(app, clock)),
+            Check("sweep", "提醒扫描", _with_session(app, last_sweep)),
             Check("outbox_backlog", "发件箱积压", _with_session(app, backlog)),
             Check("outbox_dead", "发送失败的消息", _with_session(app, dead))]
 
@@ -100,9 +112,27 @@ def _channel_checks(app: App, send_test: str | None) -> list[Check]:
             Check("wecom_robot", "企业微信群机器人", lambda: probes.robot_finding(settings))]
 
 
+def _broker_check(url: str | None) -> Finding:
+    """The broker answers a PING (Redis) or a connection (AMQP), as ``/readyz`` checks it."""
+    if not url:
+        return doctor.broker_finding(None, None)
+    from workflow.web.ops import check_broker
+
+    location = mask_url_password(url)
+    try:
+        check_broker(url, timeout=BROKER_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - any client error means "not reachable"
+        password = urlsplit(url).password
+        detail = f"{type(exc).__name__}: {exc}"
+        return doctor.broker_finding(location, detail.replace(str(password), "***")
+                                     if password else detail)
+    return doctor.broker_finding(location, None)
+
+
 def _local_checks(app: App) -> list[Check]:
     settings = app.settings
-    return [Check("evidence", "佐证材料存储",
+    return [Check("broker", "消息队列", lambda: _broker_check(settings.broker_url)),
+            Check("evidence", "佐证材料存储",
                   lambda: doctor.evidence_finding(settings.evidence_dir,
                                                   settings.evidence_max_bytes)),
             Check("policy", "策略文件", lambda: doctor.policy_finding(settings.config_file))]
@@ -113,8 +143,8 @@ def _skipped(checks: list[Check], reason: str) -> list[Check]:
     return [Check(c.name, c.label, lambda: finding) for c in checks]
 
 
-ORDER = ("database", "smtp", "wecom", "wecom_robot", "calendar", "clock", "outbox_backlog",
-         "outbox_dead", "evidence", "policy")
+ORDER = ("database", "broker", "smtp", "wecom", "wecom_robot", "calendar", "clock", "sweep",
+         "outbox_backlog", "outbox_dead", "evidence", "policy")
 
 
 def run_doctor(app: App, send_test: str | None = None,
@@ -143,7 +173,7 @@ def run_doctor(app: App, send_test: str | None = None,
 @now_option
 @pass_app
 def doctor_cmd(app: App, send_test: str | None, as_json: bool) -> None:
-    """检查部署：数据库、邮件、企业微信、日历、时钟、发件箱、佐证材料目录和策略文件。
+    """检查部署：数据库、消息队列、邮件、企业微信、日历、时钟、最近的提醒扫描、发件箱、佐证材料目录和策略文件。
 
     每项一行：✓ 正常，! 需要留意，✗ 有问题。有 ✗ 时退出码为 1。
     """

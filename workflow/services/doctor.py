@@ -254,6 +254,37 @@ def clock_finding(beat: Heartbeat | None, now: datetime, tick: int, *, broker: b
     return Finding.ok(f"{seen}，节拍 {tick} 秒")
 
 
+def sweep_finding(beat: Heartbeat | None, now: datetime, tick: int, *, broker: bool) -> Finding:
+    """Did a reminder sweep succeed lately? The clock may beat while every sweep fails (a
+    worker down, a sweep raising): only a successful sweep records its time. ``now`` is the
+    real time."""
+    where = ("请确认 rectiflow worker 在运行，并查看其日志中任务 rectiflow.sweep 的错误" if broker else
+             "请查看 rectiflow serve 的日志中「时钟任务 sweep 出错」一类的记录")
+    if beat is None:
+        return Finding.fail(f"从未有提醒扫描成功完成，到期提醒和督办不会生成：{where}")
+    age = beat.age(now)
+    seen = f"最近一次成功扫描在 {duration_text(max(age, timedelta(0)))}前（{local_text(beat.at)}）"
+    if age > stale_after(tick):
+        return Finding.fail(f"{seen}，超过 {duration_text(stale_after(tick))}没有成功的扫描"
+                            f"（扫描节拍 {tick} 秒），到期提醒和督办不会生成：{where}")
+    return Finding.ok(f"{seen}，扫描节拍 {tick} 秒")
+
+
+# ------------------------------------------------------------------ broker
+
+
+def broker_finding(location: str | None, error: str | None) -> Finding:
+    """The broker's answer: ``location`` is its URL without a password (None when none is
+    configured), ``error`` why it could not be reached (None when it answered)."""
+    if location is None:
+        return Finding.ok("未设置 RECTIFLOW_BROKER_URL：单机模式，不需要消息队列")
+    if error is not None:
+        return Finding.fail(f"无法连接消息队列 {location}（{_one_line(error)}）：请确认 Redis/RabbitMQ "
+                            "在运行、RECTIFLOW_BROKER_URL 中的地址、端口和口令正确；连不上时 "
+                            "rectiflow clock 放不进任务，worker 也取不到任务")
+    return Finding.ok(f"{location} 可以连接")
+
+
 def duration_text(span: timedelta) -> str:
     """A rough length of time a person reads at a glance: 45 秒, 12 分钟, 3 小时 5 分钟, 4 天."""
     seconds = int(abs(span.total_seconds()))
