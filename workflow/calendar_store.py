@@ -54,9 +54,10 @@ def _validate(days: Iterable[date], note: str) -> tuple[list[date], str]:
 
 
 def add_days(session: Session, days: Iterable[date], is_workday: bool, note: str = "", *,
-             now: datetime) -> list[DayChange]:
+             now: datetime, dry_run: bool = False) -> list[DayChange]:
     """Enter ``days`` as holidays (``is_workday`` False) or working days; an existing entry for
-    a day is replaced. Validates everything before writing anything."""
+    a day is replaced. Validates everything before writing anything; ``dry_run`` writes nothing
+    and only says what would change."""
     unique, note = _validate(days, note)
     created_at = as_utc(now)
     existing = {row.day: row for row in session.scalars(
@@ -64,7 +65,11 @@ def add_days(session: Session, days: Iterable[date], is_workday: bool, note: str
     changes = []
     for day in unique:
         row = existing.get(day)
-        if row is None:
+        if dry_run:
+            unchanged = row is not None and (row.is_workday, row.note) == (is_workday, note)
+            changes.append(DayChange(day, "added" if row is None else
+                                     "unchanged" if unchanged else "updated"))
+        elif row is None:
             session.add(CalendarDay(day=day, is_workday=is_workday, note=note,
                                     created_at=created_at))
             changes.append(DayChange(day, "added"))
@@ -73,8 +78,17 @@ def add_days(session: Session, days: Iterable[date], is_workday: bool, note: str
         else:
             row.is_workday, row.note, row.created_at = is_workday, note, created_at
             changes.append(DayChange(day, "updated"))
-    session.flush()
+    if not dry_run:
+        session.flush()
     return changes
+
+
+def with_days(calendar: WorkCalendar, days: Iterable[date], is_workday: bool,
+              note: str = "") -> WorkCalendar:
+    """``calendar`` as it would be with ``days`` entered (for a dry run)."""
+    overrides = dict(calendar.overrides)
+    overrides.update({day: DayOverride(is_workday, note.strip()) for day in days})
+    return WorkCalendar(overrides)
 
 
 def remove_day(session: Session, day: date) -> CalendarDay:

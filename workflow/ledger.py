@@ -85,6 +85,10 @@ def measure_dict(measure: Measure, today: date) -> dict[str, Any]:
         "state": str(measure.state),
         "deadline": _iso(measure.deadline),
         "deadline_provisional": measure.deadline_provisional,
+        "deadline_rule": ({"counted_from": measure.deadline_counted_from.isoformat(),
+                           "workdays": measure.deadline_workdays}
+                          if measure.deadline_workdays is not None
+                          and measure.deadline_counted_from is not None else None),
         "original_deadline": _iso(measure.original_deadline or measure.deadline),
         "owner": measure.owner.email if measure.owner else None,
         "leader": measure.leader.email if measure.leader else None,

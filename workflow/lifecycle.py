@@ -154,6 +154,21 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
 )}
 
 
+#: History rows no person asks for: the import creating a measure, and a deadline given as
+#: "N working days after feedback" counted again once the year's holidays are entered (not an
+#: extension: no leader decided it, so it is not counted as 延期).
+RECOMPUTE_DEADLINE = "recompute_deadline"
+SYSTEM_ACTION_LABELS: Mapping[str, str] = {"create": "交办", RECOMPUTE_DEADLINE: "重算时限"}
+
+
+def history_label(action: str) -> str:
+    """The label of a history row's action, lifecycle or system; the raw name if unknown."""
+    for known, transition in TRANSITIONS.items():
+        if action == known.value:
+            return transition.label
+    return SYSTEM_ACTION_LABELS.get(action, action)
+
+
 def parse_action(name: str) -> Action:
     """Return the Action named ``name`` (code name or Chinese label)."""
     for action, transition in TRANSITIONS.items():

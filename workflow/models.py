@@ -190,6 +190,11 @@ class Measure(Base):
     #: The deadline was counted ("N working days after feedback") over a year whose holidays
     #: were not yet known (Monday–Friday fallback): it may move once they are entered.
     deadline_provisional: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    #: How the deadline was given when it was "N working days after feedback": N and the day
+    #: counted from. While set, the deadline follows the calendar (``rectiflow calendar add``
+    #: counts it again); an extension, a date a leader chose, clears both.
+    deadline_workdays: Mapped[int | None]
+    deadline_counted_from: Mapped[date | None] = mapped_column(Date)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))

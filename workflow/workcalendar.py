@@ -116,6 +116,21 @@ class Deadline(NamedTuple):
 
 
 @dataclass(frozen=True)
+class DeadlineRule:
+    """A deadline given as "``workdays`` working days after ``counted_from``" (the feedback
+    date): kept with the measure so the deadline can be counted again when holidays are entered."""
+
+    counted_from: date
+    workdays: int
+
+    def apply(self, calendar: WorkCalendar) -> Deadline:
+        return calendar.deadline_after(self.counted_from, self.workdays)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"counted_from": self.counted_from.isoformat(), "workdays": self.workdays}
+
+
+@dataclass(frozen=True)
 class DayInfo:
     """Why a day is or is not a working day."""
 

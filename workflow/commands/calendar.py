@@ -9,10 +9,11 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from workflow.calendar_store import add_days, list_days, load_calendar, remove_day
+from workflow.calendar_store import add_days, list_days, load_calendar, remove_day, with_days
 from workflow.cli import App, emit_json, json_option, now_option, pass_app
 from workflow.errors import InputError
 from workflow.policy import load_policy_file
+from workflow.services.deadlines import Recomputed, recompute_deadlines
 from workflow.workcalendar import (
     OFFICIAL_YEARS,
     YEAR_SOURCE_LABELS,
@@ -49,44 +50,57 @@ def calendar_group() -> None:
     """工作日日历：录入节假日与调休上班日，查询某天是否上班、各年份覆盖情况。"""
 
 
+def _echo_recomputed(recomputed: Recomputed) -> None:
+    for line in recomputed.summary_lines():
+        click.echo(line)
+
+
 @calendar_group.command("add")
 @click.argument("dates", nargs=-1, required=True)
 @click.option("--holiday", is_flag=True, help="录入为放假日")
 @click.option("--workday", is_flag=True, help="录入为上班日（如调休上班的周末）")
 @click.option("--note", default="", help="说明，如「春节」")
+@click.option("--dry-run", is_flag=True, help="只试算：显示将录入什么、哪些完成时限会变，不写入")
 @json_option
 @now_option
 @pass_app
 def calendar_add(app: App, dates: tuple[str, ...], holiday: bool, workday: bool, note: str,
-                 as_json: bool) -> None:
+                 dry_run: bool, as_json: bool) -> None:
     """录入放假日或上班日；DATE 为 YYYY-MM-DD，或范围 2027-02-10..2027-02-16。
 
     录入优先于内置日历（chinese_calendar）。同一天再次录入会覆盖原录入。
+    录入后，未完成措施中按「反馈后N个工作日」给出的完成时限按新日历重新计算，变动记入办理记录。
     """
     if holiday == workday:
         raise InputError("请用 --holiday（放假）或 --workday（上班）二选一指明录入类型",
                          field="holiday")
     days = sorted({d for text in dates for d in parse_days(text)})
     configured = config_overrides(app)
-    with app.transaction() as session:
-        changes = add_days(session, days, workday, note, now=app.now())
+    now = app.now()
+    with app.transaction(write_lock=not dry_run) as session:
+        changes = add_days(session, days, workday, note, now=now, dry_run=dry_run)
         calendar = load_calendar(session, configured)
+        if dry_run:
+            calendar = with_days(calendar, days, workday, note)
+        recomputed = recompute_deadlines(session, calendar, actor=None, now=now, dry_run=dry_run)
     years = sorted({d.year for d in days})
     if as_json:
-        emit_json({"is_workday": workday, "note": note.strip(),
+        emit_json({"is_workday": workday, "note": note.strip(), "dry_run": dry_run,
                    "days": [{"date": c.day.isoformat(), "action": c.action} for c in changes],
-                   "years": calendar.coverage(years)})
+                   "years": calendar.coverage(years), "deadlines": recomputed.as_json()})
         return
     kind = "上班日" if workday else "放假日"
     counts = "、".join(f"{label} {sum(c.action == action for c in changes)}"
                       for action, label in ACTION_LABELS.items())
-    click.echo(f"已录入{kind}：{_span_text(days)}（{counts}）")
+    click.echo(f"{'试算（未写入）：将录入' if dry_run else '已录入'}{kind}：{_span_text(days)}"
+               f"（{counts}）")
     for year in years:
         if year in OFFICIAL_YEARS:
             click.echo(f"注意：{year} 年已有内置官方日历，所录入的日期将优先于官方安排。")
         else:
-            click.echo(f"{year} 年现按管理员录入计算（不再标为临时）；"
+            click.echo(f"{year} 年{'将' if dry_run else '现'}按管理员录入计算（不再标为临时）；"
                        "请确认该年全部放假日和调休上班日均已录入。")
+    _echo_recomputed(recomputed)
 
 
 @calendar_group.command("list")
@@ -127,7 +141,7 @@ def calendar_remove(app: App, day_text: str) -> None:
     """删除某天的录入（恢复为内置日历或周一至周五）。"""
     day = parse_day(day_text)
     configured = config_overrides(app)
-    with app.transaction() as session:
+    with app.transaction(write_lock=True) as session:
         try:
             row = remove_day(session, day)
         except InputError:
@@ -136,8 +150,35 @@ def calendar_remove(app: App, day_text: str) -> None:
                                  field="date") from None
             raise
         kind = "上班日" if row.is_workday else "放假日"
-        description = load_calendar(session, configured).describe(day)
+        calendar = load_calendar(session, configured)
+        description = calendar.describe(day)
+        recomputed = recompute_deadlines(session, calendar, actor=None, now=app.now())
     click.echo(f"已删除 {day} 的录入（原为{kind}）。现在：{description}")
+    _echo_recomputed(recomputed)
+
+
+@calendar_group.command("recompute")
+@click.option("--dry-run", is_flag=True, help="只试算，不写入")
+@json_option
+@now_option
+@pass_app
+def calendar_recompute(app: App, dry_run: bool, as_json: bool) -> None:
+    """按当前日历（数据库录入和策略文件 [calendar]）重新计算完成时限。
+
+    只涉及未完成（已交办、整改中）且完成时限写作「反馈后N个工作日」、未经延期的措施；
+    修改策略文件的 [calendar] 表后请运行一次。calendar add/remove 会自动重新计算。
+    """
+    with app.transaction(write_lock=not dry_run) as session:
+        recomputed = recompute_deadlines(session, _calendar(app, session), actor=None,
+                                         now=app.now(), dry_run=dry_run)
+    if as_json:
+        emit_json(recomputed.as_json())
+        return
+    lines = recomputed.summary_lines()
+    if not recomputed.changes:
+        lines.insert(0, "没有需要重新计算的完成时限。")
+    for line in lines:
+        click.echo(line)
 
 
 @calendar_group.command("check")

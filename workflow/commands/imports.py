@@ -53,6 +53,10 @@ def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
     click.echo(f"{verb}：{summary.areas} 个方面、{summary.problems} 个问题、"
                f"{summary.measures} 项整改措施" + (f"（整改任务「{title}」，编号 {summary.campaign_id}）"
                                              if title else ""))
+    if summary.provisional:
+        click.echo(f"其中 {summary.provisional} 项的完成时限按「反馈后N个工作日」推算时跨入了尚未录入"
+                   "放假安排的年份，暂按周一至周五计算，为临时期限（measure list 中标 ?）；"
+                   "用 rectiflow calendar add 录入该年节假日后将自动重新计算。")
 
 
 @import_group.command("report")

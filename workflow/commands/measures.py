@@ -18,7 +18,7 @@ from workflow.cli import (
     state_choice,
 )
 from workflow.ledger import MeasureFilter, list_measures, measure_detail, measure_dict
-from workflow.lifecycle import STATE_LABELS, TRANSITIONS, State, parse_action
+from workflow.lifecycle import STATE_LABELS, TRANSITIONS, State, history_label, parse_action
 from workflow.services.measures import (
     ActionRequest,
     perform,
@@ -98,7 +98,7 @@ def measure_show(app: App, measure_id: int, as_json: bool) -> None:
     click.echo(f"  问题：{shown['problem']}")
     click.echo(f"  状态：{STATE_LABELS[State(shown['state'])]}    类型：{kind_label(shown['kind'])}"
                f"    完成时限：{shown['deadline'] or '—'}"
-               + ("（临时期限）" if shown["deadline_provisional"] else "")
+               + _rule_text(shown["deadline_rule"], shown["deadline_provisional"])
                + ("（已逾期）" if shown["overdue"] else ""))
     click.echo(f"  责任领导：{shown['leader'] or '—'}    责任部门：{shown['unit'] or '—'}"
                f"    责任人：{shown['owner'] or '—'}    版本：{shown['version']}")
@@ -110,14 +110,24 @@ def measure_show(app: App, measure_id: int, as_json: bool) -> None:
                        + (f"（佐证：{files}）" if files else ""))
     click.echo("历史：")
     for h in shown["history"]:
-        label = TRANSITIONS[parse_action(h["action"])].label if h["action"] != "create" else "建立"
+        label = history_label(h["action"]) if h["action"] != "create" else "建立"
         move = (f"{STATE_LABELS[State(h['from'])]} → " if h["from"] else "") + \
             STATE_LABELS[State(h["to"])]
-        who = h["actor"] or "系统导入"
+        who = h["actor"] or ("系统导入" if h["action"] == "create" else "系统")
         if h["on_behalf_of"]:
             who += f"（代 {h['on_behalf_of']}）"
+        moved = (f"（时限 {h['data']['deadline_from']} → {h['data']['deadline_to']}）"
+                 if h["data"].get("deadline_to") else "")
         click.echo(f"  {_local(h['at'])}  {label}  {move}  {who}"
-                   + (f"：{h['comment']}" if h["comment"] else ""))
+                   + (f"：{h['comment']}" if h["comment"] else "") + moved)
+
+
+def _rule_text(rule: dict[str, Any] | None, provisional: bool) -> str:
+    """"（反馈后30个工作日，临时期限）" after a deadline, or what applies of it."""
+    parts = [f"{rule['counted_from']} 反馈后{rule['workdays']}个工作日"] if rule else []
+    if provisional:
+        parts.append("临时期限")
+    return f"（{'，'.join(parts)}）" if parts else ""
 
 
 def _local(iso: str) -> str:

@@ -27,7 +27,7 @@ from workflow.lifecycle import Kind, State
 from workflow.models import Area, Campaign, HistoryEntry, Measure, Person, Problem, Unit
 from workflow.progress import SILENT, Reporter
 from workflow.services.measures import new_history_entry
-from workflow.workcalendar import WorkCalendar
+from workflow.workcalendar import Deadline, DeadlineRule, WorkCalendar
 
 #: Canonical column → accepted header spellings.
 COLUMNS: Mapping[str, tuple[str, ...]] = {
@@ -73,6 +73,10 @@ class LedgerRow:
     owner_id: int
     deadline: date | None
     kind: Kind
+    #: Set when the cell said "反馈后N个工作日": the deadline is counted from the feedback date.
+    deadline_rule: DeadlineRule | None = None
+    #: The count crossed a year whose holidays are not known yet (Monday–Friday fallback).
+    deadline_provisional: bool = False
 
 
 @dataclass
@@ -84,9 +88,15 @@ class ImportSummary:
     dry_run: bool = False
     rows: list[LedgerRow] = field(default_factory=list)
 
+    @property
+    def provisional(self) -> int:
+        """How many measures got a provisional deadline (counted over a fallback year)."""
+        return sum(r.deadline_provisional for r in self.rows)
+
     def as_json(self) -> dict[str, Any]:
         return {"campaign_id": self.campaign_id, "areas": self.areas, "problems": self.problems,
-                "measures": self.measures, "dry_run": self.dry_run}
+                "measures": self.measures, "dry_run": self.dry_run,
+                "provisional": self.provisional}
 
 
 # ---------------------------------------------------------------- reading files
@@ -236,9 +246,10 @@ def _cell(values: list[Any], index: Mapping[str, int], key: str) -> Any:
 RELATIVE_RE = re.compile(r"^(?:反馈后|反馈之日起|收到反馈后)?(\d{1,3})个?工作日(?:内)?$")
 
 
-def _relative_deadline(raw: Any, relative: RelativeDeadline | None) -> date | None:
-    """"反馈后10个工作日" → a date, when the campaign's feedback date is known; ValueError
-    if it is not; None if the cell is not a relative deadline at all."""
+def _relative_deadline(raw: Any, relative: RelativeDeadline | None
+                       ) -> tuple[DeadlineRule, Deadline] | None:
+    """"反馈后10个工作日" → the rule and the deadline it gives, when the campaign's feedback
+    date is known; ValueError if it is not; None if the cell is not a relative deadline at all."""
     match = RELATIVE_RE.match(_text(raw).replace(" ", ""))
     if match is None:
         return None
@@ -248,29 +259,41 @@ def _relative_deadline(raw: Any, relative: RelativeDeadline | None) -> date | No
     return relative(int(match.group(1)))
 
 
-#: Turns "N working days after feedback" into a date (the campaign's calendar and feedback date).
-RelativeDeadline = Callable[[int], date]
+#: Turns "N working days after feedback" into its rule and deadline (the campaign's calendar and
+#: feedback date).
+RelativeDeadline = Callable[[int], tuple[DeadlineRule, Deadline]]
+
+
+@dataclass(frozen=True)
+class _RowDeadline:
+    kind: Kind | None
+    deadline: date | None = None
+    rule: DeadlineRule | None = None
+    provisional: bool = False
 
 
 def _row_kind_and_deadline(values: list[Any], index: Mapping[str, int],
                            bad: Callable[[str, str], None],
-                           relative: RelativeDeadline | None = None
-                           ) -> tuple[Kind | None, date | None]:
+                           relative: RelativeDeadline | None = None) -> _RowDeadline:
     kind_text = _text(_cell(values, index, "kind"))
     kind = KIND_WORDS.get(kind_text) if kind_text else Kind.DEADLINE
     if kind is None:
         bad("kind", f"未知整改类型「{kind_text}」（应为 立行立改、限期整改 或 长期坚持）")
     raw = _cell(values, index, "deadline")
     if kind is Kind.LONG_TERM and _text(raw) == "":
-        return kind, None
+        return _RowDeadline(kind)
     try:
-        deadline = _relative_deadline(raw, relative) or parse_deadline(raw)
+        counted = _relative_deadline(raw, relative)
+        if counted is not None:
+            rule, deadline = counted
+            return _RowDeadline(kind, deadline.day, rule, deadline.provisional)
+        day = parse_deadline(raw)
     except ValueError as exc:
         bad("deadline", str(exc))
-        return kind, None
-    if deadline is None and kind is not Kind.LONG_TERM:
+        return _RowDeadline(kind)
+    if day is None and kind is not Kind.LONG_TERM:
         bad("deadline", f"「{_text(raw)}」只适用于长期坚持类措施")
-    return kind, deadline
+    return _RowDeadline(kind, day)
 
 
 def validate_row(number: int, values: list[Any], index: Mapping[str, int], people: PeopleIndex,
@@ -294,7 +317,7 @@ def validate_row(number: int, values: list[Any], index: Mapping[str, int], peopl
     for key in ("area", "problem", "title"):
         if not texts[key]:
             bad(key, f"{HEADER_LABEL[key]}为空")
-    kind, deadline = _row_kind_and_deadline(values, index, bad, relative)
+    given = _row_kind_and_deadline(values, index, bad, relative)
     resolved: dict[str, int] = {}
     for key in ("leader", "owner"):
         found = people.resolve(_text(_cell(values, index, key)))
@@ -302,10 +325,11 @@ def validate_row(number: int, values: list[Any], index: Mapping[str, int], peopl
             bad(key, f"{HEADER_LABEL[key]}{found}" if found == "为空" else found)
         else:
             resolved[key] = found
-    if errors or kind is None:
+    if errors or given.kind is None:
         return errors
     return LedgerRow(number, seq, texts["area"], texts["problem"], texts["title"],
-                     resolved["leader"], texts["unit"] or None, resolved["owner"], deadline, kind)
+                     resolved["leader"], texts["unit"] or None, resolved["owner"], given.deadline,
+                     given.kind, given.rule, given.provisional)
 
 
 def validate_rows(rows: Iterable[tuple[int, list[Any]]], index: Mapping[str, int],
@@ -395,8 +419,10 @@ def _reported(rows: Iterator[tuple[int, list[Any]]], reporter: Reporter
     reporter.advance(pending)
 
 
-def _after_feedback(calendar: WorkCalendar, feedback: date, n: int) -> date:
-    return calendar.deadline_after(feedback, n).day
+def _after_feedback(calendar: WorkCalendar, feedback: date, n: int
+                    ) -> tuple[DeadlineRule, Deadline]:
+    rule = DeadlineRule(feedback, n)
+    return rule, rule.apply(calendar)
 
 
 def _count_only(session: Session, campaign: Campaign | None,
@@ -481,6 +507,9 @@ def write_rows(session: Session, campaign: Campaign, rows: Sequence[LedgerRow],
         {"campaign_id": campaign.id, "problem_id": problems[(areas[r.area], r.problem)],
          "position": start + i + 1, "seq": r.seq, "title": r.title, "kind": r.kind.value,
          "state": State.ASSIGNED.value, "deadline": r.deadline, "original_deadline": r.deadline,
+         "deadline_provisional": r.deadline_provisional,
+         "deadline_workdays": r.deadline_rule.workdays if r.deadline_rule else None,
+         "deadline_counted_from": r.deadline_rule.counted_from if r.deadline_rule else None,
          "owner_id": r.owner_id, "leader_id": r.leader_id,
          "unit_id": units[r.unit] if r.unit else None, "version": 1,
          "created_at": now, "state_changed_at": now, "next_reminder_at": now}

@@ -21,6 +21,8 @@ from workflow.errors import ConflictError, InputError, NotFound, NotPermitted
 from workflow.evidence import EvidenceStore, StoredFile
 from workflow.history import GENESIS, entry_digest
 from workflow.lifecycle import (
+    OPEN_STATES,
+    RECOMPUTE_DEADLINE,
     TRANSITIONS,
     Action,
     Kind,
@@ -112,9 +114,13 @@ _LAST_HASH = (select(HistoryEntry.hash).where(HistoryEntry.measure_id == bindpar
               .order_by(HistoryEntry.seq.desc()).limit(1))
 #: The measure with the hash of its latest history row, read in the same statement: the row the
 #: version check protects is the one the new history row chains to.
-_LOAD_FOR_ACTION = _LOAD_MEASURE.add_columns(
-    select(HistoryEntry.hash).where(HistoryEntry.measure_id == Measure.id)
-    .order_by(HistoryEntry.seq.desc()).limit(1).correlate(Measure).scalar_subquery())
+_LOAD_FOR_ACTION = (
+    select(Measure)
+    # an action needs only the campaign's first responsible; the rest loads if asked for
+    .options(joinedload(Measure.campaign).load_only(Campaign.id, Campaign.first_responsible_id))
+    .where(Measure.id == bindparam("measure_id"))
+    .add_columns(select(HistoryEntry.hash).where(HistoryEntry.measure_id == Measure.id)
+                 .order_by(HistoryEntry.seq.desc()).limit(1).correlate(Measure).scalar_subquery()))
 
 
 #: The same and the acting person found by email, in one round trip instead of two.
@@ -224,6 +230,9 @@ def _changes(measure: Measure, transition: Transition, request: ActionRequest,
         if measure.original_deadline is None:
             changes["original_deadline"] = measure.deadline
         changes["deadline"] = request.deadline
+        # a date the leader chose: no longer counted from feedback, nor provisional
+        changes.update(deadline_provisional=False, deadline_workdays=None,
+                       deadline_counted_from=None)
     elif request.action is Action.REASSIGN:
         changes["owner_id"] = data["owner_to"]
     elif request.action is Action.SUBMIT:
@@ -242,7 +251,7 @@ _INSERT_HISTORY = insert(_HISTORY).returning(_HISTORY.c.id)  # type: ignore[arg-
 
 
 def _write_measure(session: Session, measure: Measure, changes: dict[str, Any],
-                   request: ActionRequest) -> None:
+                   expected_version: int | None) -> None:
     """UPDATE ... SET ..., version = v + 1 WHERE id = :id AND version = :v; nobody else's change
     is ever overwritten. The ORM object is then told the new values as committed ones."""
     version = measure.version
@@ -252,10 +261,10 @@ def _write_measure(session: Session, measure: Measure, changes: dict[str, Any],
             _UPDATE_MEASURE, {**values, "where_id": measure.id, "where_version": version})
     except OperationalError as exc:  # SQLite: another writer got there first
         if "locked" in str(exc).lower() or "busy" in str(exc).lower():
-            raise ConflictError(request.measure_id, request.expected_version) from exc
+            raise ConflictError(measure.id, expected_version) from exc
         raise
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise ConflictError(request.measure_id, request.expected_version)
+        raise ConflictError(measure.id, expected_version)
     for key, value in values.items():
         set_committed_value(measure, key, value)
 
@@ -315,7 +324,8 @@ def perform(session: Session, request: ActionRequest, *, now: datetime) -> Actio
     on_behalf_of = principal if principal.id != actor.id else None
     if on_behalf_of is not None:
         data["on_behalf_of_name"] = on_behalf_of.name
-    _write_measure(session, measure, _changes(measure, transition, request, data, now), request)
+    _write_measure(session, measure, _changes(measure, transition, request, data, now),
+                   request.expected_version)
     if request.action is Action.SUBMIT:
         assert request.comment is not None
         _insert_progress(session, measure, actor, request.comment, request.evidence, now)
@@ -336,6 +346,52 @@ def perform(session: Session, request: ActionRequest, *, now: datetime) -> Actio
         on_behalf_of_id=values["on_behalf_of_id"], at=now)
     events.publish(session, [event])
     return ActionOutcome(measure, entry, event)
+
+
+def recompute_deadline(session: Session, measure_id: int, *, deadline: date, provisional: bool,
+                       actor: Person | None, comment: str, now: datetime) -> ActionOutcome:
+    """Move the deadline of an open measure given as "N working days after feedback" to the day
+    the calendar now gives, in history as ``recompute_deadline`` with both dates.
+
+    Not a lifecycle action: no person asks for it (``actor`` is the admin who entered the
+    holidays, or None for the system) and it is not a 延期. The original deadline moves too,
+    since it was the same count on a calendar that was not yet known.
+    """
+    measure, prev_hash = load_for_action(session, measure_id)
+    state = State(measure.state)
+    if state not in OPEN_STATES or measure.deadline_workdays is None:
+        raise InputError(f"措施 {measure_id} 的完成时限不再按反馈后工作日推算（状态：{state.label}），"
+                         "不能重新计算", field="deadline")
+    if deadline == measure.deadline:
+        raise InputError(f"新的完成时限与当前时限相同（{deadline}）", field="deadline")
+    data = {"deadline_from": _iso(measure.deadline), "deadline_to": deadline.isoformat(),
+            "workdays": measure.deadline_workdays,
+            "counted_from": _iso(measure.deadline_counted_from)}
+    changes: dict[str, Any] = {"deadline": deadline, "deadline_provisional": provisional,
+                               "next_reminder_at": now}  # the next sweep re-plans the stages
+    if measure.original_deadline in (None, measure.deadline):
+        changes["original_deadline"] = deadline
+    _write_measure(session, measure, changes, None)
+    values = new_history_entry(
+        measure_id=measure.id, seq=measure.version, action=RECOMPUTE_DEADLINE,
+        from_state=state.value, to_state=state.value, actor_id=actor.id if actor else None,
+        on_behalf_of_id=None, comment=comment, data=data, at=now, prev_hash=prev_hash)
+    entry_id = session.execute(_INSERT_HISTORY, values).scalar_one()
+    entry = HistoryEntry(id=entry_id, **values)
+    event = events.MeasureChanged(
+        measure_id=measure.id, action=RECOMPUTE_DEADLINE, from_state=state.value,
+        to_state=state.value, actor_id=values["actor_id"], on_behalf_of_id=None, at=now)
+    events.publish(session, [event])
+    return ActionOutcome(measure, entry, event)
+
+
+def mark_deadline_provisional(session: Session, measure_id: int, provisional: bool) -> None:
+    """Set or clear the provisional mark of a deadline that stays the same day.
+
+    Not an action: the deadline does not change, so no new version and no history row."""
+    table = Measure.__table__
+    session.execute(update(table).where(table.c.id == measure_id)  # type: ignore[arg-type]
+                    .values(deadline_provisional=provisional))
 
 
 def report_progress(session: Session, *, measure_id: int, actor: str | Person, text: str,
