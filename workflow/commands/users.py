@@ -40,6 +40,12 @@ def user_group() -> None:
     """人员：添加、导入、列出、设置代理。"""
 
 
+def _password_from_stdin() -> str:
+    """The first line of standard input as an argon2 hash; a short or empty one is refused
+    (exit 2) before anything is written."""
+    return hash_password(sys.stdin.readline().rstrip("\r\n"))
+
+
 @user_group.command("add")
 @click.option("--name", required=True, help="姓名")
 @click.option("--email", required=True, help="邮箱（登录名）")
@@ -55,10 +61,7 @@ def user_add(app: App, name: str, email: str, wecom_id: str | None, mobile: str 
              unit: str | None, roles: tuple[str, ...], password_stdin: bool,
              as_json: bool) -> None:
     """添加一名人员。"""
-    password_hash = None
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        password_hash = hash_password(password)
+    password_hash = _password_from_stdin() if password_stdin else None
     with app.transaction() as session:
         person = add_person(session, name=name, email=email, roles=roles, wecom_id=wecom_id,
                             mobile=mobile, unit=unit, password_hash=password_hash)
@@ -120,22 +123,28 @@ def user_import(app: App, file: Path, as_json: bool) -> None:
 @click.option("--mobile", help="手机号；空字符串表示清除")
 @click.option("--unit", help="所在部门（不存在则新建）；空字符串表示清除")
 @click.option("--active/--inactive", default=None, help="启用或停用（停用后不能办理、不再收到消息）")
+@click.option("--password-stdin", is_flag=True,
+              help="从标准输入读取新的登录密码（至少 8 个字符）；原密码签发的接口令牌随之失效")
 @json_option
 @pass_app
 def user_set(app: App, person: str, channel: str | None, wecom_id: str | None,
-             mobile: str | None, unit: str | None, active: bool | None, as_json: bool) -> None:
-    """修改人员的接收方式、企业微信账号、手机号、部门或启用状态。"""
-    if all(v is None for v in (channel, wecom_id, mobile, unit, active)):
-        raise InputError("没有要修改的内容：请给出 --channel、--wecom-id、--mobile、--unit "
-                         "或 --active/--inactive", field="person")
+             mobile: str | None, unit: str | None, active: bool | None, password_stdin: bool,
+             as_json: bool) -> None:
+    """修改人员的接收方式、企业微信账号、手机号、部门、启用状态或登录密码。"""
+    if all(v is None for v in (channel, wecom_id, mobile, unit, active)) and not password_stdin:
+        raise InputError("没有要修改的内容：请给出 --channel、--wecom-id、--mobile、--unit、"
+                         "--active/--inactive 或 --password-stdin", field="person")
+    password_hash = _password_from_stdin() if password_stdin else None
     with app.transaction() as session:
         found = update_person(session, find_person(session, person), channel=channel,
-                              wecom_id=wecom_id, mobile=mobile, unit=unit, active=active)
+                              wecom_id=wecom_id, mobile=mobile, unit=unit, active=active,
+                              password_hash=password_hash)
         shown = person_dict(found) | {"channel": found.channel_preference}
     if as_json:
         emit_json(shown)
     else:
-        click.echo(f"已更新 {shown['name']} <{shown['email']}>")
+        click.echo(f"已更新 {shown['name']} <{shown['email']}>"
+                   + ("，已设置新的登录密码" if password_stdin else ""))
 
 
 @user_group.command("list")

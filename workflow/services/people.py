@@ -95,8 +95,10 @@ CHANNEL_PREFERENCES = {"auto": "按配置（邮件和企业微信都发）", "em
 
 def update_person(session: Session, person: Person, *, channel: str | None = None,
                   wecom_id: str | None = None, mobile: str | None = None,
-                  unit: str | None = None, active: bool | None = None) -> Person:
-    """Change how a person is reached, where they work, or whether they may act at all."""
+                  unit: str | None = None, active: bool | None = None,
+                  password_hash: str | None = None) -> Person:
+    """Change how a person is reached, where they work, whether they may act at all, or their
+    password (an argon2 hash: the caller hashes, so a refused password changes nothing)."""
     if channel is not None:
         if channel not in CHANNEL_PREFERENCES:
             known = "、".join(f"{k}（{v}）" for k, v in CHANNEL_PREFERENCES.items())
@@ -110,6 +112,9 @@ def update_person(session: Session, person: Person, *, channel: str | None = Non
         person.unit = get_or_create_unit(session, unit) if unit.strip() else None
     if active is not None:
         person.active = active
+    if password_hash is not None:
+        # API tokens carry a fingerprint of the hash: the old password's tokens stop working.
+        person.password_hash = password_hash
     session.flush()
     return person
 
