@@ -21,7 +21,7 @@ from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import SHANGHAI, local_date
 from workflow.web.api import Id
 from workflow.web.auth import check_csrf, page_person
-from workflow.web.context import web_of
+from workflow.web.context import Web, web_of
 from workflow.web.pages import _date, flash, page
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -97,6 +97,18 @@ def calendar(request: Request) -> Response:
                                                                 days=days))
 
 
+def _recompute_deadlines(web: Web, session: Session, admin: Person) -> list[str]:
+    """Count the deadlines given as "N working days after feedback" again on the calendar as it
+    now stands; the summary lines for the flash message."""
+    from workflow.calendar_store import load_calendar
+    from workflow.services.deadlines import recompute_deadlines
+    from workflow.workcalendar import overrides_from_toml
+
+    calendar = load_calendar(session, overrides_from_toml(web.policies.calendar))
+    recomputed = recompute_deadlines(session, calendar, actor=admin, now=web.now())
+    return recomputed.summary_lines(limit=5)  # a flash message lives in the session cookie
+
+
 @router.post("/calendar")
 async def calendar_add(request: Request) -> Response:
     from workflow.calendar_store import add_days
@@ -107,11 +119,12 @@ async def calendar_add(request: Request) -> Response:
     day = _date(form.get("day"))
     if day is None:
         raise InputError("请填写日期", field="day")
-    with web.transaction() as session:
-        admin_person(request, session)
+    with web.transaction(write_lock=True) as session:
+        admin = admin_person(request, session)
         add_days(session, [day], form.get("kind") == "workday", str(form.get("note") or ""),
                  now=web.now())
-    flash(request, "ok", f"{day} 已录入。")
+        recomputed = _recompute_deadlines(web, session, admin)
+    flash(request, "ok", " ".join([f"{day} 已录入。", *recomputed]))
     return RedirectResponse("/admin/calendar", status_code=303)
 
 
@@ -124,10 +137,11 @@ async def calendar_remove(day: str, request: Request) -> Response:
     check_csrf(request, form.get("csrf_token"))
     parsed = _date(day)
     assert parsed is not None
-    with web.transaction() as session:
-        admin_person(request, session)
+    with web.transaction(write_lock=True) as session:
+        admin = admin_person(request, session)
         remove_day(session, parsed)
-    flash(request, "ok", f"已删除 {parsed} 的录入。")
+        recomputed = _recompute_deadlines(web, session, admin)
+    flash(request, "ok", " ".join([f"已删除 {parsed} 的录入。", *recomputed]))
     return RedirectResponse("/admin/calendar", status_code=303)
 
 

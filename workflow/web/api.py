@@ -64,6 +64,11 @@ class TokenOut(BaseModel):
     expires_in: int
 
 
+class DeadlineRuleOut(BaseModel):
+    counted_from: date
+    workdays: int
+
+
 class MeasureOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -77,6 +82,8 @@ class MeasureOut(BaseModel):
     state: State
     deadline: date | None
     deadline_provisional: bool
+    #: Set when the deadline is counted "N working days after feedback" (and follows the calendar).
+    deadline_rule: DeadlineRuleOut | None = None
     original_deadline: date | None
     owner: str | None
     leader: str | None

@@ -26,6 +26,7 @@ from workflow.ledger import (
 )
 from workflow.lifecycle import (
     KIND_LABELS,
+    RECOMPUTE_DEADLINE,
     STATE_LABELS,
     TRANSITIONS,
     Action,
@@ -225,7 +226,8 @@ def measure_page(measure_id: Id, request: Request) -> Response:
             select(ProgressReport).options(selectinload(ProgressReport.evidence),
                                            joinedload(ProgressReport.author))
             .where(ProgressReport.measure_id == measure.id).order_by(ProgressReport.id)).all()
-        deadlines = [e for e in history if e.action == Action.EXTEND.value]
+        deadlines = [e for e in history
+                     if e.action in (Action.EXTEND.value, RECOMPUTE_DEADLINE)]
         can_report = bool(rels & PROGRESS_RELATIONS) and (
             measure.state != State.CLOSED or measure.kind == Kind.LONG_TERM)
         return web.render(request, "measure.html", page(
