@@ -14,7 +14,7 @@ import gc
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -239,10 +239,13 @@ def replay(record: MeasureRecord, history: Sequence[HistoryRow], progress: Seque
         elif h.action == "reassign" and "owner_from" in h.data:
             owner = h.data.get("owner_from")
     reports = [t for t in progress if t <= as_of]
-    return replace(record, state=state, deadline=deadline, owner_id=owner,
-                   state_changed_at=changed, last_progress_at=max(reports) if reports else None,
-                   closed_at=closed_at if state is State.CLOSED else None,
-                   original_deadline=record.original_deadline or deadline)
+    # built field by field: dataclasses.replace() inspects the fields on every call
+    return MeasureRecord(
+        record.id, record.campaign_id, record.seq, record.area, record.problem, record.title,
+        record.kind, state, deadline, record.original_deadline or deadline, owner,
+        record.leader_id, record.unit, record.created_at, changed,
+        max(reports) if reports else None, closed_at if state is State.CLOSED else None,
+        record.area_position, record.problem_id)
 
 
 @dataclass
@@ -341,7 +344,8 @@ def load_snapshot(session: Session, campaign_id: int | None, as_of: datetime,
     records = list(current) if current is not None else _current_records(session, campaign_id)
     records = rewind(session, records, campaign_id, as_of, changes)
     campaign = session.get(Campaign, campaign_id) if campaign_id is not None else None
-    people = _people(session, [pid for r in records for pid in (r.owner_id, r.leader_id) if pid])
+    ids = {r.owner_id for r in records} | {r.leader_id for r in records}
+    people = _people(session, [pid for pid in ids if pid])
     return Snapshot(as_utc(as_of), campaign_id, campaign.title if campaign else None, records,
                     people, campaign.first_responsible_id if campaign else None)
 
