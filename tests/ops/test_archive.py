@@ -122,6 +122,27 @@ def test_archive_is_self_describing(installations, run, tmp_path):
         assert all(p["password_hash"] is None for p in people)
 
 
+def test_the_password_warning_only_when_hashes_are_in_the_archive(installations, run, tmp_path):
+    from sqlalchemy import update
+
+    # Given a ledger where only the leader has a password
+    source = installations.make(BACKEND, "source")
+    build_ledger(source)
+    warning = "归档中包含人员登录密码的哈希"
+    with_hash = run(source, "export", TITLE, "--out", str(tmp_path / "a.zip"))
+    # Then exporting it warns that the archive holds a password hash
+    assert with_hash.code == 0 and warning in with_hash.err
+    # When nobody has a password any more
+    with db.transaction(source.sessions) as session:
+        session.execute(update(Person).values(password_hash=None))
+    # Then the export says nothing about passwords, and neither do its summary and manifest
+    plain = run(source, "export", TITLE, "--out", str(tmp_path / "b.zip"))
+    assert plain.code == 0 and warning not in plain.err and "密码" not in plain.err
+    assert export(run, source, tmp_path / "c.zip")["password_hashes"] is False
+    with zipfile.ZipFile(tmp_path / "c.zip") as zf:
+        assert json.loads(zf.read("manifest.json"))["password_hashes"] is False
+
+
 def _rewrite(archive: Path, out: Path, change) -> Path:  # type: ignore[no-untyped-def]
     with zipfile.ZipFile(archive) as src, zipfile.ZipFile(out, "w") as dst:
         members = {name: src.read(name) for name in src.namelist()}

@@ -148,6 +148,28 @@ def test_a_corrupted_backup_is_refused_and_nothing_changes(installations, run, t
     assert snapshot(inst) == changed and evidence_contents(inst) == files
 
 
+def test_missing_evidence_files_fail_the_backup_but_it_is_written(installations, run, tmp_path):
+    # Given an installation whose evidence folder lost a file the database refers to
+    inst = installations.make(BACKEND, "live")
+    build_ledger(inst)
+    lost = next(p for p in sorted(inst.evidence_dir.rglob("*.*")))
+    lost.unlink()
+    name = lost.relative_to(inst.evidence_dir).as_posix()
+    # When it is backed up
+    folder = tmp_path / "backup"
+    result = run(inst, "backup", str(folder))
+    # Then the command fails with exit 1, naming the missing file
+    assert result.code == 1, result.err
+    assert "备份不完整" in result.err and "1 个佐证材料文件" in result.err and name in result.err
+    assert "已备份到" in result.out
+    # And the backup is still written, with the missing file in its manifest
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["missing_evidence"] == [name]
+    # And --json prints the summary, then fails too
+    as_json = run(inst, "backup", str(tmp_path / "again"), "--json")
+    assert as_json.code == 1 and as_json.json()["missing_evidence"] == [name]
+
+
 def test_backup_refuses_a_non_empty_folder(installations, run, tmp_path):
     inst = installations.make(BACKEND, "live")
     folder = tmp_path / "backup"

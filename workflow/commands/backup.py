@@ -24,19 +24,37 @@ def _size(size: int) -> str:
 @pass_app
 def backup_cmd(app: App, directory: Path, as_json: bool) -> None:
     """在线备份数据库和全部佐证材料到一个新的（或空的）目录，并写入带校验和的清单
-    manifest.json。SQLite 用其在线备份接口；PostgreSQL 用 pg_dump（需在 PATH 中）。"""
+    manifest.json。SQLite 用其在线备份接口；PostgreSQL 用 pg_dump（需在 PATH 中）。
+
+    数据库登记的佐证材料文件有缺失时，仍写完备份，但列出缺失的文件并以退出码 1 结束。"""
     with terminal_reporter(as_json) as reporter:
         summary = create_backup(app.settings.database_url, app.engine, app.settings.evidence_dir,
                                 directory, now=app.now(), reporter=reporter)
     if as_json:
         emit_json(summary.as_json())
-        return
-    click.echo(f"已备份到 {directory}：数据库（{summary.backend}，结构版本 {summary.revision}）"
-               f"{_size(summary.database_bytes)}，佐证材料 {summary.evidence_files} 个、"
-               f"{_size(summary.evidence_bytes)}。")
+    else:
+        click.echo(f"已备份到 {directory}：数据库（{summary.backend}，结构版本 {summary.revision}）"
+                   f"{_size(summary.database_bytes)}，佐证材料 {summary.evidence_files} 个、"
+                   f"{_size(summary.evidence_bytes)}。")
     if summary.missing_evidence:
-        click.echo(f"警告：数据库登记的 {len(summary.missing_evidence)} 个佐证材料文件在佐证目录中"
-                   f"不存在，未能备份：{'、'.join(summary.missing_evidence[:5])}", err=True)
+        # The backup is written and usable, but not complete: a cron job must hear of it.
+        _report_missing(summary.missing_evidence, app.settings.evidence_dir, directory)
+        raise SystemExit(1)
+
+
+#: Missing files named on stderr; the manifest lists them all.
+SHOWN_MISSING = 20
+
+
+def _report_missing(missing: list[str], evidence_dir: Path, directory: Path) -> None:
+    click.echo(f"错误：备份不完整。数据库登记的 {len(missing)} 个佐证材料文件在佐证目录 "
+               f"{evidence_dir} 中不存在，未能备份（数据库和其余文件已备份；缺失的文件已记入 "
+               f"{directory / 'manifest.json'} 的 missing_evidence）。请从旧备份或原始来源找回"
+               "这些文件放回佐证目录，再重新备份：", err=True)
+    for path in missing[:SHOWN_MISSING]:
+        click.echo(f"  {path}", err=True)
+    if len(missing) > SHOWN_MISSING:
+        click.echo(f"  ……另有 {len(missing) - SHOWN_MISSING} 个，见 manifest.json", err=True)
 
 
 @click.command("restore")

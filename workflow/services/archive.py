@@ -288,6 +288,8 @@ def export_campaign(session: Session, campaign_ref: str, out: Path, *, evidence_
     reporter.phase("读取数据", total=len(TABLES))
     tables = collect_campaign(session, campaign, with_passwords=with_passwords)
     reporter.advance(len(TABLES))
+    # What the archive holds, not what was asked: nobody may have a password yet.
+    hashes_included = any(person["password_hash"] for person in tables["people"])
 
     evidence: dict[str, Path] = {}
     for record in tables["evidence"]:
@@ -303,7 +305,7 @@ def export_campaign(session: Session, campaign_ref: str, out: Path, *, evidence_
         "alembic_revision": db.head_revision(),
         "source_backend": session.get_bind().dialect.name, "exported_at": now.isoformat(),
         "campaign": {"id": campaign.id, "title": campaign.title},
-        "password_hashes": with_passwords, "tables": {}, "evidence": [],
+        "password_hashes": hashes_included, "tables": {}, "evidence": [],
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
@@ -340,7 +342,7 @@ def export_campaign(session: Session, campaign_ref: str, out: Path, *, evidence_
         partial.unlink(missing_ok=True)
     return ExportSummary(out, campaign.id, campaign.title,
                          {name: len(rows) for name, rows in tables.items()}, len(evidence),
-                         total_bytes, with_passwords)
+                         total_bytes, hashes_included)
 
 
 # ------------------------------------------------------------------ reading an archive
