@@ -12,13 +12,11 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from dbfixtures import BACKEND, PG_URL, Cast, Database, Ledger  # noqa: E402,F401
+from dbfixtures import BACKEND, PG_URL, Cast, CliResult, Database, Ledger  # noqa: E402,F401
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -116,18 +114,6 @@ def cli_env(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
-
-
-@dataclass
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        import json
-
-        return json.loads(self.out)
 
 
 @pytest.fixture

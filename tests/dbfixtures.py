@@ -24,6 +24,20 @@ if BACKEND not in ("sqlite", "postgresql"):
 
 
 @dataclass
+class CliResult:
+    """What an in-process CLI run gave: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.out)
+
+
+@dataclass
 class Database:
     """One migrated database for a test: its URL (for CLI subprocesses) and an engine."""
 

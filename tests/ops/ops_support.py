@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dbfixtures import PG_URL, Ledger
+from dbfixtures import PG_URL, CliResult, Ledger
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -143,18 +143,6 @@ def installations(tmp_path: Path, sqlite_template: Path) -> Iterator[Installatio
 # ------------------------------------------------------------------ running the CLI
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        import json
-
-        return json.loads(self.out)
-
-
 @pytest.fixture
 def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
     """``run(installation, "backup", DIR)``: the CLI in-process against one installation."""
@@ -165,7 +153,7 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
             monkeypatch.delenv(key)
     monkeypatch.setenv("RECTIFLOW_OUTBOX_DIR", str(tmp_path / "outbox"))
 
-    def invoke(installation: Installation, *args: str, stdin: str | None = None) -> Result:
+    def invoke(installation: Installation, *args: str, stdin: str | None = None) -> CliResult:
         for key, value in installation.env.items():
             monkeypatch.setenv(key, value)
         if stdin is not None:
@@ -181,7 +169,7 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
             events._handlers.clear()
             events._handlers.update(saved)
         captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        return CliResult(code, captured.out, captured.err)
 
     return invoke
 

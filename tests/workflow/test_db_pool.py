@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from dbfixtures import BACKEND, PG_URL
 from sqlalchemy import text
 
-from tests.dbfixtures import BACKEND, PG_URL
 from workflow import db
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="a server connection to drop")
