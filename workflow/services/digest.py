@@ -272,15 +272,13 @@ def later_changes(session: Session, campaign_id: int | None, since: datetime) ->
     progress times, in one query (the measures picked by a subquery, not by id lists)."""
     since = as_utc(since)
     _utc_results(session)
-    history_after = select(HistoryEntry.measure_id).where(HistoryEntry.at > since)
-    progress_after = select(ProgressReport.measure_id).where(ProgressReport.at > since)
-    if campaign_id is not None:
-        history_after = history_after.join(Measure, Measure.id == HistoryEntry.measure_id).where(
-            Measure.campaign_id == campaign_id)
-        progress_after = progress_after.join(
-            Measure, Measure.id == ProgressReport.measure_id).where(
-            Measure.campaign_id == campaign_id)
-    wanted = union(history_after, progress_after).cte("wanted")
+    after = union(select(HistoryEntry.measure_id).where(HistoryEntry.at > since),
+                  select(ProgressReport.measure_id).where(ProgressReport.at > since))
+    if campaign_id is not None:  # the few changed measures looked up, not the campaign scanned
+        wanted = select(Measure.id).where(Measure.id.in_(after.scalar_subquery()),
+                                          Measure.campaign_id == campaign_id).cte("wanted")
+    else:
+        wanted = after.cte("wanted")
     # the change data only matters to undo a 延期 or 改派; other rows skip the JSON decoding
     data = case((HistoryEntry.action.in_(("extend", "reassign")), HistoryEntry.data),
                 else_=null())
