@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from workflow.ledger import is_overdue
@@ -399,14 +400,19 @@ def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *
         if stagnant is not None:
             stagnating.append(Flagged(r, stagnant))
     by_area = _grouped(areas, codes)
-    overdue.sort(key=lambda f: (-f.days, f.record.id))
-    due_soon.sort(key=lambda f: (f.days, f.record.id))
-    stagnating.sort(key=lambda f: (-f.days, f.record.id))
+    # by days (most first, or fewest left first), then by id: two stable sorts with C keys are
+    # faster than one with a Python key building tuples
+    for flagged, most_first in ((overdue, True), (due_soon, False), (stagnating, True)):
+        flagged.sort(key=_RECORD_ID)
+        flagged.sort(key=_DAYS, reverse=most_first)
     ordered_areas = dict(sorted(by_area.items(), key=lambda kv: area_order[kv[0]]))
     return Statistics(today, _counts(codes), overdue, due_soon, stagnating, ordered_areas,
                       dict(sorted(_grouped(units, codes).items())), _grouped(leaders, codes),
                       areas=len(by_area), problems=len(problems))
 
+
+_RECORD_ID = attrgetter("record.id")
+_DAYS = attrgetter("days")
 
 K_ = TypeVar("K_")
 
