@@ -329,8 +329,7 @@ def test_wecom_markdown_fits_in_4096_bytes_for_a_big_campaign() -> None:
 def test_readers_are_deduplicated_and_scoped() -> None:
     now = sh(11, 9, 9)
     records = [_record(1), _record(2)]
-    records[1] = MeasureRecord(**{**{f: getattr(records[1], f) for f in records[1].__slots__},
-                                  "owner_id": 3, "leader_id": 1, "state": State.CLOSED})
+    records[1] = records[1]._replace(owner_id=3, leader_id=1, state=State.CLOSED)
     snapshot = Snapshot(now, 1, "x", records, first_responsible_id=9)
     readers = readers_for(snapshot, reviewer_ids=[9, 8])
     assert [(r.person_id, r.scope) for r in readers] == [
