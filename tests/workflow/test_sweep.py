@@ -167,7 +167,7 @@ def test_event_notices_are_written_with_the_action(sessions, cast, now):
         assert message.kind == "event"
 
 
-@pytest.mark.skipif(BACKEND != "postgresql", reason="row locks: PostgreSQL only")
+@pytest.mark.skipif(BACKEND != "postgresql", reason="sweeps taking turns: an advisory lock on PostgreSQL")
 def test_two_sweeps_at_once_write_each_key_once(sessions, ledger):
     # Given 300 overdue measures across 30 owners
     ledger.now = at("2026-09-01 10:00")
