@@ -29,6 +29,8 @@ from workflow.services.digest import (
     Scope,
     Snapshot,
     build_digest,
+    load_inputs,
+    load_snapshot,
     readers_for,
     send_digests,
 )
@@ -231,6 +233,29 @@ def test_one_digest_per_reader_scoped_to_their_measures(story: Story,
     assert "1项整改措施" in texts[s.leader2.email]
     assert "6项整改措施" in texts[s.secretary.email]
     assert "目前已整改完成1项，占比16.7%" in texts[s.secretary.email]
+
+
+def test_one_read_of_the_week_rewinds_both_snapshots_as_separate_reads_do(
+        story: Story, sessions: sessionmaker[Session]) -> None:
+    # Given a week of 开始, 延期, 改派 and progress, and more after the Monday of the digest
+    s, cid = story, story.campaign.id
+    s.do(1, Action.START, s.owner, sh(11, 4))
+    s.do(5, Action.EXTEND, s.leader2, sh(11, 5), deadline=date(2026, 12, 11), comment="协调")
+    s.do(6, Action.REASSIGN, s.leader, sh(11, 6), owner=s.owner2.email)
+    s.progress(4, s.owner, sh(11, 6, 11), "开展培训")
+    s.do(1, Action.SUBMIT, s.owner, sh(11, 10), comment="已修订")
+    s.do(2, Action.START, s.owner, sh(11, 11))
+    monday = sh(11, 9, 9)
+    # When the digest's two snapshots are read together, and each on its own
+    with sessions() as session:
+        inputs = load_inputs(session, cid, monday)
+        now_alone = load_snapshot(session, cid, monday)
+        week_ago_alone = load_snapshot(session, cid, monday - timedelta(days=7))
+    # Then they are the same, in ledger order
+    assert inputs.now.records == now_alone.records
+    assert inputs.week_ago.records == week_ago_alone.records
+    assert [r.title[:2] for r in inputs.now.records] == ["m1", "m2", "m5", "m6", "m3", "m4"]
+    assert inputs.week_ago.people == week_ago_alone.people
 
 
 def test_a_repeated_weekly_run_sends_nothing_twice(story: Story,
