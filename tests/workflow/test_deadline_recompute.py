@@ -227,3 +227,22 @@ def test_rule_columns_are_stored(sessions, imported):
         assert measure is not None
         assert (measure.deadline_counted_from, measure.deadline_workdays,
                 measure.deadline_provisional) == (date(2026, 12, 10), 30, True)
+
+
+def test_a_digest_as_of_before_the_recount_shows_the_deadline_then(rectiflow, sessions, imported):
+    from datetime import datetime
+
+    from workflow.services.digest import load_snapshot
+
+    first = imported["1"]
+    added = rectiflow("--now", LATER, "calendar", "add", "2027-01-01..2027-01-03", "--holiday",
+                      "--note", "元旦")
+    assert added.code == 0, added.err
+    with db.transaction(sessions) as session:
+        before = load_snapshot(session, first["campaign_id"], datetime.fromisoformat(NOW))
+        after = load_snapshot(session, first["campaign_id"],
+                              datetime.fromisoformat("2026-12-21T09:00:00+08:00"))
+    then = next(r for r in before.records if r.id == first["id"])
+    now = next(r for r in after.records if r.id == first["id"])
+    assert (then.deadline, then.original_deadline) == (date(2027, 1, 21), date(2027, 1, 21))
+    assert (now.deadline, now.original_deadline) == (date(2027, 1, 22), date(2027, 1, 22))

@@ -2,7 +2,7 @@
 
 A snapshot is read from the measures as they are now and rewound through the history to the
 requested moment: the state at T is the ``to_state`` of the last history row at or before T, the
-deadline at T follows the 延期 rows (``deadline_from``/``deadline_to``), the owner the 改派 rows,
+deadline at T follows the 延期 and 重算时限 rows (``deadline_from``/``deadline_to``), the owner the 改派 rows,
 and a measure created after T is left out. So a digest "as of" T says what a digest computed at T
 said. Building a digest from snapshots is pure; only ``load_snapshot`` and ``send_digests``
 touch the database, in the caller's transaction.
@@ -55,6 +55,10 @@ from workflow.timeutil import as_utc, local_date
 
 CHUNK = 1000
 WEEK = timedelta(days=7)
+
+#: History actions that move a deadline, recording ``deadline_from``/``deadline_to``: a 延期,
+#: and a deadline counted again once a year's holidays were entered.
+DEADLINE_MOVES = ("extend", "recompute_deadline")
 
 
 @dataclass(frozen=True)
@@ -229,12 +233,15 @@ def replay(record: MeasureRecord, history: Sequence[HistoryRow], progress: Seque
         if h.to_state == State.CLOSED.value and h.from_state != h.to_state:
             closed_at = h.at
     deadline = record.deadline
+    original = record.original_deadline
     owner = record.owner_id
     later = [h for h in history if h.at > as_of]
     # undo, newest first, what happened after as_of
     for h in reversed(later):
-        if h.action == "extend" and "deadline_from" in h.data:
+        if h.action in DEADLINE_MOVES and "deadline_from" in h.data:
             raw = h.data.get("deadline_from")
+            if h.action == "recompute_deadline" and original == deadline:
+                original = None  # the recount moved the original deadline along with it
             deadline = date.fromisoformat(raw) if raw else None
         elif h.action == "reassign" and "owner_from" in h.data:
             owner = h.data.get("owner_from")
@@ -242,7 +249,7 @@ def replay(record: MeasureRecord, history: Sequence[HistoryRow], progress: Seque
     # built field by field: dataclasses.replace() inspects the fields on every call
     return MeasureRecord(
         record.id, record.campaign_id, record.seq, record.area, record.problem, record.title,
-        record.kind, state, deadline, record.original_deadline or deadline, owner,
+        record.kind, state, deadline, original or deadline, owner,
         record.leader_id, record.unit, record.created_at, changed,
         max(reports) if reports else None, closed_at if state is State.CLOSED else None,
         record.area_position, record.problem_id)
@@ -280,7 +287,7 @@ def later_changes(session: Session, campaign_id: int | None, since: datetime) ->
     else:
         wanted = after.cte("wanted")
     # the change data only matters to undo a 延期 or 改派; other rows skip the JSON decoding
-    data = case((HistoryEntry.action.in_(("extend", "reassign")), HistoryEntry.data),
+    data = case((HistoryEntry.action.in_((*DEADLINE_MOVES, "reassign")), HistoryEntry.data),
                 else_=null())
     history_rows = select(HistoryEntry.measure_id, HistoryEntry.seq, HistoryEntry.at,
                           HistoryEntry.action, HistoryEntry.from_state, HistoryEntry.to_state,
