@@ -106,9 +106,11 @@ class SweepResult:
 _SNAPSHOT_COLUMNS = (
     Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
     Measure.created_at, Measure.state_changed_at, Measure.last_progress_at, Measure.owner_id,
-    Measure.leader_id, Measure.campaign_id, Campaign.first_responsible_id,
+    Measure.leader_id, Measure.campaign_id,
 )
-_CLAIM = (select(*_SNAPSHOT_COLUMNS).join(Campaign)
+#: The campaign's policy and first responsible come from ``Campaigns``, once per campaign: no
+#: join, so the claim is a plain scan of the partial index.
+_CLAIM = (select(*_SNAPSHOT_COLUMNS)
           .where(Measure.next_reminder_at.is_not(None),
                  Measure.next_reminder_at <= bindparam("now"))
           .order_by(Measure.next_reminder_at).limit(bindparam("batch")))
@@ -128,23 +130,29 @@ def _claim(session: Session, now: datetime, batch: int) -> Sequence[Any]:
 
 
 @dataclass
-class CampaignPolicies:
-    """Each campaign's policy override, read once per sweep for the campaigns it meets."""
+class Campaigns:
+    """Each campaign's policy override and first responsible, read once per sweep for the
+    campaigns it meets."""
 
     session: Session
-    _known: dict[int, Mapping[str, Any] | None] = field(default_factory=dict)
+    _known: dict[int, tuple[Mapping[str, Any] | None, int | None]] = field(default_factory=dict)
 
     def load(self, ids: set[int]) -> None:
         missing = ids - self._known.keys()
         if missing:
-            query = select(Campaign.id, Campaign.policy).where(Campaign.id.in_(sorted(missing)))
-            self._known.update((cid, policy) for cid, policy in self.session.execute(query))
+            query = (select(Campaign.id, Campaign.policy, Campaign.first_responsible_id)
+                     .where(Campaign.id.in_(sorted(missing))))
+            self._known.update((cid, (policy, first)) for cid, policy, first
+                               in self.session.execute(query))
 
-    def __getitem__(self, campaign_id: int) -> Mapping[str, Any] | None:
-        return self._known[campaign_id]
+    def policy(self, campaign_id: int) -> Mapping[str, Any] | None:
+        return self._known[campaign_id][0]
+
+    def first_responsible(self, campaign_id: int) -> int | None:
+        return self._known[campaign_id][1]
 
 
-def plan_items(ctx: ReminderContext, recipients: Recipients, campaigns: CampaignPolicies,
+def plan_items(ctx: ReminderContext, recipients: Recipients, campaigns: Campaigns,
                rows: Sequence[Any], now: datetime
                ) -> tuple[list[PlannedItem], list[dict[str, Any]]]:
     """Plan each claimed measure: the items to write and each measure's next reminder time."""
@@ -158,12 +166,13 @@ def plan_items(ctx: ReminderContext, recipients: Recipients, campaigns: Campaign
         policy = policies.get((row.kind, row.campaign_id))
         if policy is None:
             policy = policies[(row.kind, row.campaign_id)] = ctx.policy_for(
-                row.kind, campaigns[row.campaign_id])
+                row.kind, campaigns.policy(row.campaign_id))
         plan = ctx.planner.plan(snapshot, policy, now)
         updates.append({"measure_id": row.id, "version": row.version, "next_at": plan.next_at})
         planned.extend((row, notice) for notice in plan.notices)
+    first = {cid: campaigns.first_responsible(cid) for cid in {row.campaign_id for row in rows}}
     recipients.load({pid for row, _ in planned
-                     for pid in (row.owner_id, row.leader_id, row.first_responsible_id) if pid})
+                     for pid in (row.owner_id, row.leader_id, first[row.campaign_id]) if pid})
     items: list[PlannedItem] = []
     for row, notice in planned:
         anchor = row.state_changed_at if notice.rule in ("review_sla", "closure_sla") else (
@@ -175,7 +184,7 @@ def plan_items(ctx: ReminderContext, recipients: Recipients, campaigns: Campaign
                 targets.extend(recipients.reviewers())
             else:
                 pid = {"owner": row.owner_id, "leader": row.leader_id,
-                       "first_responsible": row.first_responsible_id}[role]
+                       "first_responsible": first[row.campaign_id]}[role]
                 if pid is not None:
                     targets.append(pid)
         seen: set[int] = set()
@@ -229,7 +238,7 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
     reporter.phase("扫描到期措施", total=None)
     result = SweepResult()
     recipients = Recipients(session, local_date(now))
-    campaigns = CampaignPolicies(session)
+    campaigns = Campaigns(session)
     items: list[PlannedItem] = []
     seen: set[int] = set()
     _take_turn(session)
