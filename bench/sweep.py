@@ -62,7 +62,7 @@ from workflow.models import (  # noqa: E402
 )
 from workflow.policy import load_policy_file  # noqa: E402
 from workflow.reminders import WorkdayIndex  # noqa: E402
-from workflow.services.sweep import ReminderContext, reminder_context, sweep  # noqa: E402
+from workflow.services.sweep import BATCH, ReminderContext, reminder_context, sweep  # noqa: E402
 from workflow.timeutil import SHANGHAI, local_date  # noqa: E402
 
 PG_URL = os.environ.get("RECTIFLOW_BENCH_PG_URL",
@@ -651,7 +651,7 @@ def bench_apscheduler(sizes: Sizes, report: Report) -> None:
     report.add("plan: APScheduler / rectiflow", f"{ratio:.0f}x", ">= 10x", verdict(ratio >= 10))
     report.add(f"find due: APScheduler get_due_jobs ({len(due_jobs):,} of {total_jobs:,} jobs)",
                ms(aps_due))
-    report.add(f"find due: rectiflow claim query ({claimed:,} measures, batch limit 2,000)",
+    report.add(f"find due: rectiflow claim query ({claimed:,} measures, batch limit {BATCH:,})",
                f"{ms(our_due)} wall, {ms(explain)} EXPLAIN")
     due_ratio = aps_due / our_due
     report.add("find due: APScheduler / rectiflow (wall)", f"{due_ratio:.0f}x", ">= 10x",
