@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchdb import PG_URL, pg_schema_url  # noqa: E402
 from sqlalchemy import Engine, text, update  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
@@ -58,8 +59,6 @@ from workflow.models import Area, Campaign, Measure, OutboxMessage, Person, Prob
 from workflow.outbox import PlannedItem, write_notices  # noqa: E402
 from workflow.timeutil import SHANGHAI  # noqa: E402
 
-PG_URL = os.environ.get("RECTIFLOW_BENCH_PG_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SENDER = "duban@example.edu.cn"
 #: A working Monday, inside the send window.
 BASE = datetime(2026, 12, 7, 10, 0, tzinfo=SHANGHAI)
@@ -225,21 +224,13 @@ def pg_reachable() -> bool:
 
 @contextmanager
 def pg_backend() -> Iterator[Backend]:
-    schema = f"rf_bench_deliver_{uuid.uuid4().hex[:8]}"
-    admin = db.make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_URL else "?"
-    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    engine = db.make_engine(url)
-    try:
-        db.upgrade(engine)
-        yield Backend("PostgreSQL", url, engine)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
+    with pg_schema_url("rf_bench_deliver") as url:
+        engine = db.make_engine(url)
+        try:
+            db.upgrade(engine)
+            yield Backend("PostgreSQL", url, engine)
+        finally:
+            engine.dispose()
 
 
 def add_measures(sessions: sessionmaker[Session], count: int, *, deadline: date,

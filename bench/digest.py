@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -41,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchdb import fresh_engine  # noqa: E402
 from sqlalchemy import Engine, insert, text  # noqa: E402
 
 from notifications.digest import render_digest  # noqa: E402
@@ -69,8 +67,6 @@ from workflow.services.digest import (  # noqa: E402
 from workflow.timeutil import SHANGHAI  # noqa: E402
 from workflow.workcalendar import WorkCalendar  # noqa: E402
 
-PG_URL = os.environ.get("RECTIFLOW_BENCH_PG_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI)  # a Monday, 09:00
 CREATED = NOW - timedelta(days=60)
 BASE_URL = "https://zg.example.edu.cn"
@@ -81,28 +77,8 @@ UNITS = 60
 
 @contextmanager
 def database(backend: str) -> Iterator[Engine]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            engine = db.make_engine(f"sqlite:///{folder}/bench.db")
-            db.upgrade(engine)
-            try:
-                yield engine
-            finally:
-                engine.dispose()
-        return
-    schema = f"rf_bench_digest_{uuid.uuid4().hex[:8]}"
-    admin = db.make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = db.make_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    try:
-        db.upgrade(engine)
+    with fresh_engine(backend, "rf_bench_digest") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def _chunks(rows: list[dict[str, Any]], size: int = 5000) -> Iterator[list[dict[str, Any]]]:

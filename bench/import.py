@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select, text  # noqa: E402
+from benchdb import PG_URL, pg_schema_url  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from workflow import db  # noqa: E402
 from workflow.models import Area, Measure, Problem  # noqa: E402
@@ -53,8 +54,6 @@ from workflow.services.people import add_person  # noqa: E402
 GOAL_SECONDS = 20.0
 CAMPAIGN = "十届校党委第五轮巡察反馈问题整改（压力测试）"
 NOW = "2026-12-07T09:30:00+08:00"
-PG_URL = os.environ.get("RECTIFLOW_BENCH_PG_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 HEADER = ["序号", "方面", "问题", "整改措施", "责任领导", "责任部门", "责任人", "完成时限", "整改类型"]
 
 # ------------------------------------------------------------------ realistic text
@@ -180,16 +179,8 @@ def fresh_sqlite(folder: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def fresh_postgres(_folder: Path) -> Iterator[str]:
-    schema = f"rf_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = db.make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with pg_schema_url() as url:
+        yield url
 
 
 def prepare(url: str, staff: list[Staff]) -> None:

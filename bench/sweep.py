@@ -27,15 +27,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import pickle
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchdb import PG_URL, fresh_engine  # noqa: E402
 from sqlalchemy import Engine, bindparam, event, func, insert, select, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -65,8 +62,6 @@ from workflow.reminders import WorkdayIndex  # noqa: E402
 from workflow.services.sweep import BATCH, ReminderContext, reminder_context, sweep  # noqa: E402
 from workflow.timeutil import SHANGHAI, local_date  # noqa: E402
 
-PG_URL = os.environ.get("RECTIFLOW_BENCH_PG_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 #: A Monday, 10:00 in Asia/Shanghai: a working day, inside the send window.
 NOW = datetime(2026, 6, 15, 2, 0, tzinfo=UTC)
 CHANNELS = frozenset({"email"})
@@ -138,37 +133,15 @@ def median_of(runs: int, fn: Callable[[], float]) -> float:
 @contextmanager
 def pg_schema() -> Iterator[Engine]:
     """A fresh, migrated PostgreSQL schema; dropped on exit."""
-    schema = f"rf_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = db.make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine: Engine | None = None
-    try:
-        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        engine = db.make_engine(url.render_as_string(hide_password=False))
-        db.upgrade(engine)
+    with fresh_engine("postgresql") as engine:
         yield engine
-    finally:
-        if engine is not None:
-            engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @contextmanager
 def sqlite_file() -> Iterator[Engine]:
     """A fresh, migrated SQLite file in a temporary folder; removed on exit."""
-    folder = tempfile.mkdtemp(prefix="rf_bench_")
-    engine: Engine | None = None
-    try:
-        engine = db.make_engine(f"sqlite:///{folder}/bench.db")
-        db.upgrade(engine)
+    with fresh_engine("sqlite") as engine:
         yield engine
-    finally:
-        if engine is not None:
-            engine.dispose()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def vacuum_analyze(engine: Engine) -> None:

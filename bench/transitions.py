@@ -24,22 +24,18 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import Engine, select, text  # noqa: E402
+from benchdb import fresh_engine  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from workflow import db  # noqa: E402
@@ -53,7 +49,6 @@ from workflow.timeutil import SHANGHAI  # noqa: E402
 
 GOALS = {"sqlite": 1000.0, "postgresql": 500.0}
 NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 12, 7, 9, 30, tzinfo=SHANGHAI)
 
 FIRST_ROUND = [(Action.START, "owner"), (Action.SUBMIT, "owner"), (Action.VERIFY, "reviewer"),
@@ -79,35 +74,6 @@ class Result:
     @property
     def met(self) -> bool:
         return self.median >= self.goal
-
-
-@contextmanager
-def fresh_engine(backend: str) -> Iterator[Engine]:
-    """A migrated, empty database that disappears afterwards."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="rectiflow-bench-") as folder:
-            engine = db.make_engine(f"sqlite:///{Path(folder) / 'bench.db'}")
-            try:
-                db.upgrade(engine)
-                yield engine
-            finally:
-                engine.dispose()
-        return
-    base_url = os.environ.get("RECTIFLOW_BENCH_PG_URL", DEFAULT_PG_URL)
-    schema = f"rf_bench_{uuid.uuid4().hex[:8]}"
-    admin = db.make_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in base_url else "?"
-    engine = db.make_engine(f"{base_url}{separator}options=-csearch_path%3D{schema}")
-    try:
-        db.upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def import_measures(sessions: sessionmaker[Session], n: int) -> tuple[list[int], dict[str, str]]:

@@ -27,9 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from benchdb import fresh_engine  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import select  # noqa: E402
-from transitions import fresh_engine  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
 from workflow import db  # noqa: E402
