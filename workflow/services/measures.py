@@ -110,8 +110,6 @@ def relations_with_delegation(session: Session, actor: Person, measure: Measure,
 
 _LOAD_MEASURE = (select(Measure).options(joinedload(Measure.campaign))
                  .where(Measure.id == bindparam("measure_id")))
-_LAST_HASH = (select(HistoryEntry.hash).where(HistoryEntry.measure_id == bindparam("measure_id"))
-              .order_by(HistoryEntry.seq.desc()).limit(1))
 #: The measure with the hash of its latest history row, read in the same statement: the row the
 #: version check protects is the one the new history row chains to.
 _LOAD_FOR_ACTION = (
@@ -158,10 +156,6 @@ def load_for_action_by(session: Session, measure_id: int,
     if found[2] is None:
         raise NotFound("人员", key)
     return found[0], found[1] or GENESIS, found[2]
-
-
-def last_hash(session: Session, measure_id: int) -> str:
-    return session.scalar(_LAST_HASH, {"measure_id": measure_id}) or GENESIS
 
 
 def new_history_entry(*, measure_id: int, seq: int, action: str, from_state: str | None,

@@ -158,7 +158,8 @@ def plan_items(ctx: ReminderContext, recipients: Recipients, campaigns: Campaign
     """Plan each claimed measure: the items to write and each measure's next reminder time."""
     planned: list[tuple[Any, Notice]] = []
     updates: list[dict[str, Any]] = []
-    campaigns.load({row.campaign_id for row in rows})
+    campaign_ids = {row.campaign_id for row in rows}
+    campaigns.load(campaign_ids)
     policies: dict[tuple[str, int], Policy] = {}
     for row in rows:
         snapshot = MeasureSnapshot(row.id, State(row.state), Kind(row.kind), row.deadline,
@@ -170,7 +171,7 @@ def plan_items(ctx: ReminderContext, recipients: Recipients, campaigns: Campaign
         plan = ctx.planner.plan(snapshot, policy, now)
         updates.append({"measure_id": row.id, "version": row.version, "next_at": plan.next_at})
         planned.extend((row, notice) for notice in plan.notices)
-    first = {cid: campaigns.first_responsible(cid) for cid in {row.campaign_id for row in rows}}
+    first = {cid: campaigns.first_responsible(cid) for cid in campaign_ids}
     recipients.load({pid for row, _ in planned
                      for pid in (row.owner_id, row.leader_id, first[row.campaign_id]) if pid})
     items: list[PlannedItem] = []
