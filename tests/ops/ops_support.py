@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dbfixtures import PG_URL, CliResult, Ledger
+from dbfixtures import PG_URL, CliResult, Database, Ledger
 from sqlalchemy import Engine, select, text, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from workflow import db, events
 from workflow.evidence import EvidenceStore
@@ -52,17 +52,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 
 @dataclass
-class Installation:
+class Installation(Database):
     """One rectiflow installation: a migrated database and an evidence folder."""
 
-    backend: str
-    url: str
-    engine: Engine
     evidence_dir: Path
-
-    @property
-    def sessions(self) -> sessionmaker[Session]:
-        return db.session_factory(self.engine)
 
     @property
     def env(self) -> dict[str, str]:
@@ -111,7 +104,7 @@ class Installations:
             migrate.dispose()
         engine = db.make_engine(url)
         self.engines.append(engine)
-        return Installation(backend, url, engine, folder / "evidence")
+        return Installation(url, engine, backend, folder / "evidence")
 
     def close(self) -> None:
         for engine in self.engines:

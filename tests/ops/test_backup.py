@@ -73,9 +73,8 @@ def test_sqlite_backup_restores_into_a_new_file(installations, run, tmp_path):
     folder = tmp_path / "backup"
     assert run(inst, "backup", str(folder)).code == 0
     assert not list(folder.glob("*-wal"))
-    fresh = Installation("sqlite", f"sqlite:///{tmp_path / 'new' / 'restored.db'}",
-                         db.make_engine(f"sqlite:///{tmp_path / 'new' / 'restored.db'}"),
-                         tmp_path / "new-evidence")
+    url = f"sqlite:///{tmp_path / 'new' / 'restored.db'}"
+    fresh = Installation(url, db.make_engine(url), "sqlite", tmp_path / "new-evidence")
     try:
         result = run(fresh, "restore", str(folder))
         assert result.code == 0, result.err
@@ -227,7 +226,7 @@ def schema_not_owned(tmp_path: Path) -> Iterator[Installation]:
     migrate.dispose()
     engine = db.make_engine(url)
     try:
-        yield Installation("postgresql", url, engine, tmp_path / "shared" / "evidence")
+        yield Installation(url, engine, "postgresql", tmp_path / "shared" / "evidence")
     finally:
         engine.dispose()
         with admin.begin() as conn:

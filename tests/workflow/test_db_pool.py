@@ -25,28 +25,27 @@ def _terminate(pid: int) -> None:
         admin.dispose()
 
 
-def test_an_idle_connection_the_server_dropped_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def dropped():
+    """An engine whose one pooled connection the server has just terminated, and its pid."""
     engine = db.make_engine(PG_URL, pool_size=1)
-    try:
-        first = _backend_pid(engine)
-        _terminate(first)
-        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
-        second = _backend_pid(engine)  # the ping fails, the pool connects anew
-        assert second != first
-    finally:
-        engine.dispose()
+    first = _backend_pid(engine)
+    _terminate(first)
+    yield engine, first
+    engine.dispose()
 
 
-def test_a_connection_used_moments_ago_is_not_pinged(monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = db.make_engine(PG_URL, pool_size=1)
-    try:
-        first = _backend_pid(engine)
-        _terminate(first)
-        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)
-        # Without the ping the dead connection is handed out; its first statement fails, and the
-        # pool throws it away, so the next checkout works again.
-        with pytest.raises(Exception, match="terminat|closed|connection"):
-            _backend_pid(engine)
-        assert _backend_pid(engine) != first
-    finally:
-        engine.dispose()
+def test_an_idle_connection_the_server_dropped_is_replaced(dropped, monkeypatch) -> None:
+    engine, first = dropped
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert _backend_pid(engine) != first  # the ping fails, the pool connects anew
+
+
+def test_a_connection_used_moments_ago_is_not_pinged(dropped, monkeypatch) -> None:
+    engine, first = dropped
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    # Without the ping the dead connection is handed out; its first statement fails, and the
+    # pool throws it away, so the next checkout works again.
+    with pytest.raises(Exception, match="terminat|closed|connection"):
+        _backend_pid(engine)
+    assert _backend_pid(engine) != first
