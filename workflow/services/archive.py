@@ -55,12 +55,11 @@ from workflow.models import (
     UTCDateTime,
 )
 from workflow.progress import SILENT, Reporter
-from workflow.services.backup import rectiflow_version
+from workflow.services.backup import rectiflow_version, sha256_of
 
 ARCHIVE_FORMAT = "rectiflow-archive"
 ARCHIVE_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-CHUNK = 1024 * 1024
 INSERT_CHUNK = 500
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 STORED_PATH_RE = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{64}(\.[a-z0-9]{1,10})?$")
@@ -270,16 +269,6 @@ def _json_bytes(document: Any) -> bytes:
     return json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
 
 
-def _file_digest(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
 def export_campaign(session: Session, campaign_ref: str, out: Path, *, evidence_root: Path,
                     now: datetime, with_passwords: bool = True,
                     reporter: Reporter = SILENT) -> ExportSummary:
@@ -327,11 +316,11 @@ def export_campaign(session: Session, campaign_ref: str, out: Path, *, evidence_
             reporter.phase("打包佐证材料", total=len(evidence))
             total_bytes = 0
             for sha, path in sorted(evidence.items()):
-                size, digest = _file_digest(path)
-                if digest != sha:
+                if sha256_of(path) != sha:
                     raise InputError(f"佐证材料文件 {path} 的内容与登记的校验和不符，无法导出",
                                      field="evidence")
                 archive.write(path, f"evidence/{sha}")
+                size = path.stat().st_size
                 manifest["evidence"].append({"file": f"evidence/{sha}", "sha256": sha,
                                              "size": size})
                 total_bytes += size
@@ -791,7 +780,7 @@ def write_evidence(archive: Archive, evidence_root: Path, created: list[Path],
     for target, body in writes:
         sha = hashlib.sha256(body).hexdigest()
         if target.is_file():
-            if _file_digest(target)[1] != sha:
+            if sha256_of(target) != sha:
                 raise ArchiveRejected(archive.source, f"目标佐证目录中的 {target} 内容与校验和不符，"
                                                       "请先检查该文件")
             reporter.advance()
