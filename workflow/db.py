@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from alembic import command
@@ -98,6 +100,73 @@ def transaction(factory: sessionmaker[Session], *, write_lock: bool = False) -> 
             if write_lock:
                 session.connection(execution_options={"sqlite_immediate": True})
             yield session
+
+
+class ServerWrites:
+    """Bulk statements of one PostgreSQL transaction, sent while Python goes on working.
+
+    A sweep over a burst alternates between Python (planning a batch of measures) and the
+    server (writing that batch's outbox items and reminder times), and each waits for the other.
+    With ``background``, each statement runs from a helper thread on the session's own
+    connection, so in its transaction, and ``execute`` returns at once: the server writes batch
+    k while Python plans batch k+1 (psycopg releases the GIL while it waits for the server).
+
+    The rule that keeps this safe: call ``wait()`` before using the session again. The
+    connection is then used by one thread at a time (psycopg would serialize them anyway), and
+    a failed statement is raised in the caller's thread, whose transaction rolls back as usual.
+    Without ``background`` each statement runs at once, in the caller's thread.
+
+    Statements use the driver's ``%(name)s`` parameters; ``parameters`` is called in the thread
+    that runs the statement (encoding a large JSON document is part of the overlapped work).
+    """
+
+    def __init__(self, session: Session, *, background: bool = True) -> None:
+        self._connection = session.connection()
+        driver = self._connection.connection.driver_connection
+        assert driver is not None
+        self._driver: Any = driver
+        self._executor = ThreadPoolExecutor(1, "rectiflow-writes") if background else None
+        self._pending: list[Future[int]] = []
+
+    def execute(self, statement: str, parameters: Callable[[], Mapping[str, Any]]) -> Future[int]:
+        """Run ``statement``; the future gives its row count."""
+        if self._executor is None:
+            done: Future[int] = Future()
+            done.set_result(self._run(statement, parameters))
+            return done
+        future = self._executor.submit(self._run, statement, parameters)
+        self._pending.append(future)
+        return future
+
+    def _run(self, statement: str, parameters: Callable[[], Mapping[str, Any]]) -> int:
+        with self._driver.cursor() as cursor:
+            cursor.execute(statement, parameters())
+            return int(cursor.rowcount)
+
+    def wait(self) -> None:
+        """Return once every statement sent has finished; raise the first that failed."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        """Wait for what is still running, whatever its outcome, and stop the thread."""
+        for future in self._pending:
+            future.exception()
+        self._pending = []
+        if self._executor is not None:
+            self._executor.shutdown()
+
+    def __enter__(self) -> ServerWrites:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        try:
+            if kind is None:
+                self.wait()
+        finally:
+            self.close()
 
 
 def _alembic_config(engine: Engine) -> Config:

@@ -172,7 +172,8 @@ class Measure(Base):
         Index("ix_measure_unit", "unit_id"),
         # Only measures with something still to plan are indexed (closed ones are NULL, except
         # long-term measures that keep periodic check-ins), so a sweep's cost follows the due rows.
-        Index("ix_measure_next_reminder", "next_reminder_at",
+        # (time, id): a burst is read in batches by the last row's position.
+        Index("ix_measure_next_reminder", "next_reminder_at", "id",
               postgresql_where=text("next_reminder_at IS NOT NULL"),
               sqlite_where=text("next_reminder_at IS NOT NULL")),
     )

@@ -12,16 +12,18 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow import metrics
+from workflow.db import ServerWrites
 from workflow.models import OutboxItem, OutboxMessage, Person
 from workflow.reminders import URGENCY_LABELS
 
@@ -102,40 +104,13 @@ def subject_for(items: Sequence[dict[str, Any]], kind: str) -> str:
     return f"{prefix}您有{len(items)}项整改措施需要关注：{detail}"
 
 
-_INSERT_ITEMS_PG = text(
+#: One statement for a whole batch of items: the json module encodes a quarter of a million rows
+#: in a fraction of the time array parameters take, and nothing is sent back.
+_INSERT_ITEMS_PG = (
     "INSERT INTO outbox_item (message_id, measure_id, rule, key) "
-    "SELECT message_id, measure_id, rule, key FROM json_to_recordset(CAST(:rows AS json)) "
+    "SELECT message_id, measure_id, rule, key FROM json_to_recordset(CAST(%(rows)s AS json)) "
     "AS r(message_id integer, measure_id integer, rule varchar, key varchar) "
     "ON CONFLICT (key) DO NOTHING")
-
-
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert outbox items; rows whose key exists already are skipped. Returns the keys
-    inserted.
-
-    PostgreSQL gets one ``INSERT ... SELECT FROM json_to_recordset(...)``: the json module
-    encodes a quarter of a million rows in a fraction of the time array parameters take. SQLite
-    gets a Core executemany (no ORM bookkeeping: nothing here needs the items as objects).
-    """
-    if not rows:
-        return set()
-    if session.get_bind().dialect.name == "postgresql":
-        # each row holds exactly the four columns (``write_notices`` builds them)
-        result = session.execute(_INSERT_ITEMS_PG, {"rows": json.dumps(rows)})
-        if result.rowcount == len(rows):  # type: ignore[attr-defined]
-            return {row["key"] for row in rows}  # the usual case: no key was written before
-        # Some were: the rows inserted are those pointing at this call's new messages (sending
-        # every key back would cost more than this query in the usual case).
-        messages = sorted({row["message_id"] for row in rows})
-        return set(session.scalars(select(OutboxItem.key)
-                                   .where(OutboxItem.message_id.in_(messages))))
-    table = OutboxItem.__table__
-    insert = (sqlite.insert(table)  # type: ignore[arg-type]
-              .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))
-    inserted: set[str] = set()
-    for start in range(0, len(rows), 5000):
-        inserted.update(session.scalars(insert, rows[start:start + 5000]))
-    return inserted
 
 
 def load_recipients(session: Session, ids: Iterable[int]) -> dict[int, Recipient]:
@@ -157,67 +132,153 @@ def _item_payload(item: PlannedItem) -> dict[str, Any]:
             "deadline": item.deadline.isoformat() if item.deadline else None}
 
 
+class OutboxWriter:
+    """Writes planned items into the outbox, batch by batch: each key once, grouped into one
+    message per recipient and channel for the whole run.
+
+    Each item is written once, already pointing at its message. ``stage`` inserts a placeholder
+    message (a key of its own, so it can never clash) the first time a recipient and channel
+    come up; ``insert`` writes a batch's items with ``ON CONFLICT DO NOTHING`` (on PostgreSQL
+    through ``server``, possibly in the background); ``finish`` fills the placeholders from the
+    items actually inserted and deletes those that got none. No other transaction ever sees a
+    placeholder.
+    """
+
+    def __init__(self, session: Session, *, now: datetime, send_at: datetime,
+                 configured: frozenset[str], kind: str = "reminder",
+                 server: ServerWrites | None = None) -> None:
+        self.session = session
+        self.now, self.send_at, self.configured, self.kind = now, send_at, configured, kind
+        self.postgresql = session.get_bind().dialect.name == "postgresql"
+        self.server = server if server is not None or not self.postgresql else ServerWrites(
+            session, background=False)
+        self._recipients: dict[int, Recipient] = {}
+        self._reach: dict[int, list[str]] = {}
+        self._by_key: dict[str, tuple[PlannedItem, str]] = {}
+        self._groups: dict[tuple[int, str], list[str]] = {}
+        self._messages: dict[tuple[int, str], OutboxMessage] = {}
+        self._token = uuid.uuid4().hex
+        self._counts: list[tuple[int, Future[int]]] = []  # PostgreSQL: rows sent, rows inserted
+        self._inserted: set[str] = set()  # SQLite: the keys inserted
+
+    def stage(self, items: Iterable[PlannedItem]) -> list[dict[str, Any]]:
+        """The rows to insert for ``items`` (keys met before are left out). Uses the session:
+        call it while no background statement runs."""
+        items = list(items)
+        self._meet(item.recipient_id for item in items)
+        rows: list[dict[str, Any]] = []
+        row_groups: list[tuple[int, str]] = []
+        new: list[tuple[int, str]] = []
+        by_key, groups = self._by_key, self._groups
+        for item in items:
+            for channel in self._reach.get(item.recipient_id, ()):
+                key = item_key(item, channel)
+                if key in by_key:
+                    continue
+                by_key[key] = (item, channel)
+                group = (item.recipient_id, channel)
+                members = groups.get(group)
+                if members is None:
+                    members = groups[group] = []
+                    new.append(group)
+                members.append(key)
+                rows.append({"measure_id": item.measure_id, "rule": item.rule, "key": key})
+                row_groups.append(group)
+        if new:
+            self._open(sorted(new))
+        messages = self._messages
+        for row, group in zip(rows, row_groups, strict=True):
+            row["message_id"] = messages[group].id
+        return rows
+
+    def _meet(self, ids: Iterable[int]) -> None:
+        missing = set(ids) - self._recipients.keys()
+        if missing:
+            found = load_recipients(self.session, missing)
+            self._recipients.update(found)
+            self._reach.update((pid, channels_for(person, self.configured))
+                               for pid, person in found.items())
+
+    def _open(self, groups: list[tuple[int, str]]) -> None:
+        """A placeholder message for each new recipient and channel, with its id."""
+        kind, token = self.kind, self._token
+        placeholders = {group: OutboxMessage(
+            channel=group[1], kind=kind, recipient_id=group[0],
+            recipient=self._recipients[group[0]].email, subject="", payload={},
+            key=f"{kind}|{group[0]}|{group[1]}|writing-{token}", status="pending", attempts=0,
+            not_before=self.send_at, created_at=self.now, info={}) for group in groups}
+        self.session.add_all(placeholders.values())
+        self.session.flush()
+        self._messages.update(placeholders)
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        """Write staged rows; rows whose key exists already are skipped.
+
+        PostgreSQL gets one ``INSERT ... SELECT FROM json_to_recordset(...)`` through
+        ``server``; SQLite a Core executemany (no ORM bookkeeping: nothing here needs the items
+        as objects)."""
+        if not rows:
+            return
+        if self.server is not None:
+            self._counts.append((len(rows), self.server.execute(
+                _INSERT_ITEMS_PG, lambda: {"rows": json.dumps(rows)})))
+            return
+        table = OutboxItem.__table__
+        insert = (sqlite.insert(table)  # type: ignore[arg-type]
+                  .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))
+        for start in range(0, len(rows), 5000):
+            self._inserted.update(self.session.scalars(insert, rows[start:start + 5000]))
+
+    def _inserted_keys(self) -> set[str] | None:
+        """The keys this writer inserted; ``None`` for all it staged (the usual case)."""
+        if self.server is None:
+            return self._inserted
+        self.server.wait()
+        if all(future.result() == sent for sent, future in self._counts):
+            return None
+        # Some keys were written before: the rows inserted are those pointing at this writer's
+        # messages (sending every key back would cost more than this query in the usual case).
+        ids = sorted(message.id for message in self._messages.values())
+        inserted: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            inserted.update(self.session.scalars(
+                select(OutboxItem.key).where(OutboxItem.message_id.in_(ids[start:start + 1000]))))
+        return inserted
+
+    def finish(self) -> list[OutboxMessage]:
+        """Fill the placeholders; returns the messages created, in id order (those whose every
+        item was written before are deleted)."""
+        inserted = self._inserted_keys()
+        filled: list[tuple[OutboxMessage, dict[str, Any]]] = []
+        empty: list[OutboxMessage] = []
+        kind, by_key = self.kind, self._by_key
+        for group, message in sorted(self._messages.items(), key=lambda pair: pair[1].id):
+            keys = self._groups[group]
+            members = keys if inserted is None else [k for k in keys if k in inserted]
+            if not members:
+                empty.append(message)
+                continue
+            shown = sorted((_item_payload(by_key[k][0]) for k in members),
+                           key=lambda d: (d["urgency"], d["measure_id"]))
+            digest = hashlib.sha256("\n".join(sorted(members)).encode()).hexdigest()
+            filled.append((message, {
+                "id": message.id, "subject": subject_for(shown, kind),
+                "payload": {"items": shown, "name": self._recipients[group[0]].name},
+                "key": f"{kind}|{group[0]}|{group[1]}|{digest[:40]}"}))
+        _fill_placeholders(self.session, filled, empty)
+        messages = [message for message, _ in filled]
+        metrics.messages_created((m.channel for m in messages), kind)
+        return messages
+
+
 def write_notices(session: Session, items: Sequence[PlannedItem], *, now: datetime,
                   send_at: datetime, configured: frozenset[str], kind: str = "reminder"
                   ) -> list[OutboxMessage]:
-    """Write ``items`` as outbox rows: each key once, grouped into one message per recipient and
-    channel. Returns the messages created (items already written before are left out).
-
-    Each item is written once, already pointing at its message: one message row per recipient
-    and channel is inserted first as a placeholder (a key of its own, so it can never clash),
-    then the items with ``ON CONFLICT DO NOTHING``; the placeholders are then filled from the
-    items actually inserted, and those that got none are deleted. No other transaction ever
-    sees a placeholder.
-    """
-    recipients = load_recipients(session, (i.recipient_id for i in items))
-    rows: list[dict[str, Any]] = []
-    by_key: dict[str, tuple[PlannedItem, str]] = {}
-    groups: dict[tuple[int, str], list[str]] = defaultdict(list)
-    reach = {pid: channels_for(person, configured) for pid, person in recipients.items()}
-    for item in items:
-        for channel in reach.get(item.recipient_id, ()):
-            key = item_key(item, channel)
-            if key in by_key:
-                continue
-            by_key[key] = (item, channel)
-            groups[(item.recipient_id, channel)].append(key)
-            rows.append({"measure_id": item.measure_id, "rule": item.rule, "key": key})
-    if not rows:
-        return []
-
-    ordered = sorted(groups)
-    token = uuid.uuid4().hex
-    placeholders = {group: OutboxMessage(
-        channel=group[1], kind=kind, recipient_id=group[0], recipient=recipients[group[0]].email,
-        subject="", payload={}, key=f"{kind}|{group[0]}|{group[1]}|writing-{token}",
-        status="pending", attempts=0, not_before=send_at, created_at=now, info={})
-        for group in ordered}
-    session.add_all(placeholders.values())
-    session.flush()
-    for row in rows:
-        item, channel = by_key[row["key"]]
-        row["message_id"] = placeholders[(item.recipient_id, channel)].id
-    inserted = _insert_ignoring_duplicates(session, rows)
-
-    filled: list[tuple[OutboxMessage, dict[str, Any]]] = []
-    empty: list[OutboxMessage] = []
-    for group in ordered:
-        message = placeholders[group]
-        members = [k for k in groups[group] if k in inserted]
-        if not members:
-            empty.append(message)
-            continue
-        person = recipients[group[0]]
-        shown = sorted((_item_payload(by_key[k][0]) for k in members),
-                       key=lambda d: (d["urgency"], d["measure_id"]))
-        digest = hashlib.sha256("\n".join(sorted(members)).encode()).hexdigest()
-        filled.append((message, {"id": message.id, "subject": subject_for(shown, kind),
-                                 "payload": {"items": shown, "name": person.name},
-                                 "key": f"{kind}|{group[0]}|{group[1]}|{digest[:40]}"}))
-    _fill_placeholders(session, filled, empty)
-    messages = [message for message, _ in filled]
-    metrics.messages_created((m.channel for m in messages), kind)
-    return messages
+    """Write ``items`` as outbox rows (``OutboxWriter``, one batch). Returns the messages
+    created (items already written before are left out)."""
+    writer = OutboxWriter(session, now=now, send_at=send_at, configured=configured, kind=kind)
+    writer.insert(writer.stage(items))
+    return writer.finish()
 
 
 _MESSAGES = OutboxMessage.__table__

@@ -94,15 +94,21 @@ class WorkdayIndex:
 
 @dataclass(frozen=True)
 class MeasureSnapshot:
-    """What the planner needs to know of one measure."""
+    """What the planner needs to know of one measure. Its times are local (Asia/Shanghai)
+    dates: the planner counts working days and never looks at the hour."""
 
     id: int
     state: State
     kind: Kind
     deadline: date | None
-    created_at: datetime
-    state_changed_at: datetime
-    last_progress_at: datetime | None
+    created_on: date
+    changed_on: date
+    progress_on: date | None
+
+    @property
+    def active_on(self) -> date:
+        """The last day something happened: a progress report or a change of state."""
+        return max(self.progress_on, self.changed_on) if self.progress_on else self.changed_on
 
 
 @dataclass(frozen=True)
@@ -175,8 +181,7 @@ class Planner:
         if m.deadline is not None:
             return m.deadline
         if m.kind is Kind.IMMEDIATE:
-            created = local_date(m.created_at)
-            return self.days.nth_after(created, max(policy.immediate_default_deadline, 1))
+            return self.days.nth_after(m.created_on, max(policy.immediate_default_deadline, 1))
         return None
 
     def _deadline_stages(self, m: MeasureSnapshot, policy: Policy, today: date,
@@ -240,13 +245,12 @@ class Planner:
     def stages(self, m: MeasureSnapshot, policy: Policy, today: date) -> list[list[_Stage]]:
         """Stage families for the measure's current state; one notice per family at most."""
         families: list[list[_Stage]] = []
-        changed = local_date(m.state_changed_at)
+        changed = m.changed_on
         if m.state in OPEN_STATES:
             deadline = self.effective_deadline(m, policy)
             if deadline is not None:
                 families.append(self._deadline_stages(m, policy, today, deadline))
-            anchor = local_date(max(filter(None, (m.last_progress_at, m.state_changed_at))))
-            families.append(self._repeating(anchor, policy.stagnation, today, "stagnation",
+            families.append(self._repeating(m.active_on, policy.stagnation, today, "stagnation",
                                             ("owner",), 5))
         elif m.state is State.SUBMITTED:
             families.append(self._repeating(changed, policy.review_sla, today, "review_sla",
@@ -259,28 +263,29 @@ class Planner:
         return families
 
     def plan(self, m: MeasureSnapshot, policy: Policy, now: datetime) -> Plan:
-        """The latest due notice of each family, and when the next one falls due.
+        """The latest due notice of each family, and when the next one falls due."""
+        shared = self.shared_plan(m, policy, now)
+        if not shared.notices:
+            return shared
+        return Plan(tuple(replace(n, measure_id=m.id) for n in shared.notices), shared.next_at)
 
-        A plan depends only on dates, so measures that share them (a burst of thousands due
-        on the same deadline) are planned once and the result reused."""
-        key = (m.state, m.kind, m.deadline, local_date(m.created_at),
-               local_date(m.state_changed_at),
-               local_date(m.last_progress_at) if m.last_progress_at else None, policy, now)
-        cached = self._plans.get(key)
-        if cached is None:
-            cached = self._plan(replace(m, id=0), policy, now)
+    def shared_plan(self, m: MeasureSnapshot, policy: Policy, now: datetime) -> Plan:
+        """``plan`` with ``measure_id`` 0 in its notices: the same object for every measure
+        that shares the dates. A plan depends only on dates, so a burst of thousands due on the
+        same deadline is planned once."""
+        key = (m.state, m.kind, m.deadline, m.created_on, m.changed_on, m.progress_on, policy,
+               now)
+        found = self._plans.get(key)
+        if found is None:
+            found = self._plan(replace(m, id=0), policy, now)
             if len(self._plans) > 100_000:
                 self._plans.clear()
-            self._plans[key] = cached
-        if not cached.notices:
-            return cached
-        return Plan(tuple(Notice(m.id, n.rule, n.stage, n.to, n.urgency, n.due_at, n.deadline,
-                                 n.colour) for n in cached.notices), cached.next_at)
+            self._plans[key] = found
+        return found
 
-    def reason(self, notice: Notice, now: datetime, anchor: datetime | None) -> str:
+    def reason(self, notice: Notice, now: datetime, anchor: date | None) -> str:
         """``describe`` for a notice, remembered: many items share the same sentence."""
-        key = (notice.rule, notice.deadline, notice.colour,
-               local_date(anchor) if anchor is not None else None, now)
+        key = (notice.rule, notice.deadline, notice.colour, anchor, now)
         found = self._reasons.get(key)
         if found is None:
             found = self._reasons[key] = describe(notice, now, self.days, anchor)
@@ -302,9 +307,10 @@ class Planner:
         return Plan(tuple(notices), min(upcoming) if upcoming else None)
 
 
-def describe(notice: Notice, now: datetime, days: WorkdayIndex, anchor: datetime | None = None
+def describe(notice: Notice, now: datetime, days: WorkdayIndex, anchor: date | None = None
              ) -> str:
-    """Why this notice was sent, in one Chinese sentence ("why you got this")."""
+    """Why this notice was sent, in one Chinese sentence ("why you got this"); ``anchor`` is
+    the local day the waiting started (submitted, verified, last progress)."""
     today = local_date(now)
     deadline = notice.deadline
     kind = notice.rule.split(":")[0]
@@ -319,7 +325,7 @@ def describe(notice: Notice, now: datetime, days: WorkdayIndex, anchor: datetime
         late = days.count_between(deadline, today)
         card = "红牌" if notice.colour == "red" else "黄牌"
         return f"已逾期 {late} 个工作日（{card}督办），完成时限 {deadline}"
-    since = days.count_between(local_date(anchor), today) if anchor is not None else None
+    since = days.count_between(anchor, today) if anchor is not None else None
     waited = f" {since} 个工作日" if since else ""
     texts = {
         "review_sla": f"已提交{waited}，仍待整改办核验",

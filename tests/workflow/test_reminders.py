@@ -9,7 +9,7 @@ import pytest
 from workflow.lifecycle import Kind, State
 from workflow.policy import Policy, PolicyError, build_policy, load_policy_file, parse_policy
 from workflow.reminders import MeasureSnapshot, Planner, WorkdayIndex, describe
-from workflow.timeutil import SHANGHAI
+from workflow.timeutil import SHANGHAI, local_date
 from workflow.workcalendar import WorkCalendar
 
 POLICY = Policy()
@@ -28,8 +28,12 @@ def planner() -> Planner:
 def snapshot(state: State = State.IN_PROGRESS, kind: Kind = Kind.DEADLINE,
              deadline: date | None = date(2026, 12, 31), changed: str = "2026-11-02 10:00",
              progress: str | None = None) -> MeasureSnapshot:
-    return MeasureSnapshot(1, state, kind, deadline, at("2026-11-02 10:00"), at(changed),
-                           at(progress) if progress else None)
+    return MeasureSnapshot(1, state, kind, deadline, day(at("2026-11-02 10:00")), day(at(changed)),
+                           day(at(progress)) if progress else None)
+
+
+def day(moment: datetime) -> date:
+    return local_date(moment)
 
 
 # ------------------------------------------------------------------ working-day arithmetic

@@ -18,22 +18,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Date, bindparam, cast, func, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from workflow import metrics
 from workflow.calendar_store import load_calendar
+from workflow.db import ServerWrites
 from workflow.lifecycle import Kind, State
 from workflow.models import Campaign, Measure, OutboxMessage, Person
-from workflow.outbox import PlannedItem, write_notices
+from workflow.outbox import OutboxWriter, PlannedItem
 from workflow.policy import Policy, PolicySet
 from workflow.progress import SILENT, Reporter
 from workflow.reminders import MeasureSnapshot, Notice, Planner, WorkdayIndex
-from workflow.timeutil import local_date
+from workflow.timeutil import SHANGHAI, local_date
 from workflow.workcalendar import WorkCalendar, overrides_from_toml
 
 BATCH = 5000
@@ -103,17 +105,50 @@ class SweepResult:
         return {"messages": len(self.messages), "measures": self.measures}
 
 
-_SNAPSHOT_COLUMNS = (
-    Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
-    Measure.created_at, Measure.state_changed_at, Measure.last_progress_at, Measure.owner_id,
-    Measure.leader_id, Measure.campaign_id,
-)
+class Due(NamedTuple):
+    """A due measure as planning reads it: its times as local (Asia/Shanghai) dates."""
+
+    id: int
+    version: int
+    state: str
+    kind: str
+    deadline: date | None
+    created_on: date
+    changed_on: date
+    progress_on: date | None
+    owner_id: int | None
+    leader_id: int | None
+    campaign_id: int
+    next_reminder_at: datetime
+
+
+def _local_day(column: Any) -> Any:
+    """The column's local date, computed by PostgreSQL: the planner counts days only, and a
+    date reads faster than a timestamp."""
+    return cast(func.timezone(SHANGHAI.key, column), Date)
+
+
+_TIMES = (Measure.created_at, Measure.state_changed_at, Measure.last_progress_at)
+_CLAIM_COLUMNS = {
+    "postgresql": (Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
+                   *(_local_day(column).label(name) for column, name
+                     in zip(_TIMES, ("created_on", "changed_on", "progress_on"), strict=True)),
+                   Measure.owner_id,
+                   Measure.leader_id, Measure.campaign_id, Measure.next_reminder_at),
+    # SQLite has no time zones: Python converts (see ``_claim``)
+    "sqlite": (Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
+               *_TIMES, Measure.owner_id, Measure.leader_id, Measure.campaign_id,
+               Measure.next_reminder_at),
+}
+_DUE = (Measure.next_reminder_at.is_not(None), Measure.next_reminder_at <= bindparam("now"))
 #: The campaign's policy and first responsible come from ``Campaigns``, once per campaign: no
-#: join, so the claim is a plain scan of the partial index.
-_CLAIM = (select(*_SNAPSHOT_COLUMNS)
-          .where(Measure.next_reminder_at.is_not(None),
-                 Measure.next_reminder_at <= bindparam("now"))
-          .order_by(Measure.next_reminder_at).limit(bindparam("batch")))
+#: join, so the claim is a plain scan of the partial index, in its order (time, then id).
+_CLAIM = {name: select(*columns).where(*_DUE).order_by(Measure.next_reminder_at, Measure.id)
+          .limit(bindparam("batch")) for name, columns in _CLAIM_COLUMNS.items()}
+#: The batches after the first start after the last row of the one before.
+_CLAIM_AFTER = {name: query.where(tuple_(Measure.next_reminder_at, Measure.id)
+                                  > tuple_(bindparam("after_at"), bindparam("after_id")))
+                for name, query in _CLAIM.items()}
 #: pg_advisory_xact_lock's key for "a sweep is running" (any constant unique to rectiflow).
 SWEEP_LOCK_KEY = 0x5245_4354  # "RECT"
 
@@ -124,9 +159,23 @@ def _take_turn(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SWEEP_LOCK_KEY})
 
 
-def _claim(session: Session, now: datetime, batch: int) -> Sequence[Any]:
-    """Up to ``batch`` due measures, earliest first, with what planning needs."""
-    return session.execute(_CLAIM, {"now": now, "batch": batch}).all()
+def _claim(session: Session, now: datetime, batch: int, after: Due | None = None
+           ) -> Sequence[Due]:
+    """Up to ``batch`` due measures, earliest first, with what planning needs; ``after``: the
+    last row of the batch before."""
+    dialect = session.get_bind().dialect.name
+    if after is None:
+        rows = session.execute(_CLAIM[dialect], {"now": now, "batch": batch}).all()
+    else:
+        rows = session.execute(_CLAIM_AFTER[dialect], {
+            "now": now, "batch": batch, "after_at": after.next_reminder_at,
+            "after_id": after.id}).all()
+    if dialect == "postgresql":
+        return rows  # type: ignore[return-value]  # rows of Due's columns, in its order
+    return [Due(mid, version, state, kind, deadline, local_date(created), local_date(changed),
+                local_date(progress) if progress else None, owner, leader, cid, next_at)
+            for (mid, version, state, kind, deadline, created, changed, progress, owner, leader,
+                 cid, next_at) in rows]
 
 
 @dataclass
@@ -152,59 +201,96 @@ class Campaigns:
         return self._known[campaign_id][1]
 
 
-def plan_items(ctx: ReminderContext, recipients: Recipients, campaigns: Campaigns,
-               rows: Sequence[Any], now: datetime
+def load_people(planning: Planning, rows: Sequence[Due]) -> None:
+    """Read what planning ``rows`` needs besides the rows: their campaigns, and the people
+    they may notify (owners, leaders, first responsibles, reviewers)."""
+    campaigns, recipients = planning.campaigns, planning.recipients
+    campaigns.load({row.campaign_id for row in rows})
+    people = {pid for row in rows for pid in (row.owner_id, row.leader_id) if pid}
+    people.update(first for first in (campaigns.first_responsible(row.campaign_id)
+                                      for row in rows) if first)
+    recipients.load(people)
+    recipients.reviewers()
+
+
+@dataclass
+class Planning:
+    """What planning the batches of one sweep shares: its context, people and campaigns, and
+    the notices worked out for each combination of dates met so far."""
+
+    ctx: ReminderContext
+    recipients: Recipients
+    campaigns: Campaigns
+    now: datetime
+    #: (state, kind, deadline, created, changed, progress, policy) -> (next_at, notices with
+    #: their reasons)
+    shared: dict[tuple[Any, ...], tuple[datetime | None, tuple[tuple[Notice, str], ...]]] = (
+        field(default_factory=dict))
+    _policies: dict[tuple[str, int], Policy] = field(default_factory=dict)
+
+    def policy(self, kind: str, campaign_id: int) -> Policy:
+        found = self._policies.get((kind, campaign_id))
+        if found is None:
+            found = self._policies[(kind, campaign_id)] = self.ctx.policy_for(
+                kind, self.campaigns.policy(campaign_id))
+        return found
+
+    def notices(self, row: Due, policy: Policy
+                ) -> tuple[datetime | None, tuple[tuple[Notice, str], ...]]:
+        """The next reminder time and the due notices (``measure_id`` 0) with their reasons
+        for a measure with ``row``'s dates."""
+        key = (row.state, row.kind, row.deadline, row.created_on, row.changed_on,
+               row.progress_on, policy)
+        found = self.shared.get(key)
+        if found is None:
+            planner, now = self.ctx.planner, self.now
+            snapshot = MeasureSnapshot(0, State(row.state), Kind(row.kind), row.deadline,
+                                       row.created_on, row.changed_on, row.progress_on)
+            plan = planner.shared_plan(snapshot, policy, now)
+            found = self.shared[key] = (plan.next_at, tuple(
+                (notice, planner.reason(notice, now, snapshot.changed_on
+                                        if notice.rule in ("review_sla", "closure_sla")
+                                        else snapshot.active_on))
+                for notice in plan.notices))
+        return found
+
+
+def plan_items(planning: Planning, rows: Sequence[Due]
                ) -> tuple[list[PlannedItem], list[dict[str, Any]]]:
-    """Plan each claimed measure: the items to write and each measure's next reminder time."""
-    planned: list[tuple[Any, Notice]] = []
+    """Plan each claimed measure: the items to write and each measure's next reminder time.
+    Pure once ``load_people`` has read the rows' campaigns and people."""
     updates: list[dict[str, Any]] = []
-    campaign_ids = {row.campaign_id for row in rows}
-    campaigns.load(campaign_ids)
-    policies: dict[tuple[str, int], Policy] = {}
-    for row in rows:
-        snapshot = MeasureSnapshot(row.id, State(row.state), Kind(row.kind), row.deadline,
-                                   row.created_at, row.state_changed_at, row.last_progress_at)
-        policy = policies.get((row.kind, row.campaign_id))
-        if policy is None:
-            policy = policies[(row.kind, row.campaign_id)] = ctx.policy_for(
-                row.kind, campaigns.policy(row.campaign_id))
-        plan = ctx.planner.plan(snapshot, policy, now)
-        updates.append({"measure_id": row.id, "version": row.version, "next_at": plan.next_at})
-        planned.extend((row, notice) for notice in plan.notices)
-    first = {cid: campaigns.first_responsible(cid) for cid in campaign_ids}
-    recipients.load({pid for row, _ in planned
-                     for pid in (row.owner_id, row.leader_id, first[row.campaign_id]) if pid})
     items: list[PlannedItem] = []
-    for row, notice in planned:
-        anchor = row.state_changed_at if notice.rule in ("review_sla", "closure_sla") else (
-            max(filter(None, (row.last_progress_at, row.state_changed_at))))
-        reason = ctx.planner.reason(notice, now, anchor)
-        targets: list[int] = []
-        for role in notice.to:
-            if role == "reviewer":
-                targets.extend(recipients.reviewers())
-            else:
-                pid = {"owner": row.owner_id, "leader": row.leader_id,
-                       "first_responsible": first[row.campaign_id]}[role]
+    recipients, campaigns = planning.recipients, planning.campaigns
+    reviewers = recipients.reviewers()
+    for row in rows:
+        next_at, notices = planning.notices(row, planning.policy(row.kind, row.campaign_id))
+        updates.append({"measure_id": row.id, "version": row.version, "next_at": next_at})
+        for notice, reason in notices:
+            targets: list[int] = []
+            for role in notice.to:
+                if role == "reviewer":
+                    targets.extend(reviewers)
+                    continue
+                pid = (row.owner_id if role == "owner" else row.leader_id if role == "leader"
+                       else campaigns.first_responsible(row.campaign_id))
                 if pid is not None:
                     targets.append(pid)
-        seen: set[int] = set()
-        for target in targets:
-            receiver, absent = recipients.route(target)
-            if receiver in seen:
-                continue
-            seen.add(receiver)
-            items.append(PlannedItem(
-                measure_id=row.id, rule=notice.rule, stage=notice.stage,
-                deadline=notice.deadline, recipient_id=receiver, urgency=notice.urgency,
-                reason=reason + (f"（代{absent}接收）" if absent else ""),
-                on_behalf_of=absent, colour=notice.colour))
+            seen: set[int] = set()
+            for target in targets:
+                receiver, absent = recipients.route(target)
+                if receiver in seen:
+                    continue
+                seen.add(receiver)
+                items.append(PlannedItem(
+                    row.id, notice.rule, notice.stage, notice.deadline, receiver, notice.urgency,
+                    reason + f"（代{absent}接收）" if absent else reason, absent, notice.colour))
     return items, updates
 
 
-_MOVE_ON_PG = text(
+_MOVE_ON_PG = (
     "UPDATE measure SET next_reminder_at = due.next_at "
-    "FROM json_to_recordset(CAST(:due AS json)) AS due(id integer, version integer, "
+    "FROM json_to_recordset(CAST(%(due)s AS json)) AS due(id integer, version integer, "
     "next_at timestamptz) WHERE measure.id = due.id AND measure.version = due.version")
 _MEASURES = Measure.__table__
 _MOVE_ON = (update(_MEASURES)  # type: ignore[arg-type]
@@ -213,15 +299,16 @@ _MOVE_ON = (update(_MEASURES)  # type: ignore[arg-type]
             .values(next_reminder_at=bindparam("next_at")))
 
 
-def _move_on(session: Session, updates: list[dict[str, Any]]) -> None:
+def _move_on(session: Session, server: ServerWrites | None, updates: list[dict[str, Any]]
+             ) -> None:
     """Write each claimed measure's next reminder time, unless an action changed the measure
-    since it was read. PostgreSQL gets one statement over a JSON document (an executemany costs
-    a round trip per row, and the json module encodes far faster than array parameters);
-    SQLite an executemany."""
+    since it was read. PostgreSQL gets one statement over a JSON document, through ``server``
+    (an executemany costs a round trip per row, and the json module encodes far faster than
+    array parameters); SQLite an executemany."""
     if not updates:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_MOVE_ON_PG, {"due": json.dumps([
+    if server is not None:
+        server.execute(_MOVE_ON_PG, lambda: {"due": json.dumps([
             {"id": u["measure_id"], "version": u["version"],
              "next_at": u["next_at"].isoformat() if u["next_at"] else None} for u in updates])})
         return
@@ -234,27 +321,35 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
           batch: int = BATCH, reporter: Reporter = SILENT) -> SweepResult:
     """Plan every due measure into the outbox and move its ``next_reminder_at`` on.
 
-    ``reporter`` hears of each batch of measures planned (the count due is not known ahead).
+    Due measures are read in batches. On PostgreSQL a batch's writes (its outbox items and
+    reminder times) run on the server while the next batch is planned (``ServerWrites``);
+    the session is used only between the two. ``reporter`` hears of each batch of measures
+    planned (the count due is not known ahead).
     """
     reporter.phase("扫描到期措施", total=None)
     result = SweepResult()
-    recipients = Recipients(session, local_date(now))
-    campaigns = Campaigns(session)
-    items: list[PlannedItem] = []
-    seen: set[int] = set()
+    planning = Planning(ctx, Recipients(session, local_date(now)), Campaigns(session), now)
     _take_turn(session)
-    while True:
-        rows = [row for row in _claim(session, now, batch) if row.id not in seen]
-        if not rows:
-            break
-        seen.update(row.id for row in rows)
-        batch_items, updates = plan_items(ctx, recipients, campaigns, rows, now)
-        items.extend(batch_items)
-        _move_on(session, updates)
-        result.measures += len(rows)
-        reporter.advance(len(rows))
-    if items:
-        send_at = ctx.planner.next_send_time(now, ctx.base)
-        result.messages = write_notices(session, items, now=now, send_at=send_at,
-                                        configured=ctx.configured)
+    rows = _claim(session, now, batch)
+    if not rows:
+        return result
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    with ServerWrites(session) if postgresql else nullcontext() as server:
+        outbox = OutboxWriter(session, now=now, send_at=ctx.planner.next_send_time(now, ctx.base),
+                              configured=ctx.configured, server=server)
+        load_people(planning, rows)
+        while rows:
+            items, updates = plan_items(planning, rows)
+            if server is not None:
+                server.wait()  # the batch before is written: the session is free again
+            staged = outbox.stage(items)
+            following = _claim(session, now, batch, after=rows[-1]) if len(rows) == batch else []
+            if following:
+                load_people(planning, following)
+            outbox.insert(staged)
+            _move_on(session, server, updates)
+            result.measures += len(rows)
+            reporter.advance(len(rows))
+            rows = following
+        result.messages = outbox.finish()
     return result
