@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +22,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 #: A pooled server connection idle for longer than this is pinged before it is handed out.
 PING_AFTER_IDLE_SECONDS = 5.0
+
+#: A statement's parameters, or a function that makes them (see ``StatementQueue``).
+Parameters = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -102,46 +105,60 @@ def transaction(factory: sessionmaker[Session], *, write_lock: bool = False) -> 
             yield session
 
 
-class ServerWrites:
-    """Bulk statements of one PostgreSQL transaction, sent while Python goes on working.
+class StatementQueue:
+    """Statements of one PostgreSQL transaction, run in order while Python goes on working.
 
     A sweep over a burst alternates between Python (planning a batch of measures) and the
-    server (writing that batch's outbox items and reminder times), and each waits for the other.
-    With ``background``, each statement runs from a helper thread on the session's own
-    connection, so in its transaction, and ``execute`` returns at once: the server writes batch
-    k while Python plans batch k+1 (psycopg releases the GIL while it waits for the server).
+    server (reading the next batch, writing this one's outbox items and reminder times), and
+    each would wait for the other. With ``background``, statements run one after another from a
+    helper thread on the session's own connection, so in its transaction, and ``execute`` and
+    ``fetch`` return futures at once: the server writes batch k and reads batch k+2 while Python
+    plans batch k+1 (psycopg releases the GIL while it waits for the server).
 
-    The rule that keeps this safe: call ``wait()`` before using the session again. The
+    The rule that keeps this safe: call ``wait()`` before using the session itself. The
     connection is then used by one thread at a time (psycopg would serialize them anyway), and
     a failed statement is raised in the caller's thread, whose transaction rolls back as usual.
     Without ``background`` each statement runs at once, in the caller's thread.
 
-    Statements use the driver's ``%(name)s`` parameters; ``parameters`` is called in the thread
-    that runs the statement (encoding a large JSON document is part of the overlapped work).
+    Statements use the driver's ``%(name)s`` parameters; a callable ``parameters`` is called in
+    the thread that runs the statement (encoding a large JSON document is overlapped work too).
     """
 
     def __init__(self, session: Session, *, background: bool = True) -> None:
-        self._connection = session.connection()
-        driver = self._connection.connection.driver_connection
+        driver = session.connection().connection.driver_connection
         assert driver is not None
         self._driver: Any = driver
-        self._executor = ThreadPoolExecutor(1, "rectiflow-writes") if background else None
-        self._pending: list[Future[int]] = []
+        self._executor = ThreadPoolExecutor(1, "rectiflow-sql") if background else None
+        self._pending: list[Future[Any]] = []
 
-    def execute(self, statement: str, parameters: Callable[[], Mapping[str, Any]]) -> Future[int]:
+    def execute(self, statement: str, parameters: Parameters) -> Future[int]:
         """Run ``statement``; the future gives its row count."""
+        return self._submit(self._execute, statement, parameters)
+
+    def fetch(self, statement: str, parameters: Parameters,
+              row: Callable[[Sequence[Any]], Any] = tuple) -> Future[list[Any]]:
+        """Run a query; the future gives its rows, each made by ``row`` from its values."""
+        return self._submit(self._fetch, statement, parameters, row)
+
+    def _submit(self, work: Callable[..., Any], *args: Any) -> Future[Any]:
         if self._executor is None:
-            done: Future[int] = Future()
-            done.set_result(self._run(statement, parameters))
+            done: Future[Any] = Future()
+            done.set_result(work(*args))
             return done
-        future = self._executor.submit(self._run, statement, parameters)
+        future = self._executor.submit(work, *args)
         self._pending.append(future)
         return future
 
-    def _run(self, statement: str, parameters: Callable[[], Mapping[str, Any]]) -> int:
+    def _execute(self, statement: str, parameters: Parameters) -> int:
         with self._driver.cursor() as cursor:
-            cursor.execute(statement, parameters())
+            cursor.execute(statement, parameters() if callable(parameters) else parameters)
             return int(cursor.rowcount)
+
+    def _fetch(self, statement: str, parameters: Parameters,
+               row: Callable[[Sequence[Any]], Any]) -> list[Any]:
+        with self._driver.cursor(row_factory=lambda _cursor: row) as cursor:
+            cursor.execute(statement, parameters() if callable(parameters) else parameters)
+            return list(cursor.fetchall())
 
     def wait(self) -> None:
         """Return once every statement sent has finished; raise the first that failed."""
@@ -157,7 +174,7 @@ class ServerWrites:
         if self._executor is not None:
             self._executor.shutdown()
 
-    def __enter__(self) -> ServerWrites:
+    def __enter__(self) -> StatementQueue:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,

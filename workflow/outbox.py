@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow import metrics
-from workflow.db import ServerWrites
+from workflow.db import StatementQueue
 from workflow.models import OutboxItem, OutboxMessage, Person
 from workflow.reminders import URGENCY_LABELS
 
@@ -139,18 +139,18 @@ class OutboxWriter:
     Each item is written once, already pointing at its message. ``stage`` inserts a placeholder
     message (a key of its own, so it can never clash) the first time a recipient and channel
     come up; ``insert`` writes a batch's items with ``ON CONFLICT DO NOTHING`` (on PostgreSQL
-    through ``server``, possibly in the background); ``finish`` fills the placeholders from the
+    through ``queue``, possibly in the background); ``finish`` fills the placeholders from the
     items actually inserted and deletes those that got none. No other transaction ever sees a
     placeholder.
     """
 
     def __init__(self, session: Session, *, now: datetime, send_at: datetime,
                  configured: frozenset[str], kind: str = "reminder",
-                 server: ServerWrites | None = None) -> None:
+                 queue: StatementQueue | None = None) -> None:
         self.session = session
         self.now, self.send_at, self.configured, self.kind = now, send_at, configured, kind
         self.postgresql = session.get_bind().dialect.name == "postgresql"
-        self.server = server if server is not None or not self.postgresql else ServerWrites(
+        self.queue = queue if queue is not None or not self.postgresql else StatementQueue(
             session, background=False)
         self._recipients: dict[int, Recipient] = {}
         self._reach: dict[int, list[str]] = {}
@@ -165,7 +165,7 @@ class OutboxWriter:
         """The rows to insert for ``items`` (keys met before are left out). Uses the session:
         call it while no background statement runs."""
         items = list(items)
-        self._meet(item.recipient_id for item in items)
+        self._meet({item.recipient_id for item in items})
         rows: list[dict[str, Any]] = []
         row_groups: list[tuple[int, str]] = []
         new: list[tuple[int, str]] = []
@@ -191,16 +191,23 @@ class OutboxWriter:
             row["message_id"] = messages[group].id
         return rows
 
-    def _meet(self, ids: Iterable[int]) -> None:
-        missing = set(ids) - self._recipients.keys()
+    def _meet(self, ids: set[int]) -> None:
+        missing = ids - self._recipients.keys()
         if missing:
+            self._sync()
             found = load_recipients(self.session, missing)
             self._recipients.update(found)
             self._reach.update((pid, channels_for(person, self.configured))
                                for pid, person in found.items())
 
+    def _sync(self) -> None:
+        """Before this writer uses the session: let the statements sent finish."""
+        if self.queue is not None:
+            self.queue.wait()
+
     def _open(self, groups: list[tuple[int, str]]) -> None:
         """A placeholder message for each new recipient and channel, with its id."""
+        self._sync()
         kind, token = self.kind, self._token
         placeholders = {group: OutboxMessage(
             channel=group[1], kind=kind, recipient_id=group[0],
@@ -215,12 +222,12 @@ class OutboxWriter:
         """Write staged rows; rows whose key exists already are skipped.
 
         PostgreSQL gets one ``INSERT ... SELECT FROM json_to_recordset(...)`` through
-        ``server``; SQLite a Core executemany (no ORM bookkeeping: nothing here needs the items
+        ``queue``; SQLite a Core executemany (no ORM bookkeeping: nothing here needs the items
         as objects)."""
         if not rows:
             return
-        if self.server is not None:
-            self._counts.append((len(rows), self.server.execute(
+        if self.queue is not None:
+            self._counts.append((len(rows), self.queue.execute(
                 _INSERT_ITEMS_PG, lambda: {"rows": json.dumps(rows)})))
             return
         table = OutboxItem.__table__
@@ -231,9 +238,9 @@ class OutboxWriter:
 
     def _inserted_keys(self) -> set[str] | None:
         """The keys this writer inserted; ``None`` for all it staged (the usual case)."""
-        if self.server is None:
+        if self.queue is None:
             return self._inserted
-        self.server.wait()
+        self._sync()
         if all(future.result() == sent for sent, future in self._counts):
             return None
         # Some keys were written before: the rows inserted are those pointing at this writer's

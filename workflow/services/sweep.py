@@ -17,18 +17,19 @@ planning):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
+from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Date, bindparam, cast, func, select, text, tuple_, update
+from sqlalchemy import bindparam, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from workflow import metrics
 from workflow.calendar_store import load_calendar
-from workflow.db import ServerWrites
+from workflow.db import StatementQueue
 from workflow.lifecycle import Kind, State
 from workflow.models import Campaign, Measure, OutboxMessage, Person
 from workflow.outbox import OutboxWriter, PlannedItem
@@ -80,8 +81,14 @@ class Recipients:
                 if "reviewer" in (roles or [])]
         return self._reviewers
 
+    def known(self) -> Set[int]:
+        return self._people.keys()
+
+    def reviewers_known(self) -> bool:
+        return self._reviewers is not None
+
     def load(self, ids: set[int]) -> None:
-        missing = sorted(ids - set(self._people))
+        missing = sorted(ids - self._people.keys())
         for start in range(0, len(missing), 1000):
             for pid, name, delegate_id, until in self.session.execute(
                     select(Person.id, Person.name, Person.delegate_id, Person.delegate_until)
@@ -122,33 +129,31 @@ class Due(NamedTuple):
     next_reminder_at: datetime
 
 
-def _local_day(column: Any) -> Any:
-    """The column's local date, computed by PostgreSQL: the planner counts days only, and a
-    date reads faster than a timestamp."""
-    return cast(func.timezone(SHANGHAI.key, column), Date)
-
-
-_TIMES = (Measure.created_at, Measure.state_changed_at, Measure.last_progress_at)
-_CLAIM_COLUMNS = {
-    "postgresql": (Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
-                   *(_local_day(column).label(name) for column, name
-                     in zip(_TIMES, ("created_on", "changed_on", "progress_on"), strict=True)),
-                   Measure.owner_id,
-                   Measure.leader_id, Measure.campaign_id, Measure.next_reminder_at),
-    # SQLite has no time zones: Python converts (see ``_claim``)
-    "sqlite": (Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
-               *_TIMES, Measure.owner_id, Measure.leader_id, Measure.campaign_id,
-               Measure.next_reminder_at),
-}
 _DUE = (Measure.next_reminder_at.is_not(None), Measure.next_reminder_at <= bindparam("now"))
 #: The campaign's policy and first responsible come from ``Campaigns``, once per campaign: no
 #: join, so the claim is a plain scan of the partial index, in its order (time, then id).
-_CLAIM = {name: select(*columns).where(*_DUE).order_by(Measure.next_reminder_at, Measure.id)
-          .limit(bindparam("batch")) for name, columns in _CLAIM_COLUMNS.items()}
+#: SQLite has no time zones: Python makes the local dates (see ``Claims``).
+_CLAIM_SQLITE = (select(Measure.id, Measure.version, Measure.state, Measure.kind,
+                        Measure.deadline, Measure.created_at, Measure.state_changed_at,
+                        Measure.last_progress_at, Measure.owner_id, Measure.leader_id,
+                        Measure.campaign_id, Measure.next_reminder_at)
+                 .where(*_DUE).order_by(Measure.next_reminder_at, Measure.id)
+                 .limit(bindparam("batch")))
 #: The batches after the first start after the last row of the one before.
-_CLAIM_AFTER = {name: query.where(tuple_(Measure.next_reminder_at, Measure.id)
-                                  > tuple_(bindparam("after_at"), bindparam("after_id")))
-                for name, query in _CLAIM.items()}
+_AFTER_SQLITE = _CLAIM_SQLITE.where(tuple_(Measure.next_reminder_at, Measure.id)
+                                    > tuple_(bindparam("after_at"), bindparam("after_id")))
+#: The same on PostgreSQL, sent by the driver (``StatementQueue``): the server makes the local
+#: dates, and a date reads faster than a timestamp.
+CLAIM_PG = (
+    "SELECT id, version, state, kind, deadline, "
+    "timezone('{zone}', created_at)::date, timezone('{zone}', state_changed_at)::date, "
+    "timezone('{zone}', last_progress_at)::date, owner_id, leader_id, campaign_id, "
+    "next_reminder_at FROM measure "
+    "WHERE next_reminder_at IS NOT NULL AND next_reminder_at <= %(now)s{after} "
+    "ORDER BY next_reminder_at, id LIMIT %(batch)s")
+_AFTER_PG = CLAIM_PG.format(zone=SHANGHAI.key,
+                            after=" AND (next_reminder_at, id) > (%(after_at)s, %(after_id)s)")
+CLAIM_PG = CLAIM_PG.format(zone=SHANGHAI.key, after="")
 #: pg_advisory_xact_lock's key for "a sweep is running" (any constant unique to rectiflow).
 SWEEP_LOCK_KEY = 0x5245_4354  # "RECT"
 
@@ -159,23 +164,50 @@ def _take_turn(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SWEEP_LOCK_KEY})
 
 
-def _claim(session: Session, now: datetime, batch: int, after: Due | None = None
-           ) -> Sequence[Due]:
-    """Up to ``batch`` due measures, earliest first, with what planning needs; ``after``: the
-    last row of the batch before."""
-    dialect = session.get_bind().dialect.name
-    if after is None:
-        rows = session.execute(_CLAIM[dialect], {"now": now, "batch": batch}).all()
-    else:
-        rows = session.execute(_CLAIM_AFTER[dialect], {
-            "now": now, "batch": batch, "after_at": after.next_reminder_at,
-            "after_id": after.id}).all()
-    if dialect == "postgresql":
-        return rows  # type: ignore[return-value]  # rows of Due's columns, in its order
-    return [Due(mid, version, state, kind, deadline, local_date(created), local_date(changed),
-                local_date(progress) if progress else None, owner, leader, cid, next_at)
-            for (mid, version, state, kind, deadline, created, changed, progress, owner, leader,
-                 cid, next_at) in rows]
+class Claims:
+    """Reads the due measures batch by batch, earliest first, by position (time, then id).
+
+    On PostgreSQL the next batch is asked for through the sweep's ``StatementQueue`` as soon
+    as the position is known, so the server reads it while Python plans the current one.
+    """
+
+    def __init__(self, session: Session, queue: StatementQueue | None, now: datetime,
+                 batch: int) -> None:
+        self.session, self.queue, self.now, self.batch = session, queue, now, batch
+        self._next: Future[list[Due]] | None = None
+
+    def first(self) -> list[Due]:
+        if self.queue is not None:
+            return self.queue.fetch(CLAIM_PG, {"now": self.now, "batch": self.batch},
+                                    Due._make).result()
+        return self._sqlite(self.session.execute(
+            _CLAIM_SQLITE, {"now": self.now, "batch": self.batch}))
+
+    def ask_after(self, rows: list[Due]) -> None:
+        """Start reading the batch after ``rows`` (a full batch: there may be more)."""
+        self._next = None
+        if self.queue is not None and len(rows) == self.batch:
+            self._next = self.queue.fetch(_AFTER_PG, self._after(rows), Due._make)
+
+    def after(self, rows: list[Due]) -> list[Due]:
+        """The batch after ``rows``; empty when ``rows`` was the last."""
+        if len(rows) < self.batch:
+            return []
+        if self.queue is not None:
+            assert self._next is not None, "ask_after first"
+            return self._next.result()
+        return self._sqlite(self.session.execute(_AFTER_SQLITE, self._after(rows)))
+
+    def _after(self, rows: list[Due]) -> dict[str, Any]:
+        return {"now": self.now, "batch": self.batch,
+                "after_at": rows[-1].next_reminder_at, "after_id": rows[-1].id}
+
+    @staticmethod
+    def _sqlite(rows: Any) -> list[Due]:
+        return [Due(mid, version, state, kind, deadline, local_date(created), local_date(changed),
+                    local_date(progress) if progress else None, owner, leader, cid, next_at)
+                for (mid, version, state, kind, deadline, created, changed, progress, owner,
+                     leader, cid, next_at) in rows]
 
 
 @dataclass
@@ -194,6 +226,9 @@ class Campaigns:
             self._known.update((cid, (policy, first)) for cid, policy, first
                                in self.session.execute(query))
 
+    def known(self) -> Set[int]:
+        return self._known.keys()
+
     def policy(self, campaign_id: int) -> Mapping[str, Any] | None:
         return self._known[campaign_id][0]
 
@@ -205,12 +240,18 @@ def load_people(planning: Planning, rows: Sequence[Due]) -> None:
     """Read what planning ``rows`` needs besides the rows: their campaigns, and the people
     they may notify (owners, leaders, first responsibles, reviewers)."""
     campaigns, recipients = planning.campaigns, planning.recipients
-    campaigns.load({row.campaign_id for row in rows})
+    campaign_ids = {row.campaign_id for row in rows}
+    if not campaign_ids <= campaigns.known():
+        planning.sync()
+        campaigns.load(campaign_ids)
     people = {pid for row in rows for pid in (row.owner_id, row.leader_id) if pid}
-    people.update(first for first in (campaigns.first_responsible(row.campaign_id)
-                                      for row in rows) if first)
-    recipients.load(people)
-    recipients.reviewers()
+    people.update(first for first in map(campaigns.first_responsible, campaign_ids) if first)
+    if not people <= recipients.known():
+        planning.sync()
+        recipients.load(people)
+    if not recipients.reviewers_known():
+        planning.sync()
+        recipients.reviewers()
 
 
 @dataclass
@@ -222,6 +263,8 @@ class Planning:
     recipients: Recipients
     campaigns: Campaigns
     now: datetime
+    #: Called before planning reads from the session (the sweep's ``StatementQueue.wait``).
+    sync: Callable[[], None] = lambda: None
     #: (state, kind, deadline, created, changed, progress, policy) -> (next_at, notices with
     #: their reasons)
     shared: dict[tuple[Any, ...], tuple[datetime | None, tuple[tuple[Notice, str], ...]]] = (
@@ -299,16 +342,16 @@ _MOVE_ON = (update(_MEASURES)  # type: ignore[arg-type]
             .values(next_reminder_at=bindparam("next_at")))
 
 
-def _move_on(session: Session, server: ServerWrites | None, updates: list[dict[str, Any]]
+def _move_on(session: Session, queue: StatementQueue | None, updates: list[dict[str, Any]]
              ) -> None:
     """Write each claimed measure's next reminder time, unless an action changed the measure
-    since it was read. PostgreSQL gets one statement over a JSON document, through ``server``
+    since it was read. PostgreSQL gets one statement over a JSON document, through ``queue``
     (an executemany costs a round trip per row, and the json module encodes far faster than
     array parameters); SQLite an executemany."""
     if not updates:
         return
-    if server is not None:
-        server.execute(_MOVE_ON_PG, lambda: {"due": json.dumps([
+    if queue is not None:
+        queue.execute(_MOVE_ON_PG, lambda: {"due": json.dumps([
             {"id": u["measure_id"], "version": u["version"],
              "next_at": u["next_at"].isoformat() if u["next_at"] else None} for u in updates])})
         return
@@ -321,35 +364,33 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
           batch: int = BATCH, reporter: Reporter = SILENT) -> SweepResult:
     """Plan every due measure into the outbox and move its ``next_reminder_at`` on.
 
-    Due measures are read in batches. On PostgreSQL a batch's writes (its outbox items and
-    reminder times) run on the server while the next batch is planned (``ServerWrites``);
-    the session is used only between the two. ``reporter`` hears of each batch of measures
+    Due measures are read in batches. On PostgreSQL the server reads the next batch and writes
+    this one's outbox items and reminder times while Python plans (``StatementQueue``, one
+    transaction throughout); the session itself is used only once those have finished.
+    ``reporter`` hears of each batch of measures
     planned (the count due is not known ahead).
     """
     reporter.phase("扫描到期措施", total=None)
     result = SweepResult()
-    planning = Planning(ctx, Recipients(session, local_date(now)), Campaigns(session), now)
     _take_turn(session)
-    rows = _claim(session, now, batch)
-    if not rows:
-        return result
     postgresql = session.get_bind().dialect.name == "postgresql"
-    with ServerWrites(session) if postgresql else nullcontext() as server:
+    with StatementQueue(session) if postgresql else nullcontext() as queue:
+        claims = Claims(session, queue, now, batch)
+        rows = claims.first()
+        if not rows:
+            return result
+        planning = Planning(ctx, Recipients(session, local_date(now)), Campaigns(session), now,
+                            sync=queue.wait if queue is not None else lambda: None)
         outbox = OutboxWriter(session, now=now, send_at=ctx.planner.next_send_time(now, ctx.base),
-                              configured=ctx.configured, server=server)
-        load_people(planning, rows)
+                              configured=ctx.configured, queue=queue)
         while rows:
+            claims.ask_after(rows)  # PostgreSQL: read while this batch is planned
+            load_people(planning, rows)
             items, updates = plan_items(planning, rows)
-            if server is not None:
-                server.wait()  # the batch before is written: the session is free again
-            staged = outbox.stage(items)
-            following = _claim(session, now, batch, after=rows[-1]) if len(rows) == batch else []
-            if following:
-                load_people(planning, following)
-            outbox.insert(staged)
-            _move_on(session, server, updates)
+            outbox.insert(outbox.stage(items))
+            _move_on(session, queue, updates)
             result.measures += len(rows)
             reporter.advance(len(rows))
-            rows = following
+            rows = claims.after(rows)
         result.messages = outbox.finish()
     return result

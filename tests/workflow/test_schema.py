@@ -1,0 +1,48 @@
+"""The migrations build exactly the schema the models describe, on the backend under test, and
+the newest one can be undone and redone."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from dbfixtures import Database
+from workflow import db
+from workflow.models import Base
+
+
+def _differences(database: Database) -> list[object]:
+    with database.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        return list(compare_metadata(context, Base.metadata))
+
+
+def test_migrated_schema_matches_the_models(database: Database) -> None:
+    assert _differences(database) == []
+
+
+def test_outbox_items_are_indexed_without_foreign_keys(database: Database) -> None:
+    # migration 0009: a burst writes a quarter of a million items; the keys are checked by
+    # construction in OutboxWriter, the indexes stay for the lookups
+    schema = inspect(database.engine)
+    assert schema.get_foreign_keys("outbox_item") == []
+    indexed = {tuple(ix["column_names"]) for ix in schema.get_indexes("outbox_item")}
+    assert {("message_id",), ("measure_id",)} <= indexed
+    [reminder] = [ix for ix in schema.get_indexes("measure")
+                  if ix["name"] == "ix_measure_next_reminder"]
+    assert reminder["column_names"] == ["next_reminder_at", "id"]
+
+
+def test_the_newest_migration_goes_down_and_up_again(database: Database) -> None:
+    from alembic import command
+
+    config = db._alembic_config(database.engine)
+    command.downgrade(config, "-1")
+    try:
+        assert db.current_revision(database.engine) == "0008"
+        assert inspect(database.engine).get_foreign_keys("outbox_item") != []
+    finally:  # on PostgreSQL the schema is shared by the whole run
+        db.upgrade(database.engine)
+    assert db.current_revision(database.engine) == db.head_revision()
+    assert _differences(database) == []
