@@ -267,6 +267,88 @@ def test_a_measure_changed_while_it_is_planned_keeps_its_new_reminder_time(
     # Then the changed measure stays due from the action, for the next sweep to plan afresh,
     # and the other two move on
     with db.transaction(sessions) as session:
-        due = dict(session.execute(select(Measure.id, Measure.next_reminder_at)).tuples().all())
+        due = dict(session.execute(select(Measure.id, Measure.next_reminder_at)).all())
     assert due[changed] == acted_at
     assert all(due[m.id] > at("2026-10-13 10:00") for m in measures[1:])
+
+
+def _sweep_in_batches(sessions, now: datetime, batch: int):
+    with db.transaction(sessions, write_lock=True) as session:
+        ctx = reminder_context(session, POLICIES, FILE_ONLY)
+        result = sweep(session, ctx, now=now, batch=batch)
+        return result.measures, {m.recipient: sorted(i["measure_id"] for i in m.payload["items"])
+                                 for m in result.messages}
+
+
+def test_a_burst_read_in_batches_still_gives_each_person_one_message(sessions, ledger):
+    # Given 23 overdue measures across 3 owners, all due at the same moment
+    ledger.now = at("2026-09-01 10:00")
+    leader = ledger.person("Leader", "leader")
+    owners = [ledger.person(f"Owner{i}", "owner") for i in range(3)]
+    campaign = ledger.campaign()
+    measures = ledger.measures(campaign, [{"leader": leader, "owner": owners[i % 3],
+                                           "deadline": date(2026, 10, 9), "title": f"措施{i}"}
+                                          for i in range(23)])
+    now = at("2026-10-13 09:00")
+    # When the sweep reads them 5 at a time (batches by position: time, then id)
+    planned, messages = _sweep_in_batches(sessions, now, batch=5)
+    # Then every measure was planned once, and each person got one message listing all of theirs
+    assert planned == 23
+    ids = [m.id for m in measures]
+    assert messages == {
+        "leader@example.edu.cn": ids,
+        **{f"owner{i}@example.edu.cn": sorted(ids[i::3] * 2) for i in range(3)},  # + stagnation
+    }
+    with db.transaction(sessions) as session:
+        moved = session.scalars(select(Measure.next_reminder_at)).all()
+        keys = session.scalars(select(OutboxItem.key)).all()
+    assert all(t > now for t in moved)
+    assert len(keys) == len(set(keys)) == 23 * 3
+    # And a second sweep in batches finds nothing more
+    assert _sweep_in_batches(sessions, now, batch=5) == (0, {})
+
+
+def test_times_are_counted_in_beijing_days(sessions, cast, ledger):
+    # Given a measure submitted at 01:00 Beijing time on Friday 2026-10-09, which is still
+    # Thursday in UTC
+    submitted = at("2026-10-09 01:00")
+    *_, measure = ledger.measures(cast.campaign, [{"leader": cast.leader, "owner": cast.owner,
+                                                   "seq": "9", "title": "夜间提交的措施"}])
+    for action in (Action.START, Action.SUBMIT):
+        with db.transaction(sessions) as session:
+            perform(session, ActionRequest(measure.id, action, cast.admin.email,
+                                           comment="已整改"), now=submitted)
+    # When the sweep runs on Tuesday 10-13 (10-10 is a working Saturday, 调休)
+    _, messages = run_sweep(sessions, at("2026-10-13 09:00"))
+    # Then the reviewer is told it has waited 3 working days since Friday, not 4 since Thursday,
+    # on PostgreSQL (the server makes the date) as on SQLite (Python does)
+    [review] = [m for m in messages if m[0] == cast.reviewer.email]
+    assert [(mid, rule) for mid, rule, _ in review[3]] == [(measure.id, "review_sla")]
+    assert review[3][0][2] == "已提交 3 个工作日，仍待整改办核验"
+    with db.transaction(sessions) as session:
+        [key] = session.scalars(select(OutboxItem.key)
+                                .where(OutboxItem.measure_id == measure.id)).all()
+    assert "@2026-10-09|" in key
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="statements run in the background on PostgreSQL")
+def test_a_write_failing_in_the_background_undoes_the_whole_sweep(sessions, overdue_ledger,
+                                                                  monkeypatch):
+    import workflow.outbox as outbox_module
+
+    # Given a sweep whose item insert fails on the server (a column that does not exist)
+    broken = outbox_module._INSERT_ITEMS_PG.replace("rule, key)", "rule, no_such_column)", 1)
+    monkeypatch.setattr(outbox_module, "_INSERT_ITEMS_PG", broken)
+    with db.transaction(sessions) as session:
+        before = dict(session.execute(select(Measure.id, Measure.next_reminder_at)).all())
+    # When it runs, the error reaches the caller
+    with pytest.raises(Exception, match="no_such_column"):
+        run_sweep(sessions, at("2026-10-13 09:00"))
+    # Then nothing was written: no message, no item, every reminder time as it was
+    assert count(sessions, OutboxMessage) == count(sessions, OutboxItem) == 0
+    with db.transaction(sessions) as session:
+        after = dict(session.execute(select(Measure.id, Measure.next_reminder_at)).all())
+    assert after == before
+    # And the next sweep, the insert mended, writes everything
+    monkeypatch.undo()
+    assert run_sweep(sessions, at("2026-10-13 09:00"))[0] == {"messages": 3, "measures": 3}

@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, text, tuple_, update
@@ -240,12 +241,14 @@ def load_people(planning: Planning, rows: Sequence[Due]) -> None:
     """Read what planning ``rows`` needs besides the rows: their campaigns, and the people
     they may notify (owners, leaders, first responsibles, reviewers)."""
     campaigns, recipients = planning.campaigns, planning.recipients
-    campaign_ids = {row.campaign_id for row in rows}
+    campaign_ids = set(map(attrgetter("campaign_id"), rows))
     if not campaign_ids <= campaigns.known():
         planning.sync()
         campaigns.load(campaign_ids)
-    people = {pid for row in rows for pid in (row.owner_id, row.leader_id) if pid}
-    people.update(first for first in map(campaigns.first_responsible, campaign_ids) if first)
+    people = set(map(attrgetter("owner_id"), rows))
+    people.update(map(attrgetter("leader_id"), rows))
+    people.update(map(campaigns.first_responsible, campaign_ids))
+    people.discard(None)
     if not people <= recipients.known():
         planning.sync()
         recipients.load(people)
@@ -351,9 +354,13 @@ def _move_on(session: Session, queue: StatementQueue | None, updates: list[dict[
     if not updates:
         return
     if queue is not None:
-        queue.execute(_MOVE_ON_PG, lambda: {"due": json.dumps([
-            {"id": u["measure_id"], "version": u["version"],
-             "next_at": u["next_at"].isoformat() if u["next_at"] else None} for u in updates])})
+        # encoded here, not in the queue's thread: this thread waits for the server more than
+        # it works; measures planned alike share their next time, so each is formatted once
+        times: dict[datetime | None, str | None] = {None: None}
+        times.update((at, at.isoformat()) for at in {u["next_at"] for u in updates} if at)
+        queue.execute(_MOVE_ON_PG, {"due": json.dumps([
+            {"id": u["measure_id"], "version": u["version"], "next_at": times[u["next_at"]]}
+            for u in updates])})
         return
     session.execute(_MOVE_ON, [{"measure_id": u["measure_id"], "where_version": u["version"],
                                 "next_at": u["next_at"]} for u in updates])
