@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from dbfixtures import Database
 from sqlalchemy import inspect
 
-from dbfixtures import Database
 from workflow import db
 from workflow.models import Base
 
