@@ -12,14 +12,15 @@ temporary file) and drops it at the end, whatever happens.
 Figures (medians over several runs; ratios come from the same run):
 
 1. idle sweep: nothing due, over N and over N/100 measures (PostgreSQL). The claim query is the
-   exact statement ``_claim`` sends (captured from a real ``sweep()`` call) run under
+   exact statement the sweep sends (captured from a real ``sweep()`` call) run under
    ``EXPLAIN (ANALYZE, BUFFERS)``; its "Execution Time" is reported, and so is the wall time of
    a whole ``sweep()`` call.
 2. burst: 100,000 measures due at once, spread over every stage, on PostgreSQL and SQLite;
    messages and items written, and a second sweep (and a replay) that writes nothing.
 3. APScheduler 3 with one date job per reminder stage in its SQLAlchemyJobStore (PostgreSQL),
    against rectiflow's ``next_reminder_at`` column: planning the reminders of 100,000 measures,
-   and finding the due ones.
+   and finding the due ones (APScheduler's ``get_due_jobs`` against the sweep's first claim,
+   ``Claims.first``, which also returns what planning needs).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchdb import PG_URL, fresh_engine  # noqa: E402
-from sqlalchemy import Engine, bindparam, event, func, insert, select, text, update  # noqa: E402
+from sqlalchemy import Engine, bindparam, func, insert, select, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from workflow import db  # noqa: E402
@@ -59,7 +60,13 @@ from workflow.models import (  # noqa: E402
 )
 from workflow.policy import load_policy_file  # noqa: E402
 from workflow.reminders import WorkdayIndex  # noqa: E402
-from workflow.services.sweep import BATCH, ReminderContext, reminder_context, sweep  # noqa: E402
+from workflow.services.sweep import (  # noqa: E402
+    BATCH,
+    Claims,
+    ReminderContext,
+    reminder_context,
+    sweep,
+)
 from workflow.timeutil import SHANGHAI, local_date  # noqa: E402
 
 #: A Monday, 10:00 in Asia/Shanghai: a working day, inside the send window.
@@ -325,19 +332,20 @@ def make_context(engine: Engine) -> ReminderContext:
 
 @contextmanager
 def capture_claim(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """Record the statements the sweep's claim sends (selects on next_reminder_at)."""
+    """Record the queries the sweep's claim sends on PostgreSQL (through its StatementQueue)."""
     seen: list[tuple[str, Any]] = []
+    fetch = db.StatementQueue._fetch
 
-    def listener(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                 executemany: bool) -> None:
-        if "next_reminder_at <=" in statement and statement.lstrip().upper().startswith("SELECT"):
+    def recording(queue: Any, statement: str, parameters: Any, row: Any) -> Any:
+        if "next_reminder_at <=" in statement:
             seen.append((statement, parameters))
+        return fetch(queue, statement, parameters, row)
 
-    event.listen(engine, "before_cursor_execute", listener)
+    db.StatementQueue._fetch = recording  # type: ignore[method-assign]
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", listener)
+        db.StatementQueue._fetch = fetch  # type: ignore[method-assign]
 
 
 def claim_statement(engine: Engine, ctx: ReminderContext, now: datetime) -> tuple[str, Any]:
@@ -552,12 +560,16 @@ def rectiflow_plan(engine: Engine, ctx: ReminderContext, runs: int) -> tuple[flo
     return statistics.median(times), planned
 
 
-def timed_claim(engine: Engine, statement: str, parameters: Any) -> tuple[float, int]:
-    with engine.connect() as conn:
+def timed_claim(engine: Engine, now: datetime) -> tuple[float, int]:
+    """Seconds for the sweep's first claim (``Claims.first``, as ``sweep()`` calls it), and the
+    number of due measures it returned; the transaction is begun before timing."""
+    with db.session_factory(engine)() as session:
+        session.begin()
+        queue = db.StatementQueue(session, background=False)
         start = time.perf_counter()
-        found = len(conn.exec_driver_sql(statement, parameters).all())
+        found = len(Claims(session, queue, now, BATCH).first())
         took = time.perf_counter() - start
-        conn.rollback()
+        session.rollback()
     return took, found
 
 
@@ -608,8 +620,8 @@ def bench_apscheduler(sizes: Sizes, report: Report) -> None:
             scheduler.shutdown(wait=False)
 
         statement, parameters = claim_statement(engine, ctx, due_now)
-        timed_claim(engine, statement, parameters)
-        claims = [timed_claim(engine, statement, parameters) for _ in range(sizes.due_runs)]
+        timed_claim(engine, due_now)
+        claims = [timed_claim(engine, due_now) for _ in range(sizes.due_runs)]
         our_due = statistics.median(t for t, _ in claims)
         claimed = claims[0][1]
         explain = statistics.median(explain_claim(engine, statement, parameters)["Execution Time"]

@@ -140,6 +140,12 @@ class StatementQueue:
         """Run a query; the future gives its rows, each made by ``row`` from its values."""
         return self._submit(self._fetch, statement, parameters, row)
 
+    def fetch_now(self, statement: str, parameters: Parameters,
+                  row: Callable[[Sequence[Any]], Any] = tuple) -> list[Any]:
+        """``fetch`` in the caller's thread, once what was sent before has finished."""
+        self.wait()
+        return self._fetch(statement, parameters, row)
+
     def _submit(self, work: Callable[..., Any], *args: Any) -> Future[Any]:
         if self._executor is None:
             done: Future[Any] = Future()

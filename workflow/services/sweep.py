@@ -3,7 +3,12 @@ write them to the outbox, and move ``next_reminder_at`` on, all in the caller's 
 
 Only due rows are read (a partial index on ``next_reminder_at``), so an idle sweep costs the
 same over a thousand measures or a million. The claim reads what planning needs in the same
-statement.
+statement, times as local dates. A burst is read in batches by position (time, then id).
+
+On PostgreSQL the database and Python work at the same time: the sweep's statements (reading
+the next batch, writing this one's outbox items, moving its reminder times on) run in order on
+its connection from a helper thread (``db.StatementQueue``) while Python plans; it is still one
+transaction, and a statement that fails undoes the whole sweep.
 
 Concurrency, without locking each row (a row lock is a write: on a burst it costs as much as
 planning):
@@ -145,16 +150,16 @@ _AFTER_SQLITE = _CLAIM_SQLITE.where(tuple_(Measure.next_reminder_at, Measure.id)
                                     > tuple_(bindparam("after_at"), bindparam("after_id")))
 #: The same on PostgreSQL, sent by the driver (``StatementQueue``): the server makes the local
 #: dates, and a date reads faster than a timestamp.
-CLAIM_PG = (
+_CLAIM_PG = (
     "SELECT id, version, state, kind, deadline, "
     "timezone('{zone}', created_at)::date, timezone('{zone}', state_changed_at)::date, "
     "timezone('{zone}', last_progress_at)::date, owner_id, leader_id, campaign_id, "
     "next_reminder_at FROM measure "
     "WHERE next_reminder_at IS NOT NULL AND next_reminder_at <= %(now)s{after} "
     "ORDER BY next_reminder_at, id LIMIT %(batch)s")
-_AFTER_PG = CLAIM_PG.format(zone=SHANGHAI.key,
-                            after=" AND (next_reminder_at, id) > (%(after_at)s, %(after_id)s)")
-CLAIM_PG = CLAIM_PG.format(zone=SHANGHAI.key, after="")
+CLAIM_PG = _CLAIM_PG.format(zone=SHANGHAI.key, after="")
+_AFTER_PG = _CLAIM_PG.format(zone=SHANGHAI.key,
+                             after=" AND (next_reminder_at, id) > (%(after_at)s, %(after_id)s)")
 #: pg_advisory_xact_lock's key for "a sweep is running" (any constant unique to rectiflow).
 SWEEP_LOCK_KEY = 0x5245_4354  # "RECT"
 
@@ -179,8 +184,8 @@ class Claims:
 
     def first(self) -> list[Due]:
         if self.queue is not None:
-            return self.queue.fetch(CLAIM_PG, {"now": self.now, "batch": self.batch},
-                                    Due._make).result()
+            return self.queue.fetch_now(CLAIM_PG, {"now": self.now, "batch": self.batch},
+                                        Due._make)
         return self._sqlite(self.session.execute(
             _CLAIM_SQLITE, {"now": self.now, "batch": self.batch}))
 
