@@ -170,8 +170,8 @@ class OutboxWriter:
         self._inserted: set[str] = set()  # SQLite: the keys inserted
 
     def stage(self, items: Iterable[PlannedItem]) -> list[dict[str, Any]]:
-        """The rows to insert for ``items`` (keys met before are left out). Uses the session:
-        call it while no background statement runs."""
+        """The rows to insert for ``items`` (keys met before are left out). The session is
+        used only for recipients and channels not met before, once the queue has finished."""
         items = list(items)
         self._meet({item.recipient_id for item in items})
         rows: list[dict[str, Any]] = []
