@@ -136,12 +136,13 @@ class StatementQueue:
         return self._submit(self._execute, statement, parameters)
 
     def fetch(self, statement: str, parameters: Parameters,
-              row: Callable[[Sequence[Any]], Any] = tuple) -> Future[list[Any]]:
-        """Run a query; the future gives its rows, each made by ``row`` from its values."""
+              row: Callable[[Sequence[Any]], Any] | None = None) -> Future[list[Any]]:
+        """Run a query; the future gives its rows: tuples, or made by ``row`` from the
+        values."""
         return self._submit(self._fetch, statement, parameters, row)
 
     def fetch_now(self, statement: str, parameters: Parameters,
-                  row: Callable[[Sequence[Any]], Any] = tuple) -> list[Any]:
+                  row: Callable[[Sequence[Any]], Any] | None = None) -> list[Any]:
         """``fetch`` in the caller's thread, once what was sent before has finished."""
         self.wait()
         return self._fetch(statement, parameters, row)
@@ -161,8 +162,9 @@ class StatementQueue:
             return int(cursor.rowcount)
 
     def _fetch(self, statement: str, parameters: Parameters,
-               row: Callable[[Sequence[Any]], Any]) -> list[Any]:
-        with self._driver.cursor(row_factory=lambda _cursor: row) as cursor:
+               row: Callable[[Sequence[Any]], Any] | None) -> list[Any]:
+        factory = {} if row is None else {"row_factory": lambda _cursor: row}
+        with self._driver.cursor(**factory) as cursor:
             cursor.execute(statement, parameters() if callable(parameters) else parameters)
             return list(cursor.fetchall())
 
