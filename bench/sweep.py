@@ -651,6 +651,10 @@ def bench_apscheduler(sizes: Sizes, report: Report) -> None:
         f"by a bulk insert of the same pickled rows (untimed), so get_due_jobs ran at full size. "
         f"APScheduler's time excludes computing the reminder dates (done beforehand with "
         f"rectiflow's calendar); rectiflow's includes it.")
+    report.notes.append(
+        "find due: get_due_jobs returns job references (measure, stage); rectiflow's claim "
+        "returns what planning needs for each due measure (12 columns, three of them local "
+        "dates the server computes), read from rows spread over the table")
 
 
 # ---------------------------------------------------------------------------------- main
