@@ -265,8 +265,8 @@ class Planning:
     now: datetime
     #: Called before planning reads from the session (the sweep's ``StatementQueue.wait``).
     sync: Callable[[], None] = lambda: None
-    #: (state, kind, deadline, created, changed, progress, policy) -> (next_at, notices with
-    #: their reasons)
+    #: ((state, kind, deadline, created_on, changed_on, progress_on), policy) -> (next_at, the
+    #: notices with their reasons)
     shared: dict[tuple[Any, ...], tuple[datetime | None, tuple[tuple[Notice, str], ...]]] = (
         field(default_factory=dict))
     _policies: dict[tuple[str, int], Policy] = field(default_factory=dict)
@@ -372,8 +372,7 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
     Due measures are read in batches. On PostgreSQL the server reads the next batch and writes
     this one's outbox items and reminder times while Python plans (``StatementQueue``, one
     transaction throughout); the session itself is used only once those have finished.
-    ``reporter`` hears of each batch of measures
-    planned (the count due is not known ahead).
+    ``reporter`` hears of each batch of measures planned (the count due is not known ahead).
     """
     reporter.phase("扫描到期措施", total=None)
     result = SweepResult()
