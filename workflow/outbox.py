@@ -133,6 +133,11 @@ def load_recipients(session: Session, ids: Iterable[int]) -> dict[int, Recipient
     return found
 
 
+def _shown_order(item: dict[str, Any]) -> tuple[int, int]:
+    """Most urgent first, then by measure."""
+    return item["urgency"], item["measure_id"]
+
+
 def _item_payload(item: PlannedItem) -> dict[str, Any]:
     return {"measure_id": item.measure_id, "rule": item.rule, "urgency": item.urgency,
             "reason": item.reason, "colour": item.colour, "on_behalf_of": item.on_behalf_of,
@@ -161,7 +166,7 @@ class OutboxWriter:
             session, background=False)
         self._recipients: dict[int, Recipient] = {}
         self._reach: dict[int, list[str]] = {}
-        self._by_key: dict[str, PlannedItem] = {}
+        self._by_key: dict[str, dict[str, Any]] = {}  # each key's item, as its message lists it
         self._groups: dict[tuple[int, str], list[str]] = {}
         self._messages: dict[tuple[int, str], OutboxMessage] = {}
         self._ids: dict[tuple[int, str], int] = {}  # the messages' ids, read once
@@ -183,7 +188,7 @@ class OutboxWriter:
                 key = item_key(item, channel)
                 if key in by_key:
                     continue
-                by_key[key] = item
+                by_key[key] = _item_payload(item)  # made here, while the server writes
                 group = (item.recipient_id, channel)
                 members = groups.get(group)
                 if members is None:
@@ -275,8 +280,7 @@ class OutboxWriter:
             if not members:
                 empty.append(message)
                 continue
-            shown = sorted((_item_payload(by_key[k]) for k in members),
-                           key=lambda d: (d["urgency"], d["measure_id"]))
+            shown = sorted((by_key[k] for k in members), key=_shown_order)
             digest = hashlib.sha256("\n".join(sorted(members)).encode()).hexdigest()
             filled.append((message, {
                 "id": message.id, "subject": subject_for(shown, kind),

@@ -139,8 +139,10 @@ _CLAIM_SQLITE = (select(Measure.id, Measure.version, Measure.state, Measure.kind
                  .where(*_DUE).order_by(Measure.next_reminder_at, Measure.id)
                  .limit(bindparam("batch")))
 #: The batches after the first start after the last row of the one before.
-_AFTER_SQLITE = _CLAIM_SQLITE.where(tuple_(Measure.next_reminder_at, Measure.id)
-                                    > tuple_(bindparam("after_at"), bindparam("after_id")))
+_AFTER_SQLITE = _CLAIM_SQLITE.where(  # typed: a time is compared as SQLite stores it
+    tuple_(Measure.next_reminder_at, Measure.id)
+    > tuple_(bindparam("after_at", type_=Measure.next_reminder_at.type),
+             bindparam("after_id", type_=Measure.id.type)))
 #: The same on PostgreSQL, sent by the driver (``StatementQueue``): the server makes the local
 #: dates, and a date reads faster than a timestamp.
 _CLAIM_PG = (
@@ -387,14 +389,18 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime,
                             sync=queue.wait if queue is not None else lambda: None)
         outbox = OutboxWriter(session, now=now, send_at=ctx.planner.next_send_time(now, ctx.base),
                               configured=ctx.configured, queue=queue)
+        load_people(planning, rows)
         while rows:
             claims.ask_after(rows)  # PostgreSQL: read while this batch is planned
-            load_people(planning, rows)
             items, updates = plan_items(planning, rows)
-            outbox.insert(outbox.stage(items))
+            staged = outbox.stage(items)
+            following = claims.after(rows)
+            if following:  # what this needs from the session, before this batch's writes
+                load_people(planning, following)  # are sent: no wait for them
+            outbox.insert(staged)
             _move_on(session, queue, updates)
             result.measures += len(rows)
             reporter.advance(len(rows))
-            rows = claims.after(rows)
+            rows = following
         result.messages = outbox.finish()
     return result
