@@ -302,6 +302,12 @@ def test_a_burst_read_in_batches_still_gives_each_person_one_message(sessions, l
     with db.transaction(sessions) as session:
         moved = session.scalars(select(Measure.next_reminder_at)).all()
         keys = session.scalars(select(OutboxItem.key)).all()
+        stored = {m.recipient: sorted(i["measure_id"] for i in m.payload["items"])
+                  for m in session.scalars(select(OutboxMessage))}
+        urgencies = [[i["urgency"] for i in m.payload["items"]]
+                     for m in session.scalars(select(OutboxMessage))]
+    assert stored == messages  # as written, read back
+    assert all(u == sorted(u) for u in urgencies)  # most urgent first
     assert all(t > now for t in moved)
     assert len(keys) == len(set(keys)) == 23 * 3
     # And a second sweep in batches finds nothing more
