@@ -120,8 +120,8 @@ class StatementQueue:
     a failed statement is raised in the caller's thread, whose transaction rolls back as usual.
     Without ``background`` each statement runs at once, in the caller's thread.
 
-    Statements use the driver's ``%(name)s`` parameters; a callable ``parameters`` is called in
-    the thread that runs the statement (encoding a large JSON document is overlapped work too).
+    Statements use the driver's ``%(name)s`` parameters; a callable ``parameters`` is called by
+    the thread that runs the statement.
     """
 
     def __init__(self, session: Session, *, background: bool = True) -> None:
