@@ -161,8 +161,8 @@ class OutboxWriter:
                  queue: StatementQueue | None = None) -> None:
         self.session = session
         self.now, self.send_at, self.configured, self.kind = now, send_at, configured, kind
-        self.postgresql = session.get_bind().dialect.name == "postgresql"
-        self.queue = queue if queue is not None or not self.postgresql else StatementQueue(
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        self.queue = queue if queue is not None or not postgresql else StatementQueue(
             session, background=False)
         self._recipients: dict[int, Recipient] = {}
         self._reach: dict[int, list[str]] = {}

@@ -30,7 +30,19 @@ from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, tuple_, update
+from sqlalchemy import (
+    Date,
+    Select,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.orm import Session
 
 from workflow import metrics
@@ -128,33 +140,39 @@ Due = tuple[int, int, str, str, date | None, date, date, date | None, int | None
 _DATES = slice(2, 8)
 
 
-_DUE = (Measure.next_reminder_at.is_not(None), Measure.next_reminder_at <= bindparam("now"))
-#: The campaign's policy and first responsible come from ``Campaigns``, once per campaign: no
-#: join, so the claim is a plain scan of the partial index, in its order (time, then id).
+def _claim_queries(*columns: Any) -> tuple[Select[Any], Select[Any]]:
+    """The claim over ``columns``: the first batch, and a batch after a position.
+
+    The campaign's policy and first responsible come from ``Campaigns``, once per campaign: no
+    join, so the claim is a plain scan of the partial index, in its order (time, then id). The
+    batches after the first start after the last row of the one before; the position's
+    parameters are typed as their columns, so SQLite compares a time as it stores it.
+    """
+    first = (select(*columns)
+             .where(Measure.next_reminder_at.is_not(None),
+                    Measure.next_reminder_at <= bindparam("now"))
+             .order_by(Measure.next_reminder_at, Measure.id).limit(bindparam("batch")))
+    after = first.where(tuple_(Measure.next_reminder_at, Measure.id)
+                        > tuple_(bindparam("after_at", type_=Measure.next_reminder_at.type),
+                                 bindparam("after_id", type_=Measure.id.type)))
+    return first, after
+
+
+def _local_day(column: Any) -> Any:
+    """The column's local date, made by PostgreSQL (a date reads faster than a timestamp)."""
+    return cast(func.timezone(literal_column(f"'{SHANGHAI.key}'"), column), Date)
+
+
+_TIMES = (Measure.created_at, Measure.state_changed_at, Measure.last_progress_at)
 #: SQLite has no time zones: Python makes the local dates (see ``Claims``).
-_CLAIM_SQLITE = (select(Measure.id, Measure.version, Measure.state, Measure.kind,
-                        Measure.deadline, Measure.created_at, Measure.state_changed_at,
-                        Measure.last_progress_at, Measure.owner_id, Measure.leader_id,
-                        Measure.campaign_id, Measure.next_reminder_at)
-                 .where(*_DUE).order_by(Measure.next_reminder_at, Measure.id)
-                 .limit(bindparam("batch")))
-#: The batches after the first start after the last row of the one before.
-_AFTER_SQLITE = _CLAIM_SQLITE.where(  # typed: a time is compared as SQLite stores it
-    tuple_(Measure.next_reminder_at, Measure.id)
-    > tuple_(bindparam("after_at", type_=Measure.next_reminder_at.type),
-             bindparam("after_id", type_=Measure.id.type)))
-#: The same on PostgreSQL, sent by the driver (``StatementQueue``): the server makes the local
-#: dates, and a date reads faster than a timestamp.
-_CLAIM_PG = (
-    "SELECT id, version, state, kind, deadline, "
-    "timezone('{zone}', created_at)::date, timezone('{zone}', state_changed_at)::date, "
-    "timezone('{zone}', last_progress_at)::date, owner_id, leader_id, campaign_id, "
-    "next_reminder_at FROM measure "
-    "WHERE next_reminder_at IS NOT NULL AND next_reminder_at <= %(now)s{after} "
-    "ORDER BY next_reminder_at, id LIMIT %(batch)s")
-CLAIM_PG = _CLAIM_PG.format(zone=SHANGHAI.key, after="")
-_AFTER_PG = _CLAIM_PG.format(zone=SHANGHAI.key,
-                             after=" AND (next_reminder_at, id) > (%(after_at)s, %(after_id)s)")
+_CLAIM_SQLITE, _AFTER_SQLITE = _claim_queries(
+    Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline, *_TIMES,
+    Measure.owner_id, Measure.leader_id, Measure.campaign_id, Measure.next_reminder_at)
+#: PostgreSQL's are sent by the driver (``StatementQueue``), as compiled once here.
+CLAIM_PG, _AFTER_PG = (str(query.compile(dialect=psycopg.dialect())) for query in _claim_queries(
+    Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
+    *map(_local_day, _TIMES), Measure.owner_id, Measure.leader_id, Measure.campaign_id,
+    Measure.next_reminder_at))
 #: pg_advisory_xact_lock's key for "a sweep is running" (any constant unique to rectiflow).
 SWEEP_LOCK_KEY = 0x5245_4354  # "RECT"
 
