@@ -53,10 +53,10 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from notifications.channels.base import Channel, DeliveryError, Rendered  # noqa: E402
 from notifications.deliverer import Deliverer  # noqa: E402
-from notifications.setup import build_deliverer  # noqa: E402
 from workflow import db  # noqa: E402
 from workflow.models import Area, Campaign, Measure, OutboxMessage, Person, Problem  # noqa: E402
 from workflow.outbox import PlannedItem, write_notices  # noqa: E402
+from workflow.runtime import Runtime  # noqa: E402
 from workflow.timeutil import SHANGHAI  # noqa: E402
 
 SENDER = "duban@example.edu.cn"
@@ -293,7 +293,8 @@ def throughput(backend: Backend, server: SmtpServer, messages: int, runs: int,
                                f"and {after[1] - before[1]} at the server")
         return expected / elapsed, after[0] - before[0]
 
-    reuse = [timed(build_deliverer(settings, sessions), messages) for _ in range(runs)]
+    reuse = [timed(Runtime(settings, engine=backend.engine).deliverer(), messages)
+             for _ in range(runs)]
     # the naive way on the first ``naive_messages`` rows (they are the same kind of row)
     with db.transaction(sessions) as session:
         session.execute(text("DELETE FROM outbox_item"))
@@ -380,39 +381,11 @@ def latency(server: SmtpServer, measures: int, clock_tick: int, sweep_tick: int,
 
 def embedded_loop(settings: Any, virtual_now: Callable[[], datetime]
                   ) -> tuple[dict[str, tuple[int, Callable[[datetime], object]]], str]:
-    """The embedded clock's jobs (``tasks.clock.embedded_jobs``) on the virtual timeline; or,
-    where that loop does not exist, the same sweep and deliver functions called directly."""
-    try:
-        import tasks.work as work_module
-        from tasks.clock import embedded_jobs
-    except ImportError:
-        return direct_jobs(settings, virtual_now), "sweep() + Deliverer.run() called directly"
-    work_module.system_now = virtual_now  # type: ignore[attr-defined]
-    return embedded_jobs(settings), "tasks.clock.embedded_jobs (the embedded clock's own jobs)"
+    """The embedded clock's jobs (``tasks.clock.embedded_jobs``) on the virtual timeline."""
+    from tasks.clock import embedded_jobs
 
-
-def direct_jobs(settings: Any, virtual_now: Callable[[], datetime]
-                ) -> dict[str, tuple[int, Callable[[datetime], object]]]:
-    from workflow.cli import App
-    from workflow.commands.delivery import send_window_for
-    from workflow.services.sweep import reminder_context, sweep
-
-    app = App(settings=settings)
-    deliverer = build_deliverer(settings, app.sessions, send_window_for(app))  # type: ignore[arg-type]
-
-    def sweep_job(now: datetime) -> None:
-        with app.transaction(write_lock=True) as session:
-            ctx = reminder_context(session, app.policies, app.configured_channels)
-            messages = sweep(session, ctx, now=now).messages
-        if messages:
-            deliverer.run(virtual_now)
-
-    def deliver_job(_now: datetime) -> None:
-        deliverer.run(virtual_now)
-
-    tick = getattr(settings, "clock_tick", 10)
-    return {"sweep": (getattr(settings, "sweep_tick", tick), sweep_job),
-            "deliver": (tick, deliver_job)}
+    runtime = Runtime(settings, clock=virtual_now)
+    return embedded_jobs(runtime), "tasks.clock.embedded_jobs (the embedded clock's own jobs)"
 
 
 ALWAYS_OPEN_POLICY = """[send_window]

@@ -37,6 +37,7 @@ from workflow.importers.ledger import LedgerRow, write_rows  # noqa: E402
 from workflow.lifecycle import Kind  # noqa: E402
 from workflow.models import Campaign, Measure  # noqa: E402
 from workflow.passwords import hash_password  # noqa: E402
+from workflow.runtime import Runtime  # noqa: E402
 from workflow.services.people import add_person, get_or_create_unit  # noqa: E402
 from workflow.timeutil import SHANGHAI  # noqa: E402
 from workflow.web.app import create_app  # noqa: E402
@@ -115,7 +116,7 @@ def run(backend: str, n: int, requests: int, actions: int) -> bool:
         settings = Settings(database_url=str(engine.url), secret_key="bench",
                             evidence_dir=Path(folder) / "evidence",
                             outbox_dir=Path(folder) / "outbox")
-        app = create_app(settings, sessions=sessions, clock=lambda: NOW,
+        app = create_app(Runtime(settings, engine=engine, clock=lambda: NOW),
                          limiter=LoginLimiter(attempts=1000))
         met = True
         with TestClient(app) as reviewer, TestClient(app) as owner:

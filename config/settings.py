@@ -102,6 +102,20 @@ class Settings:
     def wecom_configured(self) -> bool:
         return bool(self.wecom_corp_id and self.wecom_secret and self.wecom_agent_id)
 
+    @property
+    def person_channels(self) -> frozenset[str]:
+        """The channels a person can be reached by: ``email`` with a mail server, ``wecom``
+        with a whole WeCom application; neither means the file channel stands in."""
+        return frozenset(name for name, on in (("email", self.smtp_configured),
+                                               ("wecom", self.wecom_configured)) if on)
+
+    @property
+    def delivery_channels(self) -> tuple[str, ...]:
+        """Every channel a deliverer sends by: the person channels, the group robot with its
+        webhook key, and the file channel always."""
+        robot = ("wecom_robot",) if self.wecom_webhook_key else ()
+        return (*sorted(self.person_channels), *robot, "file")
+
 
 def parse_bool(name: str, value: str) -> bool:
     lowered = value.strip().lower()

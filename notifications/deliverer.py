@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from notifications.channels.base import Channel, DeliveryError
 from notifications.render import LinkMaker, render
 from workflow import db, metrics
+from workflow.errors import InputError, NotFound
 from workflow.models import OutboxMessage, Person
 
 log = logging.getLogger("rectiflow.deliver")
@@ -261,8 +262,6 @@ class Deliverer:
 
 def retry_message(session: Session, message_id: int, now: datetime) -> OutboxMessage:
     """Revive a dead (or failing) message: pending again, tries counted from zero."""
-    from workflow.errors import InputError, NotFound
-
     message = session.get(OutboxMessage, message_id)
     if message is None:
         raise NotFound("消息", message_id)

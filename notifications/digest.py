@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from notifications.channels.base import Rendered
 from notifications.chart import Bar, Chart, legend_note, progress_chart, text_bars
 from notifications.templating import TEMPLATES
+from workflow.calendar_store import load_calendar
 from workflow.lifecycle import STATE_LABELS
 from workflow.models import OutboxMessage, Person
 from workflow.reminders import WorkdayIndex
@@ -152,8 +153,6 @@ def render_digest(digest: Digest, base_url: str, *, name: str, inline: bool = Tr
 
 
 def _calendar_from_payload(session: Session, raw: dict[str, bool]) -> WorkdayIndex:
-    from workflow.calendar_store import load_calendar
-
     overrides = {date.fromisoformat(k): (bool(v), "") for k, v in raw.items()}
     return WorkdayIndex(load_calendar(session, overrides).is_workday)
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from notifications.channels.base import Rendered
+from notifications.digest import render_digest_message
 from notifications.templating import TEMPLATES
 from workflow.lifecycle import KIND_LABELS, STATE_LABELS, Kind, State
 from workflow.models import Measure, OutboxMessage, Person, Problem
@@ -37,8 +38,6 @@ def render(session: Session, message: OutboxMessage, base_url: str,
            link_maker: LinkMaker | None = None) -> Rendered:
     """The texts of one message, for every channel's needs."""
     if message.kind == "digest":
-        from notifications.digest import render_digest_message
-
         return render_digest_message(session, message, base_url)
     payload = message.payload
     items = payload.get("items", [])

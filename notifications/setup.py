@@ -1,9 +1,6 @@
-"""Building the configured channels and the deliverer from settings (entry points call this)."""
+"""Building the configured channels from settings (the runtime calls this once per process)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -11,8 +8,6 @@ from config.settings import Settings
 from notifications.channels.base import Channel
 from notifications.channels.email import EmailChannel
 from notifications.channels.file import FileChannel
-from notifications.deliverer import Deliverer
-from notifications.render import LinkMaker
 
 
 def build_channels(settings: Settings,
@@ -30,24 +25,3 @@ def build_channels(settings: Settings,
     channels["file"] = FileChannel(settings.outbox_dir,
                                    sender=settings.smtp_sender or "rectiflow@localhost")
     return channels
-
-
-def approval_link_maker(settings: Settings,
-                        now: Callable[[], datetime] | None = None) -> LinkMaker:
-    """Mints a one-time approval link, at send time, for items that ask the recipient to act
-    (a verified measure's ``to_close``); valid ``settings.approval_link_hours``."""
-    from workflow.services.approvals import make_link_maker
-    from workflow.timeutil import system_now
-
-    return make_link_maker(settings.base_url, timedelta(hours=settings.approval_link_hours),
-                           now or (lambda: settings.now or system_now()))
-
-
-def build_deliverer(settings: Settings, sessions: sessionmaker[Session],
-                    send_window: Callable[[datetime], datetime] | None = None,
-                    link_maker: LinkMaker | None = None) -> Deliverer:
-    """The deliverer over the configured channels; approval links are minted by
-    ``approval_link_maker(settings)`` unless another ``link_maker`` is given."""
-    link_maker = link_maker or approval_link_maker(settings)
-    return Deliverer(sessions, build_channels(settings, sessions), base_url=settings.base_url,
-                     send_window=send_window, link_maker=link_maker)

@@ -25,8 +25,12 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
+from tasks.jobs import deliver_task, digest_task, sweep_task
+from tasks.work import Work, process_name, wrote_messages
 from workflow import db, metrics
-from workflow.runtime import acquire_lease, heartbeat, release_lease
+from workflow.leases import acquire_lease, heartbeat, release_lease
+from workflow.policy import PolicySet, digest_schedule
+from workflow.runtime import Runtime
 from workflow.timeutil import SHANGHAI, system_now
 
 log = logging.getLogger("rectiflow.clock")
@@ -72,7 +76,7 @@ class Clock:
         self.now_fn = now_fn
         self.sessions = sessions
         self.jobs = dict(jobs)
-        self.holder = holder or f"{_host_pid()}:{uuid.uuid4().hex[:6]}"
+        self.holder = holder or f"{process_name()}:{uuid.uuid4().hex[:6]}"
         self.ttl = lease_ttl(settings.clock_tick)
         self.leading: bool | None = None
 
@@ -133,12 +137,6 @@ class Clock:
             log.exception("时钟续约失败；下一个节拍会再试")
 
 
-def _host_pid() -> str:
-    from tasks.work import process_name
-
-    return process_name()
-
-
 def scheduler_options() -> dict[str, object]:
     # One thread: ticks run in order, and an embedded sweep never overlaps its own deliverer.
     return {"executors": {"default": ThreadPoolExecutor(1)}, "timezone": SHANGHAI}
@@ -150,17 +148,14 @@ def scheduler_options() -> dict[str, object]:
 Jobs = dict[str, tuple[int | CronTrigger, Callable[[datetime], object]]]
 
 
-def digest_trigger(settings: Settings) -> CronTrigger:
+def digest_trigger(policies: PolicySet) -> CronTrigger:
     """The weekly digest's cron trigger from the policy's ``[digest]`` table (Monday 09:00)."""
-    from workflow.policy import digest_schedule, load_policy_file
-
-    schedule = digest_schedule(load_policy_file(settings.config_file))
-    return CronTrigger(timezone=SHANGHAI, **schedule.cron)
+    return CronTrigger(timezone=SHANGHAI, **digest_schedule(policies).cron)
 
 
-def enqueueing_jobs(settings: Settings) -> Jobs:
+def enqueueing_jobs(runtime: Runtime) -> Jobs:
     """Production: each tick enqueues one task, named after its tick (so a log shows repeats)."""
-    from tasks.jobs import deliver_task, digest_task, sweep_task
+    settings = runtime.settings
 
     def sweep(now: datetime) -> None:
         sweep_task.apply_async(task_id=f"sweep-{tick_stamp(now, settings.sweep_tick)}")
@@ -172,25 +167,24 @@ def enqueueing_jobs(settings: Settings) -> Jobs:
         digest_task.apply_async(task_id=f"digest-{now.astimezone(SHANGHAI):%G-W%V}")
 
     return {"sweep": (settings.sweep_tick, sweep), "deliver": (settings.clock_tick, deliver),
-            "digest": (digest_trigger(settings), digest)}
+            "digest": (digest_trigger(runtime.policies), digest)}
 
 
-def embedded_jobs(settings: Settings) -> Jobs:
-    """Embedded: each tick does the work itself, in this process."""
-    from tasks.work import Work
-
-    work = Work(settings)
+def embedded_jobs(runtime: Runtime) -> Jobs:
+    """Embedded: each tick does the work itself, in this process, as a Celery worker would."""
+    settings = runtime.settings
+    work = Work(runtime)
 
     def sweep(_now: datetime) -> None:
-        if work.sweep()["messages"]:
+        if wrote_messages(work.sweep()):
             work.deliver(budget=settings.clock_tick)
 
     def deliver(_now: datetime) -> None:
         work.deliver(budget=settings.clock_tick)
 
     def digest(_now: datetime) -> None:
-        if work.digest()["messages"]:
+        if wrote_messages(work.digest()):
             work.deliver(budget=settings.clock_tick)
 
     return {"sweep": (settings.sweep_tick, sweep), "deliver": (settings.clock_tick, deliver),
-            "digest": (digest_trigger(settings), digest)}
+            "digest": (digest_trigger(runtime.policies), digest)}

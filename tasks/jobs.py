@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from tasks.celery_app import TASK_TIME_BUDGET, app
-from tasks.work import process_work
+from tasks.work import process_work, wrote_messages
 
 log = logging.getLogger("rectiflow.tasks")
 
@@ -16,7 +16,7 @@ log = logging.getLogger("rectiflow.tasks")
 def sweep_task() -> dict[str, int]:
     """Plan due reminders into the outbox; if it wrote messages, wake a deliverer at once."""
     summary = process_work().sweep()
-    if summary["messages"]:
+    if wrote_messages(summary):
         # The sweep's transaction has committed: the deliverer will see the rows.
         deliver_task.delay()
     return summary
@@ -32,6 +32,6 @@ def deliver_task() -> dict[str, int]:
 def digest_task() -> dict[str, int]:
     """Write this week's digests (one per reader, once a week), then wake a deliverer."""
     summary = process_work().digest()
-    if summary["messages"]:
+    if wrote_messages(summary):
         deliver_task.delay()
     return summary

@@ -35,17 +35,6 @@ def _pg_url(schema: str) -> str:
     return f"{PG_URL}?options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_event_handlers() -> Iterator[None]:
-    """Handlers a CLI run subscribes do not leak into the next test."""
-    from workflow import events
-
-    saved = dict(events._handlers)
-    yield
-    events._handlers.clear()
-    events._handlers.update(saved)
-
-
 @pytest.fixture(scope="session")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """SQLite: a migrated template file. PostgreSQL: a migrated schema for this run."""

@@ -18,6 +18,8 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow.events import PUBLISHER_KEY, EventPublisher
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 #: A pooled server connection idle for longer than this is pinged before it is handed out.
@@ -87,8 +89,11 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise exc.DisconnectionError("pooled connection did not answer a ping")
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, publisher: EventPublisher | None = None
+                    ) -> sessionmaker[Session]:
+    """Sessions over ``engine``; events their services publish go to ``publisher``."""
+    info = {PUBLISHER_KEY: publisher} if publisher is not None else {}
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @contextmanager

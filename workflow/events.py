@@ -1,7 +1,10 @@
-"""Small frozen event records emitted by services, and the hook the entry points subscribe to.
+"""Small frozen event records emitted by services, and the publisher that carries them.
 
-The domain does not know who listens: the CLI, web app and tasks register handlers (for example
-the outbox writer) that run inside the same transaction, so notifications commit with the change.
+The domain does not know who listens. The composition root (``workflow.runtime``) builds one
+``EventPublisher`` with its handlers (the outbox writer, for one) and hands it to the sessions it
+makes; a service calls ``publish(session, events)`` and the handlers run inside the same
+transaction, so notifications commit with the change. A session made without a publisher
+(a test's, a script's) publishes to nobody.
 """
 
 from __future__ import annotations
@@ -27,22 +30,28 @@ class MeasureChanged:
 
 
 Handler = Callable[[Session, Sequence[MeasureChanged]], None]
-_handlers: dict[str, Handler] = {}
+
+#: Where a session made by the runtime keeps its publisher (``Session.info``).
+PUBLISHER_KEY = "rectiflow.publisher"
 
 
-def subscribe(name: str, handler: Handler) -> None:
-    """Register ``handler`` under ``name`` (replacing any before it); it is called with the
-    session and the events before commit."""
-    _handlers[name] = handler
+class EventPublisher:
+    """The handlers that a process's events go to, in the order they were subscribed."""
 
+    def __init__(self, handlers: Iterable[Handler] = ()) -> None:
+        self._handlers = list(handlers)
 
-def unsubscribe(name: str) -> None:
-    _handlers.pop(name, None)
+    def subscribe(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    def publish(self, session: Session, events: Sequence[MeasureChanged]) -> None:
+        for handler in self._handlers:
+            handler(session, events)
 
 
 def publish(session: Session, events: Iterable[MeasureChanged]) -> None:
+    """Hand ``events`` to the publisher of ``session`` (none: nobody listens), before commit."""
+    publisher: EventPublisher | None = session.info.get(PUBLISHER_KEY)
     batch = list(events)
-    if not batch:
-        return
-    for handler in list(_handlers.values()):
-        handler(session, batch)
+    if publisher is not None and batch:
+        publisher.publish(session, batch)

@@ -105,18 +105,6 @@ ALERTED_WECOM_ERRCODES = ("40001", "40013", "40056", "45009", "60020", "93000")
 WECOM_CHANNELS = ("wecom", "wecom_robot")
 
 
-def configured_channels(settings: Settings) -> list[str]:
-    """The channels a deliverer built from ``settings`` sends by (the file channel always)."""
-    channels = []
-    if settings.smtp_configured:
-        channels.append("email")
-    if settings.wecom_configured:
-        channels.append("wecom")
-    if settings.wecom_webhook_key:
-        channels.append("wecom_robot")
-    return [*channels, "file"]
-
-
 def start_series(settings: Settings) -> None:
     """Create the labelled counters of the configured channels at zero, as a process starts.
 
@@ -124,7 +112,7 @@ def start_series(settings: Settings) -> None:
     cannot see a jump from "absent" to 1: the first dead message or WeCom error after a restart
     would raise no alert.
     """
-    channels = configured_channels(settings)
+    channels = settings.delivery_channels
     for channel in channels:
         for name in ("sent", "failed", "dead", "deferred"):
             _metrics[name].labels(channel)

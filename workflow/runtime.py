@@ -1,113 +1,150 @@
-"""Leases and heartbeats in ``runtime_state``: small facts shared by processes on any machine.
+"""The composition root: what a process needs, built once from ``Settings``.
 
-A lease names one holder until a time. Taking it is one atomic upsert
-(``INSERT ... ON CONFLICT (name) DO UPDATE ... WHERE free, expired or already ours RETURNING``),
-so of two processes asking at the same moment exactly one gets it, on PostgreSQL and on SQLite.
-The clock uses a lease so that a second clock is a warm standby instead of a second schedule.
+The CLI, the web app, the embedded clock and the Celery workers each build one ``Runtime`` and
+take what they need from it: the engine and its sessions, the policies, the channels people are
+reached by, the event publisher that turns actions into outbox rows, the deliverer over the
+configured channels, evidence storage and the clock. Nothing else computes these.
 
-Like every service these functions take the caller's session and do not commit. Times are
-parameters; hosts that share a lease should keep their clocks in sync (NTP).
+Like the entry points, the runtime wires the domain to ``notifications``; nothing in the domain
+imports it. Parts are built on first use and then kept, so a command that never sends never
+checks the mail settings, and ``doctor`` can report a bad policy file instead of dying on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cached_property
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
-from workflow.models import RuntimeState
-from workflow.timeutil import as_utc
-
-
-def _upsert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(RuntimeState)
-    if dialect == "sqlite":
-        return sqlite.insert(RuntimeState)
-    raise NotImplementedError(f"runtime_state upsert is not implemented for {dialect}")
-
-
-def acquire_lease(session: Session, name: str, holder: str, now: datetime,
-                  ttl: timedelta) -> bool:
-    """Take or renew the lease ``name`` for ``holder`` until ``now + ttl``.
-
-    Succeeds when nobody holds it, when the last holder's time has run out, or when ``holder``
-    already holds it (a renewal); otherwise changes nothing and returns False.
-    """
-    now = as_utc(now)
-    table = RuntimeState.__table__
-    statement = _upsert(session).values(name=name, holder=holder, expires_at=now + ttl,
-                                        updated_at=now)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.name],
-        set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at,
-              "updated_at": statement.excluded.updated_at},
-        where=or_(table.c.holder.is_(None), table.c.holder == holder,
-                  table.c.expires_at.is_(None), table.c.expires_at <= now),
-    ).returning(table.c.holder)
-    won = session.execute(statement).scalar_one_or_none()
-    return won == holder
+from config.settings import Settings
+from notifications.channels.base import Channel
+from notifications.deliverer import Deliverer
+from notifications.events import make_outbox_writer
+from notifications.render import LinkMaker
+from notifications.setup import build_channels
+from workflow import db
+from workflow.events import EventPublisher, Handler, MeasureChanged
+from workflow.evidence import EvidenceStore
+from workflow.policy import PolicySet, load_policy_file
+from workflow.services.approvals import make_link_maker
+from workflow.services.sweep import ReminderContext, reminder_context
+from workflow.timeutil import system_now
 
 
-def release_lease(session: Session, name: str, holder: str, now: datetime) -> bool:
-    """Give the lease up at once (a clean shutdown), so a standby need not wait for it to expire."""
-    result = session.execute(
-        update(RuntimeState)
-        .where(RuntimeState.name == name, RuntimeState.holder == holder)
-        .values(holder=None, expires_at=None, updated_at=as_utc(now))
-        .execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+class Runtime:
+    """Everything built from one ``Settings``; ``engine`` and ``clock`` may be given instead
+    (tests hand in their database and a pinned clock)."""
 
+    def __init__(self, settings: Settings, *, engine: Engine | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.settings = settings
+        self._engine = engine
+        self.clock = clock or (lambda: settings.now or system_now())
 
-@dataclass(frozen=True)
-class LeaseInfo:
-    """Who holds a lease and until when (None when it is free or has run out)."""
+    def now(self) -> datetime:
+        return self.clock()
 
-    name: str
-    holder: str | None
-    expires_at: datetime | None
-    updated_at: datetime
+    # ------------------------------------------------------------------ the database
 
+    @cached_property
+    def engine(self) -> Engine:
+        return self._engine or db.make_engine(self.settings.database_url)
 
-def lease_holder(session: Session, name: str, now: datetime) -> LeaseInfo | None:
-    """The current holder of ``name``, or None when nobody holds it now."""
-    row = session.get(RuntimeState, name, populate_existing=True)
-    if row is None or row.holder is None or row.expires_at is None:
-        return None
-    if row.expires_at <= as_utc(now):
-        return None
-    return LeaseInfo(row.name, row.holder, row.expires_at, row.updated_at)
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Sessions whose services' events reach this runtime's publisher."""
+        return db.session_factory(self.engine, self.publisher)
 
+    @cached_property
+    def immediate_sessions(self) -> sessionmaker[Session]:
+        """The deliverer's sessions. On SQLite their transactions take the write lock when they
+        begin: with another process writing the same file (a clock, a web request), one that
+        read first and wrote later would fail at once with "database is locked" instead of
+        waiting, leaving a sent message marked as sending."""
+        if self.engine.dialect.name != "sqlite":
+            return self.sessions
+        return db.session_factory(self.engine.execution_options(sqlite_immediate=True),
+                                  self.publisher)
 
-def heartbeat(session: Session, name: str, now: datetime, value: str | None = None) -> None:
-    """Record that ``name`` (a clock, a task, a worker) was alive at ``now``."""
-    now = as_utc(now)
-    table = RuntimeState.__table__
-    statement = _upsert(session).values(name=name, value=value, updated_at=now)
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[table.c.name],
-        set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at}))
+    @contextmanager
+    def transaction(self, *, write_lock: bool = False) -> Iterator[Session]:
+        """One unit of work: committed when the block ends without error."""
+        with db.transaction(self.sessions, write_lock=write_lock) as session:
+            yield session
 
+    # ------------------------------------------------------------------ rules and reminders
 
-@dataclass(frozen=True)
-class Heartbeat:
-    name: str
-    at: datetime
-    value: str | None
+    @cached_property
+    def policies(self) -> PolicySet:
+        """The policy file (``RECTIFLOW_CONFIG``) or the defaults; a bad file is refused here."""
+        return load_policy_file(self.settings.config_file)
 
-    def age(self, now: datetime) -> timedelta:
-        return as_utc(now) - self.at
+    @property
+    def person_channels(self) -> frozenset[str]:
+        return self.settings.person_channels
 
+    @property
+    def group_robot(self) -> bool:
+        """Whether a WeCom group robot is configured: each sweep then summarises its
+        escalations for the group."""
+        return bool(self.settings.wecom_webhook_key)
 
-def read_heartbeat(session: Session, name: str) -> Heartbeat | None:
-    """The last heartbeat recorded under ``name``, or None if there never was one."""
-    row = session.execute(select(RuntimeState.name, RuntimeState.updated_at, RuntimeState.value)
-                          .where(RuntimeState.name == name)).one_or_none()
-    if row is None:
-        return None
-    return Heartbeat(row.name, row.updated_at, row.value)
+    def reminder_context(self, session: Session) -> ReminderContext:
+        """The calendar, policies and channels that reminders are planned with, read now (an
+        admin may have changed the calendar since the last call)."""
+        return reminder_context(session, self.policies, self.person_channels)
+
+    def send_window(self) -> Callable[[datetime], datetime]:
+        """The policy's send window, as a function from a time to the next allowed time."""
+        with self.transaction() as session:
+            ctx = self.reminder_context(session)
+        return lambda moment: ctx.planner.next_send_time(moment, ctx.base)
+
+    # ------------------------------------------------------------------ events and delivery
+
+    @cached_property
+    def publisher(self) -> EventPublisher:
+        """Actions write the notifications they cause in their own transaction."""
+        return EventPublisher([self._write_outbox])
+
+    def _write_outbox(self, session: Session, events: Sequence[MeasureChanged]) -> None:
+        self._outbox_writer(session, events)
+
+    @cached_property
+    def _outbox_writer(self) -> Handler:
+        return make_outbox_writer(self.policies, self.person_channels)
+
+    @cached_property
+    def channels(self) -> dict[str, Channel]:
+        """The configured channels; bad channel settings are refused here, on first use."""
+        return build_channels(self.settings, self.sessions)
+
+    @cached_property
+    def link_maker(self) -> LinkMaker:
+        """Mints a one-time approval link, at send time, for items that ask the recipient to
+        act (a verified measure's ``to_close``); valid ``approval_link_hours``."""
+        ttl = timedelta(hours=self.settings.approval_link_hours)
+        return make_link_maker(self.settings.base_url, ttl, self.clock)
+
+    @cached_property
+    def _deliverer(self) -> Deliverer:
+        return Deliverer(self.immediate_sessions, self.channels, base_url=self.settings.base_url,
+                         link_maker=self.link_maker,
+                         # A claimed batch must be sent well within its lease, or another
+                         # deliverer reclaims rows still waiting their turn here.
+                         lease=timedelta(seconds=self.settings.delivery_lease),
+                         batch=self.settings.delivery_batch)
+
+    def deliverer(self) -> Deliverer:
+        """This process's deliverer, with the send window read afresh."""
+        deliverer = self._deliverer
+        deliverer.send_window = self.send_window()
+        return deliverer
+
+    @cached_property
+    def evidence(self) -> EvidenceStore:
+        return EvidenceStore(self.settings.evidence_dir, self.settings.evidence_max_bytes)

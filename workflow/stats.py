@@ -37,7 +37,7 @@ from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar
 
 from workflow.ledger import is_overdue
-from workflow.lifecycle import OPEN_STATES, Kind, State
+from workflow.lifecycle import OPEN_STATES, STATE_LABELS, Kind, State
 from workflow.reminders import WorkdayIndex
 from workflow.timeutil import SHANGHAI, local_date
 
@@ -439,8 +439,6 @@ class Change:
     after: str | None
 
     def describe(self) -> str:
-        from workflow.lifecycle import STATE_LABELS
-
         if self.what == "new":
             return "新增整改措施"
         if self.what == "state":

@@ -30,11 +30,11 @@ from config.settings import load_settings
 from notifications.deliverer import MAX_ATTEMPTS, Deliverer
 from notifications.mime import build_email
 from notifications.render import render
-from notifications.setup import build_deliverer
 from workflow import db
 from workflow.models import OutboxMessage, Person
 from workflow.outbox import PlannedItem, write_notices
 from workflow.policy import load_policy_file
+from workflow.runtime import Runtime
 from workflow.services.people import add_person
 from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import SHANGHAI
@@ -146,10 +146,7 @@ def email_deliverer(sessions: sessionmaker[Session], port: int, outbox_dir: Path
                     **options: Any) -> Deliverer:
     """The deliverer as ``rectiflow deliver`` builds it: settings, channels, the send window."""
     settings = load_settings({**smtp_env(port), "RECTIFLOW_OUTBOX_DIR": str(outbox_dir)})
-    with db.transaction(sessions) as session:
-        ctx = reminder_context(session, POLICIES, EMAIL)
-    deliverer = build_deliverer(settings, sessions,
-                                lambda moment: ctx.planner.next_send_time(moment, ctx.base))
+    deliverer = Runtime(settings, engine=sessions.kw["bind"]).deliverer()
     for name, value in options.items():
         setattr(deliverer, name, value)
     return deliverer

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
+from tasks.clock import embedded_jobs
 from notifications.channels.base import Channel, ChannelConfigError, MemoryChannel
 from notifications.channels.wecom import (
     TokenStore,
@@ -26,10 +27,11 @@ from notifications.channels.wecom import (
     fit_utf8,
 )
 from notifications.deliverer import Deliverer
-from notifications.robot import ROBOT_NAME, queue_robot_summary
 from notifications.setup import build_channels
 from workflow import db
 from workflow.models import Measure, OutboxMessage, Person, RuntimeState
+from workflow.runtime import Runtime
+from workflow.services.group_summary import ROBOT_NAME, queue_group_summary
 
 BASE_URL = "https://rectiflow.example.edu.cn"
 ROBOT_KEY = "robot-key-SECRET"
@@ -559,8 +561,8 @@ def test_a_sweeps_escalations_become_one_group_summary_once(sessions, clock, tea
         written = list(session.scalars(select(OutboxMessage)
                                        .where(OutboxMessage.id.in_(owner_rows + leader_rows))))
         # When the group summary is queued, twice (the sweep's entry point ran twice)
-        summary = queue_robot_summary(session, written, now=clock())
-        again = queue_robot_summary(session, written, now=clock())
+        summary = queue_group_summary(session, written, now=clock())
+        again = queue_group_summary(session, written, now=clock())
     # Then there is one robot row listing each measure once
     assert summary is not None and again is None
     assert summary.channel == "wecom_robot" and summary.recipient == ROBOT_NAME
@@ -592,6 +594,38 @@ def test_the_sweep_command_queues_one_group_summary_when_a_robot_is_configured(
     assert group["measure_ids"] == [m.id for m in measures]
     assert {r["rule"] for r in group["reasons"]} == {"overdue:3"}
     assert group["subject"].startswith("【整改督办·群通报】逾期督办3项")
+
+
+def test_the_embedded_clocks_sweep_sends_the_group_summary_to_the_robot(
+        database, ledger, wecom_server, tmp_path):
+    # Given three measures due Friday 2026-10-09, a group robot configured against the local
+    # WeCom server, and the jobs the embedded clock of `rectiflow serve` runs
+    ledger.now = datetime(2026, 9, 1, 10, 0, tzinfo=ledger.now.tzinfo)
+    leader = ledger.person("Leader", "leader")
+    owner = ledger.person("Owner", "owner")
+    secretary = ledger.person("Secretary", "leader")
+    campaign = ledger.campaign(first_responsible=secretary)
+    measures = ledger.measures(campaign, [
+        {"leader": leader, "owner": owner, "deadline": date(2026, 10, 9), "title": f"措施{n}"}
+        for n in range(3)])
+    settings = Settings(database_url=database.url, outbox_dir=tmp_path / "outbox",
+                        wecom_api_base=wecom_server.url, wecom_webhook_key=ROBOT_KEY)
+    runtime = Runtime(settings, engine=database.engine,
+                      clock=lambda: datetime(2026, 10, 13, 9, 0, tzinfo=ledger.now.tzinfo))
+    jobs = embedded_jobs(runtime)
+    # When the clock's sweep tick fires three working days after the deadline, twice
+    jobs["sweep"][1](runtime.now())
+    jobs["sweep"][1](runtime.now())
+    # Then the group got one summary listing the three escalated measures, and the people their
+    # own reminders (in the file channel: no mail server or WeCom application is configured)
+    [summary] = wecom_server.robot_messages
+    assert summary.msgtype == "markdown"
+    text = summary.body["markdown"]["content"]
+    assert "逾期督办3项" in text and all(m.title in text for m in measures)
+    sent = rows(database.sessions)
+    assert {(m.channel, m.status) for m in sent} == {("wecom_robot", "sent"), ("file", "sent")}
+    assert sorted(m.recipient for m in sent if m.channel == "file") == sorted(
+        p.email for p in (owner, leader, secretary))
 
 
 # ------------------------------------------------------------------ pure helpers

@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 from dbfixtures import PG_URL, CliResult, Database, Ledger
 from sqlalchemy import Engine, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from workflow import db, events
+from notifications.events import make_outbox_writer
+from workflow import db
+from workflow.events import EventPublisher
 from workflow.evidence import EvidenceStore
 from workflow.lifecycle import Action
 from workflow.models import (
@@ -152,15 +154,11 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
         if stdin is not None:
             monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
         capsys.readouterr()
-        saved = dict(events._handlers)
         try:
             main(list(args))
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            events._handlers.clear()
-            events._handlers.update(saved)
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
 
@@ -178,25 +176,21 @@ def build_ledger(inst: Installation, title: str = TITLE, prefix: str = "") -> No
     """People (a unit tree, a delegate, a password), a campaign with a policy, a sub-problem,
     measures in every state with history, progress with evidence files, outbox rows from
     events and a sweep, an approval link, and a calendar override."""
-    from notifications.events import make_outbox_writer
-
     policies = load_policy_file(None)
-    saved = dict(events._handlers)
-    events.subscribe("outbox", make_outbox_writer(policies, frozenset()))
-    try:
-        _build(inst, title, prefix, policies)
-    finally:
-        events._handlers.clear()
-        events._handlers.update(saved)
+    # Actions write their notices, as they do under the runtime
+    sessions = db.session_factory(
+        inst.engine, EventPublisher([make_outbox_writer(policies, frozenset())]))
+    _build(inst, sessions, title, prefix, policies)
 
 
-def _build(inst: Installation, title: str, prefix: str, policies: Any) -> None:
-    ledger = Ledger(inst.sessions, at(2))
+def _build(inst: Installation, sessions: sessionmaker[Session], title: str, prefix: str,
+           policies: Any) -> None:
+    ledger = Ledger(sessions, at(2))
     p = {name: ledger.person(f"{prefix}{name}", role, unit=unit) for name, role, unit in [
         ("Secretary", "leader", "后勤党总支"), ("Leader", "leader", "后勤处"),
         ("Reviewer", "reviewer", "整改办"), ("Owner", "owner", "饮食服务中心"),
         ("Colleague", "owner", "饮食服务中心"), ("Admin", "admin", "整改办")]}
-    with db.transaction(inst.sessions) as session:
+    with db.transaction(sessions) as session:
         parent = session.scalar(select(Unit).where(Unit.name == "后勤处"))
         session.execute(update(Unit).where(Unit.name == "饮食服务中心").values(parent_id=parent.id))
         owner = session.get(Person, p["Owner"].id)
@@ -207,7 +201,7 @@ def _build(inst: Installation, title: str, prefix: str, policies: Any) -> None:
             session.add(CalendarDay(day=date(2027, 1, 4), is_workday=False, note="元旦调休",
                                     created_at=at(2)))
     campaign = ledger.campaign(title, first_responsible=p["Secretary"])
-    with db.transaction(inst.sessions) as session:
+    with db.transaction(sessions) as session:
         c = session.get(Campaign, campaign.id)
         c.feedback_date = date(2026, 11, 1)
         c.policy = {"reminders": {"before": [5, 1]}}
@@ -217,7 +211,7 @@ def _build(inst: Installation, title: str, prefix: str, policies: Any) -> None:
              "area": "学习传达有差距" if i < 4 else "制度执行不严格",
              "problem": f"问题{i % 3}"} for i in range(8)]
     measures = ledger.measures(campaign, rows)
-    with db.transaction(inst.sessions) as session:
+    with db.transaction(sessions) as session:
         problem = session.get(Problem, measures[0].problem_id)
         session.add(Problem(area_id=problem.area_id, parent_id=problem.id, position=9,
                             text="问题①：采购台账不完整"))
@@ -242,17 +236,17 @@ def _build(inst: Installation, title: str, prefix: str, policies: Any) -> None:
         (7, Action.REASSIGN, lead, {"owner": col}),
     ]
     for n, (index, action, actor, extra) in enumerate(steps):
-        with db.transaction(inst.sessions) as session:
+        with db.transaction(sessions) as session:
             perform(session, ActionRequest(ids[index], action, actor, **extra),
                     now=at(3) + timedelta(hours=n))
-    with db.transaction(inst.sessions) as session:
+    with db.transaction(sessions) as session:
         report_progress(session, measure_id=ids[1], actor=o, text="正在推进", files=[png],
                         now=at(12))
         mint(session, measure=session.get(Measure, ids[3]), action=Action.CLOSE,
              person_id=p["Leader"].id, now=at(12))
-    with db.transaction(inst.sessions, write_lock=True) as session:
+    with db.transaction(sessions, write_lock=True) as session:
         sweep(session, reminder_context(session, policies, frozenset()), now=at(23, 10))
-    with db.transaction(inst.sessions) as session:
+    with db.transaction(sessions) as session:
         first = session.scalar(select(OutboxMessage).order_by(OutboxMessage.id))
         first.status, first.attempts, first.sent_at = "sent", 1, at(23, 11)
 

@@ -16,11 +16,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from config.settings import Settings, load_settings
-from notifications.robot import queue_robot_summary
 from workflow import db
 from workflow.logs import Redactor, configure_logging, configured_secrets
 from workflow.models import RuntimeState
 from workflow.outbox import PlannedItem, write_notices
+from workflow.runtime import Runtime
+from workflow.services.group_summary import queue_group_summary
 from workflow.web.app import create_app
 
 SECRETS = {
@@ -90,7 +91,7 @@ def test_a_delivery_logs_json_lines_with_message_ids_and_no_secrets(rectiflow, c
                         recipient_id=p.id, urgency=1, reason="已逾期 1 个工作日", colour="yellow")
             for m, p in ((first, zhangsan), (second, departed))],
             now=due, send_at=due, configured=frozenset({"wecom"}))
-        robot = queue_robot_summary(session, written, now=due)
+        robot = queue_group_summary(session, written, now=due)
         assert robot is not None
         ids = sorted([m.id for m in written] + [robot.id])
     wecom.fail_next("webhook/send", 45009)
@@ -147,7 +148,7 @@ def test_every_log_line_of_a_request_carries_its_request_id(database, sessions, 
                         log_level="INFO")
     stream = io.StringIO()
     configure_logging(settings, stream=stream)
-    client = TestClient(create_app(settings, sessions=sessions, clock=lambda: now))
+    client = TestClient(create_app(Runtime(settings, engine=database.engine, clock=lambda: now)))
     # When a request comes with an id of its own, and another without
     client.get("/readyz", headers={"X-Request-ID": "lb-7f3a-0001"})
     answer = client.get("/approve/secret-approval-token-abc")
@@ -172,7 +173,7 @@ def test_the_text_format_is_one_readable_line_with_the_request_id(database, sess
                         outbox_dir=tmp_path / "outbox", secret_key="k" * 32, log_level="INFO")
     stream = io.StringIO()
     configure_logging(settings, stream=stream)
-    TestClient(create_app(settings, sessions=sessions, clock=lambda: now)).get(
+    TestClient(create_app(Runtime(settings, engine=database.engine, clock=lambda: now))).get(
         "/login", headers={"X-Request-ID": "req-42"})
     [line] = [line for line in stream.getvalue().splitlines() if "rectiflow.web.access" in line]
     # e.g. 2026-12-07 09:30:00,123 INFO rectiflow.web.access [request_id=req-42]: GET /login 200 3.1ms

@@ -20,12 +20,11 @@ from aiosmtpd.controller import Controller
 from fakes.wecom_server import FakeWeCom
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from notifications.deliverer import Deliverer
-from notifications.robot import queue_robot_summary
 from notifications.setup import build_channels
 from workflow import db, metrics
 from workflow.ledger import MeasureFilter, list_measures
@@ -33,6 +32,8 @@ from workflow.lifecycle import Kind, State
 from workflow.models import Measure, OutboxMessage
 from workflow.outbox import PlannedItem, write_notices
 from workflow.policy import load_policy_file
+from workflow.runtime import Runtime
+from workflow.services.group_summary import queue_group_summary
 from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import local_date
 from workflow.web.app import create_app
@@ -69,11 +70,17 @@ def web_settings(database: Any, tmp_path: Path, **overrides: Any) -> Settings:
                        "secret_key": "test-secret-key", **overrides})
 
 
+def app_for(database: Any, tmp_path: Path, now: datetime, *, engine: Engine | None = None,
+            **overrides: Any) -> Any:
+    """The web app over this test's database (or ``engine``) at ``now``."""
+    return create_app(Runtime(web_settings(database, tmp_path, **overrides),
+                              engine=engine or database.engine, clock=lambda: now))
+
+
 @pytest.fixture
 def client(database: Any, sessions: sessionmaker[Session], tmp_path: Path,
            now: datetime) -> TestClient:
-    return TestClient(create_app(web_settings(database, tmp_path), sessions=sessions,
-                                 clock=lambda: now))
+    return TestClient(app_for(database, tmp_path, now))
 
 
 def scrape(client: TestClient) -> Samples:
@@ -136,7 +143,7 @@ def test_a_delivery_run_is_counted_by_channel(client, sessions, ledger, now, smt
                       configured=frozenset({"wecom"}))
         write_notices(session, [item(first, zhangsan.id, "file")], now=due, send_at=due,
                       configured=frozenset())
-        assert queue_robot_summary(session, both, now=due) is not None
+        assert queue_group_summary(session, both, now=due) is not None
     created = scrape(client)
     assert [delta(before, created, "rectiflow_messages_created_total", channel=c,
                   kind="reminder") for c in ("email", "wecom", "file", "wecom_robot")] == [1, 2, 1, 1]
@@ -224,8 +231,7 @@ def test_counters_of_the_configured_channels_start_at_zero(database, sessions, t
     # Given a fresh process (no metric touched yet) with these channels configured
     metrics._build()
     # When the app starts and Prometheus scrapes it at once
-    samples = scrape(TestClient(create_app(web_settings(database, tmp_path, **configured),
-                                           sessions=sessions, clock=lambda: now)))
+    samples = scrape(TestClient(app_for(database, tmp_path, now, **configured)))
     # Then every channel's counters are there, at zero, so increase() sees the first one
     for channel in channels:
         for name in ("sent", "failed", "dead", "deferred"):
@@ -294,18 +300,16 @@ def test_measure_gauges_by_campaign_agree_with_the_ledger(client, sessions, ledg
 
 
 def test_a_database_that_is_down_reads_as_ledger_down_not_an_error(database, tmp_path, now):
-    broken = db.session_factory(db.make_engine(
+    broken = (db.make_engine(
         f"postgresql+psycopg://rectiflow:pw@127.0.0.1:{free_port()}/none?connect_timeout=2"))
-    client = TestClient(create_app(web_settings(database, tmp_path), sessions=broken,
-                                   clock=lambda: now))
+    client = TestClient(app_for(database, tmp_path, now, engine=broken))
     samples = scrape(client)
     assert value(samples, "rectiflow_ledger_up") == 0
     assert not any(name.startswith("rectiflow_measures") for name, _ in samples)
 
 
 def test_metrics_can_require_a_bearer_token(database, sessions, tmp_path, now):
-    app = create_app(web_settings(database, tmp_path, metrics_token="scrape-token-123"),
-                     sessions=sessions, clock=lambda: now)
+    app = app_for(database, tmp_path, now, metrics_token="scrape-token-123")
     client = TestClient(app)
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -328,10 +332,9 @@ def test_healthz_and_readyz_answer_and_stay_out_of_the_api_schema(client):
 
 
 def test_readyz_is_503_naming_a_database_that_is_down(database, tmp_path, now):
-    broken = db.session_factory(db.make_engine(
+    broken = (db.make_engine(
         f"postgresql+psycopg://rectiflow:pw@127.0.0.1:{free_port()}/none?connect_timeout=2"))
-    client = TestClient(create_app(web_settings(database, tmp_path), sessions=broken,
-                                   clock=lambda: now))
+    client = TestClient(app_for(database, tmp_path, now, engine=broken))
     answer = client.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["status"] == "unavailable"
@@ -344,8 +347,7 @@ def test_readyz_is_503_naming_a_database_that_is_down(database, tmp_path, now):
                                     "amqp://guest:guest@127.0.0.1:{port}//"])
 def test_readyz_is_503_naming_a_broker_that_is_down(database, sessions, tmp_path, now, scheme):
     url = scheme.format(port=free_port())
-    client = TestClient(create_app(web_settings(database, tmp_path, broker_url=url),
-                                   sessions=sessions, clock=lambda: now))
+    client = TestClient(app_for(database, tmp_path, now, broker_url=url))
     answer = client.get("/readyz")
     assert answer.status_code == 503
     checks = answer.json()["checks"]
@@ -359,8 +361,7 @@ def test_readyz_with_a_broker_that_answers(database, sessions, tmp_path, now):
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except redis.RedisError:
         pytest.skip("no Redis on 127.0.0.1:6379")
-    client = TestClient(create_app(web_settings(database, tmp_path, broker_url=url),
-                                   sessions=sessions, clock=lambda: now))
+    client = TestClient(app_for(database, tmp_path, now, broker_url=url))
     answer = client.get("/readyz")
     assert answer.status_code == 200
     assert answer.json()["checks"]["broker"]["status"] == "ok"

@@ -15,7 +15,8 @@ from support import broker_env, broker_fixture, processes_fixture, wait_for  # n
 from config.settings import Settings
 from tasks.clock import LEASE, Clock, lease_ttl, tick_stamp, tick_trigger
 from workflow import db
-from workflow.runtime import lease_holder, read_heartbeat
+from workflow.leases import lease_holder, read_heartbeat
+from workflow.runtime import Runtime
 from workflow.timeutil import SHANGHAI
 
 T0 = datetime(2026, 12, 7, 9, 30, tzinfo=SHANGHAI)
@@ -183,17 +184,17 @@ def test_the_weekly_digest_is_scheduled_from_the_policy(tmp_path):
     policy.write_text('[digest]\nweekday = "fri"\ntime = "16:30"\n', encoding="utf-8")
     settings = Settings(config_file=policy, database_url=f"sqlite:///{tmp_path / 'x.db'}")
     # Then the trigger fires on Fridays at 16:30 Beijing time, and the default is Monday 09:00
-    trigger = digest_trigger(settings)
+    trigger = digest_trigger(Runtime(settings).policies)
     after = datetime(2026, 12, 7, 10, 0, tzinfo=SHANGHAI)  # a Monday
     assert trigger.get_next_fire_time(None, after) == datetime(2026, 12, 11, 16, 30,
                                                                  tzinfo=SHANGHAI)
-    default = digest_trigger(Settings())
+    default = digest_trigger(Runtime(Settings()).policies)
     assert default.get_next_fire_time(None, after) == datetime(2026, 12, 14, 9, 0,
                                                                  tzinfo=SHANGHAI)
     # And the embedded clock schedules it beside the sweep and the deliverer
     scheduler = BackgroundScheduler(timezone=SHANGHAI)
     Clock(settings, db.session_factory(db.make_engine(settings.database_url)),
-          embedded_jobs(settings)).schedule(scheduler)
+          embedded_jobs(Runtime(settings))).schedule(scheduler)
     assert {job.id for job in scheduler.get_jobs()} == {"heartbeat", "sweep", "deliver",
                                                         "digest"}
 
@@ -217,7 +218,7 @@ def test_the_digest_job_writes_each_readers_digest_once_a_week(database, cli_env
     ledger.measures(campaign, [{"leader": leader, "owner": owner,
                                 "deadline": date(2026, 10, 9)}])
     monkeypatch.setenv("RECTIFLOW_NOW", "2026-12-07T09:00:00+08:00")
-    work = Work(load_settings())
+    work = Work(Runtime(load_settings()))
     # When the Monday digest runs twice
     first = work.digest()
     second = work.digest()

@@ -27,8 +27,8 @@ from support import (  # noqa: F401
 )
 
 from workflow import db
+from workflow.leases import lease_holder, read_heartbeat
 from workflow.models import OutboxMessage
-from workflow.runtime import lease_holder, read_heartbeat
 from workflow.timeutil import SHANGHAI, system_now
 
 NEEDS_POSTGRES = pytest.mark.skipif(

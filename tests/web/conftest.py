@@ -17,6 +17,7 @@ from web_support import PASSWORD, csrf_of
 from config.settings import Settings
 from workflow import db
 from workflow.models import Person
+from workflow.runtime import Runtime
 from workflow.web.app import create_app
 from workflow.web.security import LoginLimiter
 
@@ -51,8 +52,8 @@ def web_settings(database: Any, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(web_settings: Settings, sessions: sessionmaker[Session], clock: Clock) -> Any:
-    return create_app(web_settings, sessions=sessions, clock=clock,
+def app(database: Any, web_settings: Settings, clock: Clock) -> Any:
+    return create_app(Runtime(web_settings, engine=database.engine, clock=clock),
                       limiter=LoginLimiter(attempts=5, window=900))
 
 

@@ -16,7 +16,6 @@ from web_support import CSRF_RE, bring, state_of
 
 from notifications.channels.base import MemoryChannel
 from notifications.deliverer import Deliverer
-from notifications.setup import approval_link_maker
 from workflow import db
 from workflow.lifecycle import Action, State
 from workflow.models import ApprovalLink, HistoryEntry, OutboxMessage
@@ -29,7 +28,7 @@ def sent_link(app: Any, sessions: Any, clock: Any) -> tuple[str, list[Any]]:
     """Deliver what is due through a memory channel; return the approval token in it."""
     channel = MemoryChannel("file")
     deliverer = Deliverer(sessions, {"file": channel}, base_url="http://testserver",
-                          link_maker=approval_link_maker(app.state.settings, clock))
+                          link_maker=app.state.web.runtime.link_maker)
     deliverer.run(clock)
     tokens = [m for r in channel.sent for m in LINK_RE.findall(r.html + r.text)]
     assert tokens, "no approval link in the sent messages"
@@ -117,14 +116,15 @@ def test_expired_link_is_410(app: Any, link: str, verified: Any, clock: Any,
     assert state_of(sessions, verified.measure.id) == "verified"
 
 
-def test_expiry_follows_settings(web_settings: Any, sessions: Any, clock: Any, cast: Any,
+def test_expiry_follows_settings(database: Any, web_settings: Any, sessions: Any, clock: Any, cast: Any,
                                  now: Any) -> None:
     from dataclasses import replace
 
+    from workflow.runtime import Runtime
     from workflow.web.app import create_app
 
-    app = create_app(replace(web_settings, approval_link_hours=2), sessions=sessions,
-                     clock=clock)
+    app = create_app(Runtime(replace(web_settings, approval_link_hours=2),
+                             engine=database.engine, clock=clock))
     bring(sessions, cast.measure.id, State.VERIFIED, cast.admin, now)
     token, _ = sent_link(app, sessions, clock)
     clock.now = clock.now + timedelta(hours=2)
@@ -192,7 +192,7 @@ def test_a_link_is_made_only_while_the_measure_awaits_the_action(
                                        actor=verified.leader.email), now=now)
     channel = MemoryChannel("file")
     Deliverer(sessions, {"file": channel}, base_url="http://testserver",
-              link_maker=approval_link_maker(app.state.settings, clock)).run(clock)
+              link_maker=app.state.web.runtime.link_maker).run(clock)
     assert any(r.recipient == "leader@example.edu.cn" for r in channel.sent)
     assert not any(LINK_RE.search(r.html) for r in channel.sent)
     with db.transaction(sessions) as session:

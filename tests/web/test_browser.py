@@ -129,13 +129,12 @@ def test_leader_approves_from_the_message_on_a_phone(
 
     from notifications.channels.base import MemoryChannel
     from notifications.deliverer import Deliverer
-    from notifications.setup import approval_link_maker
     from workflow.lifecycle import State
 
     bring(sessions, cast.measure.id, State.VERIFIED, cast.admin, now)
     channel = MemoryChannel("file")
     Deliverer(sessions, {"file": channel}, base_url="http://testserver",
-              link_maker=approval_link_maker(app.state.web.settings, clock)).run(clock)
+              link_maker=app.state.web.runtime.link_maker).run(clock)
     [sent] = [r.url for r in channel.sent if "/approve/" in r.url]
     link = sent.replace("http://testserver", server)  # the settings' base URL → this server
     phone = browser_page.new_page(viewport={"width": 375, "height": 740}, locale="zh-CN",

@@ -44,14 +44,15 @@ def test_login_sets_a_safe_session_cookie(browser: Any) -> None:
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
 
 
-def test_cookie_is_secure_when_served_over_https(web_settings: Any, sessions: Any, clock: Any,
+def test_cookie_is_secure_when_served_over_https(database: Any, web_settings: Any, sessions: Any, clock: Any,
                                                  with_passwords: Any) -> None:
     from dataclasses import replace
 
+    from workflow.runtime import Runtime
     from workflow.web.app import create_app
 
-    app = create_app(replace(web_settings, base_url="https://zg.example.edu.cn"),
-                     sessions=sessions, clock=clock)
+    app = create_app(Runtime(replace(web_settings, base_url="https://zg.example.edu.cn"),
+                             engine=database.engine, clock=clock))
     client = TestClient(app, base_url="https://testserver")
     token = csrf_of(client.get("/login").text)
     response = client.post("/login", data={"email": "owner@example.edu.cn", "password": PASSWORD,
@@ -223,7 +224,6 @@ def test_a_script_title_is_escaped_on_every_page(app: Any, browser: Any, cast: A
                                                  sessions: Any, now: Any, clock: Any) -> None:
     from notifications.channels.base import MemoryChannel
     from notifications.deliverer import Deliverer
-    from notifications.setup import approval_link_maker
 
     with db.transaction(sessions) as session:
         session.execute(update(Measure).values(title=SCRIPT))
@@ -234,7 +234,7 @@ def test_a_script_title_is_escaped_on_every_page(app: Any, browser: Any, cast: A
     assert browser("reviewer").post(f"/measures/{cast.measure.id}/actions/verify").status_code == 303
     channel = MemoryChannel("file")
     Deliverer(sessions, {"file": channel}, base_url="http://testserver",
-              link_maker=approval_link_maker(app.state.settings, clock)).run(clock)
+              link_maker=app.state.web.runtime.link_maker).run(clock)
     links = [r.url for r in channel.sent if "/approve/" in r.url]
     assert links
     pages = {role: [p.format(id=cast.measure.id) for p in PAGES if p != "/ledger.xlsx"]

@@ -27,8 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow import db
+from workflow.leases import Heartbeat, heartbeat
 from workflow.models import OutboxMessage
-from workflow.runtime import Heartbeat, heartbeat
 from workflow.services.doctor import (
     Check,
     Finding,
@@ -411,11 +411,12 @@ def test_a_sweep_by_the_clock_is_what_doctor_reads(rectiflow: Any, database: Dat
                                                    tmp_path: Path) -> None:
     from config.settings import Settings
     from tasks.work import Work
+    from workflow.runtime import Runtime
 
     # When the clock's (or a worker's) sweep succeeds
     beat(database.sessions, system_now())
-    Work(Settings(database_url=database.url, outbox_dir=tmp_path / "outbox",
-                  evidence_dir=tmp_path / "evidence")).sweep()
+    Work(Runtime(Settings(database_url=database.url, outbox_dir=tmp_path / "outbox",
+                          evidence_dir=tmp_path / "evidence"))).sweep()
     # Then doctor sees it
     line = lines(rectiflow("doctor", "--now", in_june()).out)["提醒扫描"]
     assert line.startswith("✓ 提醒扫描：最近一次成功扫描在"), line

@@ -10,7 +10,9 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from workflow import db, events
+from notifications.events import make_outbox_writer
+from workflow import db
+from workflow.events import EventPublisher
 from workflow.lifecycle import Action
 from workflow.models import Measure, OutboxItem, OutboxMessage
 from workflow.policy import load_policy_file
@@ -147,19 +149,16 @@ def test_extension_replans_and_verification_stops_deadline_reminders(sessions, o
     assert (measures[0].id, "before:7") in {(i[0], i[1]) for m in messages for i in m[3]}
 
 
-def test_event_notices_are_written_with_the_action(sessions, cast, now):
-    from notifications.events import make_outbox_writer
-
-    events.subscribe("outbox", make_outbox_writer(POLICIES, FILE_ONLY))
-    try:
-        with db.transaction(sessions) as session:
-            for action, who, extra in ((Action.START, cast.owner, {}),
-                                       (Action.SUBMIT, cast.owner, {"comment": "已修订"}),
-                                       (Action.VERIFY, cast.reviewer, {})):
-                perform(session, ActionRequest(cast.measure.id, action, who.email, **extra),
-                        now=now)
-    finally:
-        events.unsubscribe("outbox")
+def test_event_notices_are_written_with_the_action(database, sessions, cast, now):
+    # Given sessions whose events reach the outbox writer, as the runtime makes them
+    publishing = db.session_factory(
+        database.engine, EventPublisher([make_outbox_writer(POLICIES, FILE_ONLY)]))
+    with db.transaction(publishing) as session:
+        for action, who, extra in ((Action.START, cast.owner, {}),
+                                   (Action.SUBMIT, cast.owner, {"comment": "已修订"}),
+                                   (Action.VERIFY, cast.reviewer, {})):
+            perform(session, ActionRequest(cast.measure.id, action, who.email, **extra),
+                    now=now)
     with db.transaction(sessions) as session:
         [message] = session.scalars(select(OutboxMessage)).all()
         assert message.recipient == cast.leader.email

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from workflow.cli import App, emit_json, json_option, pass_app
+from workflow.commands.common import App, emit_json, json_option, pass_app
 from workflow.progress import terminal_reporter
 from workflow.services.archive import export_campaign, import_archive
 

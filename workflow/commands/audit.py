@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from workflow.cli import App, emit_json, json_option, pass_app
+from workflow.commands.common import App, emit_json, json_option, pass_app
 from workflow.errors import AuditFailure
 from workflow.services.audit import verify_history
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from workflow.cli import App, emit_json, json_option, pass_app
+from workflow.commands.common import App, emit_json, json_option, pass_app
 from workflow.progress import terminal_reporter
 from workflow.services.backup import create_backup, restore_backup
 
@@ -28,7 +28,7 @@ def backup_cmd(app: App, directory: Path, as_json: bool) -> None:
 
     数据库登记的佐证材料文件有缺失时，仍写完备份，但列出缺失的文件并以退出码 1 结束。"""
     with terminal_reporter(as_json) as reporter:
-        summary = create_backup(app.settings.database_url, app.engine, app.settings.evidence_dir,
+        summary = create_backup(app.settings.database_url, app.runtime.engine, app.settings.evidence_dir,
                                 directory, now=app.now(), reporter=reporter)
     if as_json:
         emit_json(summary.as_json())
@@ -66,7 +66,7 @@ def restore_cmd(app: App, directory: Path, force: bool, as_json: bool) -> None:
     """从 rectiflow backup 的目录恢复数据库和佐证材料。先校验清单中每个文件的校验和，任何不符都
     不做改动；目标数据库已有数据时需加 --force。恢复前请停止 rectiflow 的其他进程。"""
     with terminal_reporter(as_json) as reporter:
-        summary = restore_backup(directory, app.settings.database_url, app.engine,
+        summary = restore_backup(directory, app.settings.database_url, app.runtime.engine,
                                  app.settings.evidence_dir, force=force, reporter=reporter)
     if as_json:
         emit_json(summary.as_json())

@@ -10,7 +10,7 @@ import click
 from sqlalchemy.orm import Session
 
 from workflow.calendar_store import add_days, list_days, load_calendar, remove_day, with_days
-from workflow.cli import App, emit_json, json_option, now_option, pass_app
+from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
 from workflow.errors import InputError
 from workflow.policy import load_policy_file
 from workflow.services.deadlines import Recomputed, recompute_deadlines

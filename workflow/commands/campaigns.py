@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from sqlalchemy import select
 
-from workflow.cli import App, emit_json, json_option, parse_date, pass_app
+from workflow.commands.common import App, emit_json, json_option, parse_date, pass_app
 from workflow.errors import InputError, NotFound
 from workflow.ledger import campaign_dict
 from workflow.models import Campaign

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import click
 
-from workflow.cli import App, emit_json, json_option, now_option, pass_app
-
-
-def send_window_for(app: App) -> object:
-    """The policy's send window, as a function from a time to the next allowed time."""
-    from workflow.services.sweep import reminder_context
-
-    with app.transaction() as session:
-        ctx = reminder_context(session, app.policies, app.configured_channels)
-
-    def window(moment: datetime) -> datetime:
-        return ctx.planner.next_send_time(moment, ctx.base)
-
-    return window
+from notifications.deliverer import retry_message
+from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
 
 
 @click.command("deliver")
@@ -28,11 +14,7 @@ def send_window_for(app: App) -> object:
 @pass_app
 def deliver_cmd(app: App, as_json: bool) -> None:
     """发送发件箱中已到时间的消息（失败的按退避策略重试）。"""
-    from notifications.setup import approval_link_maker, build_deliverer
-
-    deliverer = build_deliverer(app.settings, app.sessions, send_window_for(app),  # type: ignore[arg-type]
-                                link_maker=approval_link_maker(app.settings, app.now))
-    report = deliverer.run(app.now)
+    report = app.runtime.deliverer().run(app.now)
     if as_json:
         emit_json(report.as_json())
     else:
@@ -50,8 +32,6 @@ def register(cli: click.Group) -> None:
     @pass_app
     def outbox_retry(app: App, message_id: int) -> None:
         """把失败（dead）的消息重新放回待发送队列。"""
-        from notifications.deliverer import retry_message
-
         with app.transaction() as session:
             retry_message(session, message_id, app.now())
         click.echo(f"消息 {message_id} 已重新排队，将在下次发送时重试。")

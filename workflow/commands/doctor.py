@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import mask_url_password
 from workflow import db
-from workflow.cli import App, emit_json, json_option, now_option, pass_app
+from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
 from workflow.services import doctor
 from workflow.services.doctor import Check, Finding, Status
 from workflow.timeutil import local_date, system_now
@@ -33,7 +33,7 @@ def _engine(app: App) -> Engine:
     url = app.settings.database_url
     if make_url(url).get_backend_name() == "postgresql":
         return db.make_engine(url, connect_args={"connect_timeout": 5})
-    return app.engine
+    return app.runtime.engine
 
 
 def _database_check(app: App, engine: Engine) -> Finding:
@@ -76,7 +76,7 @@ def _database_checks(app: App) -> list[Check]:
 
     def clock(session: Session) -> Finding:
         from tasks.clock import HEARTBEAT
-        from workflow.runtime import read_heartbeat
+        from workflow.leases import read_heartbeat
 
         # The clock writes heartbeats with the real time, whatever --now says.
         return doctor.clock_finding(read_heartbeat(session, HEARTBEAT), system_now(),
@@ -84,7 +84,7 @@ def _database_checks(app: App) -> list[Check]:
 
     def last_sweep(session: Session) -> Finding:
         from tasks.work import SWEEP_HEARTBEAT
-        from workflow.runtime import read_heartbeat
+        from workflow.leases import read_heartbeat
 
         # Written with the real time by the sweep task (worker) or the embedded clock.
         return doctor.sweep_finding(read_heartbeat(session, SWEEP_HEARTBEAT), system_now(),
@@ -156,7 +156,7 @@ def run_doctor(app: App, send_test: str | None = None,
         [database] = doctor.run_checks(
             [Check("database", "数据库", lambda: _database_check(app, engine))], timeout)
     finally:
-        if engine is not app.engine:
+        if engine is not app.runtime.engine:
             engine.dispose()
     reads_database = _database_checks(app)
     if database.status is not Status.OK:

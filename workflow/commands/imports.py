@@ -7,12 +7,15 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from workflow.cli import App, emit_json, json_option, parse_date, pass_app
+from workflow.calendar_store import load_calendar
+from workflow.commands.archive import import_archive_cmd
+from workflow.commands.common import App, emit_json, json_option, parse_date, pass_app
 from workflow.importers.ledger import import_ledger
 from workflow.importers.report import import_report, summary_lines, tree_lines
 from workflow.models import Campaign
 from workflow.progress import terminal_reporter
 from workflow.services.people import find_person
+from workflow.workcalendar import overrides_from_toml
 
 
 @click.group("import")
@@ -32,12 +35,9 @@ def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
                       first_responsible: str | None, feedback_date: str | None, dry_run: bool,
                       as_json: bool) -> None:
     """导入整改台账（.xlsx 第一个工作表或 UTF-8 .csv）；有任何错误行则整份不导入。"""
-    from workflow.calendar_store import load_calendar
-    from workflow.workcalendar import overrides_from_toml
-
     feedback = parse_date(feedback_date, "feedback_date")
     with terminal_reporter(as_json) as reporter, app.transaction() as session:
-        calendar = load_calendar(session, overrides_from_toml(app.policies.calendar))
+        calendar = load_calendar(session, overrides_from_toml(app.runtime.policies.calendar))
         summary = import_ledger(session, file, campaign_title=campaign_title, now=app.now(),
                                 dry_run=dry_run, feedback_date=feedback, calendar=calendar,
                                 reporter=reporter)
@@ -91,7 +91,5 @@ def import_report_cmd(app: App, file: Path, campaign_title: str, dry_run: bool,
 
 
 def register(cli: click.Group) -> None:
-    from workflow.commands.archive import import_archive_cmd
-
     import_group.add_command(import_archive_cmd)
     cli.add_command(import_group)

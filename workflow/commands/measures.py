@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from workflow.cli import (
+from workflow.commands.common import (
     App,
     describe_transitions,
     emit_json,
@@ -157,7 +157,7 @@ def measure_do(app: App, measure_id: int, action: str, actor: str, comment: str 
         deadline=parse_date(deadline, "deadline"), owner=owner,
         expected_version=expected_version)
     now = app.now()
-    with app.evidence.removed_on_error() as store, app.transaction() as session:
+    with app.runtime.evidence.removed_on_error() as store, app.transaction() as session:
         if evidence:
             stored = store_evidence(store, evidence)
             request = ActionRequest(**{**request.__dict__, "evidence": tuple(stored)})
@@ -181,7 +181,7 @@ def measure_progress(app: App, measure_id: int, actor: str, text: str,
                      evidence: tuple[str, ...]) -> None:
     """报送整改进展（不改变状态）。"""
     now = app.now()
-    with app.evidence.removed_on_error() as store, app.transaction() as session:
+    with app.runtime.evidence.removed_on_error() as store, app.transaction() as session:
         stored = store_evidence(store, evidence)
         report_progress(session, measure_id=measure_id, actor=find_person(session, actor),
                         text=text, files=stored, now=now)

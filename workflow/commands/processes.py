@@ -17,16 +17,18 @@ from types import FrameType
 import click
 
 from config.settings import Settings
-from workflow.cli import App, pass_app
+from workflow import db
+from workflow.commands.common import App, pass_app
 from workflow.errors import InputError
+from workflow.logs import configure_logging
+from workflow.metrics import serve_metrics
+from workflow.web.demo import DEMO_PASSWORD, load_demo
 
 log = logging.getLogger("rectiflow.processes")
 
 
 def _setup_logging(settings: Settings) -> None:
     """rectiflow's log format (RECTIFLOW_LOG_FORMAT) at INFO unless RECTIFLOW_LOG_LEVEL says."""
-    from workflow.logs import configure_logging
-
     configure_logging(settings, default_level="INFO")
 
 
@@ -82,14 +84,14 @@ def serve_cmd(app: App, host: str, port: int, demo: bool) -> None:
         click.echo("已设置 RECTIFLOW_BROKER_URL：本进程只提供网页服务，"
                    "定时任务由 rectiflow clock 和 rectiflow worker 负责。", err=True)
     else:
-        clock = Clock(settings, app.sessions, embedded_jobs(settings))
+        clock = Clock(settings, app.runtime.sessions, embedded_jobs(app.runtime))
         scheduler = BackgroundScheduler(**scheduler_options())  # type: ignore[arg-type]
         clock.schedule(scheduler)
         click.echo(f"嵌入模式：本进程每 {settings.sweep_tick} 秒扫描提醒、每 {settings.clock_tick} "
                    "秒发送到期消息。", err=True)
     # uvicorn logs through rectiflow's handler (log_config=None); the app writes the access log
     # itself, with the request id and without the token of an approval link.
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(app.runtime), host=host, port=port,
                                            log_config=None, access_log=False))
     # uvicorn handles SIGTERM/SIGINT itself and raises them again once it has stopped; these
     # handlers receive that second delivery, so the clock below is still shut down cleanly.
@@ -111,10 +113,7 @@ def serve_cmd(app: App, host: str, port: int, demo: bool) -> None:
 
 
 def _load_demo(app: App) -> None:
-    from workflow import db
-    from workflow.web.demo import DEMO_PASSWORD, load_demo
-
-    db.upgrade(app.engine)
+    db.upgrade(app.runtime.engine)
     with app.transaction() as session:
         logins = load_demo(session, app.now())
     click.echo(f"演示数据已载入。各角色登录账号（密码均为 {DEMO_PASSWORD}）：")
@@ -139,11 +138,9 @@ def clock_cmd(app: App) -> None:
     configure(app.settings)
     settings = app.settings
     if settings.metrics_port is not None:
-        from workflow.metrics import serve_metrics
-
         serve_metrics(settings.metrics_port)
         log.info("时钟的监控指标：端口 %s（/metrics）", settings.metrics_port)
-    clock = Clock(settings, app.sessions, enqueueing_jobs(settings))
+    clock = Clock(settings, app.runtime.sessions, enqueueing_jobs(app.runtime))
     scheduler = BlockingScheduler(**scheduler_options())  # type: ignore[arg-type]
     clock.schedule(scheduler)
     log.info("时钟 %s 启动：扫描每 %s 秒，发送每 %s 秒（北京时间）", clock.holder,

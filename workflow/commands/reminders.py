@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
+from sqlalchemy import select
 
-from workflow.cli import App, emit_json, json_option, now_option, pass_app
+from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
+from workflow.models import Measure
 from workflow.outbox import CHANNEL_LABELS, list_messages, message_dict
 from workflow.progress import terminal_reporter
 from workflow.reminders import URGENCY_LABELS
-from workflow.services.sweep import reminder_context, sweep
+from workflow.services.reminding import sweep_round
 from workflow.timeutil import local_text
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from workflow.models import OutboxMessage
 
 
 def _print_preview(messages: list[dict[str, Any]], titles: dict[int, str]) -> None:
@@ -40,17 +36,6 @@ def _print_preview(messages: list[dict[str, Any]], titles: dict[int, str]) -> No
                            f"{item['reason']}")
 
 
-def _queue_group_summary(app: App, session: Session, messages: Sequence[OutboxMessage],
-                         now: datetime) -> OutboxMessage | None:
-    """With a group robot configured, one summary of this sweep's escalations for the group."""
-    if not app.settings.wecom_webhook_key or not messages:
-        return None
-    from notifications.robot import queue_robot_summary
-
-    return queue_robot_summary(session, messages, now=now,
-                               send_at=min(m.not_before for m in messages))
-
-
 @click.command("sweep")
 @click.option("--dry-run", is_flag=True, help="只预览谁会收到什么、为什么，不写入任何内容")
 @json_option
@@ -58,20 +43,16 @@ def _queue_group_summary(app: App, session: Session, messages: Sequence[OutboxMe
 @pass_app
 def sweep_cmd(app: App, dry_run: bool, as_json: bool) -> None:
     """扫描到期事项，生成提醒和督办消息（写入发件箱）。"""
-    from sqlalchemy import select
-
-    from workflow.models import Measure
-
     now = app.now()
+    runtime = app.runtime
     with terminal_reporter(as_json) as reporter, app.transaction(write_lock=True) as session:
-        ctx = reminder_context(session, app.policies, app.configured_channels)
-        result = sweep(session, ctx, now=now, reporter=reporter)
-        group = _queue_group_summary(app, session, result.messages, now)
+        result = sweep_round(session, runtime.reminder_context(session), now=now,
+                             group_robot=runtime.group_robot, reporter=reporter)
         shown = [{**message_dict(m), "items": m.payload["items"]} for m in result.messages]
         ids = {i["measure_id"] for m in shown for i in m["items"]}
         titles = dict(session.execute(select(Measure.id, Measure.title)
                                       .where(Measure.id.in_(ids))).all()) if ids else {}
-        summary = {**result.as_json(), "group_messages": 1 if group is not None else 0}
+        summary = result.as_json()
         if dry_run:
             session.rollback()
     if as_json:
@@ -107,8 +88,6 @@ def outbox_list(app: App, status: str | None, as_json: bool) -> None:
         return
     labels = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "dead": "失败"}
     for m in shown:
-        from datetime import datetime
-
         click.echo(f"{m['id']:>5}  {labels.get(m['status'], m['status'])}  "
                    f"{CHANNEL_LABELS.get(m['channel'], m['channel'])}  {m['recipient']}  "
                    f"{local_text(datetime.fromisoformat(m['not_before']))}  {m['subject']}")

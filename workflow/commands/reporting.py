@@ -7,20 +7,22 @@ from typing import Any
 
 import click
 
-from workflow.cli import App, emit_json, json_option, now_option, pass_app
+from notifications.digest import render_digest
+from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
 from workflow.errors import NotFound
+from workflow.lifecycle import Kind
+from workflow.models import Campaign
+from workflow.reports import load_report, write_report
+from workflow.services.digest import Scope, digest_for, send_digests
+from workflow.workcalendar import overrides_from_toml
 
 
 def digest_settings(app: App, session: Any) -> tuple[Any, int, dict[str, bool]]:
     """The working-day index, the stagnation threshold and the config calendar overrides."""
-    from workflow.lifecycle import Kind
-    from workflow.services.sweep import reminder_context
-    from workflow.workcalendar import overrides_from_toml
-
-    ctx = reminder_context(session, app.policies, app.configured_channels)
-    stagnation = app.policies.effective(Kind.DEADLINE).stagnation
+    ctx = app.runtime.reminder_context(session)
+    stagnation = app.runtime.policies.effective(Kind.DEADLINE).stagnation
     calendar = {d.isoformat(): o.is_workday
-                for d, o in overrides_from_toml(app.policies.calendar).items()}
+                for d, o in overrides_from_toml(app.runtime.policies.calendar).items()}
     return ctx, stagnation, calendar
 
 
@@ -35,9 +37,6 @@ def digest_settings(app: App, session: Any) -> tuple[Any, int, dict[str, bool]]:
 def digest_cmd(app: App, campaign_id: int | None, out: Path | None, send: bool,
                as_json: bool) -> None:
     """整改进展周报：统计、逾期和即将到期事项、本周变化；--send 按读者写入发件箱。"""
-    from workflow.models import Campaign
-    from workflow.services.digest import Scope, digest_for, send_digests
-
     now = app.now()
     with app.transaction(write_lock=send) as session:
         if campaign_id is not None and session.get(Campaign, campaign_id) is None:
@@ -49,11 +48,9 @@ def digest_cmd(app: App, campaign_id: int | None, out: Path | None, send: bool,
         if send:
             run = send_digests(session, now=now, days=ctx.days,
                                send_at=ctx.planner.next_send_time(now, ctx.base),
-                               configured=app.configured_channels, campaign_id=campaign_id,
+                               configured=app.runtime.person_channels, campaign_id=campaign_id,
                                stagnation=stagnation, calendar=calendar)
     if out is not None:
-        from notifications.digest import render_digest
-
         shown = render_digest(digest, app.settings.base_url, name="各位领导、同事", inline=False)
         out.write_text(shown.html, encoding="utf-8")
     if as_json:
@@ -83,8 +80,6 @@ def digest_cmd(app: App, campaign_id: int | None, out: Path | None, send: bool,
 @pass_app
 def report_cmd(app: App, campaign_id: int, fmt: str, out: Path) -> None:
     """导出整改情况报告（Word / Markdown）或整改台账（Excel）。"""
-    from workflow.reports import load_report, write_report
-
     now = app.now()
     with app.transaction() as session:
         ctx, _, _ = digest_settings(app, session)

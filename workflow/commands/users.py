@@ -10,7 +10,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from workflow.cli import App, emit_json, json_option, parse_date, pass_app
+from workflow.commands.common import App, emit_json, json_option, parse_date, pass_app
 from workflow.errors import ImportRejected, InputError, RectiflowError, RowError
 from workflow.models import Person
 from workflow.passwords import hash_password

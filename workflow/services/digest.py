@@ -39,6 +39,7 @@ from workflow.models import (
 from workflow.outbox import channels_for, load_recipients
 from workflow.policy import PolicySet
 from workflow.reminders import WorkdayIndex
+from workflow.services.sweep import reminder_context
 from workflow.stats import (
     Change,
     Counts,
@@ -52,6 +53,7 @@ from workflow.stats import (
     week_on_week,
 )
 from workflow.timeutil import as_utc, local_date
+from workflow.workcalendar import overrides_from_toml
 
 CHUNK = 1000
 WEEK = timedelta(days=7)
@@ -635,9 +637,6 @@ def send_weekly_digests(session: Session, policies: PolicySet, configured: froze
     """What the clock calls at the ``[digest]`` schedule (``digest_schedule(policies)``), in one
     transaction: the calendar, the send window and the stagnation threshold come from the policy.
     Safe to call twice in a week or from two clocks: each reader gets one digest per ISO week."""
-    from workflow.services.sweep import reminder_context
-    from workflow.workcalendar import overrides_from_toml
-
     ctx = reminder_context(session, policies, configured)
     calendar = {d.isoformat(): o.is_workday
                 for d, o in overrides_from_toml(policies.calendar).items()}

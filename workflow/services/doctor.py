@@ -28,8 +28,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from workflow.leases import Heartbeat
 from workflow.models import OutboxMessage
-from workflow.runtime import Heartbeat
 from workflow.timeutil import as_utc, local_text
 from workflow.workcalendar import (
     OFFICIAL_YEARS,

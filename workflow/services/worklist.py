@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from workflow.lifecycle import OPEN_STATES, Action, State, available_actions
-from workflow.models import Campaign, Measure, Problem, ProgressReport
+from workflow.models import Campaign, Measure, Person, Problem, ProgressReport
 from workflow.services.measures import relations_with_delegation
 from workflow.services.people import principals_for
 from workflow.services.visibility import unit_subtrees
@@ -47,8 +47,6 @@ def _load(session: Session, condition: ColumnElement[bool]) -> Sequence[Measure]
 
 def _items(session: Session, person_id: int, measures: Sequence[Measure], today: date,
            wanted: frozenset[Action]) -> list[WorkItem]:
-    from workflow.models import Person
-
     person = session.get(Person, person_id)
     assert person is not None
     items = []
@@ -62,8 +60,6 @@ def _items(session: Session, person_id: int, measures: Sequence[Measure], today:
 
 def my_work(session: Session, person_id: int, today: date) -> list[WorkSection]:
     """The sections of 我的事项 that apply to this person, each with its measures."""
-    from workflow.models import Person
-
     person = session.get(Person, person_id)
     assert person is not None
     principals = principals_for(session, person, today)
@@ -101,8 +97,6 @@ def my_work(session: Session, person_id: int, today: date) -> list[WorkSection]:
 
 def closure_queue(session: Session, person_id: int, today: date) -> list[WorkItem]:
     """Verified measures this person may close now, with their progress and evidence loaded."""
-    from workflow.models import Person
-
     person = session.get(Person, person_id)
     assert person is not None
     principals = principals_for(session, person, today)

@@ -11,18 +11,22 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
+from notifications.deliverer import retry_message
+from workflow.calendar_store import add_days, list_days, load_calendar, remove_day
 from workflow.errors import InputError, NotPermitted
 from workflow.lifecycle import Kind
 from workflow.models import Measure, OutboxMessage, Person, Unit
 from workflow.outbox import CHANNEL_LABELS, message_dict
 from workflow.reminders import URGENCY_LABELS
+from workflow.services.deadlines import recompute_deadlines
 from workflow.services.people import find_person, get_or_create_unit, set_delegate
-from workflow.services.sweep import reminder_context, sweep
+from workflow.services.reminding import sweep_round
 from workflow.timeutil import SHANGHAI, local_date
 from workflow.web.api import Id
 from workflow.web.auth import check_csrf, page_person
 from workflow.web.context import Web, web_of
 from workflow.web.pages import _date, flash, page
+from workflow.workcalendar import overrides_from_toml
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -87,7 +91,6 @@ async def add_unit(request: Request) -> Response:
 
 @router.get("/calendar")
 def calendar(request: Request) -> Response:
-    from workflow.calendar_store import list_days
 
     web = web_of(request)
     with web.transaction() as session:
@@ -100,9 +103,6 @@ def calendar(request: Request) -> Response:
 def _recompute_deadlines(web: Web, session: Session, admin: Person) -> list[str]:
     """Count the deadlines given as "N working days after feedback" again on the calendar as it
     now stands; the summary lines for the flash message."""
-    from workflow.calendar_store import load_calendar
-    from workflow.services.deadlines import recompute_deadlines
-    from workflow.workcalendar import overrides_from_toml
 
     calendar = load_calendar(session, overrides_from_toml(web.policies.calendar))
     recomputed = recompute_deadlines(session, calendar, actor=admin, now=web.now())
@@ -111,7 +111,6 @@ def _recompute_deadlines(web: Web, session: Session, admin: Person) -> list[str]
 
 @router.post("/calendar")
 async def calendar_add(request: Request) -> Response:
-    from workflow.calendar_store import add_days
 
     web = web_of(request)
     form = await request.form()
@@ -130,7 +129,6 @@ async def calendar_add(request: Request) -> Response:
 
 @router.post("/calendar/{day}/delete")
 async def calendar_remove(day: str, request: Request) -> Response:
-    from workflow.calendar_store import remove_day
 
     web = web_of(request)
     form = await request.form()
@@ -171,7 +169,6 @@ def outbox(request: Request) -> Response:
 
 @router.post("/outbox/{message_id}/retry")
 async def outbox_retry(message_id: Id, request: Request) -> Response:
-    from notifications.deliverer import retry_message
 
     web = web_of(request)
     form = await request.form()
@@ -196,9 +193,9 @@ def sweep_preview(request: Request) -> Response:
     web = web_of(request)
     with web.sessions() as session:
         person = admin_person(request, session)
-        ctx = reminder_context(session, web.policies, web.configured_channels)
+        ctx = web.runtime.reminder_context(session)
         at = preview_time(web.now(), ctx.base.window_start.hour, ctx.base.window_start.minute)
-        result = sweep(session, ctx, now=at)
+        result = sweep_round(session, ctx, now=at, group_robot=web.runtime.group_robot)
         shown: list[dict[str, Any]] = [
             {**message_dict(m), "items": m.payload.get("items", []), "name": m.payload.get("name")}
             for m in result.messages]
@@ -207,6 +204,6 @@ def sweep_preview(request: Request) -> Response:
                                       .where(Measure.id.in_(ids))).all()) if ids else {}
         response = web.render(request, "admin_preview.html", page(
             request, person, "admin", at=at, messages=shown, titles=titles,
-            measures=result.measures, urgency=URGENCY_LABELS, channels=CHANNEL_LABELS))
+            measures=result.sweep.measures, urgency=URGENCY_LABELS, channels=CHANNEL_LABELS))
         session.rollback()
     return response

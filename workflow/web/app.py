@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import FastAPI, Request
@@ -16,25 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from config.settings import Settings
-from workflow import db, events, metrics
+from workflow import db, metrics
 from workflow.errors import RectiflowError
-from workflow.evidence import EvidenceStore
-from workflow.policy import load_policy_file
-from workflow.timeutil import system_now
+from workflow.runtime import Runtime
 from workflow.web import admin, api, approve, auth, ops, pages
 from workflow.web.context import Web, make_templates
 from workflow.web.security import ApiTokens, LoginLimiter, load_secret
 
 log = logging.getLogger("rectiflow.web")
-
-
-def _configured_channels(settings: Settings) -> frozenset[str]:
-    channels = set()
-    if settings.smtp_configured:
-        channels.add("email")
-    if settings.wecom_configured:
-        channels.add("wecom")
-    return frozenset(channels)
 
 
 def _secret(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> str:
@@ -46,23 +34,13 @@ def _secret(settings: Settings, sessions: sessionmaker[Session], now: datetime) 
         return secrets.token_urlsafe(48)
 
 
-def create_app(settings: Settings, *, sessions: sessionmaker[Session] | None = None,
-               clock: Callable[[], datetime] | None = None,
-               limiter: LoginLimiter | None = None) -> FastAPI:
-    """The web app over ``settings``' database (or ``sessions``); ``clock`` pins the time."""
-    sessions = sessions or db.session_factory(db.make_engine(settings.database_url))
-    clock = clock or (lambda: settings.now or system_now())
-    policies = load_policy_file(settings.config_file)
-    channels = _configured_channels(settings)
-    from notifications.events import make_outbox_writer
-
-    # Actions write the notifications they cause in the request's transaction.
-    events.subscribe("outbox", make_outbox_writer(policies, channels))
+def create_app(runtime: Runtime, *, limiter: LoginLimiter | None = None) -> FastAPI:
+    """The web app over ``runtime``: its database, policies, channels and clock. Actions write
+    the notifications they cause in the request's transaction (the runtime's sessions)."""
+    settings, sessions, clock = runtime.settings, runtime.sessions, runtime.clock
     secret = _secret(settings, sessions, clock())
-    web = Web(settings=settings, sessions=sessions, clock=clock,
-              evidence=EvidenceStore(settings.evidence_dir, settings.evidence_max_bytes),
-              tokens=ApiTokens(secret), limiter=limiter or LoginLimiter(),
-              templates=make_templates(), policies=policies, configured_channels=channels)
+    web = Web(runtime=runtime, tokens=ApiTokens(secret), limiter=limiter or LoginLimiter(),
+              templates=make_templates())
 
     app = FastAPI(title="rectiflow", version="0.1.0", docs_url="/api/docs", redoc_url=None,
                   description="整改台账与督办：网页与 JSON 接口。令牌由 POST /api/token 取得。")

@@ -3,7 +3,7 @@ evidence storage, tokens, the login limiter and the templates."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,6 +20,7 @@ from workflow.evidence import EvidenceStore
 from workflow.lifecycle import KIND_LABELS, STATE_LABELS, TRANSITIONS, history_label
 from workflow.models import Person
 from workflow.policy import PolicySet
+from workflow.runtime import Runtime
 from workflow.services.people import ROLES
 from workflow.services.visibility import Scope, scope_of
 from workflow.timeutil import local_date, local_text
@@ -45,21 +46,35 @@ def _size(value: int) -> str:
 
 @dataclass
 class Web:
-    settings: Settings
-    sessions: sessionmaker[Session]
-    clock: Callable[[], datetime]
-    evidence: EvidenceStore
+    """The runtime, and what only the web app needs besides: tokens, the login limiter and the
+    templates."""
+
+    runtime: Runtime
     tokens: ApiTokens
     limiter: LoginLimiter
     templates: Jinja2Templates
-    policies: PolicySet
-    configured_channels: frozenset[str]
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self.runtime.sessions
+
+    @property
+    def evidence(self) -> EvidenceStore:
+        return self.runtime.evidence
+
+    @property
+    def policies(self) -> PolicySet:
+        return self.runtime.policies
 
     def now(self) -> datetime:
-        return self.clock()
+        return self.runtime.now()
 
     def today(self) -> date:
-        return local_date(self.clock())
+        return local_date(self.now())
 
     @property
     def link_ttl(self) -> timedelta:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from workflow import db
-from workflow.runtime import (
+from workflow.leases import (
     acquire_lease,
     heartbeat,
     lease_holder,

@@ -1,5 +1,9 @@
 """The campaign group's summary: one WeCom group-robot message per sweep listing escalations.
 
+Every sweep queues it when a group robot is configured, whoever runs the sweep (the command,
+the embedded clock, a Celery worker): ``workflow.services.reminding.sweep_round`` is the one
+place that decides.
+
 Members get their own reminders; the group (整改工作群) sees only what is overdue (红牌/黄牌),
 once per measure and stage, however many people were told about it. The robot accepts 20
 messages a minute, so a sweep writes at most one row, whose key is built from the items it
@@ -45,7 +49,7 @@ def summary_subject(items: Sequence[dict[str, Any]]) -> str:
     return f"【整改督办·群通报】逾期督办{len(items)}项：{'，'.join(p for p in parts if p)}"
 
 
-def queue_robot_summary(session: Session, messages: Sequence[OutboxMessage], *, now: datetime,
+def queue_group_summary(session: Session, messages: Sequence[OutboxMessage], *, now: datetime,
                         send_at: datetime | None = None, robot: str = ROBOT_NAME
                         ) -> OutboxMessage | None:
     """Write one ``wecom_robot`` row summarising the escalations among ``messages`` (what a
