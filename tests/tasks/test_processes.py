@@ -70,7 +70,7 @@ def test_sweep_task_writes_then_wakes_a_deliverer_and_deliver_task_sends(
 
     configure(load_settings())
     # When the sweep task runs
-    assert sweep_task() == {"messages": 3, "measures": 3}
+    assert sweep_task() == {"messages": 3, "measures": 3, "group_messages": 0}
     # Then after its commit it enqueued one deliver task (and nothing else)
     queued = [json.loads(body)["headers"]["task"] for body in broker.queued()]
     assert queued == ["rectiflow.deliver"]

@@ -52,9 +52,20 @@ def web_settings(database: Any, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(database: Any, web_settings: Settings, clock: Clock) -> Any:
-    return create_app(Runtime(web_settings, engine=database.engine, clock=clock),
-                      limiter=LoginLimiter(attempts=5, window=900))
+def runtime(database: Any, web_settings: Settings, clock: Clock) -> Runtime:
+    return Runtime(web_settings, engine=database.engine, clock=clock)
+
+
+@pytest.fixture
+def sessions(runtime: Runtime) -> sessionmaker[Session]:
+    """The runtime's sessions: what a test does through the services notifies people, as it
+    does in the web app's process."""
+    return runtime.sessions
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> Any:
+    return create_app(runtime, limiter=LoginLimiter(attempts=5, window=900))
 
 
 @pytest.fixture
