@@ -75,7 +75,7 @@ def test_sweep_task_writes_then_wakes_a_deliverer_and_deliver_task_sends(
     queued = [json.loads(body)["headers"]["task"] for body in broker.queued()]
     assert queued == ["rectiflow.deliver"]
     # And run again it finds nothing and enqueues nothing
-    assert sweep_task() == {"messages": 0, "measures": 0}
+    assert sweep_task() == {"messages": 0, "measures": 0, "group_messages": 0}
     assert len(broker.queued()) == 1
     # When the deliver task runs, everything goes out by the file channel
     assert deliver_task()["sent"] == 3
