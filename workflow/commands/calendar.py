@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from workflow.calendar_store import add_days, list_days, load_calendar, remove_day, with_days
 from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
 from workflow.errors import InputError
-from workflow.policy import load_policy_file
 from workflow.services.deadlines import Recomputed, recompute_deadlines
 from workflow.workcalendar import (
     OFFICIAL_YEARS,
@@ -30,7 +29,7 @@ ACTION_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变"}
 
 def config_overrides(app: App) -> dict[date, DayOverride]:
     """The ``[calendar]`` table of the policy file (RECTIFLOW_CONFIG, else the packaged one)."""
-    return overrides_from_toml(load_policy_file(app.settings.config_file).calendar)
+    return overrides_from_toml(app.runtime.policies.calendar)
 
 
 def _calendar(app: App, session: Session) -> WorkCalendar:
