@@ -138,7 +138,6 @@ def lines(text: str) -> list[str]:
     return text.splitlines()
 
 
-
 def _add_numbering(document, fmt: str, text: str) -> str:
     """Add a one-level Word list (format, level text) to the document; return its numId."""
     from docx.oxml import parse_xml

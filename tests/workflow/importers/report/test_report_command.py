@@ -13,10 +13,6 @@ def _count(session, model) -> int:
     return session.scalar(select(func.count()).select_from(model))
 
 
-
-# ------------------------------------------------------------------ the command line
-
-
 def test_cli_json_reports_counts_and_differences(rectiflow, report_file, now, sessions):
     result = rectiflow("import", "report", str(report_file), "--campaign", "第三轮巡察整改",
                        "--json")

@@ -17,7 +17,6 @@ def test_markers_inside_a_line_split_it(line, pieces):
     assert split_inline(line) == pieces
 
 
-
 def test_outline_keeps_blank_lines_out():
     outline = build_outline(["一、甲", "", "", "（一）乙", "", "1.丙"])
     [section] = outline.root.children

@@ -13,7 +13,7 @@ from workflow.importers.report.parsed import Result, classify_result, first_sent
 from workflow.importers.report.parser import stated_totals
 from workflow.lifecycle import Kind, State
 
-# ------------------------------------------------------------------ markers and results (pure)
+# ------------------------------------------------------------------ markers and results
 
 
 @pytest.mark.parametrize(("text", "result"), [
@@ -30,7 +30,6 @@ from workflow.lifecycle import Kind, State
 ])
 def test_result_words(text, result):
     assert classify_result(text) is result
-
 
 
 def _only_measure(text: str):
@@ -69,7 +68,7 @@ def test_measure_text_becomes_the_title_and_fields_are_kept():
     assert measure.result is Result.DONE
 
 
-# ------------------------------------------------------------------ the whole report (pure)
+# ------------------------------------------------------------------ the whole report
 
 
 def test_report_maps_outline_to_areas_problems_measures():
@@ -192,7 +191,6 @@ def test_area_intro_with_numbered_problems_is_listed_as_unplaced():
     assert [u.text for u in report.unplaced] == ["主要表现在以下方面"]
 
 
-
 @pytest.mark.parametrize(("text", "expected"), [
     ("针对巡察组提出的13个方面、29项问题，梳理出整改措施91条。目前已经整改完成26项，占比89.7%；长期建设3项。",
      {Total.AREAS: 13, Total.PROBLEMS: 29, Total.MEASURES: 91, Total.DONE: 26, Total.LONG_TERM: 3}),
@@ -213,11 +211,9 @@ def test_stated_totals_prefer_summary_sections_over_numbers_inside_a_problem():
     assert stated[Total.PROBLEMS] == 29
 
 
-
 def test_first_sentence():
     assert first_sentence("组织学习还不到位。党总支未按照要求") == "组织学习还不到位"
     assert first_sentence("针对学习不深入问题") == "针对学习不深入问题"
-
 
 
 # ------------------------------------------------------------------ lists inside progress text

@@ -10,8 +10,6 @@ from workflow.importers.report import Total, parse_report, read_document
 from workflow.importers.report.reading import decode_text
 from workflow.lifecycle import State
 
-# ------------------------------------------------------------------ reading files
-
 
 def test_txt_encodings(tmp_path):
     text = "（一）反馈问题：学习\n1.制度不健全。\n整改结果：完成\n"
@@ -32,7 +30,6 @@ def test_unsupported_or_missing_files(tmp_path):
     (tmp_path / "broken.docx").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="无法读取 Word 文件"):
         read_document(tmp_path / "broken.docx")
-
 
 
 def test_docx_paragraphs_tables_and_word_numbering(tmp_path):

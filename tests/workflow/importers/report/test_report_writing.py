@@ -35,8 +35,7 @@ def test_latest_date_in_progress_text(text, expected):
         assert found.tzinfo is UTC
 
 
-
-# ------------------------------------------------------------------ the service (database)
+# ------------------------------------------------------------------ through the service (database)
 
 
 def _count(session, model) -> int:
