@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workflow.importers.report import chinese_numeral, parse_report  # noqa: E402
+from workflow.importers.report import parse_report  # noqa: E402
+from workflow.importers.report.numbering import chinese_numeral  # noqa: E402
 
 GOAL_SECONDS = 2.0
 RESULTS = ["完成", "已完成", "基本完成，长期建设。", "已完成整改并长期坚持", "暂未完成"]

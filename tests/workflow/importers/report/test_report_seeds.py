@@ -26,7 +26,7 @@ import pytest
 from workflow.importers.report import Total, parse_report, read_document
 from workflow.lifecycle import State
 
-SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
+SEEDS = Path(__file__).resolve().parents[4].parent / "shared" / "seeds"
 
 pytestmark = pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds is not present")
 

@@ -1,0 +1,49 @@
+"""The service: ``import_report(session, path, ...)`` reads, parses and writes a report or feedback
+list into a campaign in the caller's transaction, and returns the summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from workflow.errors import InputError
+from workflow.importers.report.parsed import Total
+from workflow.importers.report.parser import parse_report
+from workflow.importers.report.reading import read_document
+from workflow.importers.report.summary import ReportImportSummary
+from workflow.importers.report.writing import campaign_by_title, write_report
+
+
+class ReportRejected(InputError):
+    """Raised when a document yields no areas, problems and measures that could be imported."""
+
+    def __init__(self, source: str, stated: Mapping[Total, int]) -> None:
+        self.source = source
+        self.stated = dict(stated)
+        told = "、".join(f"{n} 个{t.label}" for t, n in stated.items()
+                         if t in (Total.AREAS, Total.PROBLEMS, Total.MEASURES))
+        hint = f"文中虽提到 {told}，但没有逐项列出；" if told else ""
+        super().__init__(
+            f"{source} 中没有找到可以导入的问题清单：{hint}需要按「一、（一）1.（1）①」等编号逐项列出"
+            "问题，并写明「整改结果」「整改情况」，或是一张含「主要内容/问题」列的表格。未导入任何数据。",
+            field="file")
+
+
+def import_report(session: Session, path: Path, *, campaign_title: str, now: datetime,
+                  dry_run: bool = False) -> ReportImportSummary:
+    """Import a report or feedback list into a campaign (found or created by title).
+
+    Writes in the caller's transaction; refuses a document with no problems (nothing written).
+    """
+    report = parse_report(read_document(path))
+    if not report.counts()["measures"]:
+        raise ReportRejected(path.name, report.stated)
+    campaign = campaign_by_title(session, campaign_title, now=now, create=not dry_run)
+    if not dry_run:
+        assert campaign is not None
+        write_report(session, campaign, report, now, source=path.name)
+    return ReportImportSummary(campaign.id if campaign else None, report, dry_run)
