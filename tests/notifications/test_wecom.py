@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from tasks.clock import embedded_jobs
 from notifications.channels.base import Channel, ChannelConfigError, MemoryChannel
 from notifications.channels.wecom import (
     TokenStore,
@@ -28,6 +27,7 @@ from notifications.channels.wecom import (
 )
 from notifications.deliverer import Deliverer
 from notifications.setup import build_channels
+from tasks.clock import embedded_jobs
 from workflow import db
 from workflow.models import Measure, OutboxMessage, Person, RuntimeState
 from workflow.runtime import Runtime
