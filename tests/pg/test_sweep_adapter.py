@@ -71,7 +71,7 @@ def test_the_adapter_leaves_exactly_what_the_portable_store_leaves(sessions, led
     deputy = ledger.person("Deputy", "leader")
     owners = [ledger.person(f"Owner{i}", "owner", wecom_id=f"owner{i}" if i % 2 else None)
               for i in range(3)]
-    reviewer = ledger.person("Reviewer", "reviewer", wecom_id="reviewer")
+    ledger.person("Reviewer", "reviewer", wecom_id="reviewer")
     campaign = ledger.campaign(first_responsible=secretary)
     measures = ledger.measures(campaign, [
         {"leader": leader, "owner": owners[i % 3], "title": f"措施{i}",

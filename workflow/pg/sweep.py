@@ -7,6 +7,7 @@ outbox messages (recipient, channel, subject, payload, key, send time), the same
 transaction; nothing is written anywhere else, and nothing runs in another thread.
 Concretely:
 
+- ``read_due`` returns the same ``DueMeasure`` rows in the same order;
 - ``insert_items`` inserts the rows given, skips those whose key exists, and returns the keys
   it inserted;
 - ``move_on`` writes each measure's next reminder time where its version is still the one
@@ -17,10 +18,11 @@ session is on PostgreSQL; ``sweep(..., make_store=SweepStore)`` runs the portabl
 there instead. The per-action notifications (``outbox.write_notices``) always use the portable
 code: they write a handful of rows.
 
-Why it exists: an executemany is one statement per row (psycopg pipelines them, but the server
-still plans and runs each one). Here each batch is one statement over a JSON document, which the
-json module encodes far faster than array parameters: on the 100,000-measure burst of
-``bench/sweep.py`` this is what keeps PostgreSQL's sweep fast.
+Why it exists, measured with ``bench/sweep.py``'s 100,000-measure burst: the server makes the
+measures' local dates as it reads them (Python's ``astimezone`` for three times a row cost more
+than the rest of reading); and each batch's writes are one statement over a JSON document, which
+the json module encodes far faster than array parameters, where an executemany is one
+statement per row (psycopg pipelines them, but the server still plans and runs each one).
 
 How it is tested: ``tests/pg/test_sweep_adapter.py`` runs the same ledger through both stores on
 PostgreSQL and compares the outbox rows and reminder times exactly; every sweep test in
@@ -31,11 +33,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Date, cast, func, text
 
 from workflow.outbox import ItemRow
-from workflow.services.sweep import NextReminder, SweepStore
+from workflow.services.sweep import (
+    MEASURE_TIMES,
+    DueMeasure,
+    NextReminder,
+    SweepStore,
+    due_parameters,
+    due_query,
+)
+from workflow.timeutil import SHANGHAI
 
 INSERT_ITEMS = text(
     "INSERT INTO outbox_item (message_id, measure_id, rule, key) "
@@ -50,8 +62,21 @@ MOVE_ON = text(
     "WHERE measure.id = planned.id AND measure.version = planned.version")
 
 
+
+
+def _local_date(column: Any) -> Any:
+    """The column's date in Asia/Shanghai, made by the server."""
+    return cast(func.timezone(SHANGHAI.key, column), Date)
+
+
 class PostgresSweepStore(SweepStore):
-    """``SweepStore`` with one statement over a JSON document per batch for the writes."""
+    """``SweepStore`` with local dates made by the server, and one statement over a JSON
+    document per batch for the writes."""
+
+    def read_due(self, now: datetime, batch: int, after: DueMeasure | None) -> list[DueMeasure]:
+        query = due_query(after, times=[_local_date(time) for time in MEASURE_TIMES])
+        return [DueMeasure(*row) for row in
+                self.session.execute(query, due_parameters(now, batch, after))]
 
     def insert_items(self, rows: list[ItemRow]) -> set[str]:
         return set(self.session.scalars(INSERT_ITEMS, {"rows": json.dumps(rows)}))

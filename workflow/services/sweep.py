@@ -189,13 +189,18 @@ class NextReminder(NamedTuple):
     at: datetime | None
 
 
-def _due_query(after: DueMeasure | None) -> Any:
-    """The next batch of due measures, in the partial index's order (time, then id): the first,
-    or the one after the position of ``after``. The position's parameters are typed as their
-    columns, so SQLite compares a time as it stores it."""
+#: When a measure was created, changed state and last reported progress: planning counts the
+#: local dates of these.
+MEASURE_TIMES = (Measure.created_at, Measure.state_changed_at, Measure.last_progress_at)
+
+
+def due_query(after: DueMeasure | None, times: Sequence[Any] = MEASURE_TIMES) -> Any:
+    """The next batch of due measures (``DueMeasure``'s columns, ``times`` for its three
+    dates), in the partial index's order (time, then id): the first, or the one after the
+    position of ``after``. The position's parameters are typed as their columns, so SQLite
+    compares a time as it stores it."""
     query = (select(Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
-                    Measure.created_at, Measure.state_changed_at, Measure.last_progress_at,
-                    Measure.owner_id, Measure.leader_id, Measure.campaign_id,
+                    *times, Measure.owner_id, Measure.leader_id, Measure.campaign_id,
                     Measure.next_reminder_at)
              .where(Measure.next_reminder_at.is_not(None),
                     Measure.next_reminder_at <= bindparam("now"))
@@ -205,6 +210,13 @@ def _due_query(after: DueMeasure | None) -> Any:
             bindparam("after_at", type_=Measure.next_reminder_at.type),
             bindparam("after_id", type_=Measure.id.type)))
     return query
+
+
+def due_parameters(now: datetime, batch: int, after: DueMeasure | None) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"now": now, "batch": batch}
+    if after is not None:
+        parameters.update(after_at=after.next_reminder_at, after_id=after.id)
+    return parameters
 
 
 _MEASURES = Measure.__table__
@@ -226,15 +238,12 @@ class SweepStore:
 
     def read_due(self, now: datetime, batch: int, after: DueMeasure | None) -> list[DueMeasure]:
         """Up to ``batch`` measures due at ``now``, earliest first, after ``after``."""
-        parameters: dict[str, Any] = {"now": now, "batch": batch}
-        if after is not None:
-            parameters.update(after_at=after.next_reminder_at, after_id=after.id)
         return [DueMeasure(mid, version, state, kind, deadline, local_date(created),
                            local_date(changed), local_date(progress) if progress else None,
                            owner, leader, campaign, next_at)
                 for (mid, version, state, kind, deadline, created, changed, progress, owner,
                      leader, campaign, next_at)
-                in self.session.execute(_due_query(after), parameters)]
+                in self.session.execute(due_query(after), due_parameters(now, batch, after))]
 
     def insert_items(self, rows: list[ItemRow]) -> set[str]:
         """Insert outbox items, skipping keys written before; the keys inserted."""
