@@ -1,7 +1,7 @@
 """Probes of the real channels for ``rectiflow doctor``: SMTP, the WeCom app, the group robot.
 
 Each probe does one small, harmless thing against the real service with a short timeout and
-answers a :class:`~workflow.services.doctor.Finding` in plain Chinese:
+answers a :class:`~workflow.ops.doctor.Finding` in plain Chinese:
 
 - SMTP: connect, STARTTLS when configured, log in, the way the email channel (yagmail) does;
   optionally send one test mail through the email channel itself.
@@ -37,7 +37,7 @@ from notifications.channels.wecom import (
     _http_client,
     redact,
 )
-from workflow.services.doctor import Finding
+from workflow.ops.doctor import Finding
 
 #: Seconds a probe may wait for a server; doctor's runner allows a little more per check.
 PROBE_TIMEOUT = 5.0

@@ -8,6 +8,7 @@ import click
 from sqlalchemy import select
 
 from workflow.cli import App, emit_json, json_option, parse_date, pass_app
+from workflow.commands.archive import import_archive_cmd
 from workflow.importers.ledger import import_ledger
 from workflow.importers.report import import_report, summary_lines, tree_lines
 from workflow.models import Campaign
@@ -91,7 +92,5 @@ def import_report_cmd(app: App, file: Path, campaign_title: str, dry_run: bool,
 
 
 def register(cli: click.Group) -> None:
-    from workflow.commands.archive import import_archive_cmd
-
     import_group.add_command(import_archive_cmd)
     cli.add_command(import_group)

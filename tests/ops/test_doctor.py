@@ -28,8 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflow import db
 from workflow.models import OutboxMessage
-from workflow.runtime import Heartbeat, heartbeat
-from workflow.services.doctor import (
+from workflow.ops.doctor import (
     Check,
     Finding,
     OutboxFacts,
@@ -44,6 +43,7 @@ from workflow.services.doctor import (
     run_checks,
     sweep_finding,
 )
+from workflow.runtime import Heartbeat, heartbeat
 from workflow.timeutil import system_now
 from workflow.workcalendar import OFFICIAL_YEARS, DayOverride, WorkCalendar
 
