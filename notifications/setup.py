@@ -14,6 +14,8 @@ from notifications.channels.email import EmailChannel
 from notifications.channels.file import FileChannel
 from notifications.deliverer import Deliverer
 from notifications.render import LinkMaker
+from workflow.services.approvals import make_link_maker
+from workflow.timeutil import system_now
 
 
 def build_channels(settings: Settings,
@@ -35,9 +37,6 @@ def approval_link_maker(settings: Settings,
                         now: Callable[[], datetime] | None = None) -> LinkMaker:
     """Mints a one-time approval link, at send time, for items that ask the recipient to act
     (a verified measure's ``to_close``); valid ``settings.approval_link_hours``."""
-    from workflow.services.approvals import make_link_maker
-    from workflow.timeutil import system_now
-
     return make_link_maker(settings.base_url, timedelta(hours=settings.approval_link_hours),
                            now or (lambda: settings.now or system_now()))
 
