@@ -1,7 +1,7 @@
 """Probes of the real channels for ``rectiflow doctor``: SMTP, the WeCom app, the group robot.
 
 Each probe does one small, harmless thing against the real service with a short timeout and
-answers a :class:`~workflow.services.doctor.Finding` in plain Chinese:
+answers a :class:`~workflow.ops.doctor.Finding` in plain Chinese:
 
 - SMTP: connect, STARTTLS when configured, log in, the way the email channel (yagmail) does;
   optionally send one test mail through the email channel itself.
@@ -28,16 +28,10 @@ import httpx
 from config.settings import Settings
 from notifications.channels.base import ChannelConfigError, DeliveryError, Rendered
 from notifications.channels.email import EmailChannel
-from notifications.channels.wecom import (
-    RATE_LIMITED,
-    WeComAppChannel,
-    WeComRobotChannel,
-    _call,
-    _errcode,
-    _http_client,
-    redact,
-)
-from workflow.services.doctor import Finding
+from notifications.channels.wecom.api import RATE_LIMITED, WeComApi, errcode, redact
+from notifications.channels.wecom.app import WeComAppChannel
+from notifications.channels.wecom.robot import WeComRobotChannel
+from workflow.ops.doctor import Finding
 
 #: Seconds a probe may wait for a server; doctor's runner allows a little more per check.
 PROBE_TIMEOUT = 5.0
@@ -197,14 +191,13 @@ def wecom_finding(settings: Settings, *, timeout: float = PROBE_TIMEOUT,
         channel = WeComAppChannel.from_settings(settings, tokens=None)  # type: ignore[arg-type]
     except ChannelConfigError as exc:
         return Finding.fail(str(exc))
-    with _http_client(channel.api_base, timeout, transport) as client:
+    with WeComApi(channel.name, channel.api_base, timeout=timeout, transport=transport) as api:
         try:
-            answer = _call(channel.name, client, "GET", "/cgi-bin/gettoken",
-                           {"corpid": channel.corp_id, "corpsecret": channel.secret})
+            answer = api.gettoken(channel.corp_id, channel.secret)
         except DeliveryError as exc:
             return Finding.fail(f"无法访问企业微信接口 {channel.api_base}：{exc.reason}；"
                                 "请确认本服务器可以访问外网（或代理设置）")
-    code = _errcode(answer)
+    code = errcode(answer)
     if code == 0 and not answer.get("access_token"):
         return Finding.fail("企业微信的应答里没有 access_token")
     return wecom_token_finding(code, str(answer.get("errmsg", "")), channel.agent_id)
@@ -238,10 +231,10 @@ def robot_finding(settings: Settings, *, timeout: float = PROBE_TIMEOUT,
     except ChannelConfigError as exc:
         return Finding.fail(str(exc))
     probe = b"rectiflow doctor: webhook key check\n"
-    with _http_client(channel.api_base, timeout, transport) as client:
+    with WeComApi(channel.name, channel.api_base, timeout=timeout, transport=transport) as api:
         try:
-            response = client.post("/cgi-bin/webhook/upload_media",
-                                   params={"key": channel.key, "type": "file"},
+            response = api.request("POST", "/cgi-bin/webhook/upload_media",
+                                   {"key": channel.key, "type": "file"},
                                    files={"media": ("rectiflow-doctor.txt", probe, "text/plain")})
         except httpx.HTTPError as exc:
             return Finding.fail(redact(f"无法访问企业微信接口 {channel.api_base}：{type(exc).__name__}；"
@@ -254,4 +247,4 @@ def robot_finding(settings: Settings, *, timeout: float = PROBE_TIMEOUT,
         return Finding.fail("企业微信接口的应答不是 JSON")
     if not isinstance(answer, dict):
         return Finding.fail("企业微信接口的应答格式不对")
-    return robot_finding_for(_errcode(answer), str(answer.get("errmsg", "")))
+    return robot_finding_for(errcode(answer), str(answer.get("errmsg", "")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
+from notifications.channels import wecom
 from notifications.channels.base import Channel
 from notifications.channels.email import EmailChannel
 from notifications.channels.file import FileChannel
@@ -19,8 +20,6 @@ def build_channels(settings: Settings,
         channels["email"] = EmailChannel.from_settings(settings)
     if (settings.wecom_corp_id or settings.wecom_secret or settings.wecom_agent_id
             or settings.wecom_webhook_key):  # half a WeCom configuration is refused, not ignored
-        from notifications.channels import wecom
-
         channels.update(wecom.channels_from_settings(settings, sessions))
     channels["file"] = FileChannel(settings.outbox_dir,
                                    sender=settings.smtp_sender or "rectiflow@localhost")

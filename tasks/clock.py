@@ -28,7 +28,7 @@ from config.settings import Settings
 from tasks.jobs import deliver_task, digest_task, sweep_task
 from tasks.work import Work, process_name, wrote_messages
 from workflow import db, metrics
-from workflow.leases import acquire_lease, heartbeat, release_lease
+from workflow.leases import HeartbeatName, acquire_lease, heartbeat, release_lease
 from workflow.policy import PolicySet, digest_schedule
 from workflow.runtime import Runtime
 from workflow.timeutil import SHANGHAI, system_now
@@ -36,7 +36,6 @@ from workflow.timeutil import SHANGHAI, system_now
 log = logging.getLogger("rectiflow.clock")
 
 LEASE = "clock"
-HEARTBEAT = "clock:heartbeat"
 
 
 def tick_trigger(seconds: int) -> CronTrigger:
@@ -85,7 +84,7 @@ class Clock:
         with db.transaction(self.sessions) as session:
             mine = acquire_lease(session, LEASE, self.holder, now, self.ttl)
             if mine:
-                heartbeat(session, HEARTBEAT, now, self.holder)
+                heartbeat(session, HeartbeatName.CLOCK, now, self.holder)
         if mine and self.leading is not True:
             log.info("时钟 %s 已取得租约，开始调度", self.holder)
         elif not mine and self.leading is not False:

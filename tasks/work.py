@@ -16,17 +16,13 @@ from dataclasses import dataclass
 
 from config.settings import load_settings
 from notifications.deliverer import DeliveryReport
-from workflow.leases import heartbeat
+from workflow.leases import HeartbeatName, heartbeat
 from workflow.runtime import Runtime
 from workflow.services.digest import send_weekly_digests
 from workflow.services.reminding import sweep_round
 from workflow.timeutil import system_now
 
 log = logging.getLogger("rectiflow.work")
-
-#: The heartbeat a successful sweep writes in its own transaction; ``doctor`` reads it.
-SWEEP_HEARTBEAT = "task:sweep"
-
 
 def process_name() -> str:
     """``host:pid``, how leases and heartbeats name this process."""
@@ -50,7 +46,7 @@ class Work:
         with runtime.transaction(write_lock=True) as session:
             summary = sweep_round(session, runtime.reminder_context(session), now=now,
                                   group_robot=runtime.group_robot).as_json()
-            heartbeat(session, SWEEP_HEARTBEAT, system_now(), process_name())
+            heartbeat(session, HeartbeatName.SWEEP, system_now(), process_name())
         if summary["messages"]:
             log.info("sweep: %(measures)s measures checked, %(messages)s messages written, "
                      "%(group_messages)s group summary", summary)
@@ -63,7 +59,7 @@ class Work:
         with runtime.transaction(write_lock=True) as session:
             summary = send_weekly_digests(session, runtime.policies, runtime.person_channels,
                                           runtime.now()).as_json()
-            heartbeat(session, "task:digest", system_now(), process_name())
+            heartbeat(session, HeartbeatName.DIGEST, system_now(), process_name())
         log.info("digest: %s", summary)
         return summary
 
@@ -81,7 +77,7 @@ class Work:
                 log.info("deliver: time budget used up; the next tick goes on")
                 break
         with self.runtime.transaction() as session:
-            heartbeat(session, "task:deliver", system_now(), process_name())
+            heartbeat(session, HeartbeatName.DELIVER, system_now(), process_name())
         if report.sent + report.failed + report.dead:
             log.info("deliver: %s", report.as_json())
         return report

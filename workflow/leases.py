@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -21,6 +22,15 @@ from sqlalchemy.orm import Session
 
 from workflow.models import RuntimeState
 from workflow.timeutil import as_utc
+
+
+class HeartbeatName(StrEnum):
+    """The heartbeats processes write and ``doctor`` reads."""
+
+    CLOCK = "clock:heartbeat"
+    SWEEP = "task:sweep"
+    DIGEST = "task:digest"
+    DELIVER = "task:deliver"
 
 
 def _upsert(session: Session) -> Any:

@@ -18,13 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from notifications.channels.base import Channel, ChannelConfigError, MemoryChannel
-from notifications.channels.wecom import (
-    TokenStore,
-    WeComAppChannel,
-    WeComRobotChannel,
-    card_description,
-    fit_utf8,
-)
+from notifications.channels.wecom.api import TokenStore, fit_utf8
+from notifications.channels.wecom.app import WeComAppChannel, card_description
+from notifications.channels.wecom.robot import WeComRobotChannel
 from notifications.deliverer import Deliverer
 from notifications.setup import build_channels
 from tasks.clock import embedded_jobs

@@ -190,7 +190,7 @@ def test_missing_pg_dump_is_named(installations, run, tmp_path, monkeypatch):
 
 
 def test_the_pg_password_travels_only_in_pgpassword():
-    from workflow.services.backup import libpq_target, public_location
+    from workflow.ops.backup import libpq_target, public_location
 
     conninfo, env = libpq_target("postgresql+psycopg://rf:s3cret@db.example:5433/rectiflow"
                                  "?options=-csearch_path%3Dx")
@@ -272,7 +272,7 @@ def test_restore_by_a_user_that_does_not_own_the_schema(schema_not_owned, run, t
 
 
 def test_the_schema_entries_are_left_out_of_the_restore_list():
-    from workflow.services.backup import without_schema_entries
+    from workflow.ops.backup import without_schema_entries
 
     listing = ("; Selected TOC Entries:\n"
                "9; 2615 181244 SCHEMA - public postgres\n"

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from workflow.commands.common import App, emit_json, json_option, pass_app
+from workflow.ops.archive import export_campaign, import_archive
 from workflow.progress import terminal_reporter
-from workflow.services.archive import export_campaign, import_archive
 
 
 @click.command("export")

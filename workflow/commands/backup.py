@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from workflow.commands.common import App, emit_json, json_option, pass_app
+from workflow.ops.backup import create_backup, restore_backup
 from workflow.progress import terminal_reporter
-from workflow.services.backup import create_backup, restore_backup
 
 
 def _size(size: int) -> str:

@@ -1,8 +1,9 @@
 """``rectiflow doctor``: check a deployment in one run, one line per check, exit 1 on a failure.
 
-The checks are in ``workflow/services/doctor.py`` (and the channel probes in
-``notifications/probes.py``); this module only gathers their inputs from the settings and the
-database and prints the findings.
+The checks are in ``workflow/ops/doctor.py``, the database and broker probes in
+``workflow/ops/probes.py`` and the channel probes in ``notifications/probes.py``; this module
+only gathers their inputs from the settings and the database, hands the channel probes in, and
+prints the findings.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from config.settings import mask_url_password
+from notifications import probes as channel_probes
 from workflow import db
+from workflow.calendar_store import load_calendar
 from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
-from workflow.services import doctor
-from workflow.services.doctor import Check, Finding, Status
+from workflow.leases import HeartbeatName, read_heartbeat
+from workflow.ops import doctor, probes
+from workflow.ops.doctor import Check, Finding, Status
 from workflow.timeutil import local_date, system_now
 
 #: Seconds each check may take; network probes give up a little earlier on their own.
@@ -38,21 +42,17 @@ def _engine(app: App) -> Engine:
 
 def _database_check(app: App, engine: Engine) -> Finding:
     url = app.settings.database_url
-    missing = doctor.sqlite_file_missing(url)
+    missing = probes.sqlite_file_missing(url)
     if missing is not None:
         return Finding.fail(f"数据库文件 {missing.resolve()} 不存在：请确认 RECTIFLOW_DATABASE_URL，"
                             "或运行 rectiflow db upgrade 新建")
     try:
-        facts = doctor.read_schema(engine)
+        facts = probes.read_schema(engine)
     except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
         reason = getattr(exc, "orig", None) or exc
         return Finding.fail(f"无法连接 {mask_url_password(url)}（{' '.join(str(reason).split())[:200]}）："
                             "请确认数据库服务在运行，RECTIFLOW_DATABASE_URL 中的地址、端口、用户名和密码正确")
-    from alembic.script import ScriptDirectory
-
-    scripts = ScriptDirectory(str(db.MIGRATIONS))
-    known = {script.revision for script in scripts.walk_revisions()}
-    return doctor.migration_finding(facts.current, scripts.get_current_head(), known, facts.backend)
+    return doctor.migration_finding(facts.current, facts.head, facts.known, facts.backend)
 
 
 def _with_session(app: App, read: Callable[[Session], Finding]) -> Callable[[], Finding]:
@@ -69,25 +69,17 @@ def _database_checks(app: App) -> list[Check]:
     now = app.now()
 
     def calendar(session: Session) -> Finding:
-        from workflow.calendar_store import load_calendar
-
         overrides = doctor.calendar_overrides(settings.config_file)
         return doctor.calendar_finding(load_calendar(session, overrides), local_date(now))
 
     def clock(session: Session) -> Finding:
-        from tasks.clock import HEARTBEAT
-        from workflow.leases import read_heartbeat
-
         # The clock writes heartbeats with the real time, whatever --now says.
-        return doctor.clock_finding(read_heartbeat(session, HEARTBEAT), system_now(),
+        return doctor.clock_finding(read_heartbeat(session, HeartbeatName.CLOCK), system_now(),
                                     settings.clock_tick, broker=bool(settings.broker_url))
 
     def last_sweep(session: Session) -> Finding:
-        from tasks.work import SWEEP_HEARTBEAT
-        from workflow.leases import read_heartbeat
-
         # Written with the real time by the sweep task (worker) or the embedded clock.
-        return doctor.sweep_finding(read_heartbeat(session, SWEEP_HEARTBEAT), system_now(),
+        return doctor.sweep_finding(read_heartbeat(session, HeartbeatName.SWEEP), system_now(),
                                     settings.sweep_tick, broker=bool(settings.broker_url))
 
     def backlog(session: Session) -> Finding:
@@ -104,23 +96,21 @@ def _database_checks(app: App) -> list[Check]:
 
 
 def _channel_checks(app: App, send_test: str | None) -> list[Check]:
-    from notifications import probes
-
+    """The channel probes live on the notification side; the domain's runner only calls them."""
     settings = app.settings
-    return [Check("smtp", "邮件", lambda: probes.smtp_finding(settings, send_test_to=send_test)),
-            Check("wecom", "企业微信", lambda: probes.wecom_finding(settings)),
-            Check("wecom_robot", "企业微信群机器人", lambda: probes.robot_finding(settings))]
+    return [Check("smtp", "邮件",
+                  lambda: channel_probes.smtp_finding(settings, send_test_to=send_test)),
+            Check("wecom", "企业微信", lambda: channel_probes.wecom_finding(settings)),
+            Check("wecom_robot", "企业微信群机器人", lambda: channel_probes.robot_finding(settings))]
 
 
 def _broker_check(url: str | None) -> Finding:
     """The broker answers a PING (Redis) or a connection (AMQP), as ``/readyz`` checks it."""
     if not url:
         return doctor.broker_finding(None, None)
-    from workflow.web.ops import check_broker
-
     location = mask_url_password(url)
     try:
-        check_broker(url, timeout=BROKER_TIMEOUT)
+        probes.check_broker(url, timeout=BROKER_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - any client error means "not reachable"
         password = urlsplit(url).password
         detail = f"{type(exc).__name__}: {exc}"

@@ -21,12 +21,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import text
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflow import logs
+from workflow.ops.probes import ANSWER_TIMEOUT, check_broker, check_database
 
 log = logging.getLogger("rectiflow.web.ops")
 access = logging.getLogger("rectiflow.web.access")
@@ -34,7 +33,7 @@ access = logging.getLogger("rectiflow.web.access")
 router = APIRouter(include_in_schema=False)
 
 #: A dependency that does not answer within this many seconds counts as down.
-CHECK_TIMEOUT = 3.0
+CHECK_TIMEOUT = ANSWER_TIMEOUT
 #: Incoming request ids we keep: short, and only characters safe in a log line or a header.
 _SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 #: Paths logged at DEBUG only: probes and scrapes come every few seconds.
@@ -46,28 +45,6 @@ _checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rectiflow-readyz
 def healthz() -> dict[str, str]:
     """The process is alive and serving requests; nothing else is checked."""
     return {"status": "ok"}
-
-
-def check_database(sessions: sessionmaker[Session]) -> None:
-    with sessions() as session:
-        session.execute(text("SELECT 1"))
-
-
-def check_broker(url: str, timeout: float = CHECK_TIMEOUT) -> None:
-    """A Redis PING, or an AMQP connection opened and closed."""
-    if url.startswith(("redis://", "rediss://")):
-        import redis
-
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-        try:
-            client.ping()
-        finally:
-            client.close()
-        return
-    from kombu import Connection
-
-    with Connection(url, connect_timeout=timeout) as connection:
-        connection.ensure_connection(max_retries=1, timeout=timeout)
 
 
 def _probe(name: str, check: Callable[[], None]) -> dict[str, str]:

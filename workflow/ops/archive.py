@@ -54,8 +54,8 @@ from workflow.models import (
     Unit,
     UTCDateTime,
 )
+from workflow.ops.backup import rectiflow_version, sha256_of
 from workflow.progress import SILENT, Reporter
-from workflow.services.backup import rectiflow_version, sha256_of
 
 ARCHIVE_FORMAT = "rectiflow-archive"
 ARCHIVE_FORMAT_VERSION = 1

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workflow import db
 from workflow.leases import Heartbeat, heartbeat
 from workflow.models import OutboxMessage
-from workflow.services.doctor import (
+from workflow.ops.doctor import (
     Check,
     Finding,
     OutboxFacts,
@@ -47,8 +47,8 @@ from workflow.services.doctor import (
 from workflow.timeutil import system_now
 from workflow.workcalendar import OFFICIAL_YEARS, DayOverride, WorkCalendar
 
-CLOCK_HEARTBEAT = "clock:heartbeat"  # tasks.clock.HEARTBEAT
-SWEEP_HEARTBEAT = "task:sweep"  # tasks.work.SWEEP_HEARTBEAT
+CLOCK_HEARTBEAT = "clock:heartbeat"  # HeartbeatName.CLOCK
+SWEEP_HEARTBEAT = "task:sweep"  # HeartbeatName.SWEEP
 #: The last year the packaged calendar knows: its November is when next year goes missing.
 LAST_OFFICIAL = max(OFFICIAL_YEARS)
 NEXT = LAST_OFFICIAL + 1

@@ -7,8 +7,9 @@ probe file, a network call) is kept apart and as small as the check allows. The 
 each check a time limit and turns anything a check raises into a failed finding, so one broken
 part never hides the others.
 
-Channel probes (SMTP, WeCom) live in ``notifications/probes.py``: the domain does not talk to
-mail or WeCom servers; the CLI wires both together.
+Whether the database and the broker answer is asked in ``workflow/ops/probes.py``. The channel
+probes (SMTP, WeCom) live in ``notifications/probes.py``, since the domain does not talk to mail
+or WeCom servers: the entry point hands them to :func:`run_checks` as :class:`Check` callables.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from workflow.errors import RectiflowError
 from workflow.leases import Heartbeat
 from workflow.models import OutboxMessage
+from workflow.policy import digest_schedule, load_policy_file
 from workflow.timeutil import as_utc, local_text
 from workflow.workcalendar import (
     OFFICIAL_YEARS,
@@ -153,33 +155,6 @@ def migration_finding(current: str | None, head: str | None, known: Collection[s
         return Finding.fail(f"数据库结构版本 {current} 是本程序不认识的（程序最新为 {head}）："
                             "可能由更新版本的 rectiflow 升级过，请使用相同或更新版本的程序")
     return Finding.fail(f"表结构不是最新（当前 {current}，最新 {head}）：{upgrade}")
-
-
-@dataclass(frozen=True)
-class SchemaFacts:
-    backend: str
-    current: str | None
-
-
-def backend_label(url: str) -> str:
-    name = make_url(url).get_backend_name()
-    return {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(name, name)
-
-
-def sqlite_file_missing(url: str) -> Path | None:
-    """The SQLite file ``url`` names when it does not exist (connecting would create it empty)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    path = Path(parsed.database)  # type: ignore[arg-type]
-    return None if path.exists() else path
-
-
-def read_schema(engine: Engine) -> SchemaFacts:
-    """Connect and read the migration revision (I/O)."""
-    from workflow import db
-
-    return SchemaFacts(backend_label(str(engine.url)), db.current_revision(engine))
 
 
 # ------------------------------------------------------------------ calendar
@@ -423,9 +398,6 @@ def size_text(size: int) -> str:
 def policy_finding(path: Path | None) -> Finding:
     """Load and validate the policy file: its rules, the digest schedule and its [calendar]
     table (I/O: reads the file)."""
-    from workflow.errors import RectiflowError
-    from workflow.policy import digest_schedule, load_policy_file
-
     name = f"RECTIFLOW_CONFIG={path}" if path else "内置默认策略（未设置 RECTIFLOW_CONFIG）"
     try:
         policies = load_policy_file(path)
@@ -441,9 +413,6 @@ def policy_finding(path: Path | None) -> Finding:
 def calendar_overrides(path: Path | None) -> Mapping[date, DayOverride]:
     """The policy file's [calendar] days, or none when the file itself is bad (its own check
     reports that)."""
-    from workflow.errors import RectiflowError
-    from workflow.policy import load_policy_file
-
     try:
         return overrides_from_toml(load_policy_file(path).calendar)
     except RectiflowError:
