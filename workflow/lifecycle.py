@@ -149,7 +149,8 @@ class Rule(StrEnum):
         return f"{self.value}:{step}"
 
 
-RULE_LABELS: Mapping[Rule, str] = {
+#: Labels by stored name (keys are the enum members, equal to their strings).
+RULE_LABELS: Mapping[str, str] = {
     Rule.BEFORE: "到期提醒",
     Rule.OVERDUE: "逾期督办",
     Rule.NUDGE: "立行立改催办",
@@ -179,12 +180,14 @@ def rule_family(name: str) -> Rule | None:
 
 @dataclass(frozen=True)
 class Notify:
-    """The notification a history row causes: which rule, to whom, how urgent, and why."""
+    """The notification a history row causes: which rule, to whom, how urgent, and why;
+    ``link`` is the action the message's approval link performs, if it carries one."""
 
     rule: Rule
     recipient: Relation
     urgency: int
     reason: str
+    link: Action | None = None
 
 
 class Replay(StrEnum):
@@ -241,7 +244,7 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
        notify=Notify(U.RETURNED, R.OWNER, 2, "整改材料被退回，请按意见修改后重新提交")),
     _t(Action.VERIFY, "核验通过", [S.SUBMITTED], S.VERIFIED, [R.REVIEWER, R.LEADER],
        help="整改办或责任领导对账核验通过",
-       notify=Notify(U.TO_CLOSE, R.LEADER, 2, "已核验通过，待您审阅并销号")),
+       notify=Notify(U.TO_CLOSE, R.LEADER, 2, "已核验通过，待您审阅并销号", link=Action.CLOSE)),
     _t(Action.CLOSE, "销号", [S.VERIFIED], S.CLOSED, [R.LEADER, R.FIRST_RESPONSIBLE],
        help="责任领导或第一责任人签字销号"),
     _t(Action.REOPEN, "重新打开", [S.VERIFIED, S.CLOSED], S.IN_PROGRESS, [R.LEADER], [N.COMMENT],
@@ -330,6 +333,11 @@ def actions_replaying(*effects: Replay) -> tuple[str, ...]:
     return tuple(name for name, kind in HISTORY_KINDS.items() if kind.replay in effects)
 
 
+#: Notification rules whose items carry an approval link, and the action the link performs.
+LINK_ACTIONS: Mapping[str, Action] = {
+    kind.notify.rule: kind.notify.link for kind in _KINDS
+    if kind.notify is not None and kind.notify.link is not None}
+
 #: Replay effect and "always a change" of every history action, for the digest's hot loop.
 REPLAY: Mapping[str, Replay] = {name: kind.replay for name, kind in HISTORY_KINDS.items()}
 ALWAYS_A_CHANGE: frozenset[str] = frozenset(
@@ -353,7 +361,7 @@ class Role(StrEnum):
         return ROLE_LABELS[self]
 
 
-ROLE_LABELS: Mapping[Role, str] = {
+ROLE_LABELS: Mapping[str, str] = {
     Role.OWNER: "责任人",
     Role.REVIEWER: "整改办",
     Role.LEADER: "责任领导",
@@ -362,6 +370,12 @@ ROLE_LABELS: Mapping[Role, str] = {
 }
 #: Roles that see every measure of every campaign.
 SEE_ALL_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.REVIEWER, Role.VIEWER})
+#: Relations a reminder may be addressed to (the policy's escalation ``to``): the people a
+#: measure names, its campaign's first responsible, and the reviewers (整改办).
+REMINDER_RECIPIENTS: tuple[Relation, ...] = (
+    Relation.OWNER, Relation.LEADER, Relation.FIRST_RESPONSIBLE, Relation.REVIEWER)
+#: Relations a transition's notification may be addressed to: the people the measure names.
+EVENT_RECIPIENTS: frozenset[Relation] = frozenset({Relation.OWNER, Relation.LEADER})
 
 
 def parse_role(name: str) -> Role | None:
@@ -385,7 +399,7 @@ class OutboxStatus(StrEnum):
         return OUTBOX_STATUS_LABELS[self]
 
 
-OUTBOX_STATUS_LABELS: Mapping[OutboxStatus, str] = {
+OUTBOX_STATUS_LABELS: Mapping[str, str] = {
     OutboxStatus.PENDING: "待发送",
     OutboxStatus.SENDING: "发送中",
     OutboxStatus.SENT: "已发送",
@@ -414,7 +428,7 @@ class Channel(StrEnum):
         return CHANNEL_LABELS[self]
 
 
-CHANNEL_LABELS: Mapping[Channel, str] = {
+CHANNEL_LABELS: Mapping[str, str] = {
     Channel.EMAIL: "邮件",
     Channel.WECOM: "企业微信",
     Channel.WECOM_ROBOT: "企业微信群",
@@ -435,7 +449,7 @@ class Preference(StrEnum):
         return PREFERENCE_LABELS[self]
 
 
-PREFERENCE_LABELS: Mapping[Preference, str] = {
+PREFERENCE_LABELS: Mapping[str, str] = {
     Preference.AUTO: "按配置（邮件和企业微信都发）",
     Preference.EMAIL: "只发邮件",
     Preference.WECOM: "只发企业微信",
