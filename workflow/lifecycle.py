@@ -415,7 +415,7 @@ class MessageKind(StrEnum):
     DIGEST = "digest"
 
 
-class Channel(StrEnum):
+class ChannelName(StrEnum):
     """A way a message leaves rectiflow (``OutboxMessage.channel``)."""
 
     EMAIL = "email"
@@ -429,10 +429,10 @@ class Channel(StrEnum):
 
 
 CHANNEL_LABELS: Mapping[str, str] = {
-    Channel.EMAIL: "邮件",
-    Channel.WECOM: "企业微信",
-    Channel.WECOM_ROBOT: "企业微信群",
-    Channel.FILE: "本地文件",
+    ChannelName.EMAIL: "邮件",
+    ChannelName.WECOM: "企业微信",
+    ChannelName.WECOM_ROBOT: "企业微信群",
+    ChannelName.FILE: "本地文件",
 }
 
 
