@@ -298,16 +298,11 @@ SYSTEM_ROWS: Mapping[SystemAction, SystemRow] = {row.action: row for row in (
               help="录入节假日后按工作日重新计算完成时限", replay=Replay.RECOUNT),
 )}
 
-#: Every kind of history row, lifecycle or system, by its stored name.
 _KINDS: list[Transition | SystemRow] = [*TRANSITIONS.values(), *SYSTEM_ROWS.values()]
+#: Every kind of history row, lifecycle or system, by its stored name.
 HISTORY_KINDS: Mapping[str, Transition | SystemRow] = {kind.action: kind for kind in _KINDS}
 #: What a history row shows as its actor when no person is recorded on it.
 SYSTEM_ACTOR = "系统"
-
-
-def history_kind(action: str) -> Transition | SystemRow | None:
-    """The row declaring a history action, lifecycle or system; None if unknown."""
-    return HISTORY_KINDS.get(action)
 
 
 def history_label(action: str) -> str:
