@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
+from workflow.lifecycle import ChannelName
+
 DEFAULT_WECOM_API_BASE = "https://qyapi.weixin.qq.com"
 
 
@@ -103,18 +105,18 @@ class Settings:
         return bool(self.wecom_corp_id and self.wecom_secret and self.wecom_agent_id)
 
     @property
-    def person_channels(self) -> frozenset[str]:
+    def person_channels(self) -> frozenset[ChannelName]:
         """The channels a person can be reached by: ``email`` with a mail server, ``wecom``
         with a whole WeCom application; neither means the file channel stands in."""
-        return frozenset(name for name, on in (("email", self.smtp_configured),
-                                               ("wecom", self.wecom_configured)) if on)
+        return frozenset(name for name, on in ((ChannelName.EMAIL, self.smtp_configured),
+                                               (ChannelName.WECOM, self.wecom_configured)) if on)
 
     @property
-    def delivery_channels(self) -> tuple[str, ...]:
+    def delivery_channels(self) -> tuple[ChannelName, ...]:
         """Every channel a deliverer sends by: the person channels, the group robot with its
         webhook key, and the file channel always."""
-        robot = ("wecom_robot",) if self.wecom_webhook_key else ()
-        return (*sorted(self.person_channels), *robot, "file")
+        robot = (ChannelName.WECOM_ROBOT,) if self.wecom_webhook_key else ()
+        return (*sorted(self.person_channels), *robot, ChannelName.FILE)
 
 
 def parse_bool(name: str, value: str) -> bool:

@@ -24,6 +24,7 @@ from notifications.channels.base import Channel, DeliveryError
 from notifications.render import LinkMaker, render
 from workflow import db, metrics
 from workflow.errors import InputError, NotFound
+from workflow.lifecycle import ChannelName, OutboxStatus
 from workflow.models import OutboxMessage, Person
 
 log = logging.getLogger("rectiflow.deliver")
@@ -65,15 +66,16 @@ def claim(session: Session, now: datetime, *, limit: int, lease: timedelta,
     """Take up to ``limit`` due rows for ``lease``; rows whose lease ran out are due again."""
     due = (select(OutboxMessage.id)
            .where(OutboxMessage.channel.in_(sorted(channels)),
-                  or_(and_(OutboxMessage.status == "pending", OutboxMessage.not_before <= now),
-                      and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)))
+                  or_(and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before <= now),
+                      and_(OutboxMessage.status == OutboxStatus.SENDING,
+                           OutboxMessage.lease_until < now)))
            .order_by(OutboxMessage.not_before, OutboxMessage.id)
            .limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     statement = (update(OutboxMessage)
                  .where(OutboxMessage.id.in_(due.scalar_subquery()))
-                 .values(status="sending", lease_until=now + lease)
+                 .values(status=OutboxStatus.SENDING, lease_until=now + lease)
                  .returning(OutboxMessage.id)
                  .execution_options(synchronize_session=False))
     return sorted(session.scalars(statement).all())
@@ -147,9 +149,9 @@ class Deliverer:
     def _hand_back(self, ids: list[int], lease_until: datetime) -> None:
         with self._transaction() as session:
             session.execute(update(OutboxMessage)
-                            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending",
+                            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.SENDING,
                                    OutboxMessage.lease_until == lease_until)
-                            .values(status="pending", lease_until=None)
+                            .values(status=OutboxStatus.PENDING, lease_until=None)
                             .execution_options(synchronize_session=False))
         log.info("handed %s unsent outbox messages back: the batch outlasted its lease", len(ids))
 
@@ -159,11 +161,12 @@ class Deliverer:
                      lease_until: datetime, report: DeliveryReport) -> None:
         with self._transaction() as session:
             message = session.get(OutboxMessage, message_id)
-            if message is None or message.status != "sending" or message.lease_until != lease_until:
+            if (message is None or message.status != OutboxStatus.SENDING
+                    or message.lease_until != lease_until):
                 return  # sent meanwhile, or reclaimed by another deliverer: theirs now
             wait_until = self._paced(session, channel, message, now)
             if wait_until is not None:
-                message.status = "pending"
+                message.status = OutboxStatus.PENDING
                 message.not_before = wait_until
                 message.lease_until = None
                 report.deferred += 1
@@ -185,7 +188,7 @@ class Deliverer:
         with self._transaction() as session:
             message = session.get(OutboxMessage, message_id)
             assert message is not None
-            message.status = "sent"
+            message.status = OutboxStatus.SENT
             message.sent_at = now
             message.lease_until = None
             message.attempts += 1
@@ -205,7 +208,8 @@ class Deliverer:
                 select(func.count(), func.min(OutboxMessage.sent_at))
                 .where(OutboxMessage.channel == message.channel,
                        OutboxMessage.recipient == message.recipient,
-                       OutboxMessage.status == "sent", OutboxMessage.sent_at > since)).one()
+                       OutboxMessage.status == OutboxStatus.SENT,
+                       OutboxMessage.sent_at > since)).one()
             if recent[0] >= count and recent[1] is not None:
                 oldest: datetime = recent[1]
                 return oldest + timedelta(seconds=seconds, milliseconds=100)
@@ -222,7 +226,7 @@ class Deliverer:
             if error.retryable and message.attempts < MAX_ATTEMPTS:
                 delay = (timedelta(seconds=error.retry_after) if error.retry_after
                          else retry_delay(message.attempts, self.rng))
-                message.status = "pending"
+                message.status = OutboxStatus.PENDING
                 message.not_before = self.send_window(now + delay)
                 report.failed += 1
                 metrics.message_failed(message.channel)
@@ -231,7 +235,7 @@ class Deliverer:
                             extra={"message_id": message_id, "channel": message.channel,
                                    "error_code": error.code})
                 return
-            message.status = "dead"
+            message.status = OutboxStatus.DEAD
             report.dead += 1
             metrics.message_dead(message.channel)
             log.error("outbox message %s is dead after %s tries: %s", message_id,
@@ -243,19 +247,19 @@ class Deliverer:
     def _fall_back_to_email(self, session: Session, message: OutboxMessage,
                             now: datetime) -> None:
         """A person WeCom cannot reach permanently gets the message by email instead."""
-        if message.channel != "wecom" or "email" not in self.channels:
+        if message.channel != ChannelName.WECOM or ChannelName.EMAIL not in self.channels:
             return
         person = session.get(Person, message.recipient_id) if message.recipient_id else None
         if person is None or not person.email:
             return
         fallback = OutboxMessage(
-            channel="email", kind=message.kind, recipient_id=person.id, recipient=person.email,
+            channel=ChannelName.EMAIL, kind=message.kind, recipient_id=person.id, recipient=person.email,
             subject=message.subject, payload=message.payload, key=f"{message.key}|email-fallback",
-            status="pending", attempts=0, not_before=now, created_at=now,
+            status=OutboxStatus.PENDING, attempts=0, not_before=now, created_at=now,
             info={"fallback_for": message.id})
         session.add(fallback)
         session.flush()
-        metrics.messages_created(["email"], message.kind)
+        metrics.messages_created([ChannelName.EMAIL], message.kind)
         log.info("outbox message %s: WeCom failed permanently, falling back to email as %s",
                  message.id, fallback.id)
 
@@ -265,9 +269,9 @@ def retry_message(session: Session, message_id: int, now: datetime) -> OutboxMes
     message = session.get(OutboxMessage, message_id)
     if message is None:
         raise NotFound("消息", message_id)
-    if message.status == "sent":
+    if message.status == OutboxStatus.SENT:
         raise InputError(f"消息 {message_id} 已发送，无需重试", field="id")
-    message.status = "pending"
+    message.status = OutboxStatus.PENDING
     message.attempts = 0
     message.not_before = now
     message.lease_until = None

@@ -17,7 +17,7 @@ from notifications.channels.base import Rendered
 from notifications.chart import Bar, Chart, legend_note, progress_chart, text_bars
 from notifications.templating import TEMPLATES
 from workflow.calendar_store import load_calendar
-from workflow.lifecycle import STATE_LABELS
+from workflow.lifecycle import STATE_LABELS, ChannelName
 from workflow.models import OutboxMessage, Person
 from workflow.reminders import WorkdayIndex
 from workflow.services.digest import Digest, Scope, digest_for, subject_for_digest
@@ -168,7 +168,7 @@ def render_digest_message(session: Session, message: OutboxMessage, base_url: st
                         stagnation=int(payload.get("stagnation", 10)))
     person = session.get(Person, message.recipient_id) if message.recipient_id else None
     name = payload.get("name") or (person.name if person else message.recipient)
-    wants_chart = message.channel in ("email", "file")
+    wants_chart = message.channel in (ChannelName.EMAIL, ChannelName.FILE)
     shown = render_digest(digest, base_url, name=name, inline=True, chart=wants_chart)
     extra: dict[str, Any] = {}
     if shown.chart is not None:

@@ -13,9 +13,8 @@ from sqlalchemy.orm import Session, joinedload
 from notifications.channels.base import Rendered
 from notifications.digest import render_digest_message
 from notifications.templating import TEMPLATES
-from workflow.lifecycle import KIND_LABELS, STATE_LABELS, Kind, State
+from workflow.lifecycle import KIND_LABELS, RULE_LABELS, STATE_LABELS, Kind, MessageKind, State
 from workflow.models import Measure, OutboxMessage, Person, Problem
-from workflow.outbox import EVENT_LABELS
 from workflow.reminders import URGENCY_LABELS
 
 #: Makes a link for (message, item) — e.g. a one-time approval link; None for the plain link.
@@ -37,7 +36,7 @@ def _measures(session: Session, ids: Sequence[int]) -> dict[int, Measure]:
 def render(session: Session, message: OutboxMessage, base_url: str,
            link_maker: LinkMaker | None = None) -> Rendered:
     """The texts of one message, for every channel's needs."""
-    if message.kind == "digest":
+    if message.kind == MessageKind.DIGEST:
         return render_digest_message(session, message, base_url)
     payload = message.payload
     items = payload.get("items", [])
@@ -62,7 +61,7 @@ def render(session: Session, message: OutboxMessage, base_url: str,
             "colour": item.get("colour"),
             "link": f"{base_url}/measures/{measure.id}",
             "action_link": special,
-            "group": (EVENT_LABELS.get(item["rule"], item["rule"]) if message.kind == "event"
+            "group": (RULE_LABELS.get(item["rule"], item["rule"]) if message.kind == MessageKind.EVENT
                       else URGENCY_LABELS[item["urgency"]]),
         })
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)

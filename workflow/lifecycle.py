@@ -1,7 +1,11 @@
-"""The measure lifecycle as one table of data, and the pure checks built on it.
+"""The measure lifecycle as one table of data, the vocabulary around it, and the pure checks.
 
-The table below is the single declaration of what may happen to a measure. The CLI help, web
-buttons, API and error messages are all read from it. Nothing here does I/O.
+The table below is the single declaration of what may happen to a measure: who may, what it
+needs, which notification it causes and what rewinding history must undo. The CLI help, web
+buttons, API, error messages, event notifications and digest replay are all read from it.
+The other names the ledger stores (system history kinds, roles, outbox statuses, channels,
+reminder rules) are enums here too, each with the Chinese label people see. Their values are
+the strings in the database, JSON and CLI. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -109,9 +113,100 @@ class Need(StrEnum):
                 Need.OWNER: "新的责任人"}[self]
 
 
+class Rule(StrEnum):
+    """Why a message is sent: a reminder rule family, an event, or the weekly digest.
+
+    Deadline reminders carry their step in the stored name (``before:3``, ``overdue:1``); the
+    family is the part before the colon (see ``rule_family``).
+    """
+
+    BEFORE = "before"            # N working days before the deadline
+    OVERDUE = "overdue"          # N working days overdue: escalation (黄牌/红牌)
+    NUDGE = "nudge"              # an immediate measure (立行立改) nudged every working day
+    REVIEW_SLA = "review_sla"    # submitted and not yet verified
+    CLOSURE_SLA = "closure_sla"  # verified and not yet closed
+    STAGNATION = "stagnation"    # no progress reported for too long
+    CHECKIN = "checkin"          # a long-term measure's monthly report
+    ASSIGNED = "assigned"        # events: a measure given to its owner
+    RETURNED = "returned"
+    REOPENED = "reopened"
+    TO_CLOSE = "to_close"
+    DIGEST = "digest"            # the weekly digest (每周整改进展通报)
+
+    @property
+    def label(self) -> str:
+        return RULE_LABELS[self]
+
+    @property
+    def follows_deadline(self) -> bool:
+        """True if a changed deadline (延期) starts this rule's reminders afresh."""
+        return self in DEADLINE_RULES
+
+    def at(self, step: int) -> str:
+        """The stored name of one step of a stepped rule: ``Rule.BEFORE.at(3)`` is ``before:3``."""
+        if self not in STEPPED_RULES:
+            raise ValueError(f"{self.value} has no steps")
+        return f"{self.value}:{step}"
+
+
+#: Labels by stored name (keys are the enum members, equal to their strings).
+RULE_LABELS: Mapping[str, str] = {
+    Rule.BEFORE: "到期提醒",
+    Rule.OVERDUE: "逾期督办",
+    Rule.NUDGE: "立行立改催办",
+    Rule.REVIEW_SLA: "待核验超时",
+    Rule.CLOSURE_SLA: "待销号超时",
+    Rule.STAGNATION: "进展停滞",
+    Rule.CHECKIN: "定期报送",
+    Rule.ASSIGNED: "新交办",
+    Rule.RETURNED: "被退回",
+    Rule.REOPENED: "重新打开",
+    Rule.TO_CLOSE: "待您销号",
+    Rule.DIGEST: "每周通报",
+}
+#: Rules whose stored name carries a step (``before:N``, ``overdue:N``).
+STEPPED_RULES: frozenset[Rule] = frozenset({Rule.BEFORE, Rule.OVERDUE})
+#: Rules whose stage depends on the deadline; a changed deadline (延期) gives them new keys.
+DEADLINE_RULES: frozenset[Rule] = frozenset({Rule.BEFORE, Rule.OVERDUE, Rule.NUDGE})
+
+
+def rule_family(name: str) -> Rule | None:
+    """The rule a stored rule name belongs to (``overdue:2`` → ``Rule.OVERDUE``); None if none."""
+    try:
+        return Rule(name.split(":", 1)[0])
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Notify:
+    """The notification a history row causes: which rule, to whom, how urgent, and why;
+    ``link`` is the action the message's approval link performs, if it carries one."""
+
+    rule: Rule
+    recipient: Relation
+    urgency: int
+    reason: str
+    link: Action | None = None
+
+
+class Replay(StrEnum):
+    """What rewinding a measure past one of its history rows must undo (digest snapshots)."""
+
+    NONE = "none"
+    #: the deadline goes back to ``deadline_from`` (a 延期)
+    DEADLINE = "deadline"
+    #: the deadline goes back to ``deadline_from``, and the original deadline with it when the
+    #: recount had moved both (a deadline counted again from the calendar)
+    RECOUNT = "recount"
+    #: the owner goes back to ``owner_from`` (a 改派)
+    OWNER = "owner"
+
+
 @dataclass(frozen=True)
 class Transition:
-    """One row of the lifecycle: who may do what, from where, to where, with which inputs."""
+    """One row of the lifecycle: who may do what, from where, to where, with which inputs,
+    whom it notifies and what replaying history past it undoes."""
 
     action: Action
     label: str
@@ -120,18 +215,23 @@ class Transition:
     who: frozenset[Relation]
     needs: frozenset[Need] = frozenset()
     help: str = ""
+    notify: Notify | None = None
+    replay: Replay = Replay.NONE
+    #: a row that counts as a change of the measure even when its state stays the same
+    always_a_change: bool = False
 
     def target(self, current: State) -> State:
         return current if self.dest is None else self.dest
 
 
 def _t(action: Action, label: str, sources: Iterable[State], dest: State | None,
-       who: Iterable[Relation], needs: Iterable[Need] = (), help: str = "") -> Transition:
+       who: Iterable[Relation], needs: Iterable[Need] = (), help: str = "",
+       notify: Notify | None = None, replay: Replay = Replay.NONE) -> Transition:
     return Transition(action, label, frozenset(sources), dest, frozenset(who) | {Relation.ADMIN},
-                      frozenset(needs), help)
+                      frozenset(needs), help, notify, replay)
 
 
-S, R, N = State, Relation, Need
+S, R, N, U = State, Relation, Need, Rule
 
 #: The lifecycle. Admins may do everything (added by ``_t``).
 TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
@@ -140,33 +240,216 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
     _t(Action.SUBMIT, "提交", [S.IN_PROGRESS], S.SUBMITTED, [R.OWNER], [N.COMMENT],
        help="责任人提交整改情况（须写明进展，可附佐证材料）"),
     _t(Action.REJECT, "退回", [S.SUBMITTED], S.IN_PROGRESS, [R.REVIEWER, R.LEADER], [N.COMMENT],
-       help="整改办或责任领导退回，须写明理由"),
+       help="整改办或责任领导退回，须写明理由",
+       notify=Notify(U.RETURNED, R.OWNER, 2, "整改材料被退回，请按意见修改后重新提交")),
     _t(Action.VERIFY, "核验通过", [S.SUBMITTED], S.VERIFIED, [R.REVIEWER, R.LEADER],
-       help="整改办或责任领导对账核验通过"),
+       help="整改办或责任领导对账核验通过",
+       notify=Notify(U.TO_CLOSE, R.LEADER, 2, "已核验通过，待您审阅并销号", link=Action.CLOSE)),
     _t(Action.CLOSE, "销号", [S.VERIFIED], S.CLOSED, [R.LEADER, R.FIRST_RESPONSIBLE],
        help="责任领导或第一责任人签字销号"),
     _t(Action.REOPEN, "重新打开", [S.VERIFIED, S.CLOSED], S.IN_PROGRESS, [R.LEADER], [N.COMMENT],
-       help="责任领导或管理员重新打开，须写明理由"),
+       help="责任领导或管理员重新打开，须写明理由",
+       notify=Notify(U.REOPENED, R.OWNER, 2, "已销号/核验的措施被重新打开，请继续整改")),
     _t(Action.EXTEND, "延期", [S.ASSIGNED, S.IN_PROGRESS], None, [R.LEADER],
-       [N.DEADLINE, N.COMMENT], help="责任领导批准延期，须给出新时限和理由"),
+       [N.DEADLINE, N.COMMENT], help="责任领导批准延期，须给出新时限和理由",
+       replay=Replay.DEADLINE),
     _t(Action.REASSIGN, "改派", [S.ASSIGNED, S.IN_PROGRESS], None, [R.LEADER], [N.OWNER],
-       help="责任领导或管理员改派责任人"),
+       help="责任领导或管理员改派责任人",
+       notify=Notify(U.ASSIGNED, R.OWNER, 3, "改派给您的整改措施，请按时限推进"),
+       replay=Replay.OWNER),
 )}
 
 
-#: History rows no person asks for: the import creating a measure, and a deadline given as
-#: "N working days after feedback" counted again once the year's holidays are entered (not an
-#: extension: no leader decided it, so it is not counted as 延期).
-RECOMPUTE_DEADLINE = "recompute_deadline"
-SYSTEM_ACTION_LABELS: Mapping[str, str] = {"create": "交办", RECOMPUTE_DEADLINE: "重算时限"}
+class SystemAction(StrEnum):
+    """History rows no person asks for (the ``action`` column beside the lifecycle's)."""
+
+    CREATE = "create"                          # a ledger import creating a measure
+    IMPORT = "import"                          # a report import creating a measure
+    RECOMPUTE_DEADLINE = "recompute_deadline"  # a deadline counted again from the calendar
+
+    @property
+    def label(self) -> str:
+        return SYSTEM_ROWS[self].label
+
+
+@dataclass(frozen=True)
+class SystemRow:
+    """One kind of history row the system writes: its label, who the history shows for it,
+    whom it notifies and what replaying history past it undoes."""
+
+    action: SystemAction
+    label: str
+    actor: str  # shown where a person's name would be
+    help: str = ""
+    notify: Notify | None = None
+    replay: Replay = Replay.NONE
+    always_a_change: bool = False
+
+
+#: A deadline given as "N working days after feedback" is counted again once the year's
+#: holidays are entered: not an extension (no leader decided it, so it is not counted as 延期).
+SYSTEM_ROWS: Mapping[SystemAction, SystemRow] = {row.action: row for row in (
+    SystemRow(SystemAction.CREATE, "交办", "系统导入", help="从整改台账导入，交办给责任人",
+              notify=Notify(U.ASSIGNED, R.OWNER, 3, "新交办的整改措施，请按时限推进"),
+              always_a_change=True),
+    SystemRow(SystemAction.IMPORT, "导入", "系统导入", help="从整改报告导入，按报告所述状态建立",
+              always_a_change=True),
+    SystemRow(SystemAction.RECOMPUTE_DEADLINE, "重算时限", "系统",
+              help="录入节假日后按工作日重新计算完成时限", replay=Replay.RECOUNT),
+)}
+
+_KINDS: list[Transition | SystemRow] = [*TRANSITIONS.values(), *SYSTEM_ROWS.values()]
+#: Every kind of history row, lifecycle or system, by its stored name.
+HISTORY_KINDS: Mapping[str, Transition | SystemRow] = {kind.action: kind for kind in _KINDS}
+#: What a history row shows as its actor when no person is recorded on it.
+SYSTEM_ACTOR = "系统"
 
 
 def history_label(action: str) -> str:
     """The label of a history row's action, lifecycle or system; the raw name if unknown."""
-    for known, transition in TRANSITIONS.items():
-        if action == known.value:
-            return transition.label
-    return SYSTEM_ACTION_LABELS.get(action, action)
+    kind = HISTORY_KINDS.get(action)
+    return action if kind is None else kind.label
+
+
+def history_actor(action: str) -> str:
+    """Who a history row shows as its actor when no person is recorded on it."""
+    kind = HISTORY_KINDS.get(action)
+    return kind.actor if isinstance(kind, SystemRow) else SYSTEM_ACTOR
+
+
+def notification_for(action: str) -> Notify | None:
+    """The notification a history action causes; None if it causes none."""
+    kind = HISTORY_KINDS.get(action)
+    return None if kind is None else kind.notify
+
+
+def actions_replaying(*effects: Replay) -> tuple[str, ...]:
+    """The stored names of the history actions whose replay effect is one of ``effects``."""
+    return tuple(name for name, kind in HISTORY_KINDS.items() if kind.replay in effects)
+
+
+#: Notification rules whose items carry an approval link, and the action the link performs.
+LINK_ACTIONS: Mapping[str, Action] = {
+    kind.notify.rule: kind.notify.link for kind in _KINDS
+    if kind.notify is not None and kind.notify.link is not None}
+
+#: Replay effect and "always a change" of every history action, for the digest's hot loop.
+REPLAY: Mapping[str, Replay] = {name: kind.replay for name, kind in HISTORY_KINDS.items()}
+ALWAYS_A_CHANGE: frozenset[str] = frozenset(
+    name for name, kind in HISTORY_KINDS.items() if kind.always_a_change)
+
+
+# ------------------------------------------------------------------ people, messages, channels
+
+
+class Role(StrEnum):
+    """A person's standing role (``Person.roles``); relations to one measure derive from them."""
+
+    OWNER = "owner"
+    REVIEWER = "reviewer"
+    LEADER = "leader"
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS: Mapping[str, str] = {
+    Role.OWNER: "责任人",
+    Role.REVIEWER: "整改办",
+    Role.LEADER: "责任领导",
+    Role.ADMIN: "管理员",
+    Role.VIEWER: "只读",
+}
+#: Roles that see every measure of every campaign.
+SEE_ALL_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.REVIEWER, Role.VIEWER})
+#: Relations a reminder may be addressed to (the policy's escalation ``to``): the people a
+#: measure names, its campaign's first responsible, and the reviewers (整改办).
+REMINDER_RECIPIENTS: tuple[Relation, ...] = (
+    Relation.OWNER, Relation.LEADER, Relation.FIRST_RESPONSIBLE, Relation.REVIEWER)
+#: Relations a transition's notification may be addressed to: the people the measure names.
+EVENT_RECIPIENTS: frozenset[Relation] = frozenset({Relation.OWNER, Relation.LEADER})
+
+
+def parse_role(name: str) -> Role | None:
+    """The role named ``name`` (code name or Chinese label); None if there is none."""
+    for role in Role:
+        if name in (role.value, role.label):
+            return role
+    return None
+
+
+class OutboxStatus(StrEnum):
+    """Where an outbox message stands: pending → sending → sent, or → dead."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+    @property
+    def label(self) -> str:
+        return OUTBOX_STATUS_LABELS[self]
+
+
+OUTBOX_STATUS_LABELS: Mapping[str, str] = {
+    OutboxStatus.PENDING: "待发送",
+    OutboxStatus.SENDING: "发送中",
+    OutboxStatus.SENT: "已发送",
+    OutboxStatus.DEAD: "失败",
+}
+
+
+class MessageKind(StrEnum):
+    """What wrote an outbox message: the sweep's reminders, a transition's event, the digest."""
+
+    REMINDER = "reminder"
+    EVENT = "event"
+    DIGEST = "digest"
+
+
+class ChannelName(StrEnum):
+    """A way a message leaves rectiflow (``OutboxMessage.channel``)."""
+
+    EMAIL = "email"
+    WECOM = "wecom"              # a WeCom application message to one person
+    WECOM_ROBOT = "wecom_robot"  # the campaign group's robot
+    FILE = "file"                # written to disk when no real channel is configured
+
+    @property
+    def label(self) -> str:
+        return CHANNEL_LABELS[self]
+
+
+CHANNEL_LABELS: Mapping[str, str] = {
+    ChannelName.EMAIL: "邮件",
+    ChannelName.WECOM: "企业微信",
+    ChannelName.WECOM_ROBOT: "企业微信群",
+    ChannelName.FILE: "本地文件",
+}
+
+
+class Preference(StrEnum):
+    """How a person wants to be reached (``Person.channel_preference``)."""
+
+    AUTO = "auto"
+    EMAIL = "email"
+    WECOM = "wecom"
+    BOTH = "both"
+
+    @property
+    def label(self) -> str:
+        return PREFERENCE_LABELS[self]
+
+
+PREFERENCE_LABELS: Mapping[str, str] = {
+    Preference.AUTO: "按配置（邮件和企业微信都发）",
+    Preference.EMAIL: "只发邮件",
+    Preference.WECOM: "只发企业微信",
+    Preference.BOTH: "邮件和企业微信都发",
+}
 
 
 def parse_action(name: str) -> Action:

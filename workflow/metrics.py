@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from workflow.lifecycle import OPEN_STATES, State
+from workflow.lifecycle import OPEN_STATES, ChannelName, MessageKind, State
 from workflow.models import Campaign, Measure
 from workflow.timeutil import local_date
 
@@ -98,11 +98,11 @@ _build()
 # ------------------------------------------------------------------ series that exist from the start
 
 #: The kinds of outbox message ``rectiflow_messages_created`` counts.
-MESSAGE_KINDS = ("reminder", "event", "digest")
+MESSAGE_KINDS = tuple(MessageKind)
 #: WeCom errcodes the documented alerts watch (docs/operations.md): wrong secret, wrong corp id,
 #: a disabled or unauthorised application, an untrusted IP, a robot key gone, rate limits.
 ALERTED_WECOM_ERRCODES = ("40001", "40013", "40056", "45009", "60020", "93000")
-WECOM_CHANNELS = ("wecom", "wecom_robot")
+WECOM_CHANNELS = (ChannelName.WECOM, ChannelName.WECOM_ROBOT)
 
 
 def start_series(settings: Settings) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from workflow.lifecycle import Kind, State
+from workflow.lifecycle import Kind, MessageKind, OutboxStatus, Preference, State
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -91,7 +91,7 @@ class Person(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     delegate_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     delegate_until: Mapped[date | None] = mapped_column(Date)
-    channel_preference: Mapped[str] = mapped_column(String(16), default="auto")
+    channel_preference: Mapped[str] = mapped_column(String(16), default=Preference.AUTO)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
 
@@ -306,13 +306,13 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
-    kind: Mapped[str] = mapped_column(String(16), default="reminder")
+    kind: Mapped[str] = mapped_column(String(16), default=MessageKind.REMINDER)
     recipient_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     key: Mapped[str] = mapped_column(String(300), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime]
     lease_until: Mapped[datetime | None]

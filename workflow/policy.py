@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from workflow.errors import RectiflowError
-from workflow.lifecycle import Kind
+from workflow.lifecycle import REMINDER_RECIPIENTS, Kind, Relation
 
-RECIPIENT_ROLES = ("owner", "leader", "first_responsible", "reviewer")
 COLOURS = {"yellow": "黄牌", "red": "红牌"}
 
 
@@ -52,8 +51,8 @@ class Policy:
     window_working_days_only: bool = True
     before: tuple[int, ...] = (7, 3, 1, 0)
     escalation: tuple[Escalation, ...] = (
-        Escalation(1, ("owner", "leader"), "yellow"),
-        Escalation(3, ("owner", "leader", "first_responsible"), "red"),
+        Escalation(1, (Relation.OWNER, Relation.LEADER), "yellow"),
+        Escalation(3, (Relation.OWNER, Relation.LEADER, Relation.FIRST_RESPONSIBLE), "red"),
     )
     repeat_every: int = 5
     review_sla: int = 2
@@ -144,8 +143,9 @@ def _recipients(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise PolicyError(where, "应为非空列表，如 [\"owner\", \"leader\"]")
     for role in value:
-        if role not in RECIPIENT_ROLES:
-            raise PolicyError(where, f"未知对象 {role!r}；可用：{'、'.join(RECIPIENT_ROLES)}")
+        if role not in REMINDER_RECIPIENTS:
+            known = "、".join(r.value for r in REMINDER_RECIPIENTS)
+            raise PolicyError(where, f"未知对象 {role!r}；可用：{known}")
     return tuple(dict.fromkeys(value))
 
 

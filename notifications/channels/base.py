@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from workflow.errors import RectiflowError
+from workflow.lifecycle import ChannelName
 
 
 class DeliveryError(Exception):
@@ -91,7 +92,7 @@ class MemoryChannel(Channel):
 
     name = "memory"
 
-    def __init__(self, name: str = "file", fail_with: DeliveryError | None = None) -> None:
+    def __init__(self, name: str = ChannelName.FILE, fail_with: DeliveryError | None = None) -> None:
         self.channel_name = name
         self.sent: list[Rendered] = []
         self.fail_with = fail_with

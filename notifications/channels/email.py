@@ -10,12 +10,13 @@ import yagmail
 from config.settings import Settings
 from notifications.channels.base import Channel, ChannelConfigError, DeliveryError, Rendered
 from notifications.mime import build_email
+from workflow.lifecycle import ChannelName
 
 
 class EmailChannel(Channel):
     """Sends HTML mail with a plain-text alternative over one reused connection."""
 
-    name = "email"
+    name = ChannelName.EMAIL
     secrets = ("password",)
 
     def __init__(self, *, host: str, port: int, sender: str, user: str | None = None,

@@ -9,12 +9,13 @@ from typing import Any
 
 from notifications.channels.base import Channel, DeliveryError, Rendered
 from notifications.mime import build_email
+from workflow.lifecycle import ChannelName
 
 
 class FileChannel(Channel):
     """Writes each message to ``folder`` as an .eml file any mail program opens."""
 
-    name = "file"
+    name = ChannelName.FILE
 
     def __init__(self, folder: Path, sender: str = "rectiflow@localhost") -> None:
         self.folder = Path(folder)

@@ -414,6 +414,8 @@ def test_measure_show_prints_a_readable_page(rectiflow, cast):
     assert result.code == 0, result.err
     assert "修订食堂原材料采购管理办法" in result.out
     assert "已交办" in result.out and "系统导入" in result.out
+    # the creation is labelled as the lifecycle table labels it, like every other history row
+    assert "  交办  已交办  系统导入" in result.out
 
 
 # ------------------------------------------------------------------ measure do: exit codes

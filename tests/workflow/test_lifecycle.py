@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 import pytest
 from sqlalchemy import func, select, text
@@ -23,14 +24,31 @@ from workflow import db
 from workflow.errors import InputError, NotPermitted, TransitionNotAllowed
 from workflow.importers.ledger import LedgerRow, write_rows
 from workflow.lifecycle import (
+    ALWAYS_A_CHANGE,
+    EVENT_RECIPIENTS,
+    HISTORY_KINDS,
+    LINK_ACTIONS,
+    REPLAY,
     Action,
+    ChannelName,
     Kind,
+    MessageKind,
     Need,
+    OutboxStatus,
+    Preference,
     Relation,
+    Role,
+    Rule,
     State,
+    SystemAction,
     available_actions,
     check,
+    history_actor,
+    history_label,
+    notification_for,
     parse_action,
+    parse_role,
+    rule_family,
 )
 from workflow.models import Campaign, HistoryEntry, Measure, Person
 from workflow.services.audit import verify_history
@@ -218,6 +236,117 @@ def test_parse_action_refuses_unknown_names_and_lists_the_known_ones(name: str) 
         parse_action(name)
     assert "reassign（改派）" in str(err.value)
     assert err.value.field == "action"
+
+
+# --------------------------------------------------------- pure: the vocabulary around the table
+
+#: System history kinds: label, and who the history shows for them.
+EXPECTED_SYSTEM = {"create": ("交办", "系统导入"), "import": ("导入", "系统导入"),
+                   "recompute_deadline": ("重算时限", "系统")}
+#: history action → (rule, recipient, urgency) of the notification it causes; others cause none.
+EXPECTED_NOTIFY = {
+    "create": ("assigned", "owner", 3),
+    "reassign": ("assigned", "owner", 3),
+    "reject": ("returned", "owner", 2),
+    "reopen": ("reopened", "owner", 2),
+    "verify": ("to_close", "leader", 2),
+}
+#: history action → what replay undoes; others undo nothing.
+EXPECTED_REPLAY = {"extend": "deadline", "recompute_deadline": "recount", "reassign": "owner"}
+HISTORY_ACTIONS = [*EXPECTED, *EXPECTED_SYSTEM]
+
+#: The stored strings of each vocabulary: the database, JSON and CLI contracts.
+EXPECTED_VALUES: list[tuple[type[StrEnum], list[str]]] = [
+    (SystemAction, ["create", "import", "recompute_deadline"]),
+    (Role, ["owner", "reviewer", "leader", "admin", "viewer"]),
+    (OutboxStatus, ["pending", "sending", "sent", "dead"]),
+    (ChannelName, ["email", "wecom", "wecom_robot", "file"]),
+    (Preference, ["auto", "email", "wecom", "both"]),
+    (MessageKind, ["reminder", "event", "digest"]),
+    (Rule, ["before", "overdue", "nudge", "review_sla", "closure_sla", "stagnation", "checkin",
+            "assigned", "returned", "reopened", "to_close", "digest"]),
+]
+LABELLED: list[type[StrEnum]] = [State, Kind, Action, SystemAction, Relation, Need, Role,
+                                 OutboxStatus, ChannelName, Preference, Rule]
+
+
+@pytest.mark.parametrize(("vocabulary", "values"), EXPECTED_VALUES,
+                         ids=[v.__name__ for v, _ in EXPECTED_VALUES])
+def test_each_vocabulary_keeps_the_stored_strings(vocabulary: type[StrEnum],
+                                                  values: list[str]) -> None:
+    assert [member.value for member in vocabulary] == values
+
+
+@pytest.mark.parametrize("vocabulary", LABELLED, ids=[v.__name__ for v in LABELLED])
+def test_every_member_has_its_own_label(vocabulary: type[StrEnum]) -> None:
+    labels = [member.label for member in vocabulary]  # type: ignore[attr-defined]
+    assert all(labels)
+    assert len(set(labels)) == len(labels)
+
+
+def test_history_labels_cover_every_kind_once() -> None:
+    # Every history action, lifecycle or system, has a label of its own
+    labels = [history_label(name) for name in HISTORY_ACTIONS]
+    assert len(set(labels)) == len(labels)
+    assert set(HISTORY_KINDS) == set(HISTORY_ACTIONS)
+    for name in EXPECTED:
+        assert history_label(name) == EXPECTED[name].label
+    for name, (label, actor) in EXPECTED_SYSTEM.items():
+        assert history_label(name) == label
+        assert history_actor(name) == actor
+    # A lifecycle row without a person shows the system; an unknown name shows as itself
+    assert history_actor("start") == "系统"
+    assert history_label("forgotten") == "forgotten"
+
+
+@pytest.mark.parametrize("action", HISTORY_ACTIONS)
+def test_each_history_action_notifies_as_the_table_says(action: str) -> None:
+    notify = notification_for(action)
+    if action not in EXPECTED_NOTIFY:
+        assert notify is None
+        return
+    assert notify is not None
+    assert (notify.rule, notify.recipient, notify.urgency) == EXPECTED_NOTIFY[action]
+    assert notify.reason
+
+
+def test_every_notification_goes_to_a_person_the_measure_names() -> None:
+    # The event handler resolves a recipient from the measure's owner and leader columns
+    assert EVENT_RECIPIENTS == {Relation.OWNER, Relation.LEADER}
+    for kind in HISTORY_KINDS.values():
+        if kind.notify is not None:
+            assert kind.notify.recipient in EVENT_RECIPIENTS, kind.action
+            assert kind.notify.rule.label  # a label for the message's group
+
+
+def test_only_the_sign_off_request_carries_an_approval_link() -> None:
+    assert LINK_ACTIONS == {"to_close": Action.CLOSE}
+
+
+@pytest.mark.parametrize("action", HISTORY_ACTIONS)
+def test_each_history_action_replays_as_the_table_says(action: str) -> None:
+    assert HISTORY_KINDS[action].replay == EXPECTED_REPLAY.get(action, "none")
+    assert REPLAY[action] == EXPECTED_REPLAY.get(action, "none")
+    # a measure's creation counts as its last change even though no state was left
+    assert (action in ALWAYS_A_CHANGE) == (action in {"create", "import"})
+
+
+def test_rule_names_with_steps() -> None:
+    assert Rule.BEFORE.at(3) == "before:3"
+    assert Rule.OVERDUE.at(1) == "overdue:1"
+    with pytest.raises(ValueError, match="stagnation has no steps"):
+        Rule.STAGNATION.at(2)
+    assert rule_family("overdue:12") is Rule.OVERDUE
+    assert rule_family("before:0") is Rule.BEFORE
+    assert rule_family("to_close") is Rule.TO_CLOSE
+    assert rule_family("unheard_of:3") is None
+    assert {r for r in Rule if r.follows_deadline} == {Rule.BEFORE, Rule.OVERDUE, Rule.NUDGE}
+
+
+@pytest.mark.parametrize(("name", "role"), [
+    ("owner", Role.OWNER), ("整改办", Role.REVIEWER), ("只读", Role.VIEWER), ("boss", None)])
+def test_parse_role_accepts_code_names_and_chinese_labels(name: str, role: Role | None) -> None:
+    assert parse_role(name) is role
 
 
 # --------------------------------------------------------------- through the service, in a DB

@@ -18,7 +18,14 @@ from workflow.commands.common import (
     state_choice,
 )
 from workflow.ledger import MeasureFilter, list_measures, measure_detail, measure_dict
-from workflow.lifecycle import STATE_LABELS, TRANSITIONS, State, history_label, parse_action
+from workflow.lifecycle import (
+    STATE_LABELS,
+    TRANSITIONS,
+    State,
+    history_actor,
+    history_label,
+    parse_action,
+)
 from workflow.services.measures import (
     ActionRequest,
     perform,
@@ -110,10 +117,10 @@ def measure_show(app: App, measure_id: int, as_json: bool) -> None:
                        + (f"（佐证：{files}）" if files else ""))
     click.echo("历史：")
     for h in shown["history"]:
-        label = history_label(h["action"]) if h["action"] != "create" else "建立"
+        label = history_label(h["action"])
         move = (f"{STATE_LABELS[State(h['from'])]} → " if h["from"] else "") + \
             STATE_LABELS[State(h["to"])]
-        who = h["actor"] or ("系统导入" if h["action"] == "create" else "系统")
+        who = h["actor"] or history_actor(h["action"])
         if h["on_behalf_of"]:
             who += f"（代 {h['on_behalf_of']}）"
         moved = (f"（时限 {h['data']['deadline_from']} → {h['data']['deadline_to']}）"

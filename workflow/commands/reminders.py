@@ -10,8 +10,9 @@ import click
 from sqlalchemy import select
 
 from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
+from workflow.lifecycle import CHANNEL_LABELS, OUTBOX_STATUS_LABELS, OutboxStatus
 from workflow.models import Measure
-from workflow.outbox import CHANNEL_LABELS, list_messages, message_dict
+from workflow.outbox import list_messages, message_dict
 from workflow.progress import terminal_reporter
 from workflow.reminders import URGENCY_LABELS
 from workflow.services.reminding import sweep_round
@@ -72,7 +73,7 @@ def outbox_group() -> None:
 
 
 @outbox_group.command("list")
-@click.option("--status", type=click.Choice(["pending", "sending", "sent", "dead"]),
+@click.option("--status", type=click.Choice([s.value for s in OutboxStatus]),
               help="按状态筛选")
 @json_option
 @pass_app
@@ -86,9 +87,8 @@ def outbox_list(app: App, status: str | None, as_json: bool) -> None:
     if not shown:
         click.echo("发件箱为空。")
         return
-    labels = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "dead": "失败"}
     for m in shown:
-        click.echo(f"{m['id']:>5}  {labels.get(m['status'], m['status'])}  "
+        click.echo(f"{m['id']:>5}  {OUTBOX_STATUS_LABELS.get(m['status'], m['status'])}  "
                    f"{CHANNEL_LABELS.get(m['channel'], m['channel'])}  {m['recipient']}  "
                    f"{local_text(datetime.fromisoformat(m['not_before']))}  {m['subject']}")
 

@@ -12,11 +12,10 @@ from sqlalchemy.orm import joinedload
 
 from workflow.commands.common import App, emit_json, json_option, parse_date, pass_app
 from workflow.errors import ImportRejected, InputError, RectiflowError, RowError
+from workflow.lifecycle import ROLE_LABELS, Preference, Role
 from workflow.models import Person
 from workflow.passwords import hash_password
 from workflow.services.people import (
-    CHANNEL_PREFERENCES,
-    ROLES,
     add_person,
     find_person,
     set_delegate,
@@ -53,7 +52,7 @@ def _password_from_stdin() -> str:
 @click.option("--mobile", help="手机号")
 @click.option("--unit", help="所在部门（不存在则新建）")
 @click.option("--role", "roles", multiple=True, required=True,
-              help="角色，可重复：" + "、".join(f"{k}（{v}）" for k, v in ROLES.items()))
+              help="角色，可重复：" + "、".join(f"{r.value}（{r.label}）" for r in Role))
 @click.option("--password-stdin", is_flag=True, help="从标准输入读取登录密码")
 @json_option
 @pass_app
@@ -117,8 +116,8 @@ def user_import(app: App, file: Path, as_json: bool) -> None:
 
 @user_group.command("set")
 @click.argument("person")
-@click.option("--channel", type=click.Choice(sorted(CHANNEL_PREFERENCES)),
-              help="接收方式：" + "、".join(f"{k}（{v}）" for k, v in CHANNEL_PREFERENCES.items()))
+@click.option("--channel", type=click.Choice(sorted(p.value for p in Preference)),
+              help="接收方式：" + "、".join(f"{p.value}（{p.label}）" for p in Preference))
 @click.option("--wecom-id", help="企业微信账号（userid）；空字符串表示清除")
 @click.option("--mobile", help="手机号；空字符串表示清除")
 @click.option("--unit", help="所在部门（不存在则新建）；空字符串表示清除")
@@ -161,7 +160,7 @@ def user_list(app: App, as_json: bool) -> None:
         emit_json(shown)
         return
     for p in shown:
-        roles = "、".join(ROLES.get(str(r), str(r)) for r in p["roles"])  # type: ignore[attr-defined]
+        roles = "、".join(ROLE_LABELS.get(str(r), str(r)) for r in p["roles"])  # type: ignore[attr-defined]
         click.echo(f"{p['id']:>4}  {p['name']}  <{p['email']}>  {p['unit'] or ''}  {roles}")
 
 

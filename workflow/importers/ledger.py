@@ -23,7 +23,7 @@ from workflow import events
 from workflow.calendar_store import load_calendar
 from workflow.errors import ImportRejected, InputError, RowError
 from workflow.history import GENESIS
-from workflow.lifecycle import Kind, State
+from workflow.lifecycle import Kind, State, SystemAction
 from workflow.models import Area, Campaign, HistoryEntry, Measure, Person, Problem, Unit
 from workflow.progress import SILENT, Reporter
 from workflow.services.measures import new_history_entry
@@ -519,14 +519,14 @@ def write_rows(session: Session, campaign: Campaign, rows: Sequence[LedgerRow],
                               select(Measure.position, Measure.id).where(
                                   Measure.campaign_id == campaign.id, Measure.position > start))
     history = [
-        new_history_entry(measure_id=mid, seq=1, action="create", from_state=None,
+        new_history_entry(measure_id=mid, seq=1, action=SystemAction.CREATE.value, from_state=None,
                           to_state=State.ASSIGNED.value, actor_id=None, on_behalf_of_id=None,
                           comment=None, data={"row": r.row}, at=now, prev_hash=GENESIS)
         for mid, r in zip(measure_ids, rows, strict=True)
     ]
     session.execute(insert(cast(Table, HistoryEntry.__table__)), history)
     events.publish(session, [
-        events.MeasureChanged(measure_id=mid, action="create", from_state=None,
+        events.MeasureChanged(measure_id=mid, action=SystemAction.CREATE.value, from_state=None,
                               to_state=State.ASSIGNED.value, actor_id=None, on_behalf_of_id=None,
                               at=now)
         for mid in measure_ids

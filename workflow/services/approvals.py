@@ -18,14 +18,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, object_session
 
 from workflow.errors import LinkExpired, LinkNotFound, LinkStale, LinkUsed
-from workflow.lifecycle import TRANSITIONS, Action, State
+from workflow.lifecycle import LINK_ACTIONS, TRANSITIONS, Action, State
 from workflow.models import ApprovalLink, Measure, OutboxMessage, Person
 from workflow.services.measures import ActionOutcome, ActionRequest, load_measure, perform
 from workflow.timeutil import local_text
 
 DEFAULT_TTL = timedelta(hours=72)
-#: Outbox rules whose items carry an approval link, and the action the link performs.
-LINK_RULES: dict[str, Action] = {"to_close": Action.CLOSE}
 
 
 def token_digest(token: str) -> str:
@@ -98,7 +96,7 @@ def make_link_maker(base_url: str, ttl: timedelta, now: Callable[[], datetime]
     fresh approval link, minted in the transaction that renders the message."""
 
     def link_for(message: OutboxMessage, item: dict[str, Any]) -> str | None:
-        action = LINK_RULES.get(item.get("rule", ""))
+        action = LINK_ACTIONS.get(item.get("rule", ""))
         session = object_session(message)
         if action is None or message.recipient_id is None or session is None:
             return None

@@ -1,11 +1,12 @@
 """Weekly digests (每周整改进展通报): snapshots as of any time, readers, and the outbox rows.
 
 A snapshot is read from the measures as they are now and rewound through the history to the
-requested moment: the state at T is the ``to_state`` of the last history row at or before T, the
-deadline at T follows the 延期 and 重算时限 rows (``deadline_from``/``deadline_to``), the owner the 改派 rows,
-and a measure created after T is left out. So a digest "as of" T says what a digest computed at T
-said. Building a digest from snapshots is pure; only ``load_snapshot`` and ``send_digests``
-touch the database, in the caller's transaction.
+requested moment: the state at T is the ``to_state`` of the last history row at or before T;
+the deadline at T follows the 延期 and 重算时限 rows (``deadline_from``/``deadline_to``), the
+owner the 改派 rows, as the lifecycle table's ``replay`` column says; and a measure created
+after T is left out. So a digest "as of" T says what a digest computed at T said. Building a
+digest from snapshots is pure; only ``load_snapshot`` and ``send_digests`` touch the database,
+in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -23,7 +24,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from workflow import metrics
-from workflow.lifecycle import OPEN_STATES, Kind, State
+from workflow.lifecycle import (
+    ALWAYS_A_CHANGE,
+    OPEN_STATES,
+    REPLAY,
+    Kind,
+    MessageKind,
+    OutboxStatus,
+    Replay,
+    Role,
+    Rule,
+    State,
+    actions_replaying,
+)
 from workflow.models import (
     Area,
     Campaign,
@@ -58,9 +71,9 @@ from workflow.workcalendar import overrides_from_toml
 CHUNK = 1000
 WEEK = timedelta(days=7)
 
-#: History actions that move a deadline, recording ``deadline_from``/``deadline_to``: a 延期,
-#: and a deadline counted again once a year's holidays were entered.
-DEADLINE_MOVES = ("extend", "recompute_deadline")
+#: History actions whose change data replay needs (``deadline_from``, ``owner_from``): what the
+#: lifecycle table says a rewind must undo.
+UNDONE_ON_REPLAY = actions_replaying(Replay.DEADLINE, Replay.RECOUNT, Replay.OWNER)
 
 
 @dataclass(frozen=True)
@@ -230,7 +243,7 @@ def replay(record: MeasureRecord, history: Sequence[HistoryRow], progress: Seque
     changed = record.created_at
     closed_at = None
     for h in past:
-        if h.action == "create" or h.from_state != h.to_state:
+        if h.action in ALWAYS_A_CHANGE or h.from_state != h.to_state:
             changed = h.at
         if h.to_state == State.CLOSED.value and h.from_state != h.to_state:
             closed_at = h.at
@@ -240,12 +253,13 @@ def replay(record: MeasureRecord, history: Sequence[HistoryRow], progress: Seque
     later = [h for h in history if h.at > as_of]
     # undo, newest first, what happened after as_of
     for h in reversed(later):
-        if h.action in DEADLINE_MOVES and "deadline_from" in h.data:
+        effect = REPLAY.get(h.action, Replay.NONE)
+        if effect in (Replay.DEADLINE, Replay.RECOUNT) and "deadline_from" in h.data:
             raw = h.data.get("deadline_from")
-            if h.action == "recompute_deadline" and original == deadline:
+            if effect is Replay.RECOUNT and original == deadline:
                 original = None  # the recount moved the original deadline along with it
             deadline = date.fromisoformat(raw) if raw else None
-        elif h.action == "reassign" and "owner_from" in h.data:
+        elif effect is Replay.OWNER and "owner_from" in h.data:
             owner = h.data.get("owner_from")
     reports = [t for t in progress if t <= as_of]
     # built field by field: dataclasses.replace() inspects the fields on every call
@@ -288,8 +302,8 @@ def later_changes(session: Session, campaign_id: int | None, since: datetime) ->
                                           Measure.campaign_id == campaign_id).cte("wanted")
     else:
         wanted = after.cte("wanted")
-    # the change data only matters to undo a 延期 or 改派; other rows skip the JSON decoding
-    data = case((HistoryEntry.action.in_((*DEADLINE_MOVES, "reassign")), HistoryEntry.data),
+    # the change data only matters to undo a 延期, 重算时限 or 改派; others skip the JSON decoding
+    data = case((HistoryEntry.action.in_(UNDONE_ON_REPLAY), HistoryEntry.data),
                 else_=null())
     history_rows = select(HistoryEntry.measure_id, HistoryEntry.seq, HistoryEntry.at,
                           HistoryEntry.action, HistoryEntry.from_state, HistoryEntry.to_state,
@@ -416,7 +430,7 @@ def readers_for(snapshot: Snapshot, reviewer_ids: Iterable[int]) -> list[Reader]
 def reviewer_ids(session: Session) -> list[int]:
     return sorted(pid for pid, roles in session.execute(
         select(Person.id, Person.roles).where(Person.active.is_(True)))
-        if "reviewer" in (roles or []))
+        if Role.REVIEWER in (roles or []))
 
 
 # ------------------------------------------------------------------ the digest
@@ -594,17 +608,17 @@ def send_digests(session: Session, *, now: datetime, days: WorkdayIndex, send_at
                 "campaign_id": cid, "scope": reader.scope.as_json(),
                 "as_of": as_utc(now).isoformat(), "name": person.name,
                 "stagnation": stagnation, "calendar": dict(calendar or {}),
-                "items": [{"measure_id": mid, "rule": "digest", "urgency": 3,
+                "items": [{"measure_id": mid, "rule": Rule.DIGEST, "urgency": 3,
                            "reason": "逾期" if why == "overdue" else "即将到期"}
                           for mid, why in listed],
             }
             for channel in channels_for(person, configured):
                 key = f"digest|{cid}|{reader.person_id}|{channel}|{week}"
                 rows.append({
-                    "channel": channel, "kind": "digest", "recipient_id": person.id,
+                    "channel": channel, "kind": MessageKind.DIGEST, "recipient_id": person.id,
                     "recipient": person.email,
                     "subject": subject_for_digest(inputs.now.campaign_title, now),
-                    "payload": payload, "key": key, "status": "pending", "attempts": 0,
+                    "payload": payload, "key": key, "status": OutboxStatus.PENDING, "attempts": 0,
                     "not_before": send_at, "created_at": now, "info": {},
                     "lease_until": None, "last_error": None, "sent_at": None})
         created = _insert_messages(session, rows)
@@ -627,7 +641,7 @@ def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
         for message_id, channel in session.execute(statement, rows[start:start + 500]):
             created.append(message_id)
             channels.append(channel)
-    metrics.messages_created(channels, "digest")
+    metrics.messages_created(channels, MessageKind.DIGEST)
     return sorted(created)
 
 

@@ -21,9 +21,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from workflow import metrics
+from workflow.lifecycle import ChannelName, MessageKind, OutboxStatus, Rule, rule_family
 from workflow.models import OutboxMessage
 
-CHANNEL = "wecom_robot"
+CHANNEL = ChannelName.WECOM_ROBOT
 #: The recipient shown in the outbox for the group robot (there is no person behind it).
 ROBOT_NAME = "整改工作群"
 
@@ -35,7 +36,7 @@ def escalations(messages: Sequence[OutboxMessage]) -> list[dict[str, Any]]:
         if message.channel == CHANNEL:
             continue
         for item in message.payload.get("items", []):
-            if not str(item.get("rule", "")).startswith("overdue:"):
+            if rule_family(str(item.get("rule", ""))) is not Rule.OVERDUE:
                 continue
             key = (item["measure_id"], item["rule"], item.get("deadline"))
             found.setdefault(key, {**item, "on_behalf_of": None})
@@ -60,9 +61,10 @@ def queue_group_summary(session: Session, messages: Sequence[OutboxMessage], *, 
         return None
     identity = "\n".join(f"{i['measure_id']}|{i['rule']}|{i.get('deadline')}" for i in items)
     key = f"robot|{robot}|{hashlib.sha256(identity.encode()).hexdigest()[:40]}"
-    values = {"channel": CHANNEL, "kind": "reminder", "recipient_id": None, "recipient": robot,
+    values = {"channel": CHANNEL, "kind": MessageKind.REMINDER, "recipient_id": None,
+              "recipient": robot,
               "subject": summary_subject(items), "payload": {"items": items, "name": robot},
-              "key": key, "status": "pending", "attempts": 0, "not_before": send_at or now,
+              "key": key, "status": OutboxStatus.PENDING, "attempts": 0, "not_before": send_at or now,
               "created_at": now, "info": {}}
     builder = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     new_id = session.execute(builder(OutboxMessage).values(**values)
@@ -70,5 +72,5 @@ def queue_group_summary(session: Session, messages: Sequence[OutboxMessage], *, 
                              .returning(OutboxMessage.id)).scalar()
     if new_id is None:
         return None
-    metrics.messages_created([CHANNEL], "reminder")
+    metrics.messages_created([CHANNEL], MessageKind.REMINDER)
     return session.get(OutboxMessage, new_id)

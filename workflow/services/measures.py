@@ -22,13 +22,14 @@ from workflow.evidence import EvidenceStore, StoredFile
 from workflow.history import GENESIS, entry_digest
 from workflow.lifecycle import (
     OPEN_STATES,
-    RECOMPUTE_DEADLINE,
     TRANSITIONS,
     Action,
     Kind,
     Need,
     Relation,
+    Role,
     State,
+    SystemAction,
     Transition,
     check,
 )
@@ -65,9 +66,9 @@ def relations_of(session: Session, person: Person, measure: Measure, campaign: C
     With ``only``, relations outside it may be left out when finding them would cost a query
     (unit membership up the unit tree)."""
     rels: set[Relation] = set()
-    if person.has_role("admin"):
+    if person.has_role(Role.ADMIN):
         rels.add(Relation.ADMIN)
-    if person.has_role("reviewer"):
+    if person.has_role(Role.REVIEWER):
         rels.add(Relation.REVIEWER)
     if measure.owner_id == person.id:
         rels.add(Relation.OWNER)
@@ -367,13 +368,13 @@ def recompute_deadline(session: Session, measure_id: int, *, deadline: date, pro
         changes["original_deadline"] = deadline
     _write_measure(session, measure, changes, None)
     values = new_history_entry(
-        measure_id=measure.id, seq=measure.version, action=RECOMPUTE_DEADLINE,
+        measure_id=measure.id, seq=measure.version, action=SystemAction.RECOMPUTE_DEADLINE.value,
         from_state=state.value, to_state=state.value, actor_id=actor.id if actor else None,
         on_behalf_of_id=None, comment=comment, data=data, at=now, prev_hash=prev_hash)
     entry_id = session.execute(_INSERT_HISTORY, values).scalar_one()
     entry = HistoryEntry(id=entry_id, **values)
     event = events.MeasureChanged(
-        measure_id=measure.id, action=RECOMPUTE_DEADLINE, from_state=state.value,
+        measure_id=measure.id, action=SystemAction.RECOMPUTE_DEADLINE.value, from_state=state.value,
         to_state=state.value, actor_id=values["actor_id"], on_behalf_of_id=None, at=now)
     events.publish(session, [event])
     return ActionOutcome(measure, entry, event)

@@ -10,16 +10,9 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from workflow.errors import InputError, NotFound
+from workflow.lifecycle import Preference, Role, parse_role
 from workflow.models import Person, Unit
 
-ROLES: dict[str, str] = {
-    "owner": "责任人",
-    "reviewer": "整改办",
-    "leader": "责任领导",
-    "admin": "管理员",
-    "viewer": "只读",
-}
-ROLE_ALIASES = {label: code for code, label in ROLES.items()}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -29,12 +22,12 @@ def parse_roles(raw: Iterable[str]) -> list[str]:
         for part in re.split(r"[,，、/\s]+", item.strip()):
             if not part:
                 continue
-            code = ROLE_ALIASES.get(part, part)
-            if code not in ROLES:
-                known = "、".join(f"{c}（{label}）" for c, label in ROLES.items())
+            role = parse_role(part)
+            if role is None:
+                known = "、".join(f"{r.value}（{r.label}）" for r in Role)
                 raise InputError(f"未知角色「{part}」；可用角色：{known}", field="role")
-            if code not in roles:
-                roles.append(code)
+            if role.value not in roles:
+                roles.append(role.value)
     if not roles:
         raise InputError("至少需要一个角色", field="role")
     return roles
@@ -89,10 +82,6 @@ def add_person(session: Session, *, name: str, email: str, roles: Iterable[str],
     return person
 
 
-CHANNEL_PREFERENCES = {"auto": "按配置（邮件和企业微信都发）", "email": "只发邮件",
-                       "wecom": "只发企业微信", "both": "邮件和企业微信都发"}
-
-
 def update_person(session: Session, person: Person, *, channel: str | None = None,
                   wecom_id: str | None = None, mobile: str | None = None,
                   unit: str | None = None, active: bool | None = None,
@@ -100,8 +89,8 @@ def update_person(session: Session, person: Person, *, channel: str | None = Non
     """Change how a person is reached, where they work, whether they may act at all, or their
     password (an argon2 hash: the caller hashes, so a refused password changes nothing)."""
     if channel is not None:
-        if channel not in CHANNEL_PREFERENCES:
-            known = "、".join(f"{k}（{v}）" for k, v in CHANNEL_PREFERENCES.items())
+        if channel not in set(Preference):
+            known = "、".join(f"{p.value}（{p.label}）" for p in Preference)
             raise InputError(f"未知的接收方式「{channel}」；可用：{known}", field="channel")
         person.channel_preference = channel
     if wecom_id is not None:

@@ -16,11 +16,9 @@ from datetime import date
 from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import Session
 
+from workflow.lifecycle import SEE_ALL_ROLES
 from workflow.models import Campaign, Measure, Person, Unit
 from workflow.services.people import principals_for
-
-#: Roles that see the whole ledger.
-SEE_ALL_ROLES = frozenset({"admin", "reviewer", "viewer"})
 
 
 @dataclass(frozen=True)

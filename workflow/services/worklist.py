@@ -13,7 +13,7 @@ from datetime import date
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from workflow.lifecycle import OPEN_STATES, Action, State, available_actions
+from workflow.lifecycle import OPEN_STATES, Action, Role, State, available_actions
 from workflow.models import Campaign, Measure, Person, Problem, ProgressReport
 from workflow.services.measures import relations_with_delegation
 from workflow.services.people import principals_for
@@ -68,7 +68,7 @@ def my_work(session: Session, person_id: int, today: date) -> list[WorkSection]:
     campaigns = list(session.scalars(select(Campaign.id).where(
         Campaign.first_responsible_id.in_(pids))))
     units = unit_subtrees(session, {p.unit_id for p in principals if p.unit_id is not None})
-    reviewer = any(p.has_role("reviewer") for p in principals)
+    reviewer = any(p.has_role(Role.REVIEWER) for p in principals)
     submitted = Measure.state == State.SUBMITTED.value
 
     plan: list[tuple[str, str, str, ColumnElement[bool], frozenset[Action]]] = [
@@ -102,7 +102,7 @@ def closure_queue(session: Session, person_id: int, today: date) -> list[WorkIte
     principals = principals_for(session, person, today)
     pids = [p.id for p in principals]
     condition: ColumnElement[bool] = Measure.state == State.VERIFIED.value
-    if not any(p.has_role("admin") for p in principals):
+    if not any(p.has_role(Role.ADMIN) for p in principals):
         campaigns = select(Campaign.id).where(Campaign.first_responsible_id.in_(pids))
         condition = and_(condition, or_(Measure.leader_id.in_(pids),
                                         Measure.campaign_id.in_(campaigns)))

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, joinedload
 from notifications.deliverer import retry_message
 from workflow.calendar_store import add_days, list_days, load_calendar, remove_day
 from workflow.errors import InputError, NotPermitted
-from workflow.lifecycle import Kind
+from workflow.lifecycle import CHANNEL_LABELS, Kind, OutboxStatus, Role
 from workflow.models import Measure, OutboxMessage, Person, Unit
-from workflow.outbox import CHANNEL_LABELS, message_dict
+from workflow.outbox import message_dict
 from workflow.reminders import URGENCY_LABELS
 from workflow.services.deadlines import recompute_deadlines
 from workflow.services.people import find_person, get_or_create_unit, set_delegate
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 def admin_person(request: Request, session: Session) -> Person:
     person = page_person(request, session)
-    if not person.has_role("admin"):
+    if not person.has_role(Role.ADMIN):
         raise NotPermitted(person.name, "进入管理页面", None, ["管理员"])
     return person
 
@@ -159,9 +159,9 @@ def outbox(request: Request) -> Response:
     web = web_of(request)
     with web.transaction() as session:
         person = admin_person(request, session)
-        dead = session.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead")
+        dead = session.scalars(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
                                .order_by(OutboxMessage.id.desc()).limit(500)).all()
-        pending = session.scalar(select(func.count()).where(OutboxMessage.status == "pending"))
+        pending = session.scalar(select(func.count()).where(OutboxMessage.status == OutboxStatus.PENDING))
         return web.render(request, "admin_outbox.html", page(
             request, person, "admin", dead=[message_dict(m) for m in dead], pending=pending,
             channels=CHANNEL_LABELS))

@@ -17,11 +17,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import Settings
 from workflow import db
 from workflow.evidence import EvidenceStore
-from workflow.lifecycle import KIND_LABELS, STATE_LABELS, TRANSITIONS, history_label
+from workflow.lifecycle import (
+    KIND_LABELS,
+    ROLE_LABELS,
+    STATE_LABELS,
+    TRANSITIONS,
+    history_label,
+)
 from workflow.models import Person
 from workflow.policy import PolicySet
 from workflow.runtime import Runtime
-from workflow.services.people import ROLES
 from workflow.services.visibility import Scope, scope_of
 from workflow.timeutil import local_date, local_text
 from workflow.web.security import ApiTokens, LoginLimiter
@@ -31,7 +36,7 @@ def make_templates() -> Jinja2Templates:
     env = Environment(loader=PackageLoader("workflow.web", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(STATE_LABELS=STATE_LABELS, KIND_LABELS=KIND_LABELS,
-                       TRANSITIONS=TRANSITIONS, ROLES=ROLES, history_label=history_label)
+                       TRANSITIONS=TRANSITIONS, ROLES=ROLE_LABELS, history_label=history_label)
     env.filters["local"] = local_text
     env.filters["size"] = _size
     return Jinja2Templates(env=env)

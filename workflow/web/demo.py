@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.importers.ledger import LedgerRow, write_rows
-from workflow.lifecycle import Action, Kind
+from workflow.lifecycle import Action, Kind, Role
 from workflow.models import Campaign, Measure, Person
 from workflow.passwords import hash_password
 from workflow.services.measures import ActionRequest, perform
@@ -30,14 +30,14 @@ class DemoLogin:
 
 #: (name, email, roles, unit, what they do in the demo)
 PEOPLE = [
-    ("王书记", "shuji@demo.rectiflow.cn", ("leader",), "后勤党总支", "第一责任人"),
-    ("李处长", "chuzhang@demo.rectiflow.cn", ("leader",), "后勤处", "责任领导"),
-    ("赵主任", "zhengaiban@demo.rectiflow.cn", ("reviewer",), "整改办", "整改办（核验）"),
-    ("陈经理", "shitang@demo.rectiflow.cn", ("owner",), "饮食服务中心", "责任人（饮食服务中心）"),
-    ("刘科长", "wuye@demo.rectiflow.cn", ("owner",), "物业管理科", "责任人（物业管理科）"),
-    ("周干事", "ganshi@demo.rectiflow.cn", ("owner",), "饮食服务中心", "责任部门成员"),
-    ("系统管理员", "admin@demo.rectiflow.cn", ("admin",), "整改办", "管理员"),
-    ("孙同志", "chakan@demo.rectiflow.cn", ("viewer",), None, "只读查看"),
+    ("王书记", "shuji@demo.rectiflow.cn", (Role.LEADER,), "后勤党总支", "第一责任人"),
+    ("李处长", "chuzhang@demo.rectiflow.cn", (Role.LEADER,), "后勤处", "责任领导"),
+    ("赵主任", "zhengaiban@demo.rectiflow.cn", (Role.REVIEWER,), "整改办", "整改办（核验）"),
+    ("陈经理", "shitang@demo.rectiflow.cn", (Role.OWNER,), "饮食服务中心", "责任人（饮食服务中心）"),
+    ("刘科长", "wuye@demo.rectiflow.cn", (Role.OWNER,), "物业管理科", "责任人（物业管理科）"),
+    ("周干事", "ganshi@demo.rectiflow.cn", (Role.OWNER,), "饮食服务中心", "责任部门成员"),
+    ("系统管理员", "admin@demo.rectiflow.cn", (Role.ADMIN,), "整改办", "管理员"),
+    ("孙同志", "chakan@demo.rectiflow.cn", (Role.VIEWER,), None, "只读查看"),
 ]
 
 # (area, problem, measure, owner email, unit, days from today to the deadline, kind, steps)
@@ -120,7 +120,7 @@ def load_demo(session: Session, now: datetime) -> list[DemoLogin]:
             actor = measure.owner if who == "owner" else people[who]
             assert actor is not None
             deadline: date | None = (measure.deadline + timedelta(days=30)
-                                     if action == "extend" and measure.deadline else None)
+                                     if action == Action.EXTEND and measure.deadline else None)
             perform(session, ActionRequest(
                 measure_id=measure.id, action=Action(action), actor=actor,
                 comment=COMMENTS.get(action), deadline=deadline),

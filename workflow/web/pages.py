@@ -26,14 +26,15 @@ from workflow.ledger import (
 )
 from workflow.lifecycle import (
     KIND_LABELS,
-    RECOMPUTE_DEADLINE,
     STATE_LABELS,
     TRANSITIONS,
     Action,
     Kind,
     Need,
     Relation,
+    Role,
     State,
+    SystemAction,
     available_actions,
     parse_action,
 )
@@ -121,7 +122,7 @@ def _options(session: Session, campaign_id: int | None) -> dict[str, Any]:
     if campaign_id is not None:
         areas = areas.where(Area.campaign_id == campaign_id)
     leaders = [p for p in session.scalars(select(Person).order_by(Person.name))
-               if p.has_role("leader")]
+               if p.has_role(Role.LEADER)]
     return {
         "campaigns": session.execute(select(Campaign.id, Campaign.title).order_by(Campaign.id)).all(),
         "areas": session.execute(areas).all(),
@@ -227,7 +228,7 @@ def measure_page(measure_id: Id, request: Request) -> Response:
                                            joinedload(ProgressReport.author))
             .where(ProgressReport.measure_id == measure.id).order_by(ProgressReport.id)).all()
         deadlines = [e for e in history
-                     if e.action in (Action.EXTEND.value, RECOMPUTE_DEADLINE)]
+                     if e.action in (Action.EXTEND, SystemAction.RECOMPUTE_DEADLINE)]
         can_report = bool(rels & PROGRESS_RELATIONS) and (
             measure.state != State.CLOSED or measure.kind == Kind.LONG_TERM)
         return web.render(request, "measure.html", page(
