@@ -4,6 +4,8 @@ Run from the repository root::
 
     python3 bench/sweep.py            # full sizes (1,000,000 idle, 100,000 burst)
     python3 bench/sweep.py --quick    # small sizes, a fast sanity check
+    python3 bench/sweep.py --only burst --against ../older-checkout --rounds 3
+                                      # this checkout's burst against another's, in turn
 
 PostgreSQL is reached through ``RECTIFLOW_BENCH_PG_URL`` (default: the local ``test`` database
 with trust auth). Every run works in a fresh schema migrated with ``db.upgrade`` (SQLite: a
@@ -28,9 +30,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import pickle
 import random
+import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -682,6 +687,50 @@ def bench_apscheduler(sizes: Sizes, report: Report) -> None:
         "dates the server computes), read from rows spread over the table")
 
 
+# ---------------------------------------------------------------------------------- against
+
+
+_BURST_ROW = re.compile(r"^\s*burst ([\d,]+) due, (PostgreSQL|SQLite): sweep\(\) \+ commit: "
+                        r"([\d.]+) s", re.M)
+
+
+def run_burst_of(checkout: Path, quick: bool) -> dict[str, float]:
+    """Run ``checkout``'s own burst benchmark in a process of its own (its code, its bench);
+    the median seconds of ``sweep()`` + commit it printed, by backend."""
+    command = [sys.executable, str(checkout / "bench" / "sweep.py"), "--only", "burst",
+               *(["--quick"] if quick else [])]
+    environment = {**os.environ, "PYTHONPATH": str(checkout)}
+    done = subprocess.run(command, cwd=checkout, env=environment, capture_output=True,
+                          text=True, check=False)
+    figures = {label: float(value) for _, label, value in _BURST_ROW.findall(done.stdout)}
+    if done.returncode or len(figures) != 2:
+        raise RuntimeError(f"the burst benchmark of {checkout} failed:\n{done.stdout}\n"
+                           f"{done.stderr}")
+    return figures
+
+
+def compare_bursts(other: Path, rounds: int, quick: bool) -> None:
+    """This checkout's burst against ``other``'s, run in turn (other, this, other, this, ...)
+    so that a machine whose speed drifts affects both alike; medians and the ratio per round."""
+    here = ROOT
+    print(f"burst, this checkout ({here}) against {other}, {rounds} rounds in turn", flush=True)
+    results: dict[str, dict[str, list[float]]] = {"other": {}, "this": {}}
+    for round_number in range(1, rounds + 1):
+        for side, checkout in (("other", other), ("this", here)):
+            figures = run_burst_of(checkout, quick)
+            for label, seconds in figures.items():
+                results[side].setdefault(label, []).append(seconds)
+            shown = ", ".join(f"{label} {seconds:.2f} s" for label, seconds in figures.items())
+            print(f"  round {round_number}, {side}: {shown}", flush=True)
+    print("\nbackend      other (median)   this (median)   this / other (median of rounds)")
+    for label in ("PostgreSQL", "SQLite"):
+        before, after = results["other"][label], results["this"][label]
+        ratios = [a / b for a, b in zip(after, before, strict=True)]
+        print(f"{label:<12} {statistics.median(before):>10.2f} s   "
+              f"{statistics.median(after):>10.2f} s   {statistics.median(ratios):>8.2f}x"
+              f"  (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
+
+
 # ---------------------------------------------------------------------------------- main
 
 
@@ -690,7 +739,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, a fast sanity check")
     parser.add_argument("--only", choices=["idle", "burst", "apscheduler"],
                         help="run one part of the benchmark")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="with --only burst: run another checkout's burst and this one's in "
+                             "turn, and print both side by side with their ratio")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds for --against (default 3)")
     args = parser.parse_args(argv)
+    if args.against is not None:
+        if args.only != "burst":
+            parser.error("--against compares the burst: give --only burst")
+        compare_bursts(args.against.resolve(), args.rounds, args.quick)
+        return 0
     sizes = QUICK if args.quick else FULL
     report = Report()
     started = time.perf_counter()
