@@ -160,7 +160,12 @@ class Problem(Base):
 class Measure(Base):
     """A rectification measure (整改措施): the unit of work in the state machine.
 
-    ``state`` and ``version`` are written only by ``workflow.services.measures``.
+    ``state`` and ``version`` are written only by ``workflow.services.measures``. ``version``
+    counts the actions: it equals the ``seq`` of the measure's last history row, and an action's
+    UPDATE carries ``WHERE version = :seen`` (optimistic locking). Other writes (the sweep's
+    ``next_reminder_at``, a progress report's ``last_progress_at``, any ORM change) leave it
+    alone, so there is deliberately no ``version_id_col``: it would bump the version on every
+    ORM flush and break the history chain.
     """
 
     __tablename__ = "measure"
@@ -199,13 +204,11 @@ class Measure(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     next_reminder_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     state_changed_at: Mapped[datetime]
     last_progress_at: Mapped[datetime | None]
-
-    __mapper_args__ = {"version_id_col": version}
 
     campaign: Mapped[Campaign] = relationship()
     problem: Mapped[Problem] = relationship(back_populates="measures")
