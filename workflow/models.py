@@ -101,11 +101,6 @@ class Person(Base):
     def has_role(self, role: str) -> bool:
         return role in (self.roles or [])
 
-    def delegates_to(self, other_id: int, on: date) -> bool:
-        """True if this person has handed their work to ``other_id`` on date ``on``."""
-        return (self.delegate_id == other_id and self.delegate_until is not None
-                and on <= self.delegate_until)
-
 
 class Campaign(Base):
     """One round of inspection (巡察), audit or special governance feedback to rectify."""
@@ -324,7 +319,6 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    recipient_person: Mapped[Person | None] = relationship()
     items: Mapped[list[OutboxItem]] = relationship(
         back_populates="message", order_by="OutboxItem.id",
         primaryjoin="OutboxMessage.id == foreign(OutboxItem.message_id)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import Request
@@ -60,10 +60,6 @@ class Web:
 
     def today(self) -> date:
         return local_date(self.clock())
-
-    @property
-    def link_ttl(self) -> timedelta:
-        return timedelta(hours=self.settings.approval_link_hours)
 
     @property
     def secure_cookies(self) -> bool:
