@@ -39,8 +39,6 @@ STATE_LABELS: Mapping[State, str] = {
 
 #: States in which the owner still has work to do (deadline reminders apply).
 OPEN_STATES: frozenset[State] = frozenset({State.ASSIGNED, State.IN_PROGRESS})
-#: States that are not yet signed off.
-UNFINISHED_STATES: frozenset[State] = frozenset(State) - {State.CLOSED}
 
 
 class Kind(StrEnum):
@@ -459,19 +457,6 @@ def parse_action(name: str) -> Action:
             return action
     names = "、".join(f"{a.value}（{t.label}）" for a, t in TRANSITIONS.items())
     raise InputError(f"未知操作「{name}」；可用操作：{names}", field="action")
-
-
-def parse_state(name: str) -> State:
-    for state in State:
-        if name in (state.value, state.label):
-            return state
-    names = "、".join(f"{s.value}（{s.label}）" for s in State)
-    raise InputError(f"未知状态「{name}」；可用状态：{names}", field="state")
-
-
-def may(action: Action, relations: Iterable[Relation]) -> bool:
-    """True if any of ``relations`` is allowed to perform ``action`` (regardless of state)."""
-    return bool(TRANSITIONS[action].who & set(relations))
 
 
 def available_actions(state: State, relations: Iterable[Relation]) -> list[Action]:

@@ -21,8 +21,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -203,13 +202,3 @@ def configure_logging(settings: Settings, *, default_level: str = "WARNING",
     for name in ("apscheduler", "httpcore", "multipart"):
         logging.getLogger(name).setLevel(noisy)
     return handler
-
-
-@contextmanager
-def bound(var: ContextVar[str | None], value: str | None) -> Iterator[None]:
-    """``var`` set to ``value`` for the block."""
-    token = var.set(value)
-    try:
-        yield
-    finally:
-        var.reset(token)

@@ -101,11 +101,6 @@ class Person(Base):
     def has_role(self, role: str) -> bool:
         return role in (self.roles or [])
 
-    def delegates_to(self, other_id: int, on: date) -> bool:
-        """True if this person has handed their work to ``other_id`` on date ``on``."""
-        return (self.delegate_id == other_id and self.delegate_until is not None
-                and on <= self.delegate_until)
-
 
 class Campaign(Base):
     """One round of inspection (巡察), audit or special governance feedback to rectify."""
@@ -160,7 +155,12 @@ class Problem(Base):
 class Measure(Base):
     """A rectification measure (整改措施): the unit of work in the state machine.
 
-    ``state`` and ``version`` are written only by ``workflow.services.measures``.
+    ``state`` and ``version`` are written only by ``workflow.services.measures``. ``version``
+    counts the actions: it equals the ``seq`` of the measure's last history row, and an action's
+    UPDATE carries ``WHERE version = :seen`` (optimistic locking). Other writes (the sweep's
+    ``next_reminder_at``, a progress report's ``last_progress_at``, any ORM change) leave it
+    alone, so there is deliberately no ``version_id_col``: it would bump the version on every
+    ORM flush and break the history chain.
     """
 
     __tablename__ = "measure"
@@ -199,13 +199,11 @@ class Measure(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     next_reminder_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     state_changed_at: Mapped[datetime]
     last_progress_at: Mapped[datetime | None]
-
-    __mapper_args__ = {"version_id_col": version}
 
     campaign: Mapped[Campaign] = relationship()
     problem: Mapped[Problem] = relationship(back_populates="measures")
@@ -321,7 +319,6 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    recipient_person: Mapped[Person | None] = relationship()
     items: Mapped[list[OutboxItem]] = relationship(
         back_populates="message", order_by="OutboxItem.id",
         primaryjoin="OutboxMessage.id == foreign(OutboxItem.message_id)")

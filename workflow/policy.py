@@ -272,16 +272,6 @@ def parse_policy(doc: Mapping[str, Any]) -> PolicySet:
     return policy_set
 
 
-def parse_campaign_override(doc: Mapping[str, Any], base: PolicySet) -> dict[str, Any]:
-    """Validate a campaign's override against the base policy; return it as plain data."""
-    unknown = sorted(set(doc) - (KNOWN_TABLES - GLOBAL_TABLES))
-    if unknown:
-        raise PolicyError(unknown[0], "整改任务的策略不能包含此项")
-    for kind in Kind:
-        base.effective(kind, doc)
-    return dict(doc)
-
-
 def load_policy_file(path: Path | None) -> PolicySet:
     """Read and validate the policy file (default: the packaged config/policy.toml)."""
     target: Path | Traversable = path or resources.files("config") / "policy.toml"

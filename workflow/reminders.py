@@ -85,6 +85,11 @@ class WorkdayIndex:
             i += len(ordinals)
         return date.fromordinal(ordinals[i])
 
+    def before_deadline(self, deadline: date, n: int) -> date:
+        """The day of a ``before:n`` reminder: ``n`` working days before ``deadline``; for
+        ``n`` = 0 the deadline, or the last working day before it when it is not one."""
+        return self.on_or_before(deadline) if n == 0 else self.nth_before(deadline, n)
+
     def on_or_before(self, day: date) -> date:
         return day if self.is_workday(day) else self.nth_before(day, 1)
 
@@ -190,8 +195,7 @@ class Planner:
         tag = deadline.isoformat()
         stages: list[_Stage] = []
         for n in policy.before:
-            day = (self.days.on_or_before(deadline) if n == 0
-                   else self.days.nth_before(deadline, n))
+            day = self.days.before_deadline(deadline, n)
             stages.append(_Stage(day, f"before:{n}", f"before:{n}@{tag}", ("owner",),
                                  2 if n <= 1 else 3))
         if m.kind is Kind.IMMEDIATE and policy.daily_nudge:

@@ -29,14 +29,13 @@ Definitions (the words of the official reports in brackets):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar
 
-from workflow.ledger import is_overdue
 from workflow.lifecycle import OPEN_STATES, STATE_LABELS, Kind, State
 from workflow.reminders import WorkdayIndex
 from workflow.timeutil import SHANGHAI, local_date
@@ -72,82 +71,64 @@ class MeasureRecord(NamedTuple):
     problem_id: int = 0
 
     @property
-    def open(self) -> bool:
-        """The owner still has work to do."""
-        return self.state in OPEN_STATES
-
-    @property
-    def completed(self) -> bool:
-        return self.state is State.CLOSED
-
-    @property
-    def long_term_done(self) -> bool:
-        return self.kind is Kind.LONG_TERM and self.state in (State.VERIFIED, State.CLOSED)
-
-    @property
-    def finished(self) -> bool:
-        return self.state is State.CLOSED and self.kind is not Kind.LONG_TERM
-
-    @property
     def result_label(self) -> str:
         """整改结果 in the reports' words."""
-        if self.finished:
+        if is_finished(self.state, self.kind):
             return "完成"
-        if self.long_term_done:
+        if is_long_term_done(self.state, self.kind):
             return "基本完成，长期坚持"
         return "暂未完成"
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What one record contributes to the figures, for one day."""
-
-    overdue_days: int | None     # working days overdue, None if not overdue
-    due_in: int | None           # working days until the deadline, None if not due soon
-    stagnant_days: int | None    # working days without progress, None if not stagnating
-    on_time_due: bool            # counts in the on-time rate's denominator
-    on_time: bool                # signed off by the original deadline
+def is_completed(state: State, kind: Kind) -> bool:
+    """已销号: closed, any kind."""
+    return state is State.CLOSED
 
 
-def facts_for(record: MeasureRecord, today: date, days: WorkdayIndex, *,
-              due_window: int = DUE_WINDOW, stagnation: int = STAGNATION,
-              due_limit: date | None = None) -> Facts:
-    """The facts of one record; ``due_limit`` (the last day of the due-soon window) may be
-    given when many records are computed for one day."""
-    overdue_days = due_in = stagnant = None
-    if record.state in OPEN_STATES:
-        deadline = record.deadline
-        if deadline is not None:
-            if is_overdue(record.state, record.kind, deadline, today):
-                overdue_days = days.count_between(deadline, today)
-            elif deadline <= (due_limit or days.nth_after(today, due_window)):
-                due_in = days.count_between(today, deadline)
-        anchor = record.state_changed_at
-        if record.last_progress_at is not None and record.last_progress_at > anchor:
-            anchor = record.last_progress_at
-        idle = days.count_between(anchor.astimezone(SHANGHAI).date(), today)
-        if idle >= stagnation:
-            stagnant = idle
-    original = record.original_deadline or record.deadline
-    completed = record.state is State.CLOSED
-    on_time_due = original is not None and (completed or original < today)
-    on_time = (on_time_due and completed and record.closed_at is not None
-               and original is not None and local_date(record.closed_at) <= original)
-    return Facts(overdue_days, due_in, stagnant, on_time_due, on_time)
+def is_finished(state: State, kind: Kind) -> bool:
+    """整改完成: closed and not 长期坚持."""
+    return state is State.CLOSED and kind is not Kind.LONG_TERM
 
 
-#: What a record adds to the counts: state, kind and eight yes/no facts. Few distinct values, so
-#: counting them with a Counter per group is cheap for any number of measures.
-Flags = tuple[str, str, bool, bool, bool, bool, bool, bool, bool, bool]
+def is_long_term_done(state: State, kind: Kind) -> bool:
+    """长期坚持: a 长期坚持 measure whose work is done and now goes on."""
+    return kind is Kind.LONG_TERM and state in (State.VERIFIED, State.CLOSED)
 
 
-def flags_of(record: MeasureRecord, facts: Facts) -> Flags:
-    state, kind = record.state, record.kind
-    return (state.value, kind.value, state is State.CLOSED,
-            state is State.CLOSED and kind is not Kind.LONG_TERM,
-            kind is Kind.LONG_TERM and state in (State.VERIFIED, State.CLOSED),
-            facts.overdue_days is not None, facts.due_in is not None,
-            facts.stagnant_days is not None, facts.on_time_due, facts.on_time)
+# ------------------------------------------------------------------ flag codes
+
+# What one record adds to the counts is packed in one int, its *flag code*: the bits below say
+# yes or no, the bits from ``_PAIR_SHIFT`` up which (state, kind) pair the record has. A
+# campaign of 100,000 measures has only a few hundred distinct codes, so the counts are made by
+# counting codes (a ``Counter`` of small ints) and adding each distinct code once, ``n`` times.
+COMPLETED = 1 << 0
+FINISHED = 1 << 1
+LONG_TERM = 1 << 2
+OVERDUE = 1 << 3
+DUE_SOON = 1 << 4
+STAGNATING = 1 << 5
+ON_TIME_DUE = 1 << 6    # counts in the on-time rate's denominator
+ON_TIME = 1 << 7        # signed off by the original deadline
+_PAIR_SHIFT = 8
+#: (state, kind) values by their number in a flag code.
+_PAIRS: tuple[tuple[str, str], ...] = tuple((s.value, k.value) for s in State for k in Kind)
+
+
+def _pair_code(state: State, kind: Kind) -> int:
+    """The part of a flag code that a record's state and kind decide."""
+    code = _PAIRS.index((state.value, kind.value)) << _PAIR_SHIFT
+    if is_completed(state, kind):
+        code |= COMPLETED
+    if is_finished(state, kind):
+        code |= FINISHED
+    if is_long_term_done(state, kind):
+        code |= LONG_TERM
+    return code
+
+
+# keyed by the values (str hashes are cached; an Enum member's hash is a Python call)
+_PAIR_CODES = {s.value: {k.value: _pair_code(s, k) for k in Kind} for s in State}
+_OPEN_VALUES = frozenset(s.value for s in OPEN_STATES)
 
 
 def _rate(part: int, whole: int) -> float:
@@ -170,23 +151,28 @@ class Counts:
     on_time_due: int = 0
     on_time: int = 0
 
-    def add(self, record: MeasureRecord, facts: Facts, n: int = 1) -> None:
-        self.add_flags(flags_of(record, facts), n)
-
-    def add_flags(self, flags: Flags, n: int = 1) -> None:
-        """Count ``n`` measures that share ``flags``."""
-        state, kind, completed, finished, long_term, overdue, due, stagnant, otd, ot = flags
+    def add(self, code: int, n: int = 1) -> None:
+        """Count ``n`` measures that share the flag ``code``."""
+        state, kind = _PAIRS[code >> _PAIR_SHIFT]
         self.total += n
         self.by_state[state] += n
         self.by_kind[kind] += n
-        self.completed += completed * n
-        self.finished += finished * n
-        self.long_term += long_term * n
-        self.overdue += overdue * n
-        self.due_soon += due * n
-        self.stagnating += stagnant * n
-        self.on_time_due += otd * n
-        self.on_time += ot * n
+        self.completed += n if code & COMPLETED else 0
+        self.finished += n if code & FINISHED else 0
+        self.long_term += n if code & LONG_TERM else 0
+        self.overdue += n if code & OVERDUE else 0
+        self.due_soon += n if code & DUE_SOON else 0
+        self.stagnating += n if code & STAGNATING else 0
+        self.on_time_due += n if code & ON_TIME_DUE else 0
+        self.on_time += n if code & ON_TIME else 0
+
+    @classmethod
+    def of(cls, codes: Iterable[int]) -> Counts:
+        """The counts of the records whose flag codes are ``codes``."""
+        counts = cls()
+        for code, n in Counter(codes).items():
+            counts.add(code, n)
+        return counts
 
     @property
     def unfinished(self) -> int:
@@ -245,45 +231,20 @@ class Statistics:
 NO_UNIT = "（未指定部门）"
 
 
-#: The flags packed in one int, so that counting 100,000 records hashes small ints, not tuples:
-#: bits 0-7 are the eight yes/no facts of ``Flags`` in order, the bits above the state and kind.
-_STATE_VALUES = tuple(s.value for s in State)
-_KIND_VALUES = tuple(k.value for k in Kind)
-_OPEN_VALUES = frozenset(s.value for s in OPEN_STATES)
+class Reading:
+    """The figures of records as read on one day (``today``).
 
-
-def _base_code(state: State, kind: Kind) -> int:
-    """The bits a record's state and kind decide: themselves, completed, finished, long-term."""
-    completed = state is State.CLOSED
-    long_term = kind is Kind.LONG_TERM
-    return ((_STATE_VALUES.index(state.value) * len(_KIND_VALUES)
-             + _KIND_VALUES.index(kind.value)) << 8
-            | completed | (completed and not long_term) << 1
-            | (long_term and state in (State.VERIFIED, State.CLOSED)) << 2)
-
-
-# keyed by the values (str hashes are cached; an Enum member's hash is a Python call)
-_BASE_CODES = {s.value: {k.value: _base_code(s, k) for k in Kind} for s in State}
-
-
-def _flags_of_code(code: int) -> Flags:
-    state, kind = divmod(code >> 8, len(_KIND_VALUES))
-    return (_STATE_VALUES[state], _KIND_VALUES[kind], bool(code & 1), bool(code & 2),
-            bool(code & 4), bool(code & 8), bool(code & 16), bool(code & 32), bool(code & 64),
-            bool(code & 128))
-
-
-class _Day:
-    """Working-day counts for one reading day, memoised per distinct date: a campaign has
-    100,000 measures but only a few hundred distinct deadlines and activity days."""
+    The working-day counts are memoised per distinct date: a campaign has 100,000 measures but
+    only a few hundred distinct deadlines and activity days."""
 
     __slots__ = ("today", "days", "due_limit", "stagnation", "_after", "_until", "_idle",
                  "_local")
 
-    def __init__(self, today: date, days: WorkdayIndex, due_window: int, stagnation: int) -> None:
+    def __init__(self, today: date, days: WorkdayIndex, *, due_window: int = DUE_WINDOW,
+                 stagnation: int = STAGNATION) -> None:
         self.today = today
         self.days = days
-        self.due_limit = days.nth_after(today, due_window)
+        self.due_limit = days.nth_after(today, due_window)  # the due-soon window's last day
         self.stagnation = stagnation
         self._after: dict[date, int] = {}     # deadline -> working days from it to today
         self._until: dict[date, int] = {}     # deadline -> working days from today to it
@@ -316,61 +277,57 @@ class _Day:
         return found
 
     def facts(self, record: MeasureRecord) -> tuple[int, int | None, int | None, int | None]:
-        """``facts_for`` and ``flags_of`` in one step, with the memoised day counts: the flags
-        packed in an int (``_flags_of_code``) and the overdue, due-in and idle day numbers
-        (None when not flagged)."""
+        """What ``record`` adds to the figures: its flag code, and the working days it is
+        overdue, has left before its deadline, and has been idle (None when not flagged).
+
+        The rules are those of the module's docstring."""
         state = record.state._value_
         today = self.today
-        overdue_days = due_in = stagnant = None
-        code = _BASE_CODES[state][record.kind._value_]
-        if state in _OPEN_VALUES:
+        overdue_days = due_in = idle_days = None
+        code = _PAIR_CODES[state][record.kind._value_]
+        if state in _OPEN_VALUES:  # the owner still has work
             deadline = record.deadline
             if deadline is not None:
-                if today > deadline:
+                if today > deadline:  # workflow.ledger.is_overdue, for an open measure
                     overdue_days = self.overdue_days(deadline)
-                    code |= 8
+                    code |= OVERDUE
                 elif deadline <= self.due_limit:
                     due_in = self.due_in(deadline)
-                    code |= 16
-            anchor = record.state_changed_at
+                    code |= DUE_SOON
+            anchor = record.state_changed_at  # the last state change or progress report
             progress = record.last_progress_at
             if progress is not None and progress > anchor:
                 anchor = progress
             idle = self.idle(anchor)
             if idle >= self.stagnation:
-                stagnant = idle
-                code |= 32
+                idle_days = idle
+                code |= STAGNATING
         original = record.original_deadline or record.deadline
         if original is not None:
-            if code & 1:  # completed
-                code |= 64
+            if code & COMPLETED:
+                code |= ON_TIME_DUE
                 closed_at = record.closed_at
                 if closed_at is not None and self.local(closed_at) <= original:
-                    code |= 128
+                    code |= ON_TIME
             elif original < today:
-                code |= 64
-        return code, overdue_days, due_in, stagnant
-
-
-def _counts(codes: Iterable[int]) -> Counts:
-    counts = Counts()
-    for code, n in Counter(codes).items():
-        counts.add_flags(_flags_of_code(code), n)
-    return counts
+                code |= ON_TIME_DUE
+        return code, overdue_days, due_in, idle_days
 
 
 def count(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,
           due_window: int = DUE_WINDOW, stagnation: int = STAGNATION) -> Counts:
     """``compute(...).counts`` without the lists and breakdowns (what week-on-week needs)."""
-    facts = _Day(today, days, due_window, stagnation).facts
-    return _counts([facts(r)[0] for r in records])
+    facts = Reading(today, days, due_window=due_window, stagnation=stagnation).facts
+    return Counts.of([facts(r)[0] for r in records])
 
 
 def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,
             due_window: int = DUE_WINDOW, stagnation: int = STAGNATION) -> Statistics:
-    """Every figure for ``records`` as read on ``today``."""
-    day = _Day(today, days, due_window, stagnation)
-    facts = day.facts
+    """Every figure for ``records`` as read on ``today``.
+
+    Each record's flag code is kept with its area, unit and leader; each breakdown then counts
+    the (key, code) pairs."""
+    facts = Reading(today, days, due_window=due_window, stagnation=stagnation).facts
     overdue: list[Flagged] = []
     due_soon: list[Flagged] = []
     stagnating: list[Flagged] = []
@@ -383,7 +340,7 @@ def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *
     last_area: str | None = None
     last_problem: int | str | None = None
     for r in records:
-        code, overdue_days, due_in, stagnant = facts(r)
+        code, overdue_days, due_in, idle_days = facts(r)
         codes.append(code)
         area = r.area
         areas.append(area)
@@ -399,8 +356,8 @@ def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *
             overdue.append(Flagged(r, overdue_days))
         if due_in is not None:
             due_soon.append(Flagged(r, due_in))
-        if stagnant is not None:
-            stagnating.append(Flagged(r, stagnant))
+        if idle_days is not None:
+            stagnating.append(Flagged(r, idle_days))
     by_area = _grouped(areas, codes)
     # by days (most first, or fewest left first), then by id: two stable sorts with C keys are
     # faster than one with a Python key building tuples
@@ -408,7 +365,7 @@ def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *
         flagged.sort(key=_RECORD_ID)
         flagged.sort(key=_DAYS, reverse=most_first)
     ordered_areas = dict(sorted(by_area.items(), key=lambda kv: area_order[kv[0]]))
-    return Statistics(today, _counts(codes), overdue, due_soon, stagnating, ordered_areas,
+    return Statistics(today, Counts.of(codes), overdue, due_soon, stagnating, ordered_areas,
                       dict(sorted(_grouped(units, codes).items())), _grouped(leaders, codes),
                       areas=len(by_area), problems=len(problems))
 
@@ -420,9 +377,10 @@ K_ = TypeVar("K_")
 
 
 def _grouped(keys: Sequence[K_], codes: Sequence[int]) -> dict[K_, Counts]:
+    """Counts per key, ``keys[i]`` being the key of the record with flag code ``codes[i]``."""
     groups: dict[K_, Counts] = defaultdict(Counts)
     for (key, code), n in Counter(zip(keys, codes, strict=True)).items():
-        groups[key].add_flags(_flags_of_code(code), n)
+        groups[key].add(code, n)
     return dict(groups)
 
 
@@ -526,14 +484,3 @@ def official_summary(counts: Counts, areas: int, problems: int,
     if counts.overdue:
         sentence += f"其中逾期未完成{counts.overdue}项。"
     return sentence
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def group_by(records: Sequence[MeasureRecord], key: Callable[[MeasureRecord], Any]
-             ) -> Mapping[Any, list[MeasureRecord]]:
-    grouped: dict[Any, list[MeasureRecord]] = defaultdict(list)
-    for r in records:
-        grouped[key(r)].append(r)
-    return grouped

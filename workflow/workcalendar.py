@@ -226,49 +226,6 @@ class WorkCalendar:
                 remaining -= 1
         return current
 
-    def workdays_between(self, a: date, b: date) -> int:
-        """Working days in (a, b]: after ``a`` up to and including ``b``; when b < a, minus the
-        working days in (b, a].
-
-        ``workdays_between(deadline, today)`` is how many working days a measure is overdue.
-        """
-        _check_day(a)
-        _check_day(b)
-        sign = 1
-        if b < a:
-            a, b, sign = b, a, -1
-        count = 0
-        current = a + ONE_DAY
-        while current <= b:
-            if self.is_workday(current):
-                count += 1
-            current += ONE_DAY
-        return sign * count
-
-    def working_days_before(self, deadline: date, n: int) -> date:
-        """The day ``n`` working days before ``deadline`` (``before:n`` reminders).
-
-        For a deadline of Thursday 2026-12-31, ``n`` = 3 gives Monday 2026-12-28. ``n`` = 0 gives
-        the deadline, or the last working day before it when the deadline is not a working day;
-        on such a deadline ``n`` = 0 and ``n`` = 1 fall on the same day.
-        """
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        deadline = _check_day(deadline)
-        if n == 0:
-            current = deadline
-            while not self.is_workday(current):
-                current -= ONE_DAY
-            return current
-        return self.add_workdays(deadline, -n)
-
-    def overdue_day(self, deadline: date, n: int) -> date:
-        """The day a measure becomes ``n`` working days overdue (``overdue:1`` is the first
-        working day after the deadline)."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        return self.add_workdays(deadline, n)
-
     def deadline_after(self, feedback_date: date, n: int) -> Deadline:
         """The deadline "``n`` working days after feedback" and whether it is provisional (a
         fallback year lies between the feedback and the result)."""

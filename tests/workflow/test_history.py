@@ -18,8 +18,14 @@ from sqlalchemy.exc import DBAPIError
 
 from workflow import db
 from workflow.lifecycle import Action
+from workflow.models import Measure
 from workflow.services.audit import verify_history
-from workflow.services.measures import ActionRequest, perform
+from workflow.services.measures import (
+    ActionRequest,
+    mark_deadline_provisional,
+    perform,
+    report_progress,
+)
 
 
 @pytest.fixture
@@ -189,3 +195,36 @@ def test_verifying_one_measure_ignores_the_others(database, sessions, rectiflow,
     result = rectiflow("audit", "verify", "--measure", str(other.id), "--json")
     assert (result.code, result.json()["ok"]) == (1, False)
     assert rectiflow("audit", "verify").code == 1
+
+
+# ----------------------------------------------------------------------- writes that are not actions
+
+
+def test_writes_that_are_not_actions_leave_the_version_and_the_chain_alone(
+        sessions, rectiflow, cast, worked_measure, now):
+    # Given the worked measure at version 3, the seq of its last history row
+    # When it is written without an action: through the ORM (a reminder time moved on, as the
+    # sweep does, and a corrected title), by a progress report and by a provisional mark
+    with db.transaction(sessions) as session:
+        measure = session.get(Measure, worked_measure)
+        assert measure is not None and measure.version == 3
+        measure.next_reminder_at = now + timedelta(days=1)
+        measure.title = "修订食堂原材料采购管理办法（更正）"
+    with db.transaction(sessions) as session:
+        report_progress(session, measure_id=worked_measure, actor=cast.owner.email,
+                        text="补充了验收记录", files=[], now=now + timedelta(hours=3))
+        mark_deadline_provisional(session, worked_measure, True)
+    # Then the version is still 3 and the history still verifies
+    with sessions() as session:
+        measure = session.get(Measure, worked_measure)
+        assert measure is not None
+        assert (measure.version, measure.title) == (3, "修订食堂原材料采购管理办法（更正）")
+        assert verify_history(session).ok
+    assert rectiflow("audit", "verify").code == 0
+    # And the next action, made against version 3, is history seq 4 and verifies too
+    with db.transaction(sessions) as session:
+        outcome = perform(session, ActionRequest(worked_measure, Action.VERIFY,
+                                                 cast.reviewer.email, expected_version=3),
+                          now=now + timedelta(hours=4))
+        assert (outcome.entry.seq, outcome.measure.version) == (4, 4)
+    assert rectiflow("audit", "verify").code == 0

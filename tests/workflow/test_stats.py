@@ -19,6 +19,7 @@ from workflow.stats import (
     MeasureRecord,
     changes_between,
     compute,
+    count,
     official_summary,
     percent,
     week_on_week,
@@ -116,6 +117,31 @@ def test_on_time_rate_counts_against_the_original_deadline(days: WorkdayIndex) -
     # And without the extension it would have been on time
     unextended = [r._replace(original_deadline=r.deadline) if r.id == 5 else r for r in FIXTURE]
     assert compute(unextended, TODAY, days).counts.on_time == 3
+
+
+def test_count_gives_the_totals_without_the_lists(days: WorkdayIndex) -> None:
+    # Given the fixture read on 2026-09-29
+    # When only the counts are asked for (what week-on-week reads)
+    counts = count(FIXTURE, TODAY, days)
+    # Then they are those counted by hand above
+    assert (counts.total, counts.completed, counts.finished, counts.long_term) == (9, 3, 2, 2)
+    assert (counts.overdue, counts.due_soon, counts.stagnating) == (1, 1, 2)
+    assert (counts.on_time_due, counts.on_time) == (5, 2)
+    assert counts.by_state == {"assigned": 1, "in_progress": 2, "submitted": 1, "verified": 2,
+                               "closed": 3}
+
+
+@pytest.mark.parametrize(("state", "kind", "label"), [
+    (S.CLOSED, K.DEADLINE, "完成"),
+    (S.CLOSED, K.IMMEDIATE, "完成"),
+    (S.CLOSED, K.LONG_TERM, "基本完成，长期坚持"),
+    (S.VERIFIED, K.LONG_TERM, "基本完成，长期坚持"),
+    (S.VERIFIED, K.DEADLINE, "暂未完成"),
+    (S.IN_PROGRESS, K.LONG_TERM, "暂未完成"),
+])
+def test_result_label_follows_finished_and_long_term(state: State, kind: Kind,
+                                                     label: str) -> None:
+    assert record(1, state, kind, None).result_label == label
 
 
 def test_breakdowns_by_area_unit_and_leader(days: WorkdayIndex) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from workflow import workcalendar
 from workflow.errors import InputError
+from workflow.reminders import WorkdayIndex
 from workflow.workcalendar import (
     OFFICIAL_YEARS,
     DayOverride,
@@ -33,6 +34,11 @@ def _fresh_warnings():
 @pytest.fixture
 def calendar() -> WorkCalendar:
     return WorkCalendar()
+
+
+def counted(calendar: WorkCalendar) -> WorkdayIndex:
+    """The working-day arithmetic the reminder planner and the statistics use, over ``calendar``."""
+    return WorkdayIndex(calendar.is_workday)
 
 
 def fallback_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -196,7 +202,7 @@ def test_admin_overrides_win_and_make_the_year_admin_entered():
 def test_admin_year_logs_no_warning(caplog):
     caplog.set_level(logging.WARNING, logger="rectiflow.calendar")
     calendar = WorkCalendar({D("2027-01-01"): (False, "元旦")})
-    calendar.workdays_between(D("2027-01-01"), D("2027-12-31"))
+    counted(calendar).count_between(D("2027-01-01"), D("2027-12-31"))
     assert fallback_warnings(caplog) == []
 
 
@@ -210,7 +216,7 @@ def test_admin_year_logs_no_warning(caplog):
     (0, "2026-12-31"),
 ])
 def test_reminders_before_a_thursday_deadline(calendar, n, expected):
-    assert calendar.working_days_before(D("2026-12-31"), n) == D(expected)
+    assert counted(calendar).before_deadline(D("2026-12-31"), n) == D(expected)
 
 
 @pytest.mark.parametrize(("deadline", "n", "expected"), [
@@ -223,35 +229,36 @@ def test_reminders_before_a_thursday_deadline(calendar, n, expected):
     ("2026-09-22", 2, "2026-09-20"),
 ])
 def test_reminders_before_skip_holidays(calendar, deadline, n, expected):
-    assert calendar.working_days_before(D(deadline), n) == D(expected)
+    assert counted(calendar).before_deadline(D(deadline), n) == D(expected)
 
 
 def test_overdue_one_is_the_first_working_day_after_the_deadline():
-    assert WorkCalendar().overdue_day(D("2026-09-30"), 1) == D("2026-10-08")
+    # (``overdue:n`` falls on the n-th working day after the deadline)
+    assert counted(WorkCalendar()).nth_after(D("2026-09-30"), 1) == D("2026-10-08")
     # Unknown 2027: New Year's Day counts as a working day, provisionally
-    assert WorkCalendar().overdue_day(D("2026-12-31"), 1) == D("2027-01-01")
+    assert counted(WorkCalendar()).nth_after(D("2026-12-31"), 1) == D("2027-01-01")
     # Once an admin enters it, the escalation moves to Monday
     entered = WorkCalendar({D("2027-01-01"): (False, "元旦")})
-    assert entered.overdue_day(D("2026-12-31"), 1) == D("2027-01-04")
+    assert counted(entered).nth_after(D("2026-12-31"), 1) == D("2027-01-04")
 
 
-def test_workdays_between_across_the_year_boundary():
+def test_counting_across_the_year_boundary():
     fallback = WorkCalendar()
     entered = WorkCalendar({D("2027-01-01"): (False, "元旦")})
     # 12-29, 12-30, 12-31, (01-01), 01-04 … 01-08
-    assert fallback.workdays_between(D("2026-12-28"), D("2027-01-08")) == 9
-    assert entered.workdays_between(D("2026-12-28"), D("2027-01-08")) == 8
-    assert fallback.workdays_between(D("2027-01-08"), D("2026-12-28")) == -9
-    assert fallback.workdays_between(D("2026-12-31"), D("2026-12-31")) == 0
+    assert counted(fallback).count_between(D("2026-12-28"), D("2027-01-08")) == 9
+    assert counted(entered).count_between(D("2026-12-28"), D("2027-01-08")) == 8
+    assert counted(fallback).count_between(D("2027-01-08"), D("2026-12-28")) == 0
+    assert counted(fallback).count_between(D("2026-12-31"), D("2026-12-31")) == 0
     # The deadline day itself is not overdue; the next working day is 1 overdue
-    assert fallback.workdays_between(D("2026-12-31"), D("2027-01-01")) == 1
+    assert counted(fallback).count_between(D("2026-12-31"), D("2027-01-01")) == 1
     assert fallback.span_provisional(D("2026-12-28"), D("2027-01-08"))
     assert not entered.span_provisional(D("2026-12-28"), D("2027-01-08"))
 
 
-def test_workdays_between_over_national_day(calendar):
+def test_counting_over_national_day(calendar):
     # 09-28, 09-29, 09-30, (10-01 … 10-07 off), 10-08, 10-09, 10-10 (working Saturday)
-    assert calendar.workdays_between(D("2026-09-27"), D("2026-10-11")) == 6
+    assert counted(calendar).count_between(D("2026-09-27"), D("2026-10-11")) == 6
 
 
 @pytest.mark.parametrize(("start", "n", "expected"), [
@@ -281,8 +288,6 @@ def test_deadline_after_feedback(calendar, feedback, n, day, provisional):
 
 
 def test_negative_counts_are_refused(calendar):
-    with pytest.raises(ValueError):
-        calendar.working_days_before(D("2026-12-31"), -1)
     with pytest.raises(ValueError):
         calendar.deadline_after(D("2026-12-31"), -1)
 
@@ -343,6 +348,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 SHARED = WorkCalendar({D("2027-01-01"): (False, "元旦"), D("2027-02-06"): (True, "")})
+SHARED_DAYS = counted(SHARED)
 
 
 @settings(max_examples=300, deadline=None)
@@ -353,10 +359,10 @@ def test_counting_agrees_with_adding(start, n):
     # Then the result is a working day, n working days away (0: the day or the next workday)
     assert SHARED.is_workday(result)
     if n == 0:
-        assert result >= start and SHARED.workdays_between(start, result) <= 1
+        assert result >= start and SHARED_DAYS.count_between(start, result) <= 1
     elif n > 0:  # working days in (start, result]
-        assert SHARED.workdays_between(start, result) == n
+        assert SHARED_DAYS.count_between(start, result) == n
     else:  # working days in [result, start)
-        assert SHARED.workdays_between(result - timedelta(days=1), start - timedelta(days=1)) == -n
+        assert SHARED_DAYS.count_between(result - timedelta(days=1), start - timedelta(days=1)) == -n
     if n > 0:
-        assert SHARED.working_days_before(result, n) <= start
+        assert SHARED_DAYS.before_deadline(result, n) <= start

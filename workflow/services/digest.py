@@ -383,13 +383,6 @@ class Scope:
     leader_id: int | None = None
     owner_id: int | None = None
 
-    def covers(self, r: MeasureRecord) -> bool:
-        if self.whole:
-            return True
-        if self.leader_id is not None and r.leader_id == self.leader_id:
-            return True
-        return self.owner_id is not None and r.owner_id == self.owner_id and r.state in OPEN_STATES
-
     def as_json(self) -> dict[str, Any]:
         return {"whole": self.whole, "leader_id": self.leader_id, "owner_id": self.owner_id}
 

@@ -242,6 +242,9 @@ _HISTORY = HistoryEntry.__table__
 _UPDATE_MEASURE = (update(_MEASURES)  # type: ignore[arg-type]
                    .where(_MEASURES.c.id == bindparam("where_id"),
                           _MEASURES.c.version == bindparam("where_version")))
+#: The same without the version check, for writes that are not actions.
+_UPDATE_QUIETLY = (update(_MEASURES)  # type: ignore[arg-type]
+                   .where(_MEASURES.c.id == bindparam("where_id")))
 _INSERT_HISTORY = insert(_HISTORY).returning(_HISTORY.c.id)  # type: ignore[arg-type]
 
 
@@ -264,19 +267,10 @@ def _write_measure(session: Session, measure: Measure, changes: dict[str, Any],
         set_committed_value(measure, key, value)
 
 
-def add_progress(session: Session, measure: Measure, author: Person, text: str,
-                 files: Iterable[StoredFile], now: datetime) -> ProgressReport:
-    """Record a progress report (整改进展) with its evidence files."""
-    text = text.strip()
-    if not text:
-        raise InputError("进展说明不能为空", field="comment")
-    report = ProgressReport(measure=measure, author=author, text=text, at=now)
-    for stored in files:
-        report.evidence.append(Evidence(
-            filename=stored.filename, content_type=stored.content_type, size=stored.size,
-            sha256=stored.sha256, stored_path=stored.stored_path))
-    session.add(report)
-    return report
+def _write_measure_quietly(session: Session, measure_id: int, values: dict[str, Any]) -> None:
+    """UPDATE a measure's columns for something that is not an action: no new version (the
+    version is the seq of the last history row) and no history row."""
+    session.execute(_UPDATE_QUIETLY, {**values, "where_id": measure_id})
 
 
 _PROGRESS = ProgressReport.__table__
@@ -285,13 +279,15 @@ _INSERT_PROGRESS = insert(_PROGRESS).returning(_PROGRESS.c.id)  # type: ignore[a
 _INSERT_EVIDENCE = insert(_EVIDENCE)  # type: ignore[arg-type]
 
 
-def _insert_progress(session: Session, measure: Measure, author: Person, text: str,
-                     files: Iterable[StoredFile], now: datetime) -> None:
-    """``add_progress`` with Core INSERTs, for ``perform`` which does not return the report."""
+def add_progress(session: Session, measure: Measure, author: Person, text: str,
+                 files: Iterable[StoredFile], now: datetime) -> int:
+    """Record a progress report (整改进展) with its evidence files; return the report's id.
+
+    The one way progress is written, by ``perform`` (a submission) and ``report_progress``."""
     text = text.strip()
     if not text:
         raise InputError("进展说明不能为空", field="comment")
-    report_id = session.execute(_INSERT_PROGRESS, {
+    report_id: int = session.execute(_INSERT_PROGRESS, {
         "measure_id": measure.id, "author_id": author.id, "text": text, "at": now}).scalar_one()
     rows = [{"report_id": report_id, "filename": stored.filename,
              "content_type": stored.content_type, "size": stored.size, "sha256": stored.sha256,
@@ -300,6 +296,7 @@ def _insert_progress(session: Session, measure: Measure, author: Person, text: s
         session.execute(_INSERT_EVIDENCE, rows)
     if "progress" in measure.__dict__:  # a loaded collection would miss the new report
         session.expire(measure, ["progress"])
+    return report_id
 
 
 def perform(session: Session, request: ActionRequest, *, now: datetime) -> ActionOutcome:
@@ -323,7 +320,7 @@ def perform(session: Session, request: ActionRequest, *, now: datetime) -> Actio
                    request.expected_version)
     if request.action is Action.SUBMIT:
         assert request.comment is not None
-        _insert_progress(session, measure, actor, request.comment, request.evidence, now)
+        add_progress(session, measure, actor, request.comment, request.evidence, now)
 
     values = new_history_entry(
         measure_id=measure.id, seq=measure.version, action=request.action.value,
@@ -384,14 +381,13 @@ def mark_deadline_provisional(session: Session, measure_id: int, provisional: bo
     """Set or clear the provisional mark of a deadline that stays the same day.
 
     Not an action: the deadline does not change, so no new version and no history row."""
-    table = Measure.__table__
-    session.execute(update(table).where(table.c.id == measure_id)  # type: ignore[arg-type]
-                    .values(deadline_provisional=provisional))
+    _write_measure_quietly(session, measure_id, {"deadline_provisional": provisional})
 
 
 def report_progress(session: Session, *, measure_id: int, actor: str | Person, text: str,
-                    files: Sequence[StoredFile], now: datetime) -> ProgressReport:
-    """A progress report without a state change, by the owner, a unit member, or their delegate."""
+                    files: Sequence[StoredFile], now: datetime) -> int:
+    """A progress report without a state change, by the owner, a unit member, or their delegate;
+    returns the report's id."""
     measure = load_measure(session, measure_id)
     person = actor if isinstance(actor, Person) else find_person(session, actor)
     allowed = {Relation.OWNER, Relation.UNIT_MEMBER, Relation.ADMIN, Relation.LEADER}
@@ -400,15 +396,11 @@ def report_progress(session: Session, *, measure_id: int, actor: str | Person, t
         raise NotPermitted(person.name, "报送进展", measure.id, labels)
     if measure.state == State.CLOSED and measure.kind != Kind.LONG_TERM:
         raise InputError(f"措施 {measure.id} 已销号，不能再报送进展", field="state")
-    report = add_progress(session, measure, person, text, files, now)
-    # Not an action: no new version, no history row. A plain UPDATE keeps version_id_col out of
-    # it; the next sweep re-plans stagnation and check-in reminders from this report.
-    session.flush()
-    table = Measure.__table__
-    session.execute(update(table).where(table.c.id == measure.id)  # type: ignore[arg-type]
-                    .values(last_progress_at=now, next_reminder_at=now))
+    report_id = add_progress(session, measure, person, text, files, now)
+    # Not an action; the next sweep re-plans stagnation and check-in reminders from this report.
+    _write_measure_quietly(session, measure.id, {"last_progress_at": now, "next_reminder_at": now})
     session.expire(measure, ["last_progress_at", "next_reminder_at"])
-    return report
+    return report_id
 
 
 def store_evidence(store: EvidenceStore, paths: Iterable[str]) -> list[StoredFile]:

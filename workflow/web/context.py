@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import Request
@@ -80,10 +80,6 @@ class Web:
 
     def today(self) -> date:
         return local_date(self.now())
-
-    @property
-    def link_ttl(self) -> timedelta:
-        return timedelta(hours=self.settings.approval_link_hours)
 
     @property
     def secure_cookies(self) -> bool:
