@@ -1,1 +1,0 @@
-"""PostgreSQL-only speed paths, each behind a documented contract with the portable code."""
