@@ -22,9 +22,9 @@ from workflow.importers.report.grammar import (
 )
 from workflow.lifecycle import Kind, State
 
-__all__ = ["TOTAL_LABELS", "Counting", "Difference", "Level", "StatedRate", "Statements", "ParsedArea", "ParsedMeasure", "ParsedProblem",
-           "ParsedReport", "Result", "Total", "Unplaced", "classify_result", "first_sentence",
-           "head_result", "state_for"]
+__all__ = ["TOTAL_LABELS", "Counting", "Difference", "Level", "ParsedArea", "ParsedMeasure",
+           "ParsedProblem", "ParsedReport", "Result", "StatedRate", "Statements", "Total",
+           "Unplaced", "classify_result", "first_sentence", "head_result", "state_for"]
 
 # ---------------------------------------------------------------- results
 
