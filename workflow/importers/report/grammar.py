@@ -207,8 +207,8 @@ RATE_TOLERANCE = 0.1
 #: Titles of documents that are not rectification reports, looked for near the top of a
 #: document that lists no results.
 NOT_A_REPORT = (
-    ("会议通知", r"(?:召开|举行).{0,30}(?:会议|会)的?通知$|^会议通知$"),
-    ("通知", r"通知$"),
+    ("会议通知", r"^(?!.*(?:印发|转发)).*(?:召开|举行).{0,30}会的?通知$|^会议通知$"),
+    ("通知", r"^(?!.*(?:印发|转发)).*通知$"),
     ("会议纪要", r"纪要$"),
     ("邀请函", r"邀请函$"),
     ("议程", r"议程$"),

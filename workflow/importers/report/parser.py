@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from workflow.importers.report.grammar import (
     AREAS_THEN_PROBLEMS,
+    NOT_A_REPORT,
     NUMBER,
     RATE_PHRASES,
     RATE_REACH,
@@ -359,6 +360,21 @@ def _total_texts(outline: Outline, areas: Sequence[OutlineNode]) -> Iterator[tup
             yield priority, node.heading
         for segment in node.segments:
             yield priority, segment.text
+
+
+_OTHER_KINDS = [(kind, re.compile(source)) for kind, source in NOT_A_REPORT]
+
+
+def other_document_kind(lines: Sequence[str], head: int = 3) -> str | None:
+    """The kind of document (会议通知, 会议纪要 …) the title near the top names, when it names one
+    that is not a rectification report; None otherwise."""
+    titles = [normalize(line).strip() for line in lines if line.strip()][:head]
+    for title in titles:
+        cleaned = re.sub(r"[\s\u3000]", "", title).rstrip("。.")
+        for kind, pattern in _OTHER_KINDS:
+            if pattern.search(cleaned):
+                return kind
+    return None
 
 
 def parse_report(lines: Sequence[str]) -> ParsedReport:
