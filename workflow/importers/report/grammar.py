@@ -60,6 +60,29 @@ ITEM_MARKERS: Sequence[tuple[Style, str]] = (
 IN_TEXT_ENUMERATION = rf"[{CN_NUMERALS}]{{1,3}}是"
 
 
+# ---------------------------------------------------------------- headings
+
+#: Headings that name a group of problems, an area ("(一)反馈问题：…", "…方面存在的问题").
+AREA_HEADINGS = r"反馈问题|问题清单|方面(?:存在的|的)?问题|存在(?:的)?问题|问题表现|反馈意见"
+#: Also an area where the results show the ledger part is there ("（一）预算执行方面").
+AREA_HEADINGS_LOOSE = r"方面"
+#: Words before an area's own title, dropped from it ("反馈问题：学习有差距").
+AREA_TITLE_PREFIX = r"^(?:反馈问题|问题方面|方面)\s*[:：]\s*"
+
+#: The columns of a 问题清单 or 整改台账 table in a document, by what they hold.
+TABLE_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "area": ("整治类别", "类别", "方面", "问题类别", "问题方面", "整改方面", "反馈问题", "领域"),
+    "problem": ("主要内容", "自查自纠主要内容", "问题", "问题表现", "存在问题", "具体问题",
+                "反馈问题具体表现", "问题描述", "整治内容", "整改内容", "问题清单"),
+    "measure": ("整改措施", "整改任务", "措施"),
+    "unit": ("责任单位", "责任部门", "责任处室", "责任科室", "牵头单位"),
+    "leader": ("责任领导", "分管领导"),
+    "owner": ("责任人", "具体责任人"),
+    "deadline": ("完成时限", "整改时限", "完成时间"),
+    "result": ("整改结果", "完成情况", "整改状态"),
+    "progress": ("整改情况", "整改进展", "整改进展情况", "进展情况"),
+}
+
 # ---------------------------------------------------------------- labels inside an item
 
 

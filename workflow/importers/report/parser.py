@@ -7,14 +7,18 @@ reads the totals the text states about itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from workflow.importers.report.grammar import (
+    AREA_HEADINGS,
+    AREA_HEADINGS_LOOSE,
+    AREA_TITLE_PREFIX,
     AREAS_THEN_PROBLEMS,
     NOT_A_REPORT,
     NUMBER,
     RATE_PHRASES,
     RATE_REACH,
+    TABLE_COLUMNS,
     compile_totals,
 )
 from workflow.importers.report.numbering import RANK, Numbering, Style, chinese_number, normalize
@@ -96,10 +100,9 @@ def stated_totals(texts: Iterable[tuple[int, str]]) -> tuple[dict[Total, int], d
 
 # ---------------------------------------------------------------- choosing the ledger part
 
-#: Headings that name a group of problems ("(一)反馈问题：…", "…方面问题", "存在的问题").
-AREA_CUE = re.compile(r"反馈问题|问题清单|方面(?:存在的|的)?问题|存在(?:的)?问题|问题表现|反馈意见")
-AREA_CUE_LOOSE = re.compile(AREA_CUE.pattern + r"|方面")
-_AREA_PREFIX = re.compile(r"^(?:反馈问题|问题方面|方面)\s*[:：]\s*")
+AREA_CUE = re.compile(AREA_HEADINGS)
+AREA_CUE_LOOSE = re.compile(AREA_HEADINGS + "|" + AREA_HEADINGS_LOOSE)
+_AREA_PREFIX = re.compile(AREA_TITLE_PREFIX)
 
 
 def _title(node: OutlineNode) -> str:
@@ -271,18 +274,6 @@ def _is_ancestor(ancestor: OutlineNode, node: OutlineNode) -> bool:
 
 # ---------------------------------------------------------------- tables
 
-TABLE_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "area": ("整治类别", "类别", "方面", "问题类别", "问题方面", "整改方面", "反馈问题", "领域"),
-    "problem": ("主要内容", "自查自纠主要内容", "问题", "问题表现", "存在问题", "具体问题",
-                "反馈问题具体表现", "问题描述", "整治内容", "整改内容", "问题清单"),
-    "measure": ("整改措施", "整改任务", "措施"),
-    "unit": ("责任单位", "责任部门", "责任处室", "责任科室", "牵头单位"),
-    "leader": ("责任领导", "分管领导"),
-    "owner": ("责任人", "具体责任人"),
-    "deadline": ("完成时限", "整改时限", "完成时间"),
-    "result": ("整改结果", "完成情况", "整改状态"),
-    "progress": ("整改情况", "整改进展", "整改进展情况", "进展情况"),
-}
 _FIELD_LABELS = {"unit": "责任单位", "leader": "责任领导", "owner": "责任人", "deadline": "完成时限"}
 
 
