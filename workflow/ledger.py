@@ -144,8 +144,8 @@ def measure_detail(session: Session, measure_id: int, today: date) -> dict[str, 
 
 def campaign_dict(session: Session, campaign: Campaign) -> dict[str, Any]:
     areas = session.scalar(select(func.count(Area.id)).where(Area.campaign_id == campaign.id))
-    problems = session.scalar(select(func.count(Problem.id)).join(Area)
-                              .where(Area.campaign_id == campaign.id))
+    problems = session.scalar(select(func.count(Problem.id)).join(Area)  # not sub-problems
+                              .where(Area.campaign_id == campaign.id, Problem.parent_id.is_(None)))
     measures = session.scalar(select(func.count(Measure.id)).where(Measure.campaign_id == campaign.id))
     return {
         "id": campaign.id,

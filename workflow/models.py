@@ -114,6 +114,9 @@ class Campaign(Base):
     created_at: Mapped[datetime]
     #: Overrides of the reminder policy for this campaign (same shape as the policy file).
     policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: How the imported report counts its results (``Counting.as_json()``), so the report
+    #: written back counts the same way; None for campaigns not imported from a report.
+    counting: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     first_responsible: Mapped[Person | None] = relationship()
     areas: Mapped[list[Area]] = relationship(back_populates="campaign", order_by="Area.position")

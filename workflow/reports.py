@@ -20,11 +20,20 @@ from sqlalchemy.orm import Session
 
 from workflow.errors import InputError, NotFound
 from workflow.importers.ledger import HEADER_LABEL
+from workflow.importers.report.parsed import Counting, Level, Result
 from workflow.lifecycle import KIND_LABELS, STATE_LABELS
-from workflow.models import Campaign, Person, ProgressReport
+from workflow.models import Campaign, Person, Problem, ProgressReport
 from workflow.reminders import WorkdayIndex
 from workflow.services.digest import load_snapshot
-from workflow.stats import MeasureRecord, Statistics, compute, official_summary
+from workflow.stats import (
+    Counts,
+    MeasureRecord,
+    Statistics,
+    compute,
+    official_summary,
+    percent,
+    source_words,
+)
 from workflow.timeutil import SHANGHAI, as_utc, local_date
 
 FORMATS = ("md", "docx", "xlsx")
@@ -39,8 +48,15 @@ class Progress:
 
 @dataclass
 class ProblemSection:
+    """A problem as the report shows it: its measures, and its sub-problems (问题①②) in their
+    own order under it."""
+
     text: str
     measures: list[MeasureRecord] = field(default_factory=list)
+    children: list[ProblemSection] = field(default_factory=list)
+
+    def all_measures(self) -> list[MeasureRecord]:
+        return [*self.measures, *(m for child in self.children for m in child.all_measures())]
 
 
 @dataclass
@@ -66,6 +82,54 @@ class ReportData:
         return self.people[pid][1] if pid is not None and pid in self.people else ""
 
 
+def _problem_paths(session: Session, problem_ids: set[int]) -> dict[int, tuple[int, ...]]:
+    """For each problem, the ids from its top-level problem down to it."""
+    parents: dict[int, int | None] = {}
+    wanted = set(problem_ids)
+    while wanted:
+        found = dict(session.execute(select(Problem.id, Problem.parent_id).where(
+            Problem.id.in_(sorted(wanted)))).all())
+        parents.update(found)
+        wanted = {p for p in found.values() if p is not None and p not in parents}
+    paths: dict[int, tuple[int, ...]] = {}
+    for pid in problem_ids:
+        path = [pid]
+        while (parent := parents.get(path[-1])) is not None:
+            path.append(parent)
+        paths[pid] = tuple(reversed(path))
+    return paths
+
+
+def _sections(session: Session, records: list[MeasureRecord]) -> list[AreaSection]:
+    """Areas → problems → sub-problems → measures in ledger order: a sub-problem stays under its
+    parent, in the parent's order, whatever the positions of other problems."""
+    paths = _problem_paths(session, {r.problem_id for r in records})
+    involved = {pid for path in paths.values() for pid in path}
+    problems = {pid: (position, text) for pid, position, text in session.execute(
+        select(Problem.id, Problem.position, Problem.text).where(
+            Problem.id.in_(sorted(involved))))}
+    def order(item: tuple[int, MeasureRecord]) -> tuple[Any, ...]:
+        index, r = item
+        return (r.area_position, r.area,
+                tuple((problems[pid][0], pid) for pid in paths[r.problem_id]), index)
+
+    areas: dict[str, AreaSection] = {}
+    sections: dict[int, ProblemSection] = {}
+    for _index, r in sorted(enumerate(records), key=order):
+        area = areas.setdefault(r.area, AreaSection(r.area))
+        siblings = area.problems
+        section: ProblemSection | None = None
+        for pid in paths[r.problem_id]:
+            section = sections.get(pid)
+            if section is None:
+                section = sections[pid] = ProblemSection(problems[pid][1])
+                siblings.append(section)
+            siblings = section.children
+        assert section is not None
+        section.measures.append(r)
+    return list(areas.values())
+
+
 def load_report(session: Session, campaign_id: int, now: datetime, days: WorkdayIndex
                 ) -> ReportData:
     """Read a campaign as of ``now`` into report sections."""
@@ -74,15 +138,7 @@ def load_report(session: Session, campaign_id: int, now: datetime, days: Workday
         raise NotFound("整改任务", campaign_id)
     snapshot = load_snapshot(session, campaign_id, now)
     stats = compute(snapshot.records, local_date(now), days)
-    areas: dict[str, AreaSection] = {}
-    problems: dict[tuple[str, int], ProblemSection] = {}
-    for r in snapshot.records:
-        area = areas.setdefault(r.area, AreaSection(r.area))
-        key = (r.area, r.problem_id)
-        if key not in problems:
-            problems[key] = ProblemSection(r.problem)
-            area.problems.append(problems[key])
-        problems[key].measures.append(r)
+    areas = _sections(session, snapshot.records)
     progress: dict[int, list[Progress]] = defaultdict(list)
     ids = [r.id for r in snapshot.records]
     for start in range(0, len(ids), 1000):
@@ -95,9 +151,56 @@ def load_report(session: Session, campaign_id: int, now: datetime, days: Workday
     people = {pid: (name, email) for pid, name, email in session.execute(
         select(Person.id, Person.name, Person.email).where(Person.id.in_(
             {p for r in snapshot.records for p in (r.owner_id, r.leader_id) if p})))}
-    summary = official_summary(stats.counts, stats.areas, stats.problems, campaign.title)
-    return ReportData(campaign.id, campaign.title, as_utc(now), stats, summary,
-                      list(areas.values()), dict(progress), people)
+    problems = sum(len(a.problems) for a in areas)  # problems, not sub-problems
+    counting = Counting.from_json(campaign.counting)
+    summary = (counted_summary(stats.counts, areas, counting, campaign.title) if counting
+               else official_summary(stats.counts, stats.areas, problems, campaign.title))
+    return ReportData(campaign.id, campaign.title, as_utc(now), stats, summary, areas,
+                      dict(progress), people)
+
+
+def counted_summary(counts: Counts, areas: list[AreaSection], counting: Counting,
+                    campaign_title: str | None) -> str:
+    """The headline counted as the imported document counts: its problems or its measures,
+    long-term items among the completed ("已整改完成38项，占比95.0%，其中需长期坚持的20项") or
+    apart ("已整改完成26项，占比89.7%；长期坚持3项，占比10.3%")."""
+    problems = [p for a in areas for p in a.problems]
+    head = (f"针对{source_words(campaign_title)}的{len(areas)}个方面、{len(problems)}个问题、"
+            f"{counts.total}项整改措施")
+    if counting.level is Level.PROBLEMS:
+        results = [_problem_result(p.all_measures()) for p in problems]
+        total, unit = len(problems), "按问题计，"
+    else:
+        results = [_problem_result([r]) for a in areas for p in a.problems
+                   for r in p.all_measures()]
+        total, unit = counts.total, ""
+    if not total:
+        return f"{head}，目前尚无整改措施。"
+    done, long_term = results.count(Result.DONE), results.count(Result.LONG_TERM)
+    unfinished = results.count(Result.NOT_DONE)
+    if counting.long_term_within_done:
+        parts = [f"{unit}目前已整改完成{done + long_term}项，占比{percent(done + long_term, total)}"
+                 + (f"，其中需长期坚持的{long_term}项" if long_term else "")]
+    else:
+        parts = [f"{unit}目前已整改完成{done}项，占比{percent(done, total)}"]
+        if long_term:
+            parts.append(f"长期坚持{long_term}项，占比{percent(long_term, total)}")
+    if unfinished:
+        parts.append(f"正在整改{unfinished}项，占比{percent(unfinished, total)}")
+    sentence = f"{head}，{'；'.join(parts)}。"
+    if counts.overdue:
+        sentence += f"其中已逾期{counts.overdue}项。"
+    return sentence
+
+
+def _problem_result(records: list[MeasureRecord]) -> Result:
+    """Done when every measure is finished, long term when the rest are long-term measures
+    verified or closed, otherwise not done."""
+    if all(r.finished for r in records):
+        return Result.DONE
+    if all(r.finished or r.long_term_done for r in records):
+        return Result.LONG_TERM
+    return Result.NOT_DONE
 
 
 # ------------------------------------------------------------------ text of the report
@@ -146,15 +249,29 @@ def report_blocks(data: ReportData) -> list[Block]:
         blocks.append(Block(f"（{cn_number(a)}）反馈问题：{area.title}", 2))
         for p, problem in enumerate(area.problems, start=1):
             blocks.append(Block(f"{p}.{problem.text}", 3))
-            many = len(problem.measures) > 1
-            for m, r in enumerate(problem.measures, start=1):
-                blocks.append(Block(f"（{m}）{r.title}" if many else r.title, None, "整改措施："))
-                blocks.append(Block(r.result_label, None, "整改结果："))
-                blocks.append(Block(progress_text(data.progress.get(r.id, [])), None, "整改情况："))
+            blocks.extend(_measure_blocks(data, problem.measures))
+            for c, child in enumerate(problem.children, start=1):
+                blocks.append(Block(f"问题{circled(c)}：{child.text}", 4))
+                blocks.extend(_measure_blocks(data, child.all_measures()))
     blocks.append(Block("三、下一步工作", 1))
     blocks.append(Block("对已完成的整改事项适时开展“回头看”，巩固整改成果；对长期坚持的整改事项建立长效"
                         "机制，定期报送进展；对尚未完成的整改事项紧盯时限、压实责任，确保按期整改到位。"))
     return blocks
+
+
+def _measure_blocks(data: ReportData, measures: list[MeasureRecord]) -> list[Block]:
+    blocks: list[Block] = []
+    many = len(measures) > 1
+    for m, r in enumerate(measures, start=1):
+        blocks.append(Block(f"（{m}）{r.title}" if many else r.title, None, "整改措施："))
+        blocks.append(Block(r.result_label, None, "整改结果："))
+        blocks.append(Block(progress_text(data.progress.get(r.id, [])), None, "整改情况："))
+    return blocks
+
+
+def circled(n: int) -> str:
+    """1 → ①, 20 → ⑳; beyond twenty, (21)."""
+    return chr(0x2460 + n - 1) if 1 <= n <= 20 else f"({n})"
 
 
 def report_markdown(data: ReportData) -> str:
@@ -195,7 +312,7 @@ def write_docx(data: ReportData, path: Path) -> None:
 
     document = Document()
     fonts = {0: ("方正小标宋简体", 22), 1: ("黑体", 16), 2: ("楷体_GB2312", 16),
-             3: ("仿宋_GB2312", 16)}
+             3: ("仿宋_GB2312", 16), 4: ("仿宋_GB2312", 16)}
     for block in report_blocks(data):
         if block.level is not None:
             paragraph = document.add_heading("", level=block.level)
@@ -230,7 +347,7 @@ def ledger_rows(data: ReportData) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for area in data.areas:
         for problem in area.problems:
-            for r in problem.measures:
+            for r in problem.all_measures():
                 latest = data.progress.get(r.id, [])
                 last = latest[-1] if latest else None
                 rows.append([

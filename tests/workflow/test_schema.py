@@ -38,10 +38,11 @@ def test_the_newest_migration_goes_down_and_up_again(database: Database) -> None
     from alembic import command
 
     config = db._alembic_config(database.engine)
-    command.downgrade(config, "-1")
+    command.downgrade(config, "0008")  # through 0010 (campaign.counting) and 0009
     try:
         assert db.current_revision(database.engine) == "0008"
         assert inspect(database.engine).get_foreign_keys("outbox_item") != []
+        assert "counting" not in {c["name"] for c in inspect(database.engine).get_columns("campaign")}
     finally:  # on PostgreSQL the schema is shared by the whole run
         db.upgrade(database.engine)
     assert db.current_revision(database.engine) == db.head_revision()

@@ -3,10 +3,13 @@ reports (整改情况报告), as .txt or .docx, into the ledger.
 
 The layers, each its own module:
 
+* ``grammar``: the wording of these documents as data: item markers, area headings, account
+  labels, result words and phrases, total and rate phrases, table columns, other documents;
 * ``numbering``: Chinese numerals and outline numbers (一、 (一) 1. (1) ①), pure;
 * ``outline``: lines → a numbered outline, with marked segments and tables, pure;
 * ``parsed`` and ``parser``: the outline → areas → problems (→ sub-problems) → measures, with
-  the totals the text states about itself (``parse_report``), pure;
+  the totals and rates the text states about itself and how it counts its results
+  (``parse_report``), pure;
 * ``reading``: a .txt or .docx file → the lines the parser reads (``read_document``);
 * ``writing``: the parsed report → rows, in the caller's transaction (``write_report``);
 * ``summary``: the ``--json`` document and the clerk's summary printed by the command;

@@ -1,13 +1,15 @@
 """Chinese outline numbering (pure): numerals (十三 ↔ 13), circled numbers (①), and the outline
-number a line of a report starts with (一、 (一) 1. (1) ①, in the tradition's variants).
+number a line of a report starts with (一、 (一) 1. (1) ①, in the variants the grammar lists).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+
+from workflow.importers.report.grammar import CIRCLED, CN_NUMERALS, RANK, Style, compile_items
+
+__all__ = ["CIRCLED", "CN_NUMERALS", "RANK", "Numbering", "Style", "chinese_number",
+           "chinese_numeral", "circled_number", "normalize", "parse_numbering"]
 
 #: Full-width ASCII (（）：；，．１２) to half-width, one character for one, so indices found in
 #: the normalised text slice the verbatim text too.
@@ -19,9 +21,6 @@ def normalize(text: str) -> str:
     return text.translate(_HALF_WIDTH)
 
 
-CN_NUMERALS = "零〇一二两三四五六七八九十百"
-CIRCLED = "".join(chr(c) for c in range(0x2460, 0x2474)) + "".join(
-    chr(c) for c in range(0x3251, 0x3260))
 _CN_VALUES = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
               "七": 7, "八": 8, "九": 9}
 
@@ -61,27 +60,8 @@ def circled_number(char: str) -> int:
 # ---------------------------------------------------------------- outline numbering
 
 
-class Style(StrEnum):
-    """The numbering styles of the tradition, outermost first."""
-
-    CN = "cn"                      # 一、
-    PAREN_CN = "paren_cn"          # (一) （一）
-    ARABIC = "arabic"              # 1. 1、
-    PAREN_ARABIC = "paren_arabic"  # (1) （1） 问题表现(1)
-    CIRCLED = "circled"            # ① 问题① ①问题项 ①.
-
-
-RANK: Mapping[Style, int] = {Style.CN: 1, Style.PAREN_CN: 2, Style.ARABIC: 3,
-                             Style.PAREN_ARABIC: 4, Style.CIRCLED: 5}
-
-_PREFIX = r"(?P<prefix>问题表现|具体表现|具体问题|问题)?\s*"
-_NUMBERING: Sequence[tuple[Style, re.Pattern[str]]] = (
-    (Style.CN, re.compile(rf"^(?P<n>[{CN_NUMERALS}]{{1,4}})\s*[、.](?!\d)")),
-    (Style.PAREN_CN, re.compile(rf"^\(\s*(?P<n>[{CN_NUMERALS}]{{1,4}})\s*\)")),
-    (Style.PAREN_ARABIC, re.compile(rf"^{_PREFIX}\(\s*(?P<n>\d{{1,3}})\s*\)")),
-    (Style.CIRCLED, re.compile(rf"^{_PREFIX}(?P<n>[{CIRCLED}])\s*(?P<suffix>问题项|问题)?\s*[.、]?")),
-    (Style.ARABIC, re.compile(r"^(?P<n>\d{1,3})\s*[.、](?!\d)")),
-)
+#: The item markers of the grammar, compiled once.
+_NUMBERING = compile_items()
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ cut into marked segments (整改结果, 整改情况, 整改措施, 责任单位
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from workflow.importers.report.grammar import INLINE_LABELS, LABELS, SegmentKind
 from workflow.importers.report.numbering import (
     CIRCLED,
     Numbering,
@@ -17,36 +17,21 @@ from workflow.importers.report.numbering import (
     normalize,
     parse_numbering,
 )
+from workflow.importers.report.parsed import head_result
+
+__all__ = ["MARKERS", "Outline", "OutlineNode", "Segment", "SegmentKind", "Table",
+           "build_outline", "split_inline"]
 
 # ---------------------------------------------------------------- markers
 
 
-class SegmentKind(StrEnum):
-    """What a run of text inside an item is: the problem's own words, or what a marker opens."""
-
-    TEXT = "text"          # the problem as the document states it
-    RESULT = "result"      # 整改结果：完成
-    PROGRESS = "progress"  # 整改情况 / 整改进展情况
-    MEASURE = "measure"    # 整改措施
-    FIELD = "field"        # 责任单位 / 责任人 / 完成时限
-
-
-MARKERS: Mapping[str, SegmentKind] = {
-    "整改进展情况": SegmentKind.PROGRESS, "整改落实情况": SegmentKind.PROGRESS,
-    "整改完成情况": SegmentKind.PROGRESS, "整改推进情况": SegmentKind.PROGRESS,
-    "整改结果": SegmentKind.RESULT, "整改状态": SegmentKind.RESULT, "完成状态": SegmentKind.RESULT,
-    "整改进展": SegmentKind.PROGRESS, "整改情况": SegmentKind.PROGRESS,
-    "进展情况": SegmentKind.PROGRESS, "落实情况": SegmentKind.PROGRESS,
-    "整改措施": SegmentKind.MEASURE, "具体措施": SegmentKind.MEASURE,
-    "主要措施": SegmentKind.MEASURE, "整改举措": SegmentKind.MEASURE,
-    "责任单位": SegmentKind.FIELD, "责任部门": SegmentKind.FIELD, "责任领导": SegmentKind.FIELD,
-    "责任人": SegmentKind.FIELD, "完成时限": SegmentKind.FIELD, "整改时限": SegmentKind.FIELD,
-}
-_MARKER_WORDS = "|".join(sorted(MARKERS, key=len, reverse=True))
+#: The labels of the grammar, longest first so that "整改进展情况" is not read as "整改进展".
+MARKERS = LABELS
+_MARKER_WORDS = "|".join(sorted(LABELS, key=len, reverse=True))
 _MARKER_AT_START = re.compile(rf"^(?P<word>{_MARKER_WORDS})\s*(?P<colon>:)?\s*")
-#: A marker inside a line ("…。整改结果：完成。整改情况：…"): only after a sentence end, with colon.
+#: A label inside a line ("…。整改结果：完成。整改情况：…"): only after a sentence end, with colon.
 _MARKER_INLINE = re.compile(
-    r"(?<=[。;!?\s])(?:整改结果|整改进展情况|整改落实情况|整改情况|整改措施|责任单位|责任人|完成时限)\s*:")
+    rf"(?<=[。;!?\s])(?:{'|'.join(sorted(INLINE_LABELS, key=len, reverse=True))})\s*:")
 _RESULT_WORDS = re.compile(r"^(?:已|基本|暂未|未|尚未|部分|正在)?(?:完成|整改|办结|销号)")
 
 
@@ -63,6 +48,7 @@ def _marker(raw: str) -> tuple[SegmentKind, str, str] | None:
     accepted = (match.group("colon") is not None or len(word) >= 6 or not after
                 or norm[len(word):len(word) + 1].isspace()
                 or (kind is SegmentKind.RESULT and _RESULT_WORDS.match(after) is not None)
+                or (kind is SegmentKind.PROGRESS and head_result(after) is not None)
                 or after[0] in "0123456789一①(")
     if not accepted:
         return None
@@ -71,7 +57,7 @@ def _marker(raw: str) -> tuple[SegmentKind, str, str] | None:
 
 def split_inline(raw: str) -> list[str]:
     """``raw`` cut before each marker that stands inside it, verbatim pieces."""
-    if "整改" not in raw and "责任" not in raw and "时限" not in raw:
+    if "整改" not in raw and "责任" not in raw and "时限" not in raw and "情况" not in raw:
         return [raw]
     norm = normalize(raw)
     cuts = [m.start() for m in _MARKER_INLINE.finditer(norm)]

@@ -10,40 +10,63 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from workflow.importers.report.grammar import (
+    CLAUSE_END,
+    RATE_TOLERANCE,
+    RESULT_BRACKETS,
+    RESULT_CLAUSE,
+    RESULT_WORDS,
+    TOTAL_LABELS,
+    Result,
+    Total,
+)
 from workflow.lifecycle import Kind, State
+
+__all__ = ["TOTAL_LABELS", "Counting", "Difference", "Level", "ParsedArea", "ParsedMeasure",
+           "ParsedProblem", "ParsedReport", "Result", "StatedRate", "Statements", "Total",
+           "Unplaced", "classify_result", "first_sentence", "head_result", "state_for"]
 
 # ---------------------------------------------------------------- results
 
 
-class Result(StrEnum):
-    """What the document says of one problem or measure."""
-
-    DONE = "done"
-    LONG_TERM = "long_term"
-    NOT_DONE = "not_done"
-
-    @property
-    def label(self) -> str:
-        return {Result.DONE: "已完成", Result.LONG_TERM: "长期坚持",
-                Result.NOT_DONE: "未完成"}[self]
-
-
-_NOT_DONE = re.compile(r"未完成|暂未|尚未|未整改|正在|推进中|进行中|部分完成|持续推进中")
-_LONG = re.compile(r"长期|持续|常态")
-_DONE = re.compile(r"完成|已整改|整改到位|办结|销号")
-
-
 def classify_result(text: str) -> Result | None:
     """完成/已完成 → done; 基本完成，长期建设 / 已完成整改并长期坚持 → long term;
-    暂未完成 → not done; None when the words say none of these."""
+    暂未完成 → not done; None when the words say none of these (the grammar's RESULT_WORDS)."""
     words = re.sub(r"\s", "", text)[:40]
-    if _NOT_DONE.search(words):
-        return Result.NOT_DONE
-    if _LONG.search(words):
-        return Result.LONG_TERM
-    if _DONE.search(words):
-        return Result.DONE
+    for result, found in RESULT_WORDS:
+        if any(word in words for word in found):
+            return result
     return None
+
+
+def head_result(account: str) -> tuple[Result, str] | None:
+    """The result stated at the head of an account ("已完成整改。2024年6月…", "基本完成，长期
+    坚持；…", "【正在推进】…") and the phrase that states it; None when the account starts with
+    anything else. A clause states a result when it is made only of the grammar's
+    RESULT_VOCABULARY."""
+    text = account.lstrip()
+    for pair in RESULT_BRACKETS:
+        if text[:1] == pair[0] and pair[1] in text[1:16]:
+            text = text[1:text.index(pair[1], 1)] + "。" + text[text.index(pair[1], 1) + 1:]
+            break
+    clauses: list[str] = []
+    position = 0
+    while position < len(text) and len(clauses) < 3:
+        end = position
+        while end < len(text) and text[end] not in CLAUSE_END:
+            end += 1
+        clause = text[position:end]
+        if not clause or RESULT_CLAUSE.fullmatch(clause) is None:
+            break
+        clauses.append(clause)
+        position = end + 1
+        while position < len(text) and text[position] in CLAUSE_END:
+            position += 1
+    if not clauses:
+        return None
+    phrase = "，".join(clauses)
+    result = classify_result(phrase)
+    return (result, phrase) if result is not None else None
 
 
 #: Result → (state, kind) of the imported measure.
@@ -138,39 +161,71 @@ class Unplaced:
     reason: str
 
 
-class Total(StrEnum):
-    """The totals a report states about itself."""
+class Level(StrEnum):
+    """What a document's result counts count: its problems or its measures."""
 
-    AREAS = "areas"
     PROBLEMS = "problems"
     MEASURES = "measures"
-    DONE = "done"
-    LONG_TERM = "long_term"
-    NOT_DONE = "not_done"
-
-    @property
-    def label(self) -> str:
-        return TOTAL_LABELS[self]
 
 
-TOTAL_LABELS: Mapping[Total, str] = {
-    Total.AREAS: "方面", Total.PROBLEMS: "问题", Total.MEASURES: "整改措施",
-    Total.DONE: "已完成", Total.LONG_TERM: "长期坚持/长期建设", Total.NOT_DONE: "未完成",
-}
+@dataclass(frozen=True)
+class Counting:
+    """How a document counts its results, kept on the campaign so that the report written
+    back counts the same way: at which level, and whether long-term items are counted among
+    the completed ("已整改到位38项，其中需长期坚持的20项") or apart ("整改完成26项；长期建设3项")."""
+
+    level: Level
+    long_term_within_done: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"level": self.level.value, "long_term_within_done": self.long_term_within_done}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any] | None) -> Counting | None:
+        if not raw or raw.get("level") not in {lv.value for lv in Level}:
+            return None
+        return cls(Level(raw["level"]), bool(raw.get("long_term_within_done")))
+
+
+@dataclass(frozen=True)
+class StatedRate:
+    """A share the document states ("完成率96.3%", "…26项，占比89.7%"), in percent."""
+
+    of: Total
+    percent: float
+    phrase: str
+
+
+@dataclass
+class Statements:
+    """What a document says of itself: totals (with the phrase each was read from), rates, and
+    whether it counts long-term items among the completed (None when it does not say)."""
+
+    totals: dict[Total, int] = field(default_factory=dict)
+    phrases: dict[Total, str] = field(default_factory=dict)
+    rates: dict[Total, StatedRate] = field(default_factory=dict)
+    long_term_within: bool | None = None
 
 
 @dataclass(frozen=True)
 class Difference:
-    """One way the listed ledger differs from what the document says of itself."""
+    """One way the listed ledger differs from what the document says of itself: a total
+    (``rate`` False) or a stated share in percent (``rate`` True)."""
 
     item: Total
-    stated: int
-    found: int
+    stated: float
+    found: float
     message: str
+    rate: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {"item": self.item.value, "stated": self.stated, "found": self.found,
+        item = f"{self.item.value}_rate" if self.rate else self.item.value
+        return {"item": item, "stated": self.stated, "found": self.found,
                 "message": self.message}
+
+
+_RESULT_OF: Mapping[Total, Result] = {Total.DONE: Result.DONE, Total.LONG_TERM: Result.LONG_TERM,
+                                     Total.NOT_DONE: Result.NOT_DONE}
 
 
 @dataclass
@@ -183,6 +238,7 @@ class ParsedReport:
     unplaced: list[Unplaced]
     skipped_sections: list[str]
     source: str = "outline"  # "outline", "feedback" (no results in it), "table", or a mix
+    statements: Statements = field(default_factory=Statements)
 
     def problems(self) -> Iterator[ParsedProblem]:
         for area in self.areas:
@@ -204,33 +260,57 @@ class ParsedReport:
             "without_result": sum(1 for m in measures if m.result is None),
         }
 
-    def found_results(self, level: str) -> dict[Total, int]:
-        """How many problems (``level="problems"``) or measures are done, long term, not done."""
-        if level == "problems":
+    def found_results(self, level: str, within: bool = False) -> dict[Total, int]:
+        """How many problems (``level="problems"``) or measures are done, long term, not done;
+        with ``within``, the long-term ones are counted among the done as well."""
+        if level == Level.PROBLEMS:
             results = [p.overall() for p in self.problems()]
         else:
             results = [m.result for m in self.measures()]
-        return {Total.DONE: results.count(Result.DONE),
-                Total.LONG_TERM: results.count(Result.LONG_TERM),
-                Total.NOT_DONE: results.count(Result.NOT_DONE)}
+        found = {total: results.count(result) for total, result in _RESULT_OF.items()}
+        if within:
+            found[Total.DONE] += found[Total.LONG_TERM]
+        return found
 
     def result_level(self) -> str:
         """Whether the stated done/long-term counts count problems or measures: the level whose
         stated total they add up to (problems when undecided)."""
-        parts = [self.stated.get(t) for t in (Total.DONE, Total.LONG_TERM, Total.NOT_DONE)]
-        told = sum(p for p in parts if p is not None)
+        told = self._told(self.long_term_within())
         if told == self.stated.get(Total.PROBLEMS):
-            return "problems"
+            return Level.PROBLEMS
         if told == self.stated.get(Total.MEASURES) or Total.PROBLEMS not in self.stated:
-            return "measures"
-        return "problems"
+            return Level.MEASURES
+        return Level.PROBLEMS
+
+    def _told(self, within: bool) -> int:
+        parts = [Total.DONE, Total.NOT_DONE] if within else list(_RESULT_OF)
+        return sum(self.stated.get(t) or 0 for t in parts)
+
+    def long_term_within(self) -> bool:
+        """Whether the document counts long-term items among the completed: as it says ("其中"),
+        else when only that reading adds up to a stated total."""
+        said = self.statements.long_term_within
+        if said is not None:
+            return said
+        if Total.LONG_TERM not in self.stated or Total.DONE not in self.stated:
+            return False
+        totals = {self.stated.get(Total.PROBLEMS), self.stated.get(Total.MEASURES)} - {None}
+        return self._told(True) in totals and self._told(False) not in totals
+
+    def counting(self) -> Counting | None:
+        """How the document counts its results; None when it states no result count."""
+        if not any(t in self.stated for t in _RESULT_OF) and not self.statements.rates:
+            return None
+        return Counting(Level(self.result_level()), self.long_term_within())
 
     def differences(self) -> list[Difference]:
-        """Every stated total the listed ledger does not match (pure)."""
+        """Every stated total and rate the listed ledger does not match (pure)."""
         counts = self.counts()
         level = self.result_level()
+        within = self.long_term_within()
+        results = self.found_results(level, within)
         found: dict[Total, int] = {Total.AREAS: counts["areas"], Total.PROBLEMS: counts["problems"],
-                                   Total.MEASURES: counts["measures"], **self.found_results(level)}
+                                   Total.MEASURES: counts["measures"], **results}
         diffs: list[Difference] = []
         for item, stated in self.stated.items():
             have = found[item]
@@ -238,6 +318,14 @@ class ParsedReport:
                 continue
             diffs.append(Difference(item, stated, have, _difference_text(item, stated, have,
                                                                          counts, level)))
+        listed = counts["problems"] if level == Level.PROBLEMS else counts["measures"]
+        for item, rate in self.statements.rates.items():
+            share = round(100 * results[item] / listed, 1) if listed else 0.0
+            if abs(share - rate.percent) > RATE_TOLERANCE:
+                unit = "个问题" if level == Level.PROBLEMS else "项措施"
+                diffs.append(Difference(item, rate.percent, share, (
+                    f"文中称{item.label}{rate.percent:g}%（“{rate.phrase}”），按逐项列出的 {listed} "
+                    f"{unit}计为 {share:g}%，相差 {abs(share - rate.percent):.1f} 个百分点"), True))
         return diffs
 
 

@@ -7,9 +7,21 @@ reads the totals the text states about itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-from workflow.importers.report.numbering import CN_NUMERALS, RANK, Numbering, Style, chinese_number, normalize
+from workflow.importers.report.grammar import (
+    AREA_HEADINGS,
+    AREA_HEADINGS_LOOSE,
+    AREA_TITLE_PREFIX,
+    AREAS_THEN_PROBLEMS,
+    NOT_A_REPORT,
+    NUMBER,
+    RATE_PHRASES,
+    RATE_REACH,
+    TABLE_COLUMNS,
+    compile_totals,
+)
+from workflow.importers.report.numbering import RANK, Numbering, Style, chinese_number, normalize
 from workflow.importers.report.outline import Outline, OutlineNode, SegmentKind, Table, build_outline
 from workflow.importers.report.parsed import (
     ParsedArea,
@@ -17,63 +29,80 @@ from workflow.importers.report.parsed import (
     ParsedProblem,
     ParsedReport,
     Result,
+    StatedRate,
+    Statements,
     Total,
     Unplaced,
     classify_result,
     first_sentence,
+    head_result,
 )
 
 # ---------------------------------------------------------------- stated totals
 
-_NUM = rf"(\d+|[{CN_NUMERALS}]+)"
-_KIND_WORDS = r"(?:整改)?(?:的)?(?:事项|问题|任务|措施)?"
-_TOTAL_PATTERNS: Sequence[tuple[Total, re.Pattern[str]]] = (
-    (Total.AREAS, re.compile(r"(\d+)\s*个?\s*方面|" + rf"([{CN_NUMERALS}]+)\s*个\s*方面")),
-    (Total.PROBLEMS, re.compile(rf"{_NUM}\s*(?:个|项|条)\s*(?:反馈)?问题")),
-    (Total.MEASURES, re.compile(rf"{_NUM}\s*(?:条|项|个)\s*整改(?:措施|任务|责任清单)|"
-                                rf"整改(?:措施|任务)\s*{_NUM}\s*(?:条|项|个)")),
-    (Total.DONE, re.compile(rf"(?:整改完成|完成整改|已完成|已落实|已整改|已办结|已销号){_KIND_WORDS}"
-                            rf"\s*{_NUM}\s*(?:项|个|条)")),
-    (Total.LONG_TERM, re.compile(rf"(?:长期建设|长期坚持|长期整改|持续整改){_KIND_WORDS}"
-                                 rf"\s*{_NUM}\s*(?:项|个|条)")),
-    (Total.NOT_DONE, re.compile(rf"(?:未完成|尚未完成|正在整改|整改中|推进中){_KIND_WORDS}"
-                                rf"\s*{_NUM}\s*(?:项|个|条)")),
-)
-_AREAS_THEN_PROBLEMS = re.compile(
-    rf"(?:(\d+)\s*个?|([{CN_NUMERALS}]+)\s*个)\s*方面\s*[,、]?\s*(?:共)?\s*{_NUM}\s*(?:个|项|条)\s*问题")
+_TOTALS = compile_totals()
+_PAIR = re.compile(AREAS_THEN_PROBLEMS.replace("{N}", NUMBER))
+_RATES = [(total, re.compile(source)) for total, source in RATE_PHRASES]
+_RESULT_TOTALS = (Total.DONE, Total.LONG_TERM, Total.NOT_DONE)
+
+
+def _number(match: re.Match[str], *names: str) -> int:
+    return chinese_number(next(match.group(n) for n in names if match.group(n)))
+
+
+def read_statements(texts: Iterable[tuple[int, str]]) -> Statements:
+    """What a document says of itself, from (priority, text) pairs: lower priority first, so
+    totals in summary sections win over numbers quoted inside one problem's account. Each total
+    is read by the grammar's TOTAL_PHRASES; a "N个方面、M项问题" phrase decides both at once; a
+    rate ("完成率96.3%", "…26项，占比89.7%") is kept with the total it is a share of."""
+    ordered = sorted(enumerate(texts), key=lambda item: (item[1][0], item[0]))
+    found = Statements()
+    for _index, (_priority, raw) in ordered:
+        text = normalize(raw)
+        pair = _PAIR.search(text)
+        if pair and Total.PROBLEMS not in found.totals:
+            found.totals[Total.AREAS] = _number(pair, "a", "acn")
+            found.totals[Total.PROBLEMS] = _number(pair, "n")
+            found.phrases[Total.AREAS] = found.phrases[Total.PROBLEMS] = pair.group(0)
+        counts: list[tuple[Total, re.Match[str]]] = []
+        for total, pattern in _TOTALS:
+            for match in pattern.finditer(text):
+                counts.append((total, match))
+                if total not in found.totals:
+                    found.totals[total] = _number(match, "n")
+                    found.phrases[total] = match.group(0)
+                    if total is Total.LONG_TERM:
+                        found.long_term_within = bool(match.groupdict().get("within"))
+        _read_rates(text, counts, found)
+    return found
+
+
+def _read_rates(text: str, counts: Sequence[tuple[Total, re.Match[str]]],
+                found: Statements) -> None:
+    for total, pattern in _RATES:
+        for match in pattern.finditer(text):
+            of = total
+            if of is None:  # "占比": the share of the count written just before it
+                before = [(t, m) for t, m in counts if t in _RESULT_TOTALS
+                          and 0 <= match.start() - m.end() <= RATE_REACH]
+                if not before:
+                    continue
+                of = max(before, key=lambda item: item[1].end())[0]
+            if of not in found.rates:
+                found.rates[of] = StatedRate(of, float(match.group("r")), match.group(0))
 
 
 def stated_totals(texts: Iterable[tuple[int, str]]) -> tuple[dict[Total, int], dict[Total, str]]:
-    """The totals a document states, from (priority, text) pairs: lower priority first, so
-    totals in summary sections win over numbers quoted inside one problem's account. A
-    "N个方面、M项问题" phrase decides both at once."""
-    ordered = sorted(enumerate(texts), key=lambda item: (item[1][0], item[0]))
-    stated: dict[Total, int] = {}
-    phrases: dict[Total, str] = {}
-    for _index, (_priority, raw) in ordered:
-        text = normalize(raw)
-        pair = _AREAS_THEN_PROBLEMS.search(text)
-        if pair and Total.PROBLEMS not in stated:
-            stated[Total.AREAS] = chinese_number(pair.group(1) or pair.group(2))
-            stated[Total.PROBLEMS] = chinese_number(pair.group(3))
-            phrases[Total.AREAS] = phrases[Total.PROBLEMS] = pair.group(0)
-        for total, pattern in _TOTAL_PATTERNS:
-            if total in stated:
-                continue
-            match = pattern.search(text)
-            if match:
-                number = next(g for g in match.groups() if g)
-                stated[total] = chinese_number(number)
-                phrases[total] = match.group(0)
-    return stated, phrases
+    """The totals a document states and the phrase each was read from (see read_statements)."""
+    found = read_statements(texts)
+    return found.totals, found.phrases
 
 
 # ---------------------------------------------------------------- choosing the ledger part
 
-#: Headings that name a group of problems ("(一)反馈问题：…", "…方面问题", "存在的问题").
-AREA_CUE = re.compile(r"反馈问题|问题清单|方面(?:存在的|的)?问题|存在(?:的)?问题|问题表现|反馈意见")
-AREA_CUE_LOOSE = re.compile(AREA_CUE.pattern + r"|方面")
-_AREA_PREFIX = re.compile(r"^(?:反馈问题|问题方面|方面)\s*[:：]\s*")
+AREA_CUE = re.compile(AREA_HEADINGS)
+AREA_CUE_LOOSE = re.compile(AREA_HEADINGS + "|" + AREA_HEADINGS_LOOSE)
+_AREA_PREFIX = re.compile(AREA_TITLE_PREFIX)
 
 
 def _title(node: OutlineNode) -> str:
@@ -140,9 +169,14 @@ def _fields(node: OutlineNode) -> dict[str, str]:
 
 
 def _result_of(node: OutlineNode) -> tuple[Result | None, str | None]:
+    """The result the item states: on a 整改结果 line, else at the head of its account
+    ("整改情况：已完成整改。…")."""
     for segment in node.own(SegmentKind.RESULT):
         words = segment.text
         return classify_result(words), words
+    for segment in node.own(SegmentKind.PROGRESS):
+        head = head_result(segment.text)
+        return head if head is not None else (None, None)
     return None, None
 
 
@@ -240,18 +274,6 @@ def _is_ancestor(ancestor: OutlineNode, node: OutlineNode) -> bool:
 
 # ---------------------------------------------------------------- tables
 
-TABLE_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "area": ("整治类别", "类别", "方面", "问题类别", "问题方面", "整改方面", "反馈问题", "领域"),
-    "problem": ("主要内容", "自查自纠主要内容", "问题", "问题表现", "存在问题", "具体问题",
-                "反馈问题具体表现", "问题描述", "整治内容", "整改内容", "问题清单"),
-    "measure": ("整改措施", "整改任务", "措施"),
-    "unit": ("责任单位", "责任部门", "责任处室", "责任科室", "牵头单位"),
-    "leader": ("责任领导", "分管领导"),
-    "owner": ("责任人", "具体责任人"),
-    "deadline": ("完成时限", "整改时限", "完成时间"),
-    "result": ("整改结果", "完成情况", "整改状态"),
-    "progress": ("整改情况", "整改进展", "整改进展情况", "进展情况"),
-}
 _FIELD_LABELS = {"unit": "责任单位", "leader": "责任领导", "owner": "责任人", "deadline": "完成时限"}
 
 
@@ -296,10 +318,13 @@ def table_areas(table: Table, unplaced: list[Unplaced]) -> list[ParsedArea]:
             problem = problems[(area_title, text)] = ParsedProblem(text=text, line=line)
             area.problems.append(problem)
         result_text = cell("result") or None
+        result = classify_result(result_text) if result_text else None
         progress = [cell("progress")] if cell("progress") else []
+        if result_text is None and progress:
+            result, result_text = head_result(progress[0]) or (None, None)
         problem.measures.append(ParsedMeasure(
             title=cell("measure") or first_sentence(text), line=line,
-            result=classify_result(result_text) if result_text else None, result_text=result_text,
+            result=result, result_text=result_text,
             progress=progress,
             fields={label: cell(key) for key, label in _FIELD_LABELS.items() if cell(key)}))
     return list(areas.values())
@@ -328,6 +353,21 @@ def _total_texts(outline: Outline, areas: Sequence[OutlineNode]) -> Iterator[tup
             yield priority, segment.text
 
 
+_OTHER_KINDS = [(kind, re.compile(source)) for kind, source in NOT_A_REPORT]
+
+
+def other_document_kind(lines: Sequence[str], head: int = 3) -> str | None:
+    """The kind of document (会议通知, 会议纪要 …) the title near the top names, when it names one
+    that is not a rectification report; None otherwise."""
+    titles = [normalize(line).strip() for line in lines if line.strip()][:head]
+    for title in titles:
+        cleaned = re.sub(r"[\s\u3000]", "", title).rstrip("。.")
+        for kind, pattern in _OTHER_KINDS:
+            if pattern.search(cleaned):
+                return kind
+    return None
+
+
 def parse_report(lines: Sequence[str]) -> ParsedReport:
     """Parse a report's lines into areas → problems → measures, the totals it states, and what
     could not be placed. Pure: no I/O, no database."""
@@ -339,9 +379,9 @@ def parse_report(lines: Sequence[str]) -> ParsedReport:
         table_found.extend(table_areas(table, unplaced))
     if table_found:
         source = "table" if not areas else f"{source}+table"
-    stated, phrases = stated_totals(_total_texts(outline, area_nodes))
-    report = ParsedReport(areas + table_found, stated, phrases, unplaced,
-                          _skipped(outline.root, area_nodes), source)
+    statements = read_statements(_total_texts(outline, area_nodes))
+    report = ParsedReport(areas + table_found, statements.totals, statements.phrases, unplaced,
+                          _skipped(outline.root, area_nodes), source, statements)
     _merge_same_titles(report)
     return report
 

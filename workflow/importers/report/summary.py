@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.importers.report.parsed import TOTAL_LABELS, ParsedProblem, ParsedReport
+from workflow.importers.report.parsed import TOTAL_LABELS, Level, ParsedProblem, ParsedReport
 from workflow.lifecycle import State
 
 
@@ -39,6 +39,8 @@ class ReportImportSummary:
             "sub_problems": counts["sub_problems"], "progress_reports": counts["progress_reports"],
             "dry_run": self.dry_run, "source": self.report.source, "by_state": self.by_state(),
             "stated": {t.value: n for t, n in self.report.stated.items()},
+            "stated_rates": {t.value: r.percent for t, r in self.report.statements.rates.items()},
+            "counting": counting.as_json() if (counting := self.report.counting()) else None,
             "differences": [d.as_json() for d in self.report.differences()],
             "to_complete": {"leader": counts["measures"], "owner": counts["measures"],
                             "unit": counts["measures"], "deadline": counts["measures"],
@@ -97,6 +99,13 @@ def summary_lines(summary: ReportImportSummary) -> list[str]:
         told = "；".join(f"{TOTAL_LABELS[t]} {n}（“{report.stated_phrases.get(t, '')}”）"
                         for t, n in report.stated.items())
         lines.append(f"文中自述：{told}")
+    counting = report.counting()
+    if counting is not None:
+        level = "问题" if counting.level == Level.PROBLEMS else "整改措施"
+        way = "长期坚持的计入已完成" if counting.long_term_within_done else "长期坚持的另计"
+        lines.append(f"计数方式：文中按{level}统计整改结果，{way}；导出报告时照此统计。")
+    for rate in report.statements.rates.values():
+        lines.append(f"文中比例：{rate.of.label} {rate.percent:g}%（“{rate.phrase}”）")
     differences = report.differences()
     if differences:
         lines.append(f"与文中自述不符 {len(differences)} 处：")

@@ -85,7 +85,11 @@ class _PendingMeasure:
 def write_report(session: Session, campaign: Campaign, report: ParsedReport, now: datetime,
                  *, source: str) -> None:
     """Insert areas, problems (level by level, sub-problems through ``parent_id``), measures,
-    their first history rows and progress reports in bulk."""
+    their first history rows and progress reports in bulk; the campaign keeps how the document
+    counts its results, for the report written back."""
+    counting = report.counting()
+    if counting is not None:
+        campaign.counting = counting.as_json()
     area_ids, area_numbers = _write_areas(session, campaign, report.areas)
     taken = {s for s in session.scalars(select(Measure.seq).where(
         Measure.campaign_id == campaign.id)) if s}
