@@ -100,7 +100,9 @@ class LayoutNotes:
         if self.title_rows:
             lines.append("表头上方的标题行（未导入）：" + "；".join(self.title_rows))
         if self.merged_fills:
-            filled = "、".join(f"{label} {n} 格" for label, n in self.merged_fills.items())
+            order = list(HEADER_LABEL.values())
+            filled = "、".join(f"{label} {self.merged_fills[label]} 格"
+                              for label in sorted(self.merged_fills, key=order.index))
             lines.append(f"合并单元格（{self.merged_ranges} 处）已按块填入每一行：{filled}")
         for number, text in self.sections:
             lines.append(f"第 {number} 行是分节标题「{text}」：作为其下各行的方面")

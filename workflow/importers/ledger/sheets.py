@@ -27,7 +27,7 @@ from workflow.errors import InputError
 RawRow = tuple[int, list[Any]]
 
 #: CSV encodings tried in order, by the name reported to the clerk.
-ENCODING_NAMES = {"utf-8-sig": "UTF-8（带 BOM）", "utf-8": "UTF-8", "gb18030": "GB18030"}
+ENCODING_NAMES = {"utf-8-sig": "UTF-8 BOM", "utf-8": "UTF-8", "gb18030": "GB18030"}
 CHUNK = 1 << 20
 
 
