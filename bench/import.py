@@ -178,18 +178,17 @@ def write_merged_xlsx(path: Path, rows: Iterator[list[Any]]) -> None:
     merged, as are the problem over its rows and the area over all of its problems' rows.
     """
     from openpyxl import Workbook
-    from openpyxl.worksheet.cell_range import MultiCellRange
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("整改台账")
-    merged = sheet.merged_cells = MultiCellRange()
+    merged: list[str] = []  # openpyxl's MultiCellRange.add is linear: a plain list
     sheet.append(["后勤处巡察反馈问题整改台账（压力测试）"])
     sheet.append(["填报单位：后勤处    填报日期：2026年12月1日"])
     sheet.append(["序号", "问题类别", "存在问题", "整改任务", "责任主体", None, None, "完成时限",
                   "整改方式"])
     sheet.append([None, None, None, None, "牵头领导", "牵头单位", "具体责任人", None, None])
     for ref in ("A1:I1", "A2:I2", "A3:A4", "B3:B4", "C3:C4", "D3:D4", "E3:G3", "H3:H4", "I3:I4"):
-        merged.add(ref)
+        merged.append(ref)
     number = 4
     area_start = problem_start = 0
     area = problem = leader = unit = None
@@ -197,7 +196,7 @@ def write_merged_xlsx(path: Path, rows: Iterator[list[Any]]) -> None:
     def close(column_refs: str, start: int) -> None:
         if start and number > start:
             for column in column_refs:
-                merged.add(f"{column}{start}:{column}{number}")
+                merged.append(f"{column}{start}:{column}{number}")
 
     for row in rows:
         new_area, new_problem = row[1] != area, row[1] != area or row[2] != problem
@@ -216,7 +215,8 @@ def write_merged_xlsx(path: Path, rows: Iterator[list[Any]]) -> None:
     close("CEF", problem_start)
     close("B", area_start)
     sheet.append(["填表人：张伟    审核人：王书记"])
-    merged.add(f"A{number + 1}:I{number + 1}")
+    merged.append(f"A{number + 1}:I{number + 1}")
+    sheet.merged_cells = merged  # the writer only iterates it
     workbook.save(path)
 
 
