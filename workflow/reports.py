@@ -30,6 +30,8 @@ from workflow.stats import (
     MeasureRecord,
     Statistics,
     compute,
+    is_finished,
+    is_long_term_done,
     official_summary,
     percent,
     source_words,
@@ -196,9 +198,9 @@ def counted_summary(counts: Counts, areas: list[AreaSection], counting: Counting
 def _problem_result(records: list[MeasureRecord]) -> Result:
     """Done when every measure is finished, long term when the rest are long-term measures
     verified or closed, otherwise not done."""
-    if all(r.finished for r in records):
+    if all(is_finished(r.state, r.kind) for r in records):
         return Result.DONE
-    if all(r.finished or r.long_term_done for r in records):
+    if all(is_finished(r.state, r.kind) or is_long_term_done(r.state, r.kind) for r in records):
         return Result.LONG_TERM
     return Result.NOT_DONE
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from workflow.calendar_store import load_calendar
 from workflow.commands.archive import import_archive_cmd
 from workflow.commands.common import App, emit_json, json_option, parse_date, pass_app
-from workflow.importers.ledger import import_ledger
+from workflow.importers.ledger import import_ledger, people_names, preview_lines
 from workflow.importers.report import import_report, summary_lines, tree_lines
 from workflow.models import Campaign
 from workflow.progress import terminal_reporter
@@ -34,7 +34,10 @@ def import_group() -> None:
 def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
                       first_responsible: str | None, feedback_date: str | None, dry_run: bool,
                       as_json: bool) -> None:
-    """导入整改台账（.xlsx 第一个工作表或 UTF-8 .csv）；有任何错误行则整份不导入。"""
+    """导入整改台账（.xlsx 第一个工作表，或 UTF-8/GBK 编码的 .csv）；有任何错误行则整份不导入。
+
+    表头可在前 10 行内（上方可有标题行），可分两行；合并单元格按块填入每一行，「一、……方面」这样的
+    分节行作为其下各行的方面，填表人/审核人/合计等表尾行跳过。--dry-run 显示导入预览。"""
     feedback = parse_date(feedback_date, "feedback_date")
     with terminal_reporter(as_json) as reporter, app.transaction() as session:
         calendar = load_calendar(session, overrides_from_toml(app.runtime.policies.calendar))
@@ -46,13 +49,23 @@ def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
             assert campaign is not None
             campaign.first_responsible = find_person(session, first_responsible)
         title = session.scalar(select(Campaign.title).where(Campaign.id == summary.campaign_id))
+        preview = preview_lines(summary, people_names(session, summary)) if dry_run else []
     if as_json:
         emit_json(summary.as_json())
         return
+    if dry_run:
+        click.echo(f"导入预览（{file.name}，未写入）：")
+        for line in preview:
+            click.echo(f"  {line}")
     verb = "检查通过，可导入" if dry_run else "已导入"
     click.echo(f"{verb}：{summary.areas} 个方面、{summary.problems} 个问题、"
                f"{summary.measures} 项整改措施" + (f"（整改任务「{title}」，编号 {summary.campaign_id}）"
                                              if title else ""))
+    if not dry_run:
+        if summary.encoding:
+            click.echo(f"文件编码：{summary.encoding}")
+        for line in summary.layout.lines():
+            click.echo(line)
     if summary.provisional:
         click.echo(f"其中 {summary.provisional} 项的完成时限按「反馈后N个工作日」推算时跨入了尚未录入"
                    "放假安排的年份，暂按周一至周五计算，为临时期限（measure list 中标 ?）；"
