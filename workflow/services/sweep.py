@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from workflow import metrics
 from workflow.calendar_store import load_calendar
-from workflow.lifecycle import Kind, State
+from workflow.lifecycle import Kind, Relation, Role, Rule, State
 from workflow.models import Campaign, Measure, OutboxMessage, Person
 from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, insert_items
 from workflow.policy import Policy, PolicySet
@@ -97,7 +97,7 @@ class Recipients:
         if self._reviewers is None:
             self._reviewers = [pid for pid, roles in self.session.execute(
                 select(Person.id, Person.roles).where(Person.active.is_(True)))
-                if "reviewer" in (roles or [])]
+                if Role.REVIEWER in (roles or [])]
         return self._reviewers
 
     def load(self, ids: set[int]) -> None:
@@ -317,15 +317,15 @@ class Planning:
                 for notice in plan.notices))
         return found
 
-    def people_for(self, measure: DueMeasure, roles: Sequence[str]) -> list[int]:
-        """The people the ``roles`` of ``measure`` name, in order (some may be nobody)."""
+    def people_for(self, measure: DueMeasure, relations: Sequence[Relation]) -> list[int]:
+        """The people ``relations`` of ``measure`` name, in order (some may be nobody)."""
         people: list[int] = []
-        for role in roles:
-            if role == "reviewer":
+        for relation in relations:
+            if relation == Relation.REVIEWER:
                 people.extend(self.recipients.reviewers())
                 continue
-            person = (measure.owner_id if role == "owner"
-                      else measure.leader_id if role == "leader"
+            person = (measure.owner_id if relation == Relation.OWNER
+                      else measure.leader_id if relation == Relation.LEADER
                       else self.campaigns[measure.campaign_id].first_responsible_id)
             if person is not None:
                 people.append(person)
@@ -335,7 +335,7 @@ class Planning:
 def _waiting_since(notice: Notice, snapshot: MeasureSnapshot) -> date:
     """The day a notice's reason counts from: the change of state for the sign-off rules, the
     last activity for the others."""
-    if notice.rule in ("review_sla", "closure_sla"):
+    if notice.rule in (Rule.REVIEW_SLA, Rule.CLOSURE_SLA):
         return snapshot.changed_on
     return snapshot.active_on
 
