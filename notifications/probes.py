@@ -31,6 +31,7 @@ from notifications.channels.email import EmailChannel
 from notifications.channels.wecom.api import RATE_LIMITED, WeComApi, errcode, redact
 from notifications.channels.wecom.app import WeComAppChannel
 from notifications.channels.wecom.robot import WeComRobotChannel
+from workflow.lifecycle import ChannelName
 from workflow.ops.doctor import Finding
 
 #: Seconds a probe may wait for a server; doctor's runner allows a little more per check.
@@ -142,7 +143,7 @@ def _smtp_trouble(exc: BaseException, stage: str, timeout: float) -> str:
 def _test_mail(address: str) -> Rendered:
     text = ("这是 rectiflow doctor 发送的测试邮件。收到本邮件，说明整改督办系统可以通过当前的 SMTP "
             "设置发出邮件。无需回复。")
-    return Rendered(message_id=0, key=f"doctor-test|{uuid.uuid4().hex}", channel="email",
+    return Rendered(message_id=0, key=f"doctor-test|{uuid.uuid4().hex}", channel=ChannelName.EMAIL,
                     recipient=address, recipient_name=address.partition("@")[0],
                     wecom_id=None, subject="【整改督办】邮件发送测试", text=text,
                     html=f"<p>{text}</p>", markdown=text, url="")

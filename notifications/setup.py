@@ -9,6 +9,7 @@ from notifications.channels import wecom
 from notifications.channels.base import Channel
 from notifications.channels.email import EmailChannel
 from notifications.channels.file import FileChannel
+from workflow.lifecycle import ChannelName
 
 
 def build_channels(settings: Settings,
@@ -17,10 +18,10 @@ def build_channels(settings: Settings,
     reach the database where WeCom's access token is shared between workers."""
     channels: dict[str, Channel] = {}
     if settings.smtp_configured:
-        channels["email"] = EmailChannel.from_settings(settings)
+        channels[ChannelName.EMAIL] = EmailChannel.from_settings(settings)
     if (settings.wecom_corp_id or settings.wecom_secret or settings.wecom_agent_id
             or settings.wecom_webhook_key):  # half a WeCom configuration is refused, not ignored
         channels.update(wecom.channels_from_settings(settings, sessions))
-    channels["file"] = FileChannel(settings.outbox_dir,
+    channels[ChannelName.FILE] = FileChannel(settings.outbox_dir,
                                    sender=settings.smtp_sender or "rectiflow@localhost")
     return channels

@@ -34,7 +34,7 @@ class PolicyError(RectiflowError):
 @dataclass(frozen=True)
 class Escalation:
     overdue: int
-    to: tuple[str, ...]
+    to: tuple[Relation, ...]
     colour: str
 
     @property
@@ -139,14 +139,14 @@ def _table(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def _recipients(value: Any, where: str) -> tuple[str, ...]:
+def _recipients(value: Any, where: str) -> tuple[Relation, ...]:
     if not isinstance(value, list) or not value:
         raise PolicyError(where, "应为非空列表，如 [\"owner\", \"leader\"]")
     for role in value:
         if role not in REMINDER_RECIPIENTS:
             known = "、".join(r.value for r in REMINDER_RECIPIENTS)
             raise PolicyError(where, f"未知对象 {role!r}；可用：{known}")
-    return tuple(dict.fromkeys(value))
+    return tuple(dict.fromkeys(Relation(role) for role in value))
 
 
 def _escalation(doc: Mapping[str, Any]) -> tuple[Escalation, ...]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from workflow.lifecycle import OPEN_STATES, Kind, State
+from workflow.lifecycle import OPEN_STATES, Kind, Relation, Rule, State, rule_family
 from workflow.policy import Policy
 from workflow.timeutil import SHANGHAI, local_date
 
@@ -123,7 +123,7 @@ class Notice:
     measure_id: int
     rule: str            # before:N, overdue:N, review_sla, closure_sla, stagnation, checkin, nudge
     stage: str           # the rule with its anchor; part of the idempotency key
-    to: tuple[str, ...]  # recipient roles: owner, leader, first_responsible, reviewer
+    to: tuple[Relation, ...]  # whom: owner, leader, first_responsible, reviewer
     urgency: int
     due_at: datetime
     deadline: date | None
@@ -141,7 +141,7 @@ class _Stage:
     day: date
     rule: str
     stage: str
-    to: tuple[str, ...]
+    to: tuple[Relation, ...]
     urgency: int
     colour: str | None = None
 
@@ -196,13 +196,15 @@ class Planner:
         stages: list[_Stage] = []
         for n in policy.before:
             day = self.days.before_deadline(deadline, n)
-            stages.append(_Stage(day, f"before:{n}", f"before:{n}@{tag}", ("owner",),
+            rule = Rule.BEFORE.at(n)
+            stages.append(_Stage(day, rule, f"{rule}@{tag}", (Relation.OWNER,),
                                  2 if n <= 1 else 3))
         if m.kind is Kind.IMMEDIATE and policy.daily_nudge:
             for offset in (0, 1):  # today's and tomorrow's nudge, if before the deadline
                 day = self.days.on_or_after(today) if offset == 0 else self.days.nth_after(today, 1)
                 if day < deadline:
-                    stages.append(_Stage(day, "nudge", f"nudge@{day.isoformat()}", ("owner",), 2))
+                    stages.append(_Stage(day, Rule.NUDGE, f"{Rule.NUDGE}@{day.isoformat()}",
+                                         (Relation.OWNER,), 2))
         overdue_now = self.days.count_between(deadline, today)
         last = policy.escalation[-1]
         for step in policy.escalation:
@@ -215,13 +217,14 @@ class Planner:
                 stages.append(self._overdue_stage(deadline, n, last.to, last.colour, tag))
         return stages
 
-    def _overdue_stage(self, deadline: date, n: int, to: tuple[str, ...], colour: str,
+    def _overdue_stage(self, deadline: date, n: int, to: tuple[Relation, ...], colour: str,
                        tag: str) -> _Stage:
-        return _Stage(self.days.nth_after(deadline, n), f"overdue:{n}", f"overdue:{n}@{tag}",
+        rule = Rule.OVERDUE.at(n)
+        return _Stage(self.days.nth_after(deadline, n), rule, f"{rule}@{tag}",
                       to, 0 if colour == "red" else 1, colour)
 
-    def _repeating(self, anchor: date, every: int, today: date, rule: str,
-                   to: tuple[str, ...], urgency: int) -> list[_Stage]:
+    def _repeating(self, anchor: date, every: int, today: date, rule: Rule,
+                   to: tuple[Relation, ...], urgency: int) -> list[_Stage]:
         """A stage every ``every`` working days after ``anchor``: the last due and the next."""
         elapsed = self.days.count_between(anchor, today)
         k = max(elapsed // every, 1)
@@ -242,8 +245,8 @@ class Planner:
         stages = []
         for j in (k, k + 1):
             start = month_start(first + j * months)
-            stages.append(_Stage(self.days.on_or_after(start), "checkin",
-                                 f"checkin@{start:%Y-%m}", ("owner",), 6))
+            stages.append(_Stage(self.days.on_or_after(start), Rule.CHECKIN,
+                                 f"{Rule.CHECKIN}@{start:%Y-%m}", (Relation.OWNER,), 6))
         return stages
 
     def stages(self, m: MeasureSnapshot, policy: Policy, today: date) -> list[list[_Stage]]:
@@ -254,14 +257,14 @@ class Planner:
             deadline = self.effective_deadline(m, policy)
             if deadline is not None:
                 families.append(self._deadline_stages(m, policy, today, deadline))
-            families.append(self._repeating(m.active_on, policy.stagnation, today, "stagnation",
-                                            ("owner",), 5))
+            families.append(self._repeating(m.active_on, policy.stagnation, today,
+                                            Rule.STAGNATION, (Relation.OWNER,), 5))
         elif m.state is State.SUBMITTED:
-            families.append(self._repeating(changed, policy.review_sla, today, "review_sla",
-                                            ("reviewer",), 4))
+            families.append(self._repeating(changed, policy.review_sla, today, Rule.REVIEW_SLA,
+                                            (Relation.REVIEWER,), 4))
         elif m.state is State.VERIFIED:
-            families.append(self._repeating(changed, policy.closure_sla, today, "closure_sla",
-                                            ("leader",), 4))
+            families.append(self._repeating(changed, policy.closure_sla, today,
+                                            Rule.CLOSURE_SLA, (Relation.LEADER,), 4))
         if m.kind is Kind.LONG_TERM and m.state in (State.VERIFIED, State.CLOSED):
             families.append(self._checkins(changed, today, policy.checkin_months))
         return families
@@ -317,24 +320,24 @@ def describe(notice: Notice, now: datetime, days: WorkdayIndex, anchor: date | N
     the local day the waiting started (submitted, verified, last progress)."""
     today = local_date(now)
     deadline = notice.deadline
-    kind = notice.rule.split(":")[0]
-    if kind == "before" and deadline is not None:
+    family = rule_family(notice.rule)
+    if family is Rule.BEFORE and deadline is not None:
         left = days.count_between(today, deadline)
         if deadline <= today:
             return f"今天是完成时限（{deadline}）"
         return f"距完成时限（{deadline}）还有 {left} 个工作日"
-    if kind == "nudge" and deadline is not None:
+    if family is Rule.NUDGE and deadline is not None:
         return f"立行立改事项，完成时限 {deadline}，请尽快完成"
-    if kind == "overdue" and deadline is not None:
+    if family is Rule.OVERDUE and deadline is not None:
         late = days.count_between(deadline, today)
         card = "红牌" if notice.colour == "red" else "黄牌"
         return f"已逾期 {late} 个工作日（{card}督办），完成时限 {deadline}"
     since = days.count_between(anchor, today) if anchor is not None else None
     waited = f" {since} 个工作日" if since else ""
     texts = {
-        "review_sla": f"已提交{waited}，仍待整改办核验",
-        "closure_sla": f"已核验通过{waited}，仍待责任领导销号",
-        "stagnation": f"已{waited or '较长时间'}没有报送整改进展",
-        "checkin": f"长期坚持事项，请报送 {today.year}年{today.month}月 的整改进展",
+        Rule.REVIEW_SLA: f"已提交{waited}，仍待整改办核验",
+        Rule.CLOSURE_SLA: f"已核验通过{waited}，仍待责任领导销号",
+        Rule.STAGNATION: f"已{waited or '较长时间'}没有报送整改进展",
+        Rule.CHECKIN: f"长期坚持事项，请报送 {today.year}年{today.month}月 的整改进展",
     }
-    return texts.get(kind, notice.rule)
+    return texts.get(family, notice.rule) if family is not None else notice.rule

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from workflow.errors import RectiflowError
 from workflow.leases import Heartbeat
+from workflow.lifecycle import OutboxStatus
 from workflow.models import OutboxMessage
 from workflow.policy import digest_schedule, load_policy_file
 from workflow.timeutil import as_utc, local_text
@@ -293,12 +294,12 @@ def read_outbox(session: Session, now: datetime) -> OutboxFacts:
     now = as_utc(now)
     due, oldest = session.execute(
         select(func.count(), func.min(OutboxMessage.not_before))
-        .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)).one()
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before <= now)).one()
     stuck = session.scalar(select(func.count()).where(
-        OutboxMessage.status == "sending", OutboxMessage.lease_until < now)) or 0
-    dead = session.scalar(select(func.count()).where(OutboxMessage.status == "dead")) or 0
+        OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until < now)) or 0
+    dead = session.scalar(select(func.count()).where(OutboxMessage.status == OutboxStatus.DEAD)) or 0
     last = session.execute(select(OutboxMessage.id, OutboxMessage.last_error)
-                           .where(OutboxMessage.status == "dead")
+                           .where(OutboxMessage.status == OutboxStatus.DEAD)
                            .order_by(OutboxMessage.id.desc()).limit(1)).one_or_none()
     return OutboxFacts(int(due), _aware(oldest), int(stuck), int(dead),
                        last.id if last else None, last.last_error if last else None)

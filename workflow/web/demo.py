@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.importers.ledger import LedgerRow, write_rows
-from workflow.lifecycle import Action, Kind, Role
+from workflow.lifecycle import Action, Kind, Relation, Role
 from workflow.models import Campaign, Measure, Person
 from workflow.passwords import hash_password
 from workflow.services.measures import ActionRequest, perform
@@ -112,12 +112,15 @@ def load_demo(session: Session, now: datetime) -> list[DemoLogin]:
     write_rows(session, campaign, rows, created)
     measures = session.scalars(select(Measure).where(Measure.campaign_id == campaign.id)
                                .order_by(Measure.id)).all()
-    actors = {"start": "owner", "submit": "owner", "verify": "zhengaiban", "reject": "zhengaiban",
-              "close": "chuzhang", "extend": "chuzhang"}
+    # who does each step, and the demo person in each relation besides the measure's owner
+    actors = {Action.START: Relation.OWNER, Action.SUBMIT: Relation.OWNER,
+              Action.VERIFY: Relation.REVIEWER, Action.REJECT: Relation.REVIEWER,
+              Action.CLOSE: Relation.LEADER, Action.EXTEND: Relation.LEADER}
+    played_by = {Relation.REVIEWER: people["zhengaiban"], Relation.LEADER: people["chuzhang"]}
     for measure, spec in zip(measures, MEASURES, strict=True):
         for step, action in enumerate(spec[7]):
-            who = actors[action]
-            actor = measure.owner if who == "owner" else people[who]
+            who = actors[Action(action)]
+            actor = measure.owner if who is Relation.OWNER else played_by[who]
             assert actor is not None
             deadline: date | None = (measure.deadline + timedelta(days=30)
                                      if action == Action.EXTEND and measure.deadline else None)

@@ -11,6 +11,7 @@ from notifications.channels.wecom.api import TokenStore
 from notifications.channels.wecom.app import WeComAppChannel
 from notifications.channels.wecom.robot import WeComRobotChannel
 from workflow import db
+from workflow.lifecycle import ChannelName
 
 
 def channels_from_settings(settings: Settings,
@@ -21,7 +22,7 @@ def channels_from_settings(settings: Settings,
     if settings.wecom_corp_id or settings.wecom_secret or settings.wecom_agent_id:
         tokens = TokenStore(sessions if sessions is not None else
                             (lambda: db.session_factory(db.make_engine(settings.database_url))))
-        channels["wecom"] = WeComAppChannel.from_settings(settings, tokens)
+        channels[ChannelName.WECOM] = WeComAppChannel.from_settings(settings, tokens)
     if settings.wecom_webhook_key:
-        channels["wecom_robot"] = WeComRobotChannel.from_settings(settings)
+        channels[ChannelName.WECOM_ROBOT] = WeComRobotChannel.from_settings(settings)
     return channels

@@ -30,6 +30,7 @@ from notifications.channels.wecom.api import (
     fit_utf8,
     items_tail,
 )
+from workflow.lifecycle import ChannelName
 from workflow.timeutil import system_now
 
 log = logging.getLogger("rectiflow.wecom")
@@ -44,7 +45,7 @@ APP_MARKDOWN_BYTES = 2048
 class WeComAppChannel(Channel):
     """企业微信应用消息: a textcard (or markdown when long) to the member's WeCom id."""
 
-    name = "wecom"
+    name = ChannelName.WECOM
     limits = ((30, 60), (1000, 3600))
     secrets = ("secret",)
 

@@ -20,6 +20,7 @@ from notifications.channels.wecom.api import (
     fit_utf8,
     items_tail,
 )
+from workflow.lifecycle import ChannelName
 
 ROBOT_MARKDOWN_BYTES = 4096
 
@@ -34,7 +35,7 @@ ROBOT_REFUSALS = {
 class WeComRobotChannel(Channel):
     """企业微信群机器人: markdown to one group through its webhook key."""
 
-    name = "wecom_robot"
+    name = ChannelName.WECOM_ROBOT
     limits = ((20, 60),)
     secrets = ("key",)
 

@@ -19,6 +19,7 @@ from workflow.errors import InputError
 from workflow.history import GENESIS
 from workflow.importers.report.numbering import normalize
 from workflow.importers.report.parsed import ParsedArea, ParsedMeasure, ParsedProblem, ParsedReport
+from workflow.lifecycle import SystemAction
 from workflow.models import Area, Campaign, HistoryEntry, Measure, Problem, ProgressReport
 from workflow.services.measures import new_history_entry
 from workflow.timeutil import SHANGHAI, as_utc
@@ -109,7 +110,7 @@ def write_report(session: Session, campaign: Campaign, report: ParsedReport, now
     measure_ids = session.scalars(
         insert(Measure).returning(Measure.id, sort_by_parameter_order=True), values).all()
     session.execute(insert(HistoryEntry), [
-        new_history_entry(measure_id=mid, seq=1, action="import", from_state=None,
+        new_history_entry(measure_id=mid, seq=1, action=SystemAction.IMPORT.value, from_state=None,
                           to_state=item.measure.state.value, actor_id=None, on_behalf_of_id=None,
                           comment=f"从 {source} 导入", data=_history_data(item, source), at=now,
                           prev_hash=GENESIS)
@@ -121,7 +122,7 @@ def write_report(session: Session, campaign: Campaign, report: ParsedReport, now
     if progress:
         session.execute(insert(ProgressReport), progress)
     events.publish(session, [
-        events.MeasureChanged(measure_id=mid, action="import", from_state=None,
+        events.MeasureChanged(measure_id=mid, action=SystemAction.IMPORT.value, from_state=None,
                               to_state=item.measure.state.value, actor_id=None,
                               on_behalf_of_id=None, at=now)
         for mid, item in zip(measure_ids, pending, strict=True)])
