@@ -4,6 +4,9 @@
   the clock in-process, sweeping and delivering itself; with a broker it only serves the web app.
 - ``clock`` only enqueues Celery tasks, while it holds the clock lease.
 - ``worker`` runs a Celery worker that does the sweeps and deliveries.
+
+Each command imports the Celery app, the clock or the web app itself, when it runs: every other
+command of the CLI starts without loading them.
 """
 
 from __future__ import annotations
