@@ -51,7 +51,7 @@ class DateReading:
     how: str | None = None
 
     def shown(self) -> str:
-        """The day as the preview shows it: "2026-12-31（按月底）", "长期（无完成时限）"."""
+        """The day as the preview shows it: "2026-12-31（按月底）", "无完成时限（长期坚持）"."""
         text = self.day.isoformat() if self.day else "无完成时限"
         return f"{text}（{self.how}）" if self.how else text
 
@@ -113,7 +113,7 @@ def _serial(match: re.Match[str], _context: DateContext) -> DateReading:
 
 
 def _long_term(_match: re.Match[str], _context: DateContext) -> DateReading:
-    return DateReading(None, Kind.LONG_TERM, "长期坚持，无完成时限")
+    return DateReading(None, Kind.LONG_TERM, "长期坚持")
 
 
 def _immediate(_match: re.Match[str], context: DateContext) -> DateReading:
