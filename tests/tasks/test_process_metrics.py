@@ -51,9 +51,13 @@ def test_a_prefork_worker_and_the_clock_expose_their_counts(database, processes,
     # Then the worker's one port reports all twelve sends, whichever child made them
     sent = ("rectiflow_messages_sent_total", (("channel", "email"),))
     wait_for(lambda: scrape(worker_port).get(sent) == 12, 10, "the worker to report 12 sends")
+    # And a sweep has run (in whichever child took it: the first in a child builds its runtime,
+    # so it may finish after the sends)
+    swept = ("rectiflow_sweeps_total", (("outcome", "ok"),))
+    wait_for(lambda: scrape(worker_port).get(swept, 0) >= 1, 10, "the worker to report a sweep")
     worker = scrape(worker_port)
     assert worker[("rectiflow_message_delay_seconds_count", (("channel", "email"),))] == 12
-    assert worker.get(("rectiflow_sweeps_total", (("outcome", "ok"),)), 0) >= 1
+    assert worker.get(swept, 0) >= 1
     # And the configured channels' counters are there at zero before anything goes wrong
     for channel in ("email", "file"):
         assert worker[("rectiflow_messages_dead_total", (("channel", channel),))] == 0
