@@ -7,14 +7,13 @@ written once. What a message says is rendered at send time from its payload.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -149,82 +148,118 @@ def insert_items(session: Session, rows: list[ItemRow]) -> set[str]:
     return inserted
 
 
+class ItemStore(Protocol):
+    """Where ``OutboxWriter`` writes its items: ``insert_items`` inserts rows, skipping keys
+    written before; ``inserted_keys`` gives the keys it inserted, once everything is written."""
+
+    def insert_items(self, rows: list[ItemRow]) -> None: ...
+
+    def inserted_keys(self) -> set[str]: ...
+
+
+class PortableItems:
+    """``ItemStore`` with portable statements: each insert returns the keys it inserted."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._inserted: set[str] = set()
+
+    def insert_items(self, rows: list[ItemRow]) -> None:
+        self._inserted.update(insert_items(self.session, rows))
+
+    def inserted_keys(self) -> set[str]:
+        return self._inserted
+
+
 class OutboxWriter:
     """Writes planned items into the outbox, batch by batch: each key once, grouped into one
     message per recipient and channel for the whole run.
 
     Each item is written once, already pointing at its message: ``write`` inserts a placeholder
     message (a key of its own, so it can never clash) the first time a recipient and channel
-    come up, then the items (``insert_items``: keys written before are skipped); ``finish``
-    fills the placeholders from the items actually inserted and deletes those that got none.
+    come up, then the items (``store.insert_items``: keys written before are skipped);
+    ``finish`` fills the placeholders from the items actually inserted
+    (``store.inserted_keys``) and deletes those that got none.
     No other transaction ever sees a placeholder.
     """
 
     def __init__(self, session: Session, *, now: datetime, send_at: datetime,
                  configured: frozenset[str], kind: str = "reminder",
-                 insert: Callable[[list[ItemRow]], set[str]] | None = None) -> None:
+                 store: ItemStore | None = None) -> None:
         self.session = session
         self.now, self.send_at, self.configured, self.kind = now, send_at, configured, kind
-        self._insert = insert or functools.partial(insert_items, session)
+        self.store = store if store is not None else PortableItems(session)
         self._recipients: dict[int, Recipient] = {}
         self._channels: dict[int, list[str]] = {}  # which channels reach each recipient
         self._payloads: dict[str, dict[str, Any]] = {}  # each key's item, as its message lists it
         self._messages: dict[tuple[int, str], OutboxMessage] = {}  # by recipient and channel
+        self._message_ids: dict[tuple[int, str], int] = {}  # their ids, read once
         self._keys: dict[tuple[int, str], list[str]] = {}  # each message's keys
-        self._inserted: set[str] = set()
         self._token = uuid.uuid4().hex
 
     def write(self, items: Iterable[PlannedItem]) -> None:
         """Write ``items`` (keys met before in this run are left out)."""
         items = list(items)
         self._meet({item.recipient_id for item in items})
-        by_channel = [(item, channel) for item in items
-                      for channel in self._channels[item.recipient_id]]
-        self._open({(item.recipient_id, channel) for item, channel in by_channel})
         rows: list[ItemRow] = []
-        for item, channel in by_channel:
-            key = item_key(item, channel)
-            if key in self._payloads:
-                continue
-            self._payloads[key] = _item_payload(item)
-            group = (item.recipient_id, channel)
-            self._keys[group].append(key)
-            rows.append({"message_id": self._messages[group].id,
-                         "measure_id": item.measure_id, "rule": item.rule, "key": key})
+        groups: list[tuple[int, str]] = []  # each row's recipient and channel
+        payloads, keys, channels = self._payloads, self._keys, self._channels
+        for item in items:
+            for channel in channels[item.recipient_id]:
+                key = item_key(item, channel)
+                if key in payloads:
+                    continue
+                payloads[key] = _item_payload(item)
+                group = (item.recipient_id, channel)
+                members = keys.get(group)
+                if members is None:
+                    members = keys[group] = []
+                members.append(key)
+                rows.append({"message_id": 0, "measure_id": item.measure_id, "rule": item.rule,
+                             "key": key})
+                groups.append(group)
         if rows:
-            self._inserted.update(self._insert(rows))
+            self._open(groups)
+            ids = self._message_ids
+            for row, group in zip(rows, groups, strict=True):
+                row["message_id"] = ids[group]
+            self.store.insert_items(rows)
 
     def _meet(self, ids: set[int]) -> None:
         """Read the recipients not met before, and which channels reach them."""
-        found = load_recipients(self.session, ids - self._recipients.keys())
-        self._recipients.update(found)
-        self._channels.update((pid, channels_for(person, self.configured))
-                              for pid, person in found.items())
+        missing = ids - self._recipients.keys()
+        if missing:
+            found = load_recipients(self.session, missing)
+            self._recipients.update(found)
+            self._channels.update((pid, channels_for(person, self.configured))
+                                  for pid, person in found.items())
 
-    def _open(self, groups: set[tuple[int, str]]) -> None:
+    def _open(self, groups: Iterable[tuple[int, str]]) -> None:
         """A placeholder message for each recipient and channel not met before."""
-        new = sorted(groups - self._messages.keys())
+        new = sorted(set(groups) - self._messages.keys())
+        if not new:
+            return
         placeholders = [OutboxMessage(
             channel=channel, kind=self.kind, recipient_id=recipient_id,
             recipient=self._recipients[recipient_id].email, subject="", payload={},
             key=f"{self.kind}|{recipient_id}|{channel}|writing-{self._token}", status="pending",
             attempts=0, not_before=self.send_at, created_at=self.now, info={})
             for recipient_id, channel in new]
-        if placeholders:
-            self.session.add_all(placeholders)
-            self.session.flush()
+        self.session.add_all(placeholders)
+        self.session.flush()
         for group, message in zip(new, placeholders, strict=True):
             self._messages[group] = message
-            self._keys[group] = []
+            self._message_ids[group] = message.id
 
     def finish(self) -> list[OutboxMessage]:
         """Fill the placeholders; returns the messages created, in id order (those whose every
         item was written before are deleted)."""
         filled: list[tuple[OutboxMessage, dict[str, Any]]] = []
         empty: list[OutboxMessage] = []
+        inserted = self.store.inserted_keys()
         for (recipient_id, channel), message in sorted(self._messages.items(),
                                                        key=lambda pair: pair[1].id):
-            keys = [k for k in self._keys[(recipient_id, channel)] if k in self._inserted]
+            keys = [k for k in self._keys[(recipient_id, channel)] if k in inserted]
             if not keys:
                 empty.append(message)
                 continue

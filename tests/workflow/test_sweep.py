@@ -8,7 +8,7 @@ import threading
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from notifications.events import make_outbox_writer
 from workflow import db
@@ -341,7 +341,7 @@ def test_a_failing_write_undoes_the_whole_sweep(sessions, overdue_ledger, monkey
     import workflow.pg.sweep as pg_sweep
 
     # Given a sweep whose item insert fails on the server (a column that does not exist)
-    broken = text(str(pg_sweep.INSERT_ITEMS).replace("rule, key)", "rule, no_such_column)", 1))
+    broken = pg_sweep.INSERT_ITEMS.replace("rule, key)", "rule, no_such_column)", 1)
     monkeypatch.setattr(pg_sweep, "INSERT_ITEMS", broken)
     with db.transaction(sessions) as session:
         before = dict(session.execute(select(Measure.id, Measure.next_reminder_at)).all())

@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Date, cast, func, text
+from sqlalchemy import Date, cast, event, func, select
+from sqlalchemy.orm import Session
 
+from workflow.models import OutboxItem
 from workflow.outbox import ItemRow
 from workflow.services.sweep import (
     MEASURE_TIMES,
@@ -49,19 +52,18 @@ from workflow.services.sweep import (
 )
 from workflow.timeutil import SHANGHAI
 
-INSERT_ITEMS = text(
+# Run by the driver itself, from the writer thread: psycopg's parameters.
+INSERT_ITEMS = (
     "INSERT INTO outbox_item (message_id, measure_id, rule, key) "
-    "SELECT message_id, measure_id, rule, key FROM json_to_recordset(CAST(:rows AS json)) "
+    "SELECT message_id, measure_id, rule, key FROM json_to_recordset(CAST(%(rows)s AS json)) "
     "AS item(message_id integer, measure_id integer, rule varchar, key varchar) "
-    "ON CONFLICT (key) DO NOTHING RETURNING key")
+    "ON CONFLICT (key) DO NOTHING")
 
-MOVE_ON = text(
+MOVE_ON = (
     "UPDATE measure SET next_reminder_at = planned.next_at "
-    "FROM json_to_recordset(CAST(:planned AS json)) "
+    "FROM json_to_recordset(CAST(%(planned)s AS json)) "
     "AS planned(id integer, version integer, next_at timestamptz) "
     "WHERE measure.id = planned.id AND measure.version = planned.version")
-
-
 
 
 def _local_date(column: Any) -> Any:
@@ -69,23 +71,107 @@ def _local_date(column: Any) -> Any:
     return cast(func.timezone(SHANGHAI.key, column), Date)
 
 
+class _Writer:
+    """Statements run in order by one helper thread on the session's own connection (so in
+    its transaction), while the caller goes on: psycopg releases the GIL while the server
+    works. Before anything else uses that connection (a statement, a commit, a rollback), it
+    waits for them: ``attach`` hooks that wait onto the connection, so no caller has to."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._driver: Any = None  # the connection's psycopg connection, once attached
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[Future[int]] = []
+
+    def execute(self, statement: str, parameters: dict[str, Any]) -> Future[int]:
+        """Send ``statement``; the future gives its row count."""
+        if self._driver is None:
+            self._attach()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, "rectiflow-sweep-writer")
+        future = self._executor.submit(self._run, statement, parameters)
+        self._pending.append(future)
+        return future
+
+    def _attach(self) -> None:
+        """Use the session's connection, and wait before anything else uses it."""
+        connection = self.session.connection()
+        self._driver = connection.connection.driver_connection
+        event.listen(connection, "before_cursor_execute", self._before_statement)
+        event.listen(connection, "commit", self._before_commit)
+        event.listen(connection, "rollback", self._before_rollback)
+
+    def _run(self, statement: str, parameters: dict[str, Any]) -> int:
+        with self._driver.cursor() as cursor:
+            cursor.execute(statement, parameters)
+            return int(cursor.rowcount)
+
+    def wait(self) -> None:
+        """Return once every statement sent has finished (the thread then stops); raise the
+        first that failed."""
+        pending, self._pending = self._pending, []
+        executor, self._executor = self._executor, None
+        try:
+            for future in pending:
+                future.result()
+        finally:
+            if executor is not None:
+                executor.shutdown()
+
+    def _before_statement(self, *_: Any) -> None:
+        self.wait()
+
+    def _before_commit(self, _connection: Any) -> None:
+        self.wait()  # a failed write fails the commit
+
+    def _before_rollback(self, _connection: Any) -> None:
+        try:
+            self.wait()
+        except Exception:  # noqa: BLE001  # rolled back anyway
+            pass
+
+
 class PostgresSweepStore(SweepStore):
     """``SweepStore`` with local dates made by the server, and one statement over a JSON
-    document per batch for the writes."""
+    document per batch for the writes, run while Python plans the next batch."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self._writer = _Writer(session)
+        self._sent: list[tuple[int, Future[int]]] = []  # rows sent, and rows inserted
+        self._keys: list[str] = []  # the keys sent
+        self._message_ids: set[int] = set()  # the messages they point at
 
     def read_due(self, now: datetime, batch: int, after: DueMeasure | None) -> list[DueMeasure]:
         query = due_query(after, times=[_local_date(time) for time in MEASURE_TIMES])
         return [DueMeasure(*row) for row in
                 self.session.execute(query, due_parameters(now, batch, after))]
 
-    def insert_items(self, rows: list[ItemRow]) -> set[str]:
-        return set(self.session.scalars(INSERT_ITEMS, {"rows": json.dumps(rows)}))
+    def insert_items(self, rows: list[ItemRow]) -> None:
+        self._sent.append((len(rows), self._writer.execute(
+            INSERT_ITEMS, {"rows": json.dumps(rows)})))
+        self._keys.extend(row["key"] for row in rows)
+        self._message_ids.update(row["message_id"] for row in rows)
+
+    def inserted_keys(self) -> set[str]:
+        """Every key sent, unless some existed already: then those pointing at the messages
+        the rows point at (only this sweep writes into them). Sending every key back would cost
+        more than this query in the usual case."""
+        self._writer.wait()
+        if all(future.result() == sent for sent, future in self._sent):
+            return set(self._keys)
+        ids = sorted(self._message_ids)
+        inserted: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            inserted.update(self.session.scalars(
+                select(OutboxItem.key).where(OutboxItem.message_id.in_(ids[start:start + 1000]))))
+        return inserted
 
     def move_on(self, reminders: Sequence[NextReminder]) -> None:
         if not reminders:
             return
         # measures planned alike share their next time: each is formatted once
         shown = {at: at.isoformat() for at in {r.at for r in reminders} if at is not None}
-        self.session.execute(MOVE_ON, {"planned": json.dumps([
+        self._writer.execute(MOVE_ON, {"planned": json.dumps([
             {"id": r.measure_id, "version": r.version,
              "next_at": shown[r.at] if r.at is not None else None} for r in reminders])})

@@ -40,7 +40,7 @@ from workflow import metrics
 from workflow.calendar_store import load_calendar
 from workflow.lifecycle import Kind, State
 from workflow.models import Campaign, Measure, OutboxMessage, Person
-from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, insert_items
+from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
 from workflow.policy import Policy, PolicySet
 from workflow.progress import SILENT, Reporter
 from workflow.reminders import MeasureSnapshot, Notice, Planner, WorkdayIndex
@@ -168,13 +168,6 @@ class DueMeasure(NamedTuple):
     campaign_id: int
     next_reminder_at: datetime
 
-    @property
-    def dates(self) -> tuple[Any, ...]:
-        """What a measure's plan depends on (with its policy): measures sharing these share
-        their plan."""
-        return (self.state, self.kind, self.deadline, self.created_on, self.changed_on,
-                self.progress_on)
-
     def snapshot(self) -> MeasureSnapshot:
         return MeasureSnapshot(self.id, State(self.state), Kind(self.kind), self.deadline,
                                self.created_on, self.changed_on, self.progress_on)
@@ -235,6 +228,7 @@ class SweepStore:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._items = PortableItems(session)
 
     def read_due(self, now: datetime, batch: int, after: DueMeasure | None) -> list[DueMeasure]:
         """Up to ``batch`` measures due at ``now``, earliest first, after ``after``."""
@@ -245,9 +239,13 @@ class SweepStore:
                      leader, campaign, next_at)
                 in self.session.execute(due_query(after), due_parameters(now, batch, after))]
 
-    def insert_items(self, rows: list[ItemRow]) -> set[str]:
-        """Insert outbox items, skipping keys written before; the keys inserted."""
-        return insert_items(self.session, rows)
+    def insert_items(self, rows: list[ItemRow]) -> None:
+        """Insert outbox items, skipping keys written before."""
+        self._items.insert_items(rows)
+
+    def inserted_keys(self) -> set[str]:
+        """The keys ``insert_items`` inserted in this sweep."""
+        return self._items.inserted_keys()
 
     def move_on(self, reminders: Sequence[NextReminder]) -> None:
         """Write each measure's next reminder time, unless its version changed since."""
@@ -282,8 +280,9 @@ class Planning:
     now: datetime
     recipients: Recipients
     campaigns: Campaigns
-    _policies: dict[tuple[str, int], Policy] = field(default_factory=dict)
-    _plans: dict[tuple[Any, ...], SharedPlan] = field(default_factory=dict)
+    #: the plans worked out so far, by (kind, campaign) (which give the policy), then dates
+    _plans: dict[tuple[str, int], dict[tuple[Any, ...], SharedPlan]] = field(
+        default_factory=dict)
 
     def load(self, batch: Sequence[DueMeasure]) -> None:
         """Read what planning ``batch`` needs besides its rows: its campaigns, and the people
@@ -296,40 +295,25 @@ class Planning:
         self.recipients.load(people)  # type: ignore[arg-type]  # None discarded above
         self.recipients.reviewers()
 
-    def policy(self, measure: DueMeasure) -> Policy:
-        key = (measure.kind, measure.campaign_id)
-        found = self._policies.get(key)
+    def plans_for(self, kind: str, campaign_id: int) -> dict[tuple[Any, ...], SharedPlan]:
+        """The plans of the measures of ``kind`` in the campaign (one policy), by the dates
+        they depend on (``plan``)."""
+        found = self._plans.get((kind, campaign_id))
         if found is None:
-            found = self._policies[key] = self.ctx.policy_for(
-                measure.kind, self.campaigns[measure.campaign_id].policy)
+            found = self._plans[(kind, campaign_id)] = {}
         return found
 
-    def plan(self, measure: DueMeasure) -> SharedPlan:
-        """The plan of ``measure``, shared with every measure that has its dates and policy."""
-        policy = self.policy(measure)
-        key = (measure.dates, policy)
-        found = self._plans.get(key)
-        if found is None:
-            planner, snapshot = self.ctx.planner, measure.snapshot()
-            plan = planner.shared_plan(snapshot, policy, self.now)
-            found = self._plans[key] = SharedPlan(plan.next_at, tuple(
-                (notice, planner.reason(notice, self.now, _waiting_since(notice, snapshot)))
-                for notice in plan.notices))
-        return found
+    def plan(self, measure: DueMeasure, policy: Policy) -> SharedPlan:
+        """Work out the plan of ``measure`` under ``policy``: what every measure with its
+        dates (state, kind, deadline, created, changed, progress) shares."""
+        planner, snapshot = self.ctx.planner, measure.snapshot()
+        plan = planner.shared_plan(snapshot, policy, self.now)
+        return SharedPlan(plan.next_at, tuple(
+            (notice, planner.reason(notice, self.now, _waiting_since(notice, snapshot)))
+            for notice in plan.notices))
 
-    def people_for(self, measure: DueMeasure, roles: Sequence[str]) -> list[int]:
-        """The people the ``roles`` of ``measure`` name, in order (some may be nobody)."""
-        people: list[int] = []
-        for role in roles:
-            if role == "reviewer":
-                people.extend(self.recipients.reviewers())
-                continue
-            person = (measure.owner_id if role == "owner"
-                      else measure.leader_id if role == "leader"
-                      else self.campaigns[measure.campaign_id].first_responsible_id)
-            if person is not None:
-                people.append(person)
-        return people
+    def policy(self, kind: str, campaign_id: int) -> Policy:
+        return self.ctx.policy_for(kind, self.campaigns[campaign_id].policy)
 
 
 def _waiting_since(notice: Notice, snapshot: MeasureSnapshot) -> date:
@@ -343,24 +327,46 @@ def _waiting_since(notice: Notice, snapshot: MeasureSnapshot) -> date:
 def plan_items(planning: Planning, batch: Sequence[DueMeasure]
                ) -> tuple[list[PlannedItem], list[NextReminder]]:
     """Plan each measure of ``batch``: the items to write (one per notice and receiver) and
-    its next reminder time. Pure once ``Planning.load`` has read the batch's people."""
+    its next reminder time. Pure once ``Planning.load`` has read the batch's people.
+
+    A burst has few distinct plans: each is worked out once (``Planning.plan``) and looked up
+    for the other measures by their dates."""
     items: list[PlannedItem] = []
     reminders: list[NextReminder] = []
+    route, campaigns = planning.recipients.route, planning.campaigns
+    reviewers = planning.recipients.reviewers()
     for measure in batch:
-        plan = planning.plan(measure)
+        plans = planning.plans_for(measure.kind, measure.campaign_id)
+        dates = (measure.state, measure.kind, measure.deadline, measure.created_on,
+                 measure.changed_on, measure.progress_on)
+        plan = plans.get(dates)
+        if plan is None:
+            policy = planning.policy(measure.kind, measure.campaign_id)
+            plan = plans[dates] = planning.plan(measure, policy)
         reminders.append(NextReminder(measure.id, measure.version, plan.next_at))
         for notice, reason in plan.notices:
+            people: list[int] = []  # whom the notice's roles name, in order
+            for role in notice.to:
+                if role == "reviewer":
+                    people.extend(reviewers)
+                    continue
+                person = (measure.owner_id if role == "owner"
+                          else measure.leader_id if role == "leader"
+                          else campaigns[measure.campaign_id].first_responsible_id)
+                if person is not None:
+                    people.append(person)
             told: set[int] = set()
-            for person in planning.people_for(measure, notice.to):
-                receiver, absent = planning.recipients.route(person)
+            for person in people:
+                receiver, absent = route(person)
                 if receiver in told:
                     continue
                 told.add(receiver)
+                # PlannedItem(measure_id, rule, stage, deadline, recipient_id, urgency, reason,
+                # on_behalf_of, colour)
                 items.append(PlannedItem(
-                    measure_id=measure.id, rule=notice.rule, stage=notice.stage,
-                    deadline=notice.deadline, recipient_id=receiver, urgency=notice.urgency,
-                    reason=reason + f"（代{absent}接收）" if absent else reason,
-                    on_behalf_of=absent, colour=notice.colour))
+                    measure.id, notice.rule, notice.stage, notice.deadline, receiver,
+                    notice.urgency, reason + f"（代{absent}接收）" if absent else reason, absent,
+                    notice.colour))
     return items, reminders
 
 
@@ -386,8 +392,7 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
     store = make_store(session)
     planning = Planning(ctx, now, Recipients(session, local_date(now)), Campaigns(session))
     outbox = OutboxWriter(session, now=now, send_at=ctx.planner.next_send_time(now, ctx.base),
-                          configured=ctx.configured,
-                          insert=store.insert_items)
+                          configured=ctx.configured, store=store)
     result = SweepResult()
     due = store.read_due(now, batch, after=None)
     while due:
