@@ -203,6 +203,7 @@ class OutboxWriter:
         self._meet({item.recipient_id for item in items})
         rows: list[ItemRow] = []
         groups: list[tuple[int, str]] = []  # each row's recipient and channel
+        new: list[tuple[int, str]] = []  # recipients and channels met for the first time
         payloads, keys, channels = self._payloads, self._keys, self._channels
         for item in items:
             for channel in channels[item.recipient_id]:
@@ -214,12 +215,14 @@ class OutboxWriter:
                 members = keys.get(group)
                 if members is None:
                     members = keys[group] = []
+                    new.append(group)
                 members.append(key)
                 rows.append({"message_id": 0, "measure_id": item.measure_id, "rule": item.rule,
                              "key": key})
                 groups.append(group)
+        if new:
+            self._open(sorted(new))
         if rows:
-            self._open(groups)
             ids = self._message_ids
             for row, group in zip(rows, groups, strict=True):
                 row["message_id"] = ids[group]
@@ -234,11 +237,8 @@ class OutboxWriter:
             self._channels.update((pid, channels_for(person, self.configured))
                                   for pid, person in found.items())
 
-    def _open(self, groups: Iterable[tuple[int, str]]) -> None:
-        """A placeholder message for each recipient and channel not met before."""
-        new = sorted(set(groups) - self._messages.keys())
-        if not new:
-            return
+    def _open(self, new: list[tuple[int, str]]) -> None:
+        """A placeholder message for each recipient and channel in ``new``."""
         placeholders = [OutboxMessage(
             channel=channel, kind=self.kind, recipient_id=recipient_id,
             recipient=self._recipients[recipient_id].email, subject="", payload={},

@@ -75,12 +75,9 @@ def reminder_context(session: Session, policies: PolicySet,
     return ReminderContext(policies, calendar, configured)
 
 
-class Delegation(NamedTuple):
-    """A person's name and, while they are away, who receives their messages."""
-
-    name: str
-    delegate_id: int | None
-    until: date | None
+#: Who receives what is meant for a person, and the name of the absent person when it is a
+#: delegate (while they are away).
+Route = tuple[int, str | None]
 
 
 @dataclass
@@ -90,7 +87,7 @@ class Recipients:
     session: Session
     today: date
     _reviewers: list[int] | None = None
-    _people: dict[int, Delegation] = field(default_factory=dict)
+    _routes: dict[int, Route] = field(default_factory=dict)  # each person's, for ``today``
 
     def reviewers(self) -> list[int]:
         """The active people with the reviewer role, read once."""
@@ -101,22 +98,21 @@ class Recipients:
         return self._reviewers
 
     def load(self, ids: set[int]) -> None:
-        """Read the people of ``ids`` not read before."""
-        missing = sorted(ids - self._people.keys())
+        """Read the people of ``ids`` not read before, and where their messages go today."""
+        missing = sorted(ids - self._routes.keys())
         for start in range(0, len(missing), 1000):
             for pid, name, delegate_id, until in self.session.execute(
                     select(Person.id, Person.name, Person.delegate_id, Person.delegate_until)
                     .where(Person.id.in_(missing[start:start + 1000]))):
-                self._people[pid] = Delegation(name, delegate_id, until)
+                if delegate_id is not None and until is not None and self.today <= until:
+                    self._routes[pid] = (delegate_id, name)  # away: their delegate
+                else:
+                    self._routes[pid] = (pid, None)
 
-    def route(self, person_id: int) -> tuple[int, str | None]:
-        """Who receives what is meant for ``person_id``, and the name of the absent person
-        when it is a delegate (while they are away)."""
-        person = self._people.get(person_id, Delegation("", None, None))
-        if person.delegate_id is not None and person.until is not None \
-                and self.today <= person.until:
-            return person.delegate_id, person.name
-        return person_id, None
+    def route(self, person_id: int) -> Route:
+        """Who receives what is meant for ``person_id`` (``load``: read before)."""
+        found = self._routes.get(person_id)
+        return found if found is not None else (person_id, None)
 
 
 class CampaignFacts(NamedTuple):
@@ -271,6 +267,14 @@ class SharedPlan(NamedTuple):
     notices: tuple[tuple[Notice, str], ...]
 
 
+class PolicyPlans(NamedTuple):
+    """A policy, and the plans worked out under it so far, by the dates a plan depends on:
+    (state, kind, deadline, created_on, changed_on, progress_on)."""
+
+    policy: Policy
+    by_dates: dict[tuple[Any, ...], SharedPlan]
+
+
 @dataclass
 class Planning:
     """What planning the batches of one sweep shares: its context, people and campaigns, and
@@ -280,9 +284,10 @@ class Planning:
     now: datetime
     recipients: Recipients
     campaigns: Campaigns
-    #: the plans worked out so far, by (kind, campaign) (which give the policy), then dates
-    _plans: dict[tuple[str, int], dict[tuple[Any, ...], SharedPlan]] = field(
-        default_factory=dict)
+    #: the plans worked out so far, by (kind, campaign), shared by campaigns whose policies
+    #: are equal
+    _plans: dict[tuple[str, int], PolicyPlans] = field(default_factory=dict)
+    _by_policy: dict[Policy, PolicyPlans] = field(default_factory=dict)
 
     def load(self, batch: Sequence[DueMeasure]) -> None:
         """Read what planning ``batch`` needs besides its rows: its campaigns, and the people
@@ -295,12 +300,15 @@ class Planning:
         self.recipients.load(people)  # type: ignore[arg-type]  # None discarded above
         self.recipients.reviewers()
 
-    def plans_for(self, kind: str, campaign_id: int) -> dict[tuple[Any, ...], SharedPlan]:
-        """The plans of the measures of ``kind`` in the campaign (one policy), by the dates
-        they depend on (``plan``)."""
+    def plans_for(self, kind: str, campaign_id: int) -> PolicyPlans:
+        """The policy of the measures of ``kind`` in the campaign, and their plans so far."""
         found = self._plans.get((kind, campaign_id))
         if found is None:
-            found = self._plans[(kind, campaign_id)] = {}
+            policy = self.ctx.policy_for(kind, self.campaigns[campaign_id].policy)
+            found = self._by_policy.get(policy)
+            if found is None:
+                found = self._by_policy[policy] = PolicyPlans(policy, {})
+            self._plans[(kind, campaign_id)] = found
         return found
 
     def plan(self, measure: DueMeasure, policy: Policy) -> SharedPlan:
@@ -311,9 +319,6 @@ class Planning:
         return SharedPlan(plan.next_at, tuple(
             (notice, planner.reason(notice, self.now, _waiting_since(notice, snapshot)))
             for notice in plan.notices))
-
-    def policy(self, kind: str, campaign_id: int) -> Policy:
-        return self.ctx.policy_for(kind, self.campaigns[campaign_id].policy)
 
 
 def _waiting_since(notice: Notice, snapshot: MeasureSnapshot) -> date:
@@ -339,10 +344,9 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
         plans = planning.plans_for(measure.kind, measure.campaign_id)
         dates = (measure.state, measure.kind, measure.deadline, measure.created_on,
                  measure.changed_on, measure.progress_on)
-        plan = plans.get(dates)
+        plan = plans.by_dates.get(dates)
         if plan is None:
-            policy = planning.policy(measure.kind, measure.campaign_id)
-            plan = plans[dates] = planning.plan(measure, policy)
+            plan = plans.by_dates[dates] = planning.plan(measure, plans.policy)
         reminders.append(NextReminder(measure.id, measure.version, plan.next_at))
         for notice, reason in plan.notices:
             people: list[int] = []  # whom the notice's roles name, in order
