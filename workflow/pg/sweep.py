@@ -32,7 +32,7 @@ PostgreSQL and compares the outbox rows and reminder times exactly; every sweep 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -81,15 +81,23 @@ class _Writer:
         self.session = session
         self._driver: Any = None  # the connection's psycopg connection, once attached
         self._executor: ThreadPoolExecutor | None = None
-        self._pending: list[Future[int]] = []
+        self._pending: list[Future[Any]] = []
 
     def execute(self, statement: str, parameters: dict[str, Any]) -> Future[int]:
         """Send ``statement``; the future gives its row count."""
+        return self._submit(self._run, statement, parameters)
+
+    def fetch(self, statement: str, parameters: dict[str, Any]) -> Future[list[Any]]:
+        """Send a query; the future gives its rows."""
+        return self._submit(self._fetch, statement, parameters)
+
+    def _submit(self, work: Callable[[str, dict[str, Any]], Any], statement: str,
+                parameters: dict[str, Any]) -> Future[Any]:
         if self._driver is None:
             self._attach()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, "rectiflow-sweep-writer")
-        future = self._executor.submit(self._run, statement, parameters)
+        future = self._executor.submit(work, statement, parameters)
         self._pending.append(future)
         return future
 
@@ -105,6 +113,11 @@ class _Writer:
         with self._driver.cursor() as cursor:
             cursor.execute(statement, parameters)
             return int(cursor.rowcount)
+
+    def _fetch(self, statement: str, parameters: dict[str, Any]) -> list[Any]:
+        with self._driver.cursor() as cursor:
+            cursor.execute(statement, parameters)
+            return list(cursor.fetchall())
 
     def wait(self) -> None:
         """Return once every statement sent has finished (the thread then stops); raise the
@@ -131,6 +144,10 @@ class _Writer:
             pass
 
 
+def _position(measure: DueMeasure | None) -> tuple[Any, ...] | None:
+    return None if measure is None else (measure.next_reminder_at, measure.id)
+
+
 class PostgresSweepStore(SweepStore):
     """``SweepStore`` with local dates made by the server, and one statement over a JSON
     document per batch for the writes, run while Python plans the next batch."""
@@ -141,11 +158,36 @@ class PostgresSweepStore(SweepStore):
         self._sent: list[tuple[int, Future[int]]] = []  # rows sent, and rows inserted
         self._keys: list[str] = []  # the keys sent
         self._message_ids: set[int] = set()  # the messages they point at
+        self._ahead: tuple[tuple[Any, ...] | None, Future[list[Any]]] | None = None  # next batch
+        dialect = session.get_bind().dialect
+        # the due query for psycopg, with its constant parameters: first, or after a position
+        self._due_statements: dict[bool, tuple[str, dict[str, Any]]] = {}
+        for following in (False, True):
+            compiled = due_query(following, times=[
+                _local_date(time) for time in MEASURE_TIMES]).compile(dialect=dialect)
+            self._due_statements[following] = (str(compiled), dict(compiled.params))
 
     def read_due(self, now: datetime, batch: int, after: DueMeasure | None) -> list[DueMeasure]:
-        query = due_query(after, times=[_local_date(time) for time in MEASURE_TIMES])
-        return [DueMeasure(*row) for row in
-                self.session.execute(query, due_parameters(now, batch, after))]
+        """As ``SweepStore.read_due``; a full batch also sends the read of the next one, which
+        the server runs while Python plans this one (before this batch's writes, which do not
+        change it: they move measures before the position read from)."""
+        ahead, self._ahead = self._ahead, None
+        position = _position(after)
+        if ahead is not None and ahead[0] == position:
+            rows = ahead[1].result()
+        else:
+            self._writer.wait()
+            rows = self._fetch_due(now, batch, after).result()
+        due = [DueMeasure(*row) for row in rows]
+        if len(due) == batch:
+            self._ahead = (_position(due[-1]), self._fetch_due(now, batch, due[-1]))
+        return due
+
+    def _fetch_due(self, now: datetime, batch: int, after: DueMeasure | None
+                   ) -> Future[list[Any]]:
+        statement, defaults = self._due_statements[after is not None]
+        return self._writer.fetch(statement, {**defaults,
+                                              **due_parameters(now, batch, after)})
 
     def insert_items(self, rows: list[ItemRow]) -> None:
         self._sent.append((len(rows), self._writer.execute(

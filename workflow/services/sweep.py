@@ -183,10 +183,10 @@ class NextReminder(NamedTuple):
 MEASURE_TIMES = (Measure.created_at, Measure.state_changed_at, Measure.last_progress_at)
 
 
-def due_query(after: DueMeasure | None, times: Sequence[Any] = MEASURE_TIMES) -> Any:
+def due_query(following: bool, times: Sequence[Any] = MEASURE_TIMES) -> Any:
     """The next batch of due measures (``DueMeasure``'s columns, ``times`` for its three
-    dates), in the partial index's order (time, then id): the first, or the one after the
-    position of ``after``. The position's parameters are typed as their columns, so SQLite
+    dates), in the partial index's order (time, then id): the first, or (``following``) the
+    one after a position (``due_parameters``). The position's parameters are typed as their columns, so SQLite
     compares a time as it stores it."""
     query = (select(Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
                     *times, Measure.owner_id, Measure.leader_id, Measure.campaign_id,
@@ -194,7 +194,7 @@ def due_query(after: DueMeasure | None, times: Sequence[Any] = MEASURE_TIMES) ->
              .where(Measure.next_reminder_at.is_not(None),
                     Measure.next_reminder_at <= bindparam("now"))
              .order_by(Measure.next_reminder_at, Measure.id).limit(bindparam("batch")))
-    if after is not None:
+    if following:
         query = query.where(tuple_(Measure.next_reminder_at, Measure.id) > tuple_(
             bindparam("after_at", type_=Measure.next_reminder_at.type),
             bindparam("after_id", type_=Measure.id.type)))
@@ -233,7 +233,7 @@ class SweepStore:
                            owner, leader, campaign, next_at)
                 for (mid, version, state, kind, deadline, created, changed, progress, owner,
                      leader, campaign, next_at)
-                in self.session.execute(due_query(after), due_parameters(now, batch, after))]
+                in self.session.execute(due_query(after is not None), due_parameters(now, batch, after))]
 
     def insert_items(self, rows: list[ItemRow]) -> None:
         """Insert outbox items, skipping keys written before."""
