@@ -10,6 +10,10 @@ The algorithm, batch by batch (earliest due first):
    next reminder time (``NextReminder``);
 4. ``OutboxWriter.write`` writes the items, ``SweepStore.move_on`` the next reminder times.
 
+Steps 1 and 2 for the next batch come before step 4 for this one, so nothing reads from the
+database between a batch's writes and the planning of the next: on PostgreSQL the adapter runs
+the writes while Python plans.
+
 At the end ``OutboxWriter.finish`` gives each recipient and channel one message listing all its
 items. ``SweepStore`` runs portable SQLAlchemy statements; on PostgreSQL the sweep uses its
 faster subclass in ``workflow.pg.sweep``, which must produce exactly the same rows.
@@ -292,6 +296,8 @@ class Planning:
     def load(self, batch: Sequence[DueMeasure]) -> None:
         """Read what planning ``batch`` needs besides its rows: its campaigns, and the people
         it may notify (owners, leaders, first responsibles, reviewers)."""
+        if not batch:
+            return
         campaign_ids = {m.campaign_id for m in batch}
         self.campaigns.load(campaign_ids)
         people = {m.owner_id for m in batch} | {m.leader_id for m in batch}
@@ -399,14 +405,19 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
                           configured=ctx.configured, store=store)
     result = SweepResult()
     due = store.read_due(now, batch, after=None)
+    planning.load(due)
     while due:
-        planning.load(due)
         items, reminders = plan_items(planning, due)
+        # The next batch and what planning it needs are read before this one is written (its
+        # writes move measures before the next batch's position, so they do not change it): on
+        # PostgreSQL the writes then run while Python plans the next batch.
+        following = store.read_due(now, batch, after=due[-1]) if len(due) == batch else []
+        planning.load(following)
         outbox.write(items)
         store.move_on(reminders)
         result.measures += len(due)
         reporter.advance(len(due))
-        due = store.read_due(now, batch, after=due[-1]) if len(due) == batch else []
+        due = following
     result.messages = outbox.finish()
     return result
 
