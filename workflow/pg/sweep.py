@@ -4,14 +4,16 @@ Contract. ``PostgresSweepStore`` replaces ``workflow.services.sweep.SweepStore``
 method, and a sweep through it must leave exactly what the portable store leaves: the same
 outbox messages (recipient, channel, subject, payload, key, send time), the same outbox items
 (message, measure, rule, key), the same ``next_reminder_at`` on every measure, in the caller's
-transaction; nothing is written anywhere else, and nothing runs in another thread.
-Concretely:
+transaction; nothing is written anywhere else. Concretely:
 
 - ``read_due`` returns the same ``DueMeasure`` rows in the same order;
-- ``insert_items`` inserts the rows given, skips those whose key exists, and returns the keys
-  it inserted;
+- ``insert_items`` inserts the rows given, skipping those whose key exists, and
+  ``inserted_keys`` gives the keys it inserted;
 - ``move_on`` writes each measure's next reminder time where its version is still the one
-  planned.
+  planned;
+- callers need not know how: statements may still be running when a method returns, but
+  anything else that uses the session (a query, a flush, the commit or rollback) first waits
+  for them, and a statement that failed raises there, in the caller's thread.
 
 When it is used: ``workflow.services.sweep.sweep`` picks it (``store_for``) whenever the
 session is on PostgreSQL; ``sweep(..., make_store=SweepStore)`` runs the portable statements
@@ -23,6 +25,12 @@ measures' local dates as it reads them (Python's ``astimezone`` for three times 
 than the rest of reading); and each batch's writes are one statement over a JSON document, which
 the json module encodes far faster than array parameters, where an executemany is one
 statement per row (psycopg pipelines them, but the server still plans and runs each one).
+And the server works while Python plans: the writes, and the read of the next batch, are run
+in order by one helper thread (``_Writer``) on the session's own connection, so in the
+caller's transaction. ``_Writer`` hooks a wait onto that connection (before each statement,
+commit and rollback), so the connection is used by one thread at a time and the adapter's
+callers never wait for it themselves. The writes' rows are not sent back: ``inserted_keys``
+compares the counts inserted with those sent, and queries only when they differ.
 
 How it is tested: ``tests/pg/test_sweep_adapter.py`` runs the same ledger through both stores on
 PostgreSQL and compares the outbox rows and reminder times exactly; every sweep test in
