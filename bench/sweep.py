@@ -22,7 +22,7 @@ Figures (medians over several runs; ratios come from the same run):
 3. APScheduler 3 with one date job per reminder stage in its SQLAlchemyJobStore (PostgreSQL),
    against rectiflow's ``next_reminder_at`` column: planning the reminders of 100,000 measures,
    and finding the due ones (APScheduler's ``get_due_jobs`` against the sweep's first claim,
-   ``Claims.first``, which also returns what planning needs).
+   ``SweepStore.read_due``, which also returns what planning needs).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchdb import PG_URL, fresh_engine  # noqa: E402
-from sqlalchemy import Engine, bindparam, func, insert, select, text, update  # noqa: E402
+from sqlalchemy import Engine, bindparam, event, func, insert, select, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from workflow import db  # noqa: E402
@@ -67,9 +67,9 @@ from workflow.policy import load_policy_file  # noqa: E402
 from workflow.reminders import WorkdayIndex  # noqa: E402
 from workflow.services.sweep import (  # noqa: E402
     BATCH,
-    Claims,
     ReminderContext,
     reminder_context,
+    store_for,
     sweep,
 )
 from workflow.timeutil import SHANGHAI, local_date  # noqa: E402
@@ -337,20 +337,19 @@ def make_context(engine: Engine) -> ReminderContext:
 
 @contextmanager
 def capture_claim(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """Record the queries the sweep's claim sends on PostgreSQL (through its StatementQueue)."""
+    """Record the claim queries the sweep sends, as the driver receives them."""
     seen: list[tuple[str, Any]] = []
-    fetch = db.StatementQueue._fetch
 
-    def recording(queue: Any, statement: str, parameters: Any, row: Any) -> Any:
+    def recording(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                  executemany: bool) -> None:
         if "next_reminder_at <=" in statement:
             seen.append((statement, parameters))
-        return fetch(queue, statement, parameters, row)
 
-    db.StatementQueue._fetch = recording  # type: ignore[method-assign]
+    event.listen(engine, "before_cursor_execute", recording)
     try:
         yield seen
     finally:
-        db.StatementQueue._fetch = fetch  # type: ignore[method-assign]
+        event.remove(engine, "before_cursor_execute", recording)
 
 
 def claim_statement(engine: Engine, ctx: ReminderContext, now: datetime) -> tuple[str, Any]:
@@ -462,7 +461,8 @@ def reset_burst(engine: Engine) -> None:
     vacuum_analyze(engine)
 
 
-def burst_on(engine: Engine, label: str, sizes: Sizes, report: Report) -> None:
+def burst_on(engine: Engine, label: str, sizes: Sizes, report: Report) -> float:
+    """The burst on one backend; returns the median seconds of ``sweep()`` + commit."""
     rng = random.Random(2)
     seed_org(engine, rng)
     ctx = make_context(engine)
@@ -490,15 +490,18 @@ def burst_on(engine: Engine, label: str, sizes: Sizes, report: Report) -> None:
     report.add(f"burst {label}: replay, all {sizes.burst:,} due again",
                f"{len(replay.messages)} messages, {replay_items} items in {replay_time:.2f} s",
                "0 messages", verdict(not replay.messages and replay_items == 0))
+    return took
 
 
 def bench_burst(sizes: Sizes, report: Report) -> None:
     print(f"\n2. Burst: {sizes.burst:,} measures due at once, {OWNERS:,} owners, {LEADERS} leaders",
           flush=True)
     with pg_schema() as engine:
-        burst_on(engine, "PostgreSQL", sizes, report)
+        postgresql = burst_on(engine, "PostgreSQL", sizes, report)
     with sqlite_file() as engine:
-        burst_on(engine, "SQLite", sizes, report)
+        sqlite = burst_on(engine, "SQLite", sizes, report)
+    report.add(f"burst {sizes.burst:,} due, side by side: PostgreSQL | SQLite",
+               f"{postgresql:.2f} s | {sqlite:.2f} s")
     report.notes.append(f"burst: median of {sizes.burst_runs} runs (first run checked, later runs "
                         "after deleting the outbox and making every measure due again); replay = "
                         "a sweep after the same reminders were written, as two clocks would do")
@@ -566,13 +569,14 @@ def rectiflow_plan(engine: Engine, ctx: ReminderContext, runs: int) -> tuple[flo
 
 
 def timed_claim(engine: Engine, now: datetime) -> tuple[float, int]:
-    """Seconds for the sweep's first claim (``Claims.first``, as ``sweep()`` calls it), and the
+    """Seconds for the sweep's first claim (``read_due``, as ``sweep()`` calls it), and the
     number of due measures it returned; the transaction is begun before timing."""
     with db.session_factory(engine)() as session:
         session.begin()
-        queue = db.StatementQueue(session, background=False)
+        store = store_for(session)
+        session.connection()
         start = time.perf_counter()
-        found = len(Claims(session, queue, now, BATCH).first())
+        found = len(store.read_due(now, BATCH, after=None))
         took = time.perf_counter() - start
         session.rollback()
     return took, found
@@ -587,10 +591,10 @@ def timed_lookup(engine: Engine, now: datetime) -> float:
     """Seconds to find the due measures' ids alone (for reference: the sweep does not run this)."""
     with db.session_factory(engine)() as session:
         session.begin()
-        queue = db.StatementQueue(session, background=False)
-        queue.fetch_now(_LOOKUP, {"now": now, "batch": BATCH})
+        conn = session.connection()
+        conn.exec_driver_sql(_LOOKUP, {"now": now, "batch": BATCH}).all()
         start = time.perf_counter()
-        queue.fetch_now(_LOOKUP, {"now": now, "batch": BATCH})
+        conn.exec_driver_sql(_LOOKUP, {"now": now, "batch": BATCH}).all()
         took = time.perf_counter() - start
         session.rollback()
     return took

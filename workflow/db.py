@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from alembic import command
@@ -24,10 +22,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 #: A pooled server connection idle for longer than this is pinged before it is handed out.
 PING_AFTER_IDLE_SECONDS = 5.0
-
-#: A statement's parameters, or a function that makes them (see ``StatementQueue``).
-Parameters = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
-
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     # Legacy sqlite3 transaction handling off; SQLAlchemy's begin event issues BEGIN instead.
@@ -108,95 +102,6 @@ def transaction(factory: sessionmaker[Session], *, write_lock: bool = False) -> 
             if write_lock:
                 session.connection(execution_options={"sqlite_immediate": True})
             yield session
-
-
-class StatementQueue:
-    """Statements of one PostgreSQL transaction, run in order while Python goes on working.
-
-    A sweep over a burst alternates between Python (planning a batch of measures) and the
-    server (reading the next batch, writing this one's outbox items and reminder times), and
-    each would wait for the other. With ``background``, statements run one after another from a
-    helper thread on the session's own connection, so in its transaction, and ``execute`` and
-    ``fetch`` return futures at once: the server writes batch k and reads batch k+2 while Python
-    plans batch k+1 (psycopg releases the GIL while it waits for the server).
-
-    The rule that keeps this safe: call ``wait()`` before using the session itself. The
-    connection is then used by one thread at a time (psycopg would serialize them anyway), and
-    a failed statement is raised in the caller's thread, whose transaction rolls back as usual.
-    Without ``background`` each statement runs at once, in the caller's thread.
-
-    Statements use the driver's ``%(name)s`` parameters; a callable ``parameters`` is called by
-    the thread that runs the statement.
-    """
-
-    def __init__(self, session: Session, *, background: bool = True) -> None:
-        driver = session.connection().connection.driver_connection
-        assert driver is not None
-        self._driver: Any = driver
-        self._executor = ThreadPoolExecutor(1, "rectiflow-sql") if background else None
-        self._pending: list[Future[Any]] = []
-
-    def execute(self, statement: str, parameters: Parameters) -> Future[int]:
-        """Run ``statement``; the future gives its row count."""
-        return self._submit(self._execute, statement, parameters)
-
-    def fetch(self, statement: str, parameters: Parameters,
-              row: Callable[[Sequence[Any]], Any] | None = None) -> Future[list[Any]]:
-        """Run a query; the future gives its rows: tuples, or made by ``row`` from the
-        values."""
-        return self._submit(self._fetch, statement, parameters, row)
-
-    def fetch_now(self, statement: str, parameters: Parameters,
-                  row: Callable[[Sequence[Any]], Any] | None = None) -> list[Any]:
-        """``fetch`` in the caller's thread, once what was sent before has finished."""
-        self.wait()
-        return self._fetch(statement, parameters, row)
-
-    def _submit(self, work: Callable[..., Any], *args: Any) -> Future[Any]:
-        if self._executor is None:
-            done: Future[Any] = Future()
-            done.set_result(work(*args))
-            return done
-        future = self._executor.submit(work, *args)
-        self._pending.append(future)
-        return future
-
-    def _execute(self, statement: str, parameters: Parameters) -> int:
-        with self._driver.cursor() as cursor:
-            cursor.execute(statement, parameters() if callable(parameters) else parameters)
-            return int(cursor.rowcount)
-
-    def _fetch(self, statement: str, parameters: Parameters,
-               row: Callable[[Sequence[Any]], Any] | None) -> list[Any]:
-        factory = {} if row is None else {"row_factory": lambda _cursor: row}
-        with self._driver.cursor(**factory) as cursor:
-            cursor.execute(statement, parameters() if callable(parameters) else parameters)
-            return list(cursor.fetchall())
-
-    def wait(self) -> None:
-        """Return once every statement sent has finished; raise the first that failed."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
-
-    def close(self) -> None:
-        """Wait for what is still running, whatever its outcome, and stop the thread."""
-        for future in self._pending:
-            future.exception()
-        self._pending = []
-        if self._executor is not None:
-            self._executor.shutdown()
-
-    def __enter__(self) -> StatementQueue:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        try:
-            if kind is None:
-                self.wait()
-        finally:
-            self.close()
 
 
 def _alembic_config(engine: Engine) -> Config:

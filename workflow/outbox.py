@@ -7,24 +7,20 @@ written once. What a message says is rendered at send time from its payload.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow import metrics
-from workflow.db import StatementQueue
 from workflow.models import OutboxItem, OutboxMessage, Person
 from workflow.reminders import URGENCY_LABELS
 
@@ -77,15 +73,10 @@ DEADLINE_RULES = frozenset({"before", "overdue", "nudge"})
 
 def item_key(item: PlannedItem, channel: str) -> str:
     """(measure, deadline, stage, recipient, channel); the deadline only for deadline rules."""
-    return f"{item.measure_id}|{_key_middle(item.rule, item.stage, item.deadline)}|" \
-           f"{item.recipient_id}|{channel}"
-
-
-@functools.lru_cache(maxsize=4096)
-def _key_middle(rule: str, stage: str, deadline: date | None) -> str:
-    """The part of a key that thousands of items of one sweep share."""
-    depends = deadline is not None and rule.split(":")[0] in DEADLINE_RULES
-    return f"{deadline.isoformat() if depends and deadline else '-'}|{stage}"
+    deadline = item.deadline
+    depends = deadline is not None and item.rule.split(":")[0] in DEADLINE_RULES
+    shown = deadline.isoformat() if depends and deadline else "-"
+    return f"{item.measure_id}|{shown}|{item.stage}|{item.recipient_id}|{channel}"
 
 
 EVENT_LABELS = {"assigned": "新交办", "returned": "被退回", "reopened": "重新打开",
@@ -111,15 +102,6 @@ def subject_for(items: Sequence[dict[str, Any]], kind: str) -> str:
     return f"{prefix}您有{len(items)}项整改措施需要关注：{detail}"
 
 
-#: One statement for a whole batch of items: the json module encodes a quarter of a million rows
-#: in a fraction of the time array parameters take, and nothing is sent back.
-_INSERT_ITEMS_PG = (
-    "INSERT INTO outbox_item (message_id, measure_id, rule, key) "
-    "SELECT message_id, measure_id, rule, key FROM json_to_recordset(CAST(%(rows)s AS json)) "
-    "AS r(message_id integer, measure_id integer, rule varchar, key varchar) "
-    "ON CONFLICT (key) DO NOTHING")
-
-
 def load_recipients(session: Session, ids: Iterable[int]) -> dict[int, Recipient]:
     wanted = set(ids)
     found: dict[int, Recipient] = {}
@@ -139,156 +121,157 @@ def _shown_order(item: dict[str, Any]) -> tuple[int, int]:
 
 
 def _item_payload(item: PlannedItem) -> dict[str, Any]:
+    """The item as its message lists it."""
     return {"measure_id": item.measure_id, "rule": item.rule, "urgency": item.urgency,
             "reason": item.reason, "colour": item.colour, "on_behalf_of": item.on_behalf_of,
             "deadline": item.deadline.isoformat() if item.deadline else None}
+
+
+class ItemRow(TypedDict):
+    """An ``outbox_item`` row to insert (a dict: what an executemany and JSON take)."""
+
+    message_id: int
+    measure_id: int
+    rule: str
+    key: str
+
+
+def insert_items(session: Session, rows: list[ItemRow]) -> set[str]:
+    """Insert ``rows``, skipping those whose key exists already; the keys inserted."""
+    table = OutboxItem.__table__
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    statement = (dialect.insert(table)  # type: ignore[arg-type]
+                 .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))
+    inserted: set[str] = set()
+    for start in range(0, len(rows), 5000):
+        inserted.update(session.scalars(statement, rows[start:start + 5000]))
+    return inserted
+
+
+class ItemStore(Protocol):
+    """Where ``OutboxWriter`` writes its items: ``insert_items`` inserts rows, skipping keys
+    written before; ``inserted_keys`` gives the keys it inserted, once everything is written."""
+
+    def insert_items(self, rows: list[ItemRow]) -> None: ...
+
+    def inserted_keys(self) -> set[str]: ...
+
+
+class PortableItems:
+    """``ItemStore`` with portable statements: each insert returns the keys it inserted."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._inserted: set[str] = set()
+
+    def insert_items(self, rows: list[ItemRow]) -> None:
+        self._inserted.update(insert_items(self.session, rows))
+
+    def inserted_keys(self) -> set[str]:
+        return self._inserted
 
 
 class OutboxWriter:
     """Writes planned items into the outbox, batch by batch: each key once, grouped into one
     message per recipient and channel for the whole run.
 
-    Each item is written once, already pointing at its message. ``stage`` inserts a placeholder
+    Each item is written once, already pointing at its message: ``write`` inserts a placeholder
     message (a key of its own, so it can never clash) the first time a recipient and channel
-    come up; ``insert`` writes a batch's items with ``ON CONFLICT DO NOTHING`` (on PostgreSQL
-    through ``queue``, possibly in the background); ``finish`` fills the placeholders from the
-    items actually inserted and deletes those that got none. No other transaction ever sees a
-    placeholder.
+    come up, then the items (``store.insert_items``: keys written before are skipped);
+    ``finish`` fills the placeholders from the items actually inserted
+    (``store.inserted_keys``) and deletes those that got none.
+    No other transaction ever sees a placeholder.
     """
 
     def __init__(self, session: Session, *, now: datetime, send_at: datetime,
                  configured: frozenset[str], kind: str = "reminder",
-                 queue: StatementQueue | None = None) -> None:
+                 store: ItemStore | None = None) -> None:
         self.session = session
         self.now, self.send_at, self.configured, self.kind = now, send_at, configured, kind
-        postgresql = session.get_bind().dialect.name == "postgresql"
-        self.queue = queue if queue is not None or not postgresql else StatementQueue(
-            session, background=False)
+        self.store = store if store is not None else PortableItems(session)
         self._recipients: dict[int, Recipient] = {}
-        self._reach: dict[int, list[str]] = {}
-        self._by_key: dict[str, dict[str, Any]] = {}  # each key's item, as its message lists it
-        self._groups: dict[tuple[int, str], list[str]] = {}
-        self._messages: dict[tuple[int, str], OutboxMessage] = {}
-        self._ids: dict[tuple[int, str], int] = {}  # the messages' ids, read once
+        self._channels: dict[int, list[str]] = {}  # which channels reach each recipient
+        self._payloads: dict[str, dict[str, Any]] = {}  # each key's item, as its message lists it
+        self._messages: dict[tuple[int, str], OutboxMessage] = {}  # by recipient and channel
+        self._message_ids: dict[tuple[int, str], int] = {}  # their ids, read once
+        self._keys: dict[tuple[int, str], list[str]] = {}  # each message's keys
         self._token = uuid.uuid4().hex
-        self._counts: list[tuple[int, Future[int]]] = []  # PostgreSQL: rows sent, rows inserted
-        self._inserted: set[str] = set()  # SQLite: the keys inserted
 
-    def stage(self, items: Iterable[PlannedItem]) -> list[dict[str, Any]]:
-        """The rows to insert for ``items`` (keys met before are left out). The session is
-        used only for recipients and channels not met before, once the queue has finished."""
+    def write(self, items: Iterable[PlannedItem]) -> None:
+        """Write ``items`` (keys met before in this run are left out)."""
         items = list(items)
         self._meet({item.recipient_id for item in items})
-        rows: list[dict[str, Any]] = []
-        row_groups: list[tuple[int, str]] = []
-        new: list[tuple[int, str]] = []
-        by_key, groups, reach = self._by_key, self._groups, self._reach
+        rows: list[ItemRow] = []
+        groups: list[tuple[int, str]] = []  # each row's recipient and channel
+        new: list[tuple[int, str]] = []  # recipients and channels met for the first time
+        payloads, keys, channels = self._payloads, self._keys, self._channels
         for item in items:
-            for channel in reach.get(item.recipient_id, ()):
+            for channel in channels[item.recipient_id]:
                 key = item_key(item, channel)
-                if key in by_key:
+                if key in payloads:
                     continue
-                by_key[key] = _item_payload(item)  # made here, while the server writes
+                payloads[key] = _item_payload(item)
                 group = (item.recipient_id, channel)
-                members = groups.get(group)
+                members = keys.get(group)
                 if members is None:
-                    members = groups[group] = []
+                    members = keys[group] = []
                     new.append(group)
                 members.append(key)
-                rows.append({"measure_id": item.measure_id, "rule": item.rule, "key": key})
-                row_groups.append(group)
+                rows.append({"message_id": 0, "measure_id": item.measure_id, "rule": item.rule,
+                             "key": key})
+                groups.append(group)
         if new:
             self._open(sorted(new))
-        ids = self._ids
-        for row, group in zip(rows, row_groups, strict=True):
-            row["message_id"] = ids[group]
-        return rows
+        if rows:
+            ids = self._message_ids
+            for row, group in zip(rows, groups, strict=True):
+                row["message_id"] = ids[group]
+            self.store.insert_items(rows)
 
     def _meet(self, ids: set[int]) -> None:
+        """Read the recipients not met before, and which channels reach them."""
         missing = ids - self._recipients.keys()
         if missing:
-            self._sync()
             found = load_recipients(self.session, missing)
             self._recipients.update(found)
-            self._reach.update((pid, channels_for(person, self.configured))
-                               for pid, person in found.items())
+            self._channels.update((pid, channels_for(person, self.configured))
+                                  for pid, person in found.items())
 
-    def _sync(self) -> None:
-        """Before this writer uses the session: let the statements sent finish."""
-        if self.queue is not None:
-            self.queue.wait()
-
-    def _open(self, groups: list[tuple[int, str]]) -> None:
-        """A placeholder message for each new recipient and channel, with its id."""
-        self._sync()
-        kind, token = self.kind, self._token
-        placeholders = {group: OutboxMessage(
-            channel=group[1], kind=kind, recipient_id=group[0],
-            recipient=self._recipients[group[0]].email, subject="", payload={},
-            key=f"{kind}|{group[0]}|{group[1]}|writing-{token}", status="pending", attempts=0,
-            not_before=self.send_at, created_at=self.now, info={}) for group in groups}
-        self.session.add_all(placeholders.values())
+    def _open(self, new: list[tuple[int, str]]) -> None:
+        """A placeholder message for each recipient and channel in ``new``."""
+        placeholders = [OutboxMessage(
+            channel=channel, kind=self.kind, recipient_id=recipient_id,
+            recipient=self._recipients[recipient_id].email, subject="", payload={},
+            key=f"{self.kind}|{recipient_id}|{channel}|writing-{self._token}", status="pending",
+            attempts=0, not_before=self.send_at, created_at=self.now, info={})
+            for recipient_id, channel in new]
+        self.session.add_all(placeholders)
         self.session.flush()
-        self._messages.update(placeholders)
-        self._ids.update((group, message.id) for group, message in placeholders.items())
-
-    def insert(self, rows: list[dict[str, Any]]) -> None:
-        """Write staged rows; rows whose key exists already are skipped.
-
-        PostgreSQL gets one ``INSERT ... SELECT FROM json_to_recordset(...)`` through
-        ``queue``; SQLite a Core executemany (no ORM bookkeeping: nothing here needs the items
-        as objects)."""
-        if not rows:
-            return
-        if self.queue is not None:
-            # encoded here: the caller's thread waits for the server more than it works
-            self._counts.append((len(rows), self.queue.execute(
-                _INSERT_ITEMS_PG, {"rows": json.dumps(rows)})))
-            return
-        table = OutboxItem.__table__
-        insert = (sqlite.insert(table)  # type: ignore[arg-type]
-                  .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))
-        for start in range(0, len(rows), 5000):
-            self._inserted.update(self.session.scalars(insert, rows[start:start + 5000]))
-
-    def _inserted_keys(self) -> set[str] | None:
-        """The keys this writer inserted; ``None`` for all it staged (the usual case)."""
-        if self.queue is None:
-            return self._inserted
-        self._sync()
-        if all(future.result() == sent for sent, future in self._counts):
-            return None
-        # Some keys were written before: the rows inserted are those pointing at this writer's
-        # messages (sending every key back would cost more than this query in the usual case).
-        ids = sorted(message.id for message in self._messages.values())
-        inserted: set[str] = set()
-        for start in range(0, len(ids), 1000):
-            inserted.update(self.session.scalars(
-                select(OutboxItem.key).where(OutboxItem.message_id.in_(ids[start:start + 1000]))))
-        return inserted
+        for group, message in zip(new, placeholders, strict=True):
+            self._messages[group] = message
+            self._message_ids[group] = message.id
 
     def finish(self) -> list[OutboxMessage]:
         """Fill the placeholders; returns the messages created, in id order (those whose every
         item was written before are deleted)."""
-        inserted = self._inserted_keys()
         filled: list[tuple[OutboxMessage, dict[str, Any]]] = []
         empty: list[OutboxMessage] = []
-        kind, by_key = self.kind, self._by_key
-        for group, message in sorted(self._messages.items(), key=lambda pair: pair[1].id):
-            keys = self._groups[group]
-            members = keys if inserted is None else [k for k in keys if k in inserted]
-            if not members:
+        inserted = self.store.inserted_keys()
+        for (recipient_id, channel), message in sorted(self._messages.items(),
+                                                       key=lambda pair: pair[1].id):
+            keys = [k for k in self._keys[(recipient_id, channel)] if k in inserted]
+            if not keys:
                 empty.append(message)
                 continue
-            shown = sorted((by_key[k] for k in members), key=_shown_order)
-            digest = hashlib.sha256("\n".join(sorted(members)).encode()).hexdigest()
+            shown = sorted((self._payloads[k] for k in keys), key=_shown_order)
+            digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
             filled.append((message, {
-                "id": message.id, "subject": subject_for(shown, kind),
-                "payload": {"items": shown, "name": self._recipients[group[0]].name},
-                "key": f"{kind}|{group[0]}|{group[1]}|{digest[:40]}"}))
+                "id": message.id, "subject": subject_for(shown, self.kind),
+                "payload": {"items": shown, "name": self._recipients[recipient_id].name},
+                "key": f"{self.kind}|{recipient_id}|{channel}|{digest[:40]}"}))
         _fill_placeholders(self.session, filled, empty)
         messages = [message for message, _ in filled]
-        metrics.messages_created((m.channel for m in messages), kind)
+        metrics.messages_created((m.channel for m in messages), self.kind)
         return messages
 
 
@@ -298,7 +281,7 @@ def write_notices(session: Session, items: Sequence[PlannedItem], *, now: dateti
     """Write ``items`` as outbox rows (``OutboxWriter``, one batch). Returns the messages
     created (items already written before are left out)."""
     writer = OutboxWriter(session, now=now, send_at=send_at, configured=configured, kind=kind)
-    writer.insert(writer.stage(items))
+    writer.write(items)
     return writer.finish()
 
 

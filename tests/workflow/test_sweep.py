@@ -336,14 +336,13 @@ def test_times_are_counted_in_beijing_days(sessions, cast, ledger):
     assert "@2026-10-09|" in key
 
 
-@pytest.mark.skipif(BACKEND != "postgresql", reason="statements run in the background on PostgreSQL")
-def test_a_write_failing_in_the_background_undoes_the_whole_sweep(sessions, overdue_ledger,
-                                                                  monkeypatch):
-    import workflow.outbox as outbox_module
+@pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL's own statements (workflow.pg)")
+def test_a_failing_write_undoes_the_whole_sweep(sessions, overdue_ledger, monkeypatch):
+    import workflow.pg.sweep as pg_sweep
 
     # Given a sweep whose item insert fails on the server (a column that does not exist)
-    broken = outbox_module._INSERT_ITEMS_PG.replace("rule, key)", "rule, no_such_column)", 1)
-    monkeypatch.setattr(outbox_module, "_INSERT_ITEMS_PG", broken)
+    broken = pg_sweep.INSERT_ITEMS.replace("rule, key)", "rule, no_such_column)", 1)
+    monkeypatch.setattr(pg_sweep, "INSERT_ITEMS", broken)
     with db.transaction(sessions) as session:
         before = dict(session.execute(select(Measure.id, Measure.next_reminder_at)).all())
     # When it runs, the error reaches the caller

@@ -1,0 +1,1 @@
+"""PostgreSQL-only speed paths, each behind a documented contract with the portable code."""
