@@ -21,11 +21,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow import metrics
+from workflow.lifecycle import (
+    DEADLINE_RULES,
+    RULE_LABELS,
+    ChannelName,
+    MessageKind,
+    OutboxStatus,
+    Preference,
+)
 from workflow.models import OutboxItem, OutboxMessage, Person
 from workflow.reminders import URGENCY_LABELS
-
-CHANNEL_LABELS = {"email": "邮件", "wecom": "企业微信", "wecom_robot": "企业微信群", "file": "本地文件"}
-PREFERENCES = ("auto", "email", "wecom", "both")
 
 
 @dataclass(slots=True)
@@ -55,42 +60,35 @@ class Recipient:
 def channels_for(person: Recipient, configured: frozenset[str]) -> list[str]:
     """Which channels reach ``person``: email and/or WeCom as configured and preferred; the
     file channel when no real channel is configured at all."""
-    if not configured & {"email", "wecom"}:
-        return ["file"]
-    reachable = []
-    if "email" in configured and person.email:
-        reachable.append("email")
-    if "wecom" in configured and person.wecom_id:
-        reachable.append("wecom")
-    if person.preference in ("email", "wecom") and person.preference in reachable:
+    if not configured & {ChannelName.EMAIL, ChannelName.WECOM}:
+        return [ChannelName.FILE]
+    reachable: list[str] = []
+    if ChannelName.EMAIL in configured and person.email:
+        reachable.append(ChannelName.EMAIL)
+    if ChannelName.WECOM in configured and person.wecom_id:
+        reachable.append(ChannelName.WECOM)
+    if person.preference in (Preference.EMAIL, Preference.WECOM) \
+            and person.preference in reachable:
         return [person.preference]
     return reachable
-
-
-#: Rules whose stage depends on the deadline; a changed deadline (延期) gives them new keys.
-DEADLINE_RULES = frozenset({"before", "overdue", "nudge"})
 
 
 def item_key(item: PlannedItem, channel: str) -> str:
     """(measure, deadline, stage, recipient, channel); the deadline only for deadline rules."""
     deadline = item.deadline
-    depends = deadline is not None and item.rule.split(":")[0] in DEADLINE_RULES
+    depends = deadline is not None and item.rule.split(":", 1)[0] in DEADLINE_RULES
     shown = deadline.isoformat() if depends and deadline else "-"
     return f"{item.measure_id}|{shown}|{item.stage}|{item.recipient_id}|{channel}"
 
 
-EVENT_LABELS = {"assigned": "新交办", "returned": "被退回", "reopened": "重新打开",
-                "to_close": "待您销号"}
-
-
 def subject_for(items: Sequence[dict[str, Any]], kind: str) -> str:
     """A Chinese subject that says how many items and how urgent (pure)."""
-    if kind == "event":
+    if kind == MessageKind.EVENT:
         if len(items) == 1:
             return f"【整改督办】{items[0]['reason']}"
         by_rule: dict[str, int] = defaultdict(int)
         for item in items:
-            by_rule[EVENT_LABELS.get(item["rule"], item["rule"])] += 1
+            by_rule[RULE_LABELS.get(item["rule"], item["rule"])] += 1
         detail = "，".join(f"{label}{n}项" for label, n in by_rule.items())
         return f"【整改督办】您有{len(items)}项整改措施：{detail}"
     counts: dict[int, int] = defaultdict(int)
@@ -184,7 +182,7 @@ class OutboxWriter:
     """
 
     def __init__(self, session: Session, *, now: datetime, send_at: datetime,
-                 configured: frozenset[str], kind: str = "reminder",
+                 configured: frozenset[str], kind: str = MessageKind.REMINDER,
                  store: ItemStore | None = None) -> None:
         self.session = session
         self.now, self.send_at, self.configured, self.kind = now, send_at, configured, kind
@@ -242,7 +240,7 @@ class OutboxWriter:
         placeholders = [OutboxMessage(
             channel=channel, kind=self.kind, recipient_id=recipient_id,
             recipient=self._recipients[recipient_id].email, subject="", payload={},
-            key=f"{self.kind}|{recipient_id}|{channel}|writing-{self._token}", status="pending",
+            key=f"{self.kind}|{recipient_id}|{channel}|writing-{self._token}", status=OutboxStatus.PENDING,
             attempts=0, not_before=self.send_at, created_at=self.now, info={})
             for recipient_id, channel in new]
         self.session.add_all(placeholders)
@@ -276,7 +274,7 @@ class OutboxWriter:
 
 
 def write_notices(session: Session, items: Sequence[PlannedItem], *, now: datetime,
-                  send_at: datetime, configured: frozenset[str], kind: str = "reminder"
+                  send_at: datetime, configured: frozenset[str], kind: str = MessageKind.REMINDER
                   ) -> list[OutboxMessage]:
     """Write ``items`` as outbox rows (``OutboxWriter``, one batch). Returns the messages
     created (items already written before are left out)."""

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from workflow import metrics
 from workflow.calendar_store import load_calendar
-from workflow.lifecycle import Kind, State
+from workflow.lifecycle import Kind, Relation, Role, Rule, State
 from workflow.models import Campaign, Measure, OutboxMessage, Person
 from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
 from workflow.policy import Policy, PolicySet
@@ -98,7 +98,7 @@ class Recipients:
         if self._reviewers is None:
             self._reviewers = [pid for pid, roles in self.session.execute(
                 select(Person.id, Person.roles).where(Person.active.is_(True)))
-                if "reviewer" in (roles or [])]
+                if Role.REVIEWER in (roles or [])]
         return self._reviewers
 
     def load(self, ids: set[int]) -> None:
@@ -330,7 +330,7 @@ class Planning:
 def _waiting_since(notice: Notice, snapshot: MeasureSnapshot) -> date:
     """The day a notice's reason counts from: the change of state for the sign-off rules, the
     last activity for the others."""
-    if notice.rule in ("review_sla", "closure_sla"):
+    if notice.rule in (Rule.REVIEW_SLA, Rule.CLOSURE_SLA):
         return snapshot.changed_on
     return snapshot.active_on
 
@@ -355,13 +355,13 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
             plan = plans.by_dates[dates] = planning.plan(measure, plans.policy)
         reminders.append(NextReminder(measure.id, measure.version, plan.next_at))
         for notice, reason in plan.notices:
-            people: list[int] = []  # whom the notice's roles name, in order
-            for role in notice.to:
-                if role == "reviewer":
+            people: list[int] = []  # whom the notice's relations name, in order
+            for relation in notice.to:
+                if relation == Relation.REVIEWER:
                     people.extend(reviewers)
                     continue
-                person = (measure.owner_id if role == "owner"
-                          else measure.leader_id if role == "leader"
+                person = (measure.owner_id if relation == Relation.OWNER
+                          else measure.leader_id if relation == Relation.LEADER
                           else campaigns[measure.campaign_id].first_responsible_id)
                 if person is not None:
                     people.append(person)
