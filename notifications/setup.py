@@ -12,8 +12,7 @@ from notifications.channels.file import FileChannel
 from workflow.lifecycle import ChannelName
 
 
-def build_channels(settings: Settings,
-                   sessions: sessionmaker[Session] | None = None) -> dict[str, Channel]:
+def build_channels(settings: Settings, sessions: sessionmaker[Session]) -> dict[str, Channel]:
     """The channels settings configure; bad settings are refused here, at start. ``sessions``
     reach the database where WeCom's access token is shared between workers."""
     channels: dict[str, Channel] = {}

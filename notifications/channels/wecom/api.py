@@ -174,18 +174,12 @@ class WeComApi:
 class TokenStore:
     """Access tokens in ``runtime_state``, shared by all workers: (value, expires_at) by name."""
 
-    def __init__(self, sessions: sessionmaker[Session] | Callable[[], sessionmaker[Session]]) -> None:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-
-    def _factory(self) -> sessionmaker[Session]:
-        if isinstance(self._sessions, sessionmaker):
-            return self._sessions
-        self._sessions = self._sessions()
-        return self._sessions
 
     def read(self, name: str, now: datetime) -> tuple[str, datetime] | None:
         """The cached token if it is still good at ``now``."""
-        with db.transaction(self._factory()) as session:
+        with db.transaction(self._sessions) as session:
             row = session.get(RuntimeState, name)
             if row is None or not row.value or row.expires_at is None or row.expires_at <= now:
                 return None
@@ -194,7 +188,7 @@ class TokenStore:
     def write(self, name: str, token: str, expires_at: datetime, now: datetime) -> None:
         values = {"name": name, "value": token, "expires_at": expires_at, "updated_at": now,
                   "holder": f"{socket.gethostname()}:{os.getpid()}"}
-        with db.transaction(self._factory()) as session:
+        with db.transaction(self._sessions) as session:
             dialect = session.get_bind().dialect.name
             builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
             statement = builder(RuntimeState).values(**values)
