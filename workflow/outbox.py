@@ -7,6 +7,7 @@ written once. What a message says is rendered at send time from its payload.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections import defaultdict
@@ -75,10 +76,15 @@ def channels_for(person: Recipient, configured: frozenset[str]) -> list[str]:
 
 def item_key(item: PlannedItem, channel: str) -> str:
     """(measure, deadline, stage, recipient, channel); the deadline only for deadline rules."""
-    deadline = item.deadline
-    depends = deadline is not None and item.rule.split(":", 1)[0] in DEADLINE_RULES
-    shown = deadline.isoformat() if depends and deadline else "-"
-    return f"{item.measure_id}|{shown}|{item.stage}|{item.recipient_id}|{channel}"
+    return f"{item.measure_id}|{_key_middle(item.rule, item.stage, item.deadline)}|" \
+           f"{item.recipient_id}|{channel}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_middle(rule: str, stage: str, deadline: date | None) -> str:
+    """The deadline and stage part of a key, which thousands of items of a sweep share."""
+    depends = deadline is not None and rule.split(":", 1)[0] in DEADLINE_RULES
+    return f"{deadline.isoformat() if depends and deadline else '-'}|{stage}"
 
 
 def subject_for(items: Sequence[dict[str, Any]], kind: str) -> str:
@@ -134,15 +140,27 @@ class ItemRow(TypedDict):
     key: str
 
 
-def insert_items(session: Session, rows: list[ItemRow]) -> set[str]:
-    """Insert ``rows``, skipping those whose key exists already; the keys inserted."""
+def insert_items(session: Session, rows: list[ItemRow]) -> int:
+    """Insert ``rows``, skipping those whose key exists already; how many were inserted."""
     table = OutboxItem.__table__
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    statement = (dialect.insert(table)  # type: ignore[arg-type]
-                 .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))
+    statement = dialect.insert(table).on_conflict_do_nothing(  # type: ignore[arg-type]
+        index_elements=["key"])
+    return int(session.execute(statement, rows).rowcount) if rows else 0  # type: ignore[attr-defined]
+
+
+def keys_inserted(session: Session, keys: list[str], message_ids: set[int], *,
+                  all_inserted: bool) -> set[str]:
+    """Which of ``keys`` were inserted into the messages ``message_ids``: all of them when no
+    row was skipped (the usual case); otherwise those of the items that point at the messages
+    (only the writer that made them writes into them)."""
+    if all_inserted:
+        return set(keys)
+    ids = sorted(message_ids)
     inserted: set[str] = set()
-    for start in range(0, len(rows), 5000):
-        inserted.update(session.scalars(statement, rows[start:start + 5000]))
+    for start in range(0, len(ids), 1000):
+        inserted.update(session.scalars(
+            select(OutboxItem.key).where(OutboxItem.message_id.in_(ids[start:start + 1000]))))
     return inserted
 
 
@@ -156,17 +174,24 @@ class ItemStore(Protocol):
 
 
 class PortableItems:
-    """``ItemStore`` with portable statements: each insert returns the keys it inserted."""
+    """``ItemStore`` with portable statements. A key written before is rare (a replay, two
+    clocks), so the inserts send nothing back: ``inserted_keys`` compares the rows inserted
+    with those sent and asks the database only when they differ."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._inserted: set[str] = set()
+        self._keys: list[str] = []
+        self._message_ids: set[int] = set()
+        self._skipped = 0
 
     def insert_items(self, rows: list[ItemRow]) -> None:
-        self._inserted.update(insert_items(self.session, rows))
+        self._skipped += len(rows) - insert_items(self.session, rows)
+        self._keys.extend(row["key"] for row in rows)
+        self._message_ids.update(row["message_id"] for row in rows)
 
     def inserted_keys(self) -> set[str]:
-        return self._inserted
+        return keys_inserted(self.session, self._keys, self._message_ids,
+                             all_inserted=not self._skipped)
 
 
 class OutboxWriter:

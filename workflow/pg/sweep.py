@@ -45,11 +45,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Date, cast, event, func, select
+from sqlalchemy import Date, cast, event, func
 from sqlalchemy.orm import Session
 
-from workflow.models import OutboxItem
-from workflow.outbox import ItemRow
+from workflow.outbox import ItemRow, keys_inserted
 from workflow.services.sweep import (
     MEASURE_TIMES,
     DueMeasure,
@@ -208,14 +207,8 @@ class PostgresSweepStore(SweepStore):
         the rows point at (only this sweep writes into them). Sending every key back would cost
         more than this query in the usual case."""
         self._writer.wait()
-        if all(future.result() == sent for sent, future in self._sent):
-            return set(self._keys)
-        ids = sorted(self._message_ids)
-        inserted: set[str] = set()
-        for start in range(0, len(ids), 1000):
-            inserted.update(self.session.scalars(
-                select(OutboxItem.key).where(OutboxItem.message_id.in_(ids[start:start + 1000]))))
-        return inserted
+        return keys_inserted(self.session, self._keys, self._message_ids, all_inserted=all(
+            future.result() == sent for sent, future in self._sent))
 
     def move_on(self, reminders: Sequence[NextReminder]) -> None:
         if not reminders:

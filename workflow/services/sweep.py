@@ -32,6 +32,7 @@ planning):
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -213,10 +214,14 @@ def due_parameters(now: datetime, batch: int, after: DueMeasure | None) -> dict[
 
 
 _MEASURES = Measure.__table__
-_MOVE_ON = (update(_MEASURES)  # type: ignore[arg-type]
-            .where(_MEASURES.c.id == bindparam("measure_id"),
-                   _MEASURES.c.version == bindparam("where_version"))
-            .values(next_reminder_at=bindparam("next_at")))
+#: how many ids one ``move_on`` statement names (SQLite allows 999 parameters a statement)
+MOVE_ON_IDS = 900
+
+
+def _move_on_statement(at: datetime | None, version: int, ids: list[int]) -> Any:
+    return (update(_MEASURES)  # type: ignore[arg-type]
+            .where(_MEASURES.c.id.in_(ids), _MEASURES.c.version == version)
+            .values(next_reminder_at=at))
 
 
 class SweepStore:
@@ -248,11 +253,17 @@ class SweepStore:
         return self._items.inserted_keys()
 
     def move_on(self, reminders: Sequence[NextReminder]) -> None:
-        """Write each measure's next reminder time, unless its version changed since."""
-        if reminders:
-            self.session.execute(_MOVE_ON, [
-                {"measure_id": r.measure_id, "where_version": r.version, "next_at": r.at}
-                for r in reminders])
+        """Write each measure's next reminder time, unless its version changed since.
+
+        Measures planned alike share their next time, and most share their version too: one
+        statement for each time and version, over the ids of its measures."""
+        alike: dict[tuple[datetime | None, int], list[int]] = defaultdict(list)
+        for reminder in reminders:
+            alike[(reminder.at, reminder.version)].append(reminder.measure_id)
+        for (at, version), ids in alike.items():
+            for start in range(0, len(ids), MOVE_ON_IDS):
+                self.session.execute(_move_on_statement(at, version,
+                                                        ids[start:start + MOVE_ON_IDS]))
 
 
 def store_for(session: Session) -> SweepStore:
