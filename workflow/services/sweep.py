@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from workflow import metrics
 from workflow.calendar_store import load_calendar
+from workflow.gcpause import cyclic_gc_paused
 from workflow.lifecycle import Kind, Relation, Role, Rule, State
 from workflow.models import Campaign, Measure, OutboxMessage, Person
 from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
@@ -410,26 +411,27 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
     """
     reporter.phase("扫描到期措施", total=None)
     _take_turn(session)
-    store = make_store(session)
-    planning = Planning(ctx, now, Recipients(session, local_date(now)), Campaigns(session))
-    outbox = OutboxWriter(session, now=now, send_at=ctx.planner.next_send_time(now, ctx.base),
-                          configured=ctx.configured, store=store)
-    result = SweepResult()
-    due = store.read_due(now, batch, after=None)
-    planning.load(due)
-    while due:
-        items, reminders = plan_items(planning, due)
-        # The next batch and what planning it needs are read before this one is written (its
-        # writes move measures before the next batch's position, so they do not change it): on
-        # PostgreSQL the writes then run while Python plans the next batch.
-        following = store.read_due(now, batch, after=due[-1]) if len(due) == batch else []
-        planning.load(following)
-        outbox.write(items)
-        store.move_on(reminders)
-        result.measures += len(due)
-        reporter.advance(len(due))
-        due = following
-    result.messages = outbox.finish()
+    with cyclic_gc_paused():  # workflow.gcpause: the sweep's objects live until it ends
+        store = make_store(session)
+        planning = Planning(ctx, now, Recipients(session, local_date(now)), Campaigns(session))
+        outbox = OutboxWriter(session, now=now, send_at=ctx.planner.next_send_time(now, ctx.base),
+                              configured=ctx.configured, store=store)
+        result = SweepResult()
+        due = store.read_due(now, batch, after=None)
+        planning.load(due)
+        while due:
+            items, reminders = plan_items(planning, due)
+            # The next batch and what planning it needs are read before this one is written (its
+            # writes move measures before the next batch's position, so they do not change it): on
+            # PostgreSQL the writes then run while Python plans the next batch.
+            following = store.read_due(now, batch, after=due[-1]) if len(due) == batch else []
+            planning.load(following)
+            outbox.write(items)
+            store.move_on(reminders)
+            result.measures += len(due)
+            reporter.advance(len(due))
+            due = following
+        result.messages = outbox.finish()
     return result
 
 
