@@ -91,6 +91,12 @@ class RowError:
     row: int
     field: str | None
     reason: str
+    #: The cell as the file had it (for the web preview and the API's ``errors``).
+    value: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"row": self.row, "field": self.field, "value": self.value,
+                "message": self.reason}
 
     def __str__(self) -> str:
         where = f"第 {self.row} 行" + (f"「{self.field}」" if self.field else "")
