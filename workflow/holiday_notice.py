@@ -94,6 +94,32 @@ class _Reader:
         return found
 
 
+def _read_sentences(festival: Festival, body: str, reader: _Reader) -> None:
+    for sentence in re.split(r"[。；;]", _PARENS.sub("", body)):
+        if not _DAY.search(sentence):
+            continue
+        if "上班" in sentence:
+            festival.workdays.extend(reader.days(sentence))
+        elif "放假" in sentence or "休" in sentence:
+            festival.holidays.extend(reader.days(sentence))
+        else:
+            raise ValueError(f"「{sentence.strip()}」没有说明是放假还是上班")
+
+
+def _conflicts(festivals: list[Festival]) -> list[RowError]:
+    """A day given as a holiday in one place and a working day in another."""
+    errors: list[RowError] = []
+    seen: dict[date, bool] = {}
+    for festival in festivals:
+        for is_workday, days in ((False, festival.holidays), (True, festival.workdays)):
+            for day in days:
+                if seen.get(day, is_workday) != is_workday:
+                    errors.append(RowError(festival.line, festival.name or None,
+                                           f"{day.isoformat()} 既是放假日又是上班日"))
+                seen[day] = is_workday
+    return errors
+
+
 def parse_notice(text: str, year: int) -> list[Festival]:
     """The festivals of a pasted notice, for dates written without a year in ``year``;
     ImportRejected naming each line that cannot be read, InputError when nothing is found."""
@@ -101,8 +127,6 @@ def parse_notice(text: str, year: int) -> list[Festival]:
     errors: list[RowError] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if not line:
-            continue
         heading = _HEADING.match(line)
         body = line[heading.end():] if heading else line
         says_something = "放假" in body or "上班" in body or "休" in body
@@ -117,29 +141,13 @@ def parse_notice(text: str, year: int) -> list[Festival]:
         else:
             festival = Festival(heading.group(1).strip() if heading else "", number)
             festivals.append(festival)
-        reader = _Reader(year, number)
         try:
-            for sentence in re.split(r"[。；;]", _PARENS.sub("", body)):
-                if not _DAY.search(sentence):
-                    continue
-                if "上班" in sentence:
-                    festival.workdays.extend(reader.days(sentence))
-                elif "放假" in sentence or "休" in sentence:
-                    festival.holidays.extend(reader.days(sentence))
-                else:
-                    raise ValueError(f"「{sentence.strip()}」没有说明是放假还是上班")
+            _read_sentences(festival, body, _Reader(year, number))
         except ValueError as exc:
             errors.append(RowError(number, festival.name or None, str(exc), line))
             continue
         festival.line = number
-    seen: dict[date, tuple[bool, int]] = {}
-    for festival in festivals:
-        for is_workday, days in ((False, festival.holidays), (True, festival.workdays)):
-            for day in days:
-                if day in seen and seen[day][0] != is_workday:
-                    errors.append(RowError(festival.line, festival.name or None,
-                                           f"{day.isoformat()} 既是放假日又是上班日", None))
-                seen[day] = (is_workday, festival.line)
+    errors += _conflicts(festivals)
     if errors:
         raise ImportRejected("放假安排", errors)
     festivals = [f for f in festivals if f.holidays or f.workdays]
