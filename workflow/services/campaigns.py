@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workflow.errors import InputError, NotFound
+from workflow.errors import AlreadyExists, InputError, NotFound
 from workflow.ledger import campaign_dict
 from workflow.lifecycle import OPEN_STATES, State
 from workflow.models import Campaign, Measure, Person
@@ -43,7 +43,7 @@ def create_campaign(session: Session, *, title: str, now: datetime,
     if len(title) > MAX_TITLE:
         raise InputError(f"整改任务名称过长（最多 {MAX_TITLE} 字）", field="title")
     if session.scalar(select(Campaign.id).where(Campaign.title == title)) is not None:
-        raise InputError(f"整改任务「{title}」已存在", field="title")
+        raise AlreadyExists(f"整改任务「{title}」已存在", field="title")
     campaign = Campaign(title=title, created_at=now, feedback_date=feedback_date)
     if first_responsible and first_responsible.strip():
         campaign.first_responsible = _person(session, first_responsible, "first_responsible")

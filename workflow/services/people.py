@@ -11,7 +11,15 @@ from datetime import date
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from workflow.errors import ImportRejected, InputError, NotFound, NotPermitted, RectiflowError, RowError
+from workflow.errors import (
+    AlreadyExists,
+    ImportRejected,
+    InputError,
+    NotFound,
+    RectiflowError,
+    RoleRequired,
+    RowError,
+)
 from workflow.lifecycle import Preference, Role, parse_role
 from workflow.models import Person, Unit
 
@@ -73,7 +81,7 @@ def add_person(session: Session, *, name: str, email: str, roles: Iterable[str],
         raise InputError("姓名不能为空", field="name")
     email = check_email(email)
     if session.scalar(select(Person.id).where(func.lower(Person.email) == email)) is not None:
-        raise InputError(f"邮箱 {email} 已被使用", field="email")
+        raise AlreadyExists(f"邮箱 {email} 已被使用", field="email")
     person = Person(
         name=name, email=email, roles=parse_roles(roles), wecom_id=(wecom_id or None),
         mobile=(mobile or None), password_hash=password_hash,
@@ -170,9 +178,9 @@ def check_may_manage(actor: Person, target: Person | None, roles: Iterable[str] 
     if actor.has_role(Role.ADMIN):
         return
     if not actor.has_role(Role.REVIEWER):
-        raise NotPermitted(actor.name, "管理人员", None, ["整改办", "管理员"])
+        raise RoleRequired(actor.name, "管理人员", ["整改办", "管理员"])
     if Role.ADMIN.value in set(roles) or (target is not None and target.has_role(Role.ADMIN)):
-        raise NotPermitted(actor.name, "管理管理员账号", None, ["管理员"])
+        raise RoleRequired(actor.name, "添加或修改管理员账号", ["管理员"])
 
 
 #: The people file's columns (header in Chinese) → ``add_person``'s arguments.
