@@ -582,19 +582,18 @@ async def calendar_enter(request: Request) -> Response:
     year_text = text(form, "year")
     confirm = text(form, "confirm") == "1"
     values: dict[str, Any] = {"notice": notice, "year": year_text}
-    session_maker = web.transaction(write_lock=True) if confirm else rolled_back(web)
-    with session_maker as session:
-        person = clerk_person(request, session, "录入节假日")
-        try:
-            year = _year(year_text, notice)
-            festivals = parse_notice(notice, year)
-            entered = enter_notice(session, festivals, now=web.now(),
-                                   configured=configured_days(web), actor=person,
-                                   dry_run=not confirm)
-        except InputError as exc:
-            session.rollback()
+    try:
+        festivals = parse_notice(notice, _year(year_text, notice))
+    except InputError as exc:
+        with web.transaction() as session:
+            person = clerk_person(request, session, "录入节假日")
             return _calendar_page(web, request, session, person, error=exc,
                                   errors=refusal_errors(exc), **values)
+    with web.transaction(write_lock=True) if confirm else rolled_back(web) as session:
+        person = clerk_person(request, session, "录入节假日")
+        entered = enter_notice(session, festivals, now=web.now(),
+                               configured=configured_days(web), actor=person,
+                               dry_run=not confirm)
         return _calendar_page(web, request, session, person, festivals=festivals,
                               entered=entered, confirmed=confirm, **values)
 
