@@ -236,7 +236,8 @@ def test_people_file_preview_then_import(browser: Any, sessions: Any, cast: Any)
     assert re.search(r"<td[^>]*>3</td><td[^>]*>邮箱</td>\s*<td[^>]*>li-at</td>", preview.text)
     assert re.search(r"<td[^>]*>4</td><td[^>]*>角色</td>\s*<td[^>]*>检查员</td>", preview.text)
     before = count(sessions, Person)
-    good = "姓名,邮箱,部门,角色\n陈新人,chen@example.edu.cn,组织部,责任人\n李四,li@example.edu.cn,组织部,责任领导、整改办\n"
+    good = ("姓名,邮箱,部门,角色\n陈新人,chen@example.edu.cn,组织部,责任人\n"
+            "李四,li@example.edu.cn,组织部,责任领导、整改办\n")
     sent = b.post("/people/import/file", files={"file": ("名单.csv", good.encode(), "text/csv")})
     preview = b.get(sent.headers["location"])
     assert "确认导入 2 人" in preview.text and count(sessions, Person) == before
@@ -304,7 +305,8 @@ def test_outbox_explains_and_retries_dead_messages_in_bulk(browser: Any, session
     with db.transaction(sessions) as session:
         dead(session, 1, "email", "email 发送失败，永久性错误：收件人 p1@example.edu.cn 被拒收：{...}", now)
         dead(session, 2, "email", "email 发送失败，可重试错误：无法连接 SMTP 服务器 mail:25：timed out", now)
-        dead(session, 3, "wecom", "wecom 发送失败（错误码 60020），永久性错误：not allow to access from your ip", now)
+        dead(session, 3, "wecom",
+             "wecom 发送失败（错误码 60020），永久性错误：not allow to access from your ip", now)
     b = browser("reviewer")
     page = b.get("/outbox")
     assert "对方邮箱拒收" in page.text and "连不上邮件服务器" in page.text
