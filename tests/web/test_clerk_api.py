@@ -208,3 +208,43 @@ def test_report_in_three_formats_and_the_digest(base: str, token: Any, cast: Any
     assert document["total"] == 1 and document["by_state"]["assigned"] == 1
     assert document["completion_rate"] == 0 and document["overdue"] == 0
     assert httpx.get(f"{base}/api/campaigns/999/digest", headers=headers).status_code == 404
+
+
+FEEDBACK = """\
+校党委第一巡察组关于巡察后勤处党委的反馈意见
+一、贯彻落实党的路线方针政策方面存在的问题
+（一）学习贯彻不深入。
+1.理论学习中心组学习不规范。
+2.传达学习上级精神不及时。
+二、全面从严治党方面存在的问题
+（一）廉洁风险防控不力。
+1.采购程序不规范。
+"""
+SUMMARY = """\
+2021年工作总结
+一、落实主体责任情况
+1.加强党史学习教育。组织集中学习12次。
+2.推动巡察整改落实。巡察组反馈的五个方面17个问题已全部完成整改。
+"""
+
+
+def test_a_feedback_list_is_imported_and_another_document_refused(base: str, token: Any,
+                                                                   sessions: Any) -> None:
+    headers = token("reviewer")
+    made = httpx.post(f"{base}/api/campaigns", headers=headers, json={"title": "后勤处党委巡察"})
+    campaign_id = made.json()["id"]
+    before = count(sessions, Measure)
+    preview = upload(base, headers, campaign_id, FEEDBACK.encode(), name="反馈意见.txt")
+    assert preview.status_code == 200, preview.text
+    assert (preview.json()["areas"], preview.json()["measures"]) == (2, 3)
+    assert count(sessions, Measure) == before
+    done = upload(base, headers, campaign_id, FEEDBACK.encode(), name="反馈意见.txt",
+                  dry_run="false")
+    assert done.status_code == 200 and done.json()["campaign_id"] == campaign_id
+    assert count(sessions, Measure) == before + 3
+    refused = upload(base, headers, campaign_id, SUMMARY.encode(), name="工作总结.txt",
+                     dry_run="false")
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "file"
+    assert "没有找到可以导入的问题清单" in refused.json()["errors"][0]["message"]
+    assert count(sessions, Measure) == before + 3
