@@ -270,6 +270,7 @@ def test_a_year_of_holidays_pasted_moves_the_deadlines_counted_from_feedback(
     assert preview.status_code == 200
     assert "2027-02-06 至 2027-02-14，共 9 天" in preview.text and "2027-02-20" in preview.text
     assert "2027-02-15" in preview.text and "<b>2027-02-20</b>" in preview.text
+    assert "2027 年录入后按「管理员录入」计算（放假 12 天、调休上班 1 天）" in preview.text
     assert count(sessions, CalendarDay) == 0
     # And confirming enters them and moves the deadline, the notice text kept on the page
     done = b.post("/calendar", {"year": "2027", "notice": NOTICE_2027, "confirm": "1"})
