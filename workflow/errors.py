@@ -38,6 +38,15 @@ class NotFound(InputError):
         super().__init__(f"找不到{kind}：{key}")
 
 
+class AlreadyExists(InputError):
+    """Raised when a record to be added is already there (a person's email, a campaign's title)."""
+
+    http_status = 409
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+
+
 class TransitionNotAllowed(RectiflowError):
     """Raised when an action is not allowed from the measure's current state."""
 
@@ -72,6 +81,17 @@ class NotPermitted(RectiflowError):
         super().__init__(f"{person} 无权对{target}执行「{action_label}」；只有{who}可以执行。")
 
 
+class RoleRequired(NotPermitted):
+    """Raised when a person's roles do not allow a page or request outside any one measure
+    (managing campaigns, people, the calendar, the outbox)."""
+
+    def __init__(self, person: str, what: str, allowed: Sequence[str]) -> None:
+        self.person = person
+        self.measure_id = None
+        self.allowed = tuple(allowed)
+        RectiflowError.__init__(self, f"{person} 无权{what}；只有{'、'.join(allowed)}可以。")
+
+
 class ConflictError(RectiflowError):
     """Raised when someone else changed the measure between reading and writing it."""
 
@@ -91,6 +111,12 @@ class RowError:
     row: int
     field: str | None
     reason: str
+    #: The cell as the file had it (for the web preview and the API's ``errors``).
+    value: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"row": self.row, "field": self.field, "value": self.value,
+                "message": self.reason}
 
     def __str__(self) -> str:
         where = f"第 {self.row} 行" + (f"「{self.field}」" if self.field else "")

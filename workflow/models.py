@@ -117,6 +117,9 @@ class Campaign(Base):
     #: How the imported report counts its results (``Counting.as_json()``), so the report
     #: written back counts the same way; None for campaigns not imported from a report.
     counting: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Ids of the people named as acceptors (三方验收) when the campaign was created on the web;
+    #: stored for the acceptance rules, which do not read it yet.
+    acceptors: Mapped[list[int] | None] = mapped_column(JSON)
 
     first_responsible: Mapped[Person | None] = relationship()
     areas: Mapped[list[Area]] = relationship(back_populates="campaign", order_by="Area.position")

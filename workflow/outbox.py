@@ -365,3 +365,69 @@ def list_messages(session: Session, status: str | None = None, limit: int | None
         query = query.limit(limit)
     return session.scalars(query).all()
 
+
+
+# ------------------------------------------------------------------ dead messages, for the clerk
+
+#: Why a message died, in plain Chinese, and what to do: (words found in the error, explanation),
+#: first match wins. The errors are the channels' own (notifications/channels), often technical.
+FAILURE_EXPLANATIONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("被拒收", "recipients refused", "550", "553", "mailbox"),
+     "对方邮箱拒收：邮箱地址可能写错或已停用。请在人员页核对此人的邮箱后重试。"),
+    (("登录失败", "535", "authentication"),
+     "发件邮箱登录失败：发件账号或密码（授权码）不对。请管理员检查邮件设置后重试。"),
+    (("无法连接 SMTP", "connection refused", "connectionrefused", "timed out", "timeout",
+      "连接中断", "name or service not known", "network is unreachable"),
+     "连不上邮件服务器：网络或服务器故障。恢复后重试即可。"),
+    (("invaliduser", "账号", "60111", "81013", "userid"),
+     "企业微信账号无效：此人不在企业微信通讯录中，或账号写错。请在人员页核对企业微信账号后重试。"),
+    (("60020", "from your ip", "可信", "白名单"),
+     "企业微信拒绝了本服务器的地址：需在企业微信管理后台把服务器 IP 加入可信 IP。"),
+    (("40001", "42001", "40014", "access_token", "secret"),
+     "企业微信应用凭据无效：请管理员检查企业 ID、应用 Secret 是否正确。"),
+    (("45009", "45033", "频率", "rate limit", "too many"),
+     "发送太频繁被企业微信限流：稍后重试即可。"),
+    (("93000", "webhook", "机器人"),
+     "企业微信群机器人地址无效：机器人可能已被移出群，请管理员更新机器人地址。"),
+    (("无法写入",),
+     "无法写入本地文件：请管理员检查发件箱目录的磁盘空间和权限。"),
+)
+UNKNOWN_FAILURE = "发送失败，原因见右侧原始错误信息；如不明白，请把它转给管理员。"
+
+
+def explain_failure(error: str | None) -> str:
+    """Why a message could not be sent, for a clerk, from the channel's error text."""
+    text = (error or "").lower()
+    for words, explanation in FAILURE_EXPLANATIONS:
+        if any(word.lower() in text for word in words):
+            return explanation
+    return UNKNOWN_FAILURE
+
+
+def dead_messages(session: Session, *, channel: str | None = None, error: str | None = None,
+                  limit: int | None = None) -> Sequence[OutboxMessage]:
+    """Dead messages, newest first, of one channel and/or whose error contains ``error``."""
+    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
+    if channel:
+        query = query.where(OutboxMessage.channel == channel)
+    if error:
+        query = query.where(OutboxMessage.last_error.contains(error, autoescape=True))
+    query = query.order_by(OutboxMessage.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return session.scalars(query).all()
+
+
+def retry_dead(session: Session, now: datetime, *, channel: str | None = None,
+               error: str | None = None) -> int:
+    """Put every dead message of the filter back in the queue, tries counted from zero; how
+    many. The deliverer sends them on its next round."""
+    revived = 0
+    for message in dead_messages(session, channel=channel, error=error):
+        message.status = OutboxStatus.PENDING
+        message.attempts = 0
+        message.not_before = now
+        message.lease_until = None
+        revived += 1
+    session.flush()
+    return revived

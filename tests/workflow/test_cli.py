@@ -161,10 +161,17 @@ def test_user_import_reports_every_bad_row_and_writes_nothing(rectiflow, session
     assert table_counts(sessions)["unit"] == 0
 
 
+def test_user_import_reads_a_gbk_file_as_excel_saves_it(rectiflow, sessions, tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_bytes("姓名,邮箱,角色\n张伟,zhang.wei@example.edu.cn,责任人\n".encode("gbk"))
+    assert rectiflow("user", "import", str(path)).code == 0
+    assert table_counts(sessions)["person"] == 1
+
+
 @pytest.mark.parametrize(("content", "reason"), [
     ("姓名,邮箱\n张伟,zhang.wei@example.edu.cn\n".encode(), "表头缺少列：角色"),
-    ("姓名,邮箱,角色\n张伟,zhang.wei@example.edu.cn,owner\n".encode("gbk"), "UTF-8"),
-], ids=["missing column", "not UTF-8"])
+    ("姓名,邮箱,角色\n张伟,".encode() + b"\xff\xff\x80\n", "UTF-8 或 GBK"),
+], ids=["missing column", "neither UTF-8 nor GBK"])
 def test_user_import_refuses_bad_files(content, reason, rectiflow, sessions, tmp_path):
     path = tmp_path / "people.csv"
     path.write_bytes(content)

@@ -6,9 +6,10 @@ import click
 from sqlalchemy import select
 
 from workflow.commands.common import App, emit_json, json_option, parse_date, pass_app
-from workflow.errors import InputError, NotFound
+from workflow.errors import NotFound
 from workflow.ledger import campaign_dict
 from workflow.models import Campaign
+from workflow.services.campaigns import create_campaign
 from workflow.services.people import find_person
 
 
@@ -27,18 +28,11 @@ def campaign_add(app: App, title: str, first_responsible: str | None, feedback_d
                  as_json: bool) -> None:
     """新建整改任务。"""
     with app.transaction() as session:
-        title = title.strip()
-        if not title:
-            raise InputError("整改任务名称不能为空", field="title")
-        if session.scalar(select(Campaign.id).where(Campaign.title == title)) is not None:
-            raise InputError(f"整改任务「{title}」已存在", field="title")
-        campaign = Campaign(title=title, created_at=app.now(),
-                            feedback_date=parse_date(feedback_date, "feedback_date"))
-        if first_responsible:
-            campaign.first_responsible = find_person(session, first_responsible)
-        session.add(campaign)
-        session.flush()
+        campaign = create_campaign(session, title=title, now=app.now(),
+                                   first_responsible=first_responsible,
+                                   feedback_date=parse_date(feedback_date, "feedback_date"))
         shown = campaign_dict(session, campaign)
+        title = campaign.title
     emit_json(shown) if as_json else click.echo(f"已新建整改任务「{title}」，编号 {shown['id']}")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -11,13 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from workflow.commands.common import App, emit_json, json_option, parse_date, pass_app
-from workflow.errors import ImportRejected, InputError, RectiflowError, RowError
+from workflow.errors import InputError
 from workflow.lifecycle import ROLE_LABELS, Preference, Role
 from workflow.models import Person
 from workflow.passwords import hash_password
 from workflow.services.people import (
     add_person,
     find_person,
+    import_people,
+    read_people_csv,
     set_delegate,
     update_person,
 )
@@ -71,43 +72,19 @@ def user_add(app: App, name: str, email: str, wecom_id: str | None, mobile: str 
         click.echo(f"已添加 {shown['name']} <{shown['email']}>，编号 {shown['id']}")
 
 
-PEOPLE_COLUMNS = {"姓名": "name", "邮箱": "email", "企业微信": "wecom_id", "手机": "mobile",
-                  "部门": "unit", "角色": "roles"}
-#: The field an error names → the column a person sees in the file.
-FIELD_COLUMNS = {"name": "姓名", "email": "邮箱", "role": "角色", "unit": "部门"}
-
-
 @user_group.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @json_option
 @pass_app
 def user_import(app: App, file: Path, as_json: bool) -> None:
-    """从 UTF-8 CSV 导入人员（列：姓名、邮箱、企业微信、手机、部门、角色）；全部成功或全部不导入。"""
+    """从 CSV（UTF-8 或 GBK）导入人员（列：姓名、邮箱、企业微信、手机、部门、角色）；全部成功或全部不导入。"""
     try:
-        text = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"无法读取 {file}（须为 UTF-8 编码的 CSV）：{exc}", field="file") from exc
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in ("姓名", "邮箱", "角色") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise InputError(f"{file.name} 的表头缺少列：{'、'.join(missing)}", field="header")
-    errors: list[RowError] = []
-    added = 0
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"无法读取 {file}：{exc.strerror}", field="file") from exc
+    rows = read_people_csv(data, file.name)
     with app.transaction() as session:
-        for number, row in enumerate(reader, start=2):
-            values = {PEOPLE_COLUMNS[k]: (v or "").strip() for k, v in row.items()
-                      if k in PEOPLE_COLUMNS}
-            try:
-                with session.begin_nested():
-                    add_person(session, name=values.get("name", ""), email=values.get("email", ""),
-                               roles=[values.get("roles", "")], wecom_id=values.get("wecom_id"),
-                               mobile=values.get("mobile"), unit=values.get("unit") or None)
-                added += 1
-            except RectiflowError as exc:
-                field = getattr(exc, "field", None)
-                errors.append(RowError(number, FIELD_COLUMNS.get(field or "", field), str(exc)))
-        if errors:
-            raise ImportRejected(file.name, errors)
+        added = len(import_people(session, rows, file.name))
     if as_json:
         emit_json({"people": added})
     else:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from workflow.errors import InputError, NotFound
+from workflow.errors import (
+    AlreadyExists,
+    ImportRejected,
+    InputError,
+    NotFound,
+    RectiflowError,
+    RoleRequired,
+    RowError,
+)
 from workflow.lifecycle import Preference, Role, parse_role
 from workflow.models import Person, Unit
 
@@ -71,7 +81,7 @@ def add_person(session: Session, *, name: str, email: str, roles: Iterable[str],
         raise InputError("姓名不能为空", field="name")
     email = check_email(email)
     if session.scalar(select(Person.id).where(func.lower(Person.email) == email)) is not None:
-        raise InputError(f"邮箱 {email} 已被使用", field="email")
+        raise AlreadyExists(f"邮箱 {email} 已被使用", field="email")
     person = Person(
         name=name, email=email, roles=parse_roles(roles), wecom_id=(wecom_id or None),
         mobile=(mobile or None), password_hash=password_hash,
@@ -85,9 +95,17 @@ def add_person(session: Session, *, name: str, email: str, roles: Iterable[str],
 def update_person(session: Session, person: Person, *, channel: str | None = None,
                   wecom_id: str | None = None, mobile: str | None = None,
                   unit: str | None = None, active: bool | None = None,
-                  password_hash: str | None = None) -> Person:
-    """Change how a person is reached, where they work, whether they may act at all, or their
-    password (an argon2 hash: the caller hashes, so a refused password changes nothing)."""
+                  password_hash: str | None = None, name: str | None = None,
+                  roles: Iterable[str] | None = None) -> Person:
+    """Change how a person is reached, where they work, whether they may act at all, their
+    name, roles, or password (an argon2 hash: the caller hashes, so a refused password changes
+    nothing)."""
+    if name is not None:
+        if not name.strip():
+            raise InputError("姓名不能为空", field="name")
+        person.name = name.strip()
+    if roles is not None:
+        person.roles = parse_roles(roles)
     if channel is not None:
         if channel not in set(Preference):
             known = "、".join(f"{p.value}（{p.label}）" for p in Preference)
@@ -152,3 +170,75 @@ def principals_for(session: Session, actor: Person, on: date) -> list[Person]:
         .order_by(Person.id)
     ).all()
     return [actor, *delegators]
+
+
+def check_may_manage(actor: Person, target: Person | None, roles: Iterable[str] = ()) -> None:
+    """A reviewer (整改办) manages people, but only an admin may grant the admin role or change,
+    reset or deactivate an admin: otherwise a reviewer could make themselves one."""
+    if actor.has_role(Role.ADMIN):
+        return
+    if not actor.has_role(Role.REVIEWER):
+        raise RoleRequired(actor.name, "管理人员", ["整改办", "管理员"])
+    if Role.ADMIN.value in set(roles) or (target is not None and target.has_role(Role.ADMIN)):
+        raise RoleRequired(actor.name, "添加或修改管理员账号", ["管理员"])
+
+
+#: The people file's columns (header in Chinese) → ``add_person``'s arguments.
+PEOPLE_COLUMNS = {"姓名": "name", "邮箱": "email", "企业微信": "wecom_id", "手机": "mobile",
+                  "部门": "unit", "角色": "roles"}
+REQUIRED_PEOPLE_COLUMNS = ("姓名", "邮箱", "角色")
+#: The field an error names → the column a person sees in the file.
+FIELD_COLUMNS = {"name": "姓名", "email": "邮箱", "role": "角色", "unit": "部门"}
+
+
+def read_people_csv(data: bytes, source: str) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a people file (UTF-8 or GB18030 CSV) as (row number, values by argument)."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise InputError(f"无法读取 {source}（须为 UTF-8 或 GBK 编码的 CSV）", field="file")
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_PEOPLE_COLUMNS if c not in header]
+    if missing:
+        raise InputError(f"{source} 的表头缺少列：{'、'.join(missing)}", field="header")
+    rows = []
+    for number, row in enumerate(reader, start=2):
+        values = {PEOPLE_COLUMNS[k.strip()]: (v or "").strip() for k, v in row.items()
+                  if k is not None and k.strip() in PEOPLE_COLUMNS}
+        if any(values.values()):
+            rows.append((number, values))
+    return rows
+
+
+def import_people(session: Session, rows: Sequence[tuple[int, dict[str, str]]], source: str,
+                  *, allow_admin: bool = True) -> list[Person]:
+    """Add every row as a person, or none: ImportRejected names each bad row and column. The
+    caller rolls back after a refusal or a dry run. ``allow_admin`` False refuses rows that
+    grant the admin role (a reviewer's import)."""
+    errors: list[RowError] = []
+    added: list[Person] = []
+    for number, values in rows:
+        try:
+            with session.begin_nested():
+                roles = parse_roles([values.get("roles", "")])
+                if not allow_admin and Role.ADMIN.value in roles:
+                    raise InputError("只有管理员可以添加管理员", field="role")
+                added.append(add_person(
+                    session, name=values.get("name", ""), email=values.get("email", ""),
+                    roles=roles, wecom_id=values.get("wecom_id"), mobile=values.get("mobile"),
+                    unit=values.get("unit") or None))
+        except RectiflowError as exc:
+            field = getattr(exc, "field", None)
+            column = FIELD_COLUMNS.get(field or "", field)
+            value = values.get({"role": "roles"}.get(field or "", field or ""))
+            errors.append(RowError(number, column, str(exc), value or None))
+    if errors:
+        raise ImportRejected(source, errors)
+    if not added:
+        raise InputError(f"{source} 中没有任何人员", field="file")
+    return added

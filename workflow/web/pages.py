@@ -80,7 +80,9 @@ def error_page(request: Request, exc: RectiflowError) -> Response:
 
 
 def flash(request: Request, kind: str, text: str) -> None:
-    request.session.setdefault("flash", []).append([kind, text])
+    # Assigned, not appended in place: the session middleware writes the cookie only when a key
+    # is set, so a second flash before the next page would otherwise be lost.
+    request.session["flash"] = [*request.session.get("flash", []), [kind, text]]
 
 
 def page(request: Request, person: Person, nav: str, **values: Any) -> dict[str, Any]:

@@ -118,7 +118,8 @@ class RowChecker:
         values = source.values
 
         def bad(key: str, reason: str) -> None:
-            errors.append(RowError(source.row, HEADER_LABEL[key], reason))
+            errors.append(RowError(source.row, HEADER_LABEL[key], reason,
+                                   _shown_cell(values.get(key)) or None))
 
         seq = text_of(values.get("seq")) or None
         if seq is not None:
