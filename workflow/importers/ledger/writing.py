@@ -19,10 +19,8 @@ from workflow.history import GENESIS
 from workflow.importers.ledger.rows import LedgerRow
 from workflow.lifecycle import State, SystemAction
 from workflow.models import Area, Campaign, HistoryEntry, Measure, Problem, ProgressReport, Unit
+from workflow.pg import bulk
 from workflow.services.measures import new_history_entry
-
-#: Rows per INSERT ... RETURNING: about one of SQLAlchemy's insertmanyvalues batches.
-RETURNING_CHUNK = 500
 
 
 def _insert_ids(session: Session, model: type[Area | Problem | Measure],
@@ -32,20 +30,25 @@ def _insert_ids(session: Session, model: type[Area | Problem | Measure],
 
     SQLite cannot batch INSERT ... RETURNING in parameter order (SQLAlchemy sends one statement
     per row there), so on SQLite the rows go in as one executemany and ``lookup`` reads
-    ``key_columns`` + id back: safe because SQLite has one writer at a time. Elsewhere RETURNING
-    is used, in chunks, because within one call SQLAlchemy splices each batch's rows onto all
-    before it (quadratic for a 50,000-row ledger).
+    ``key_columns`` + id back: safe because SQLite has one writer at a time. PostgreSQL takes
+    the ids from the table's sequence and the rows by COPY (``workflow.pg.bulk``).
     """
     table = cast(Table, model.__table__)
-    if session.get_bind().dialect.name == "sqlite":
+    if session.get_bind().dialect.name == "postgresql":
+        return bulk.insert_returning_ids(session, table, values)
+    session.execute(insert(table), values)
+    found = {tuple(row[:-1]): row[-1] for row in session.execute(lookup)}
+    return [found[tuple(v[c] for c in key_columns)] for v in values]
+
+
+def _insert(session: Session, model: type[HistoryEntry | ProgressReport],
+            values: Sequence[dict[str, Any]]) -> None:
+    """Insert ``values`` (PostgreSQL: by COPY, ``workflow.pg.bulk``)."""
+    table = cast(Table, model.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        bulk.insert_rows(session, table, values)
+    else:
         session.execute(insert(table), values)
-        found = {tuple(row[:-1]): row[-1] for row in session.execute(lookup)}
-        return [found[tuple(v[c] for c in key_columns)] for v in values]
-    ids: list[int] = []
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    for start in range(0, len(values), RETURNING_CHUNK):
-        ids.extend(session.scalars(statement, values[start:start + RETURNING_CHUNK]))
-    return ids
 
 
 class LedgerWriter:
@@ -130,7 +133,7 @@ class LedgerWriter:
                               Measure.campaign_id == campaign_id, Measure.position > start,
                               Measure.position <= self.position))
         session = self.session
-        session.execute(insert(cast(Table, HistoryEntry.__table__)), [
+        _insert(session, HistoryEntry, [
             new_history_entry(measure_id=mid, seq=1, action=SystemAction.CREATE.value, from_state=None,
                               to_state=State.ASSIGNED.value, actor_id=None, on_behalf_of_id=None,
                               comment=None, data={"row": r.row}, at=now, prev_hash=GENESIS)
@@ -138,7 +141,7 @@ class LedgerWriter:
         notes = [{"measure_id": mid, "author_id": None, "text": r.note, "at": now}
                  for mid, r in zip(ids, rows, strict=True) if r.note]
         if notes:
-            session.execute(insert(cast(Table, ProgressReport.__table__)), notes)
+            _insert(session, ProgressReport, notes)
         events.publish(session, [
             events.MeasureChanged(measure_id=mid, action=SystemAction.CREATE.value, from_state=None,
                                   to_state=State.ASSIGNED.value, actor_id=None,
