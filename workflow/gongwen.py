@@ -96,6 +96,18 @@ HEADING_STYLES = {Role.HEADING1: "Heading 1", Role.HEADING2: "Heading 2",
 INDENTED = {Role.HEADING1, Role.HEADING2, Role.HEADING3, Role.HEADING4, Role.BODY}
 
 
+def subject_of(campaign_title: str) -> str:
+    """What a campaign's title is about, without the 整改 words it ends with, so that a
+    document can add its own ("…反馈问题整改" → "…反馈问题"): no doubled 整改."""
+    core = campaign_title.strip()
+    if core.startswith("关于"):
+        core = core[2:]
+    for ending in ("整改情况的报告", "整改情况报告", "整改工作情况", "整改情况", "整改工作", "整改"):
+        if core.endswith(ending):
+            return core[: -len(ending)]
+    return core
+
+
 def text_width(text: str) -> float:
     """Width in characters of 三号: a CJK character is one, an ASCII one half (半角)."""
     return sum(0.5 if ord(ch) < 0x2E80 else 1.0 for ch in text)

@@ -262,14 +262,7 @@ def cn_date(moment: datetime | date) -> str:
 def official_title(campaign_title: str) -> str:
     """关于…整改情况的报告, without doubling what the campaign's title already says
     ("…反馈问题整改" → "关于…反馈问题整改情况的报告")."""
-    core = campaign_title.strip()
-    if core.startswith("关于"):
-        core = core[2:]
-    for ending in ("整改情况的报告", "整改情况报告", "整改工作情况", "整改情况", "整改工作", "整改"):
-        if core.endswith(ending):
-            core = core[: -len(ending)]
-            break
-    return f"关于{core}整改情况的报告"
+    return f"关于{gongwen.subject_of(campaign_title)}整改情况的报告"
 
 
 def progress_text(items: list[Progress]) -> str:

@@ -42,12 +42,13 @@ from sqlalchemy.orm import Session
 
 from workflow import metrics
 from workflow.calendar_store import load_calendar
-from workflow.lifecycle import Kind, Relation, Role, Rule, State
+from workflow.lifecycle import Kind, Relation, Role, Rule, State, rule_family
 from workflow.models import Campaign, Measure, OutboxMessage, Person
 from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
 from workflow.policy import Policy, PolicySet
 from workflow.progress import SILENT, Reporter
 from workflow.reminders import MeasureSnapshot, Notice, Planner, WorkdayIndex
+from workflow.services.notices import DocumentRequest, issue_notices
 from workflow.timeutil import local_date
 from workflow.workcalendar import WorkCalendar, overrides_from_toml
 
@@ -380,6 +381,41 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
     return items, reminders
 
 
+def document_requests(planning: Planning, batch: Sequence[DueMeasure],
+                      items: Sequence[PlannedItem]) -> list[DocumentRequest]:
+    """The 督办 documents the batch's escalation items call for: an ``overdue:N`` item whose
+    stage of the measure's policy names a document (repeats of the last stage name none)."""
+    measures = {m.id: m for m in batch}
+    requests: dict[str, DocumentRequest] = {}
+    for item in items:
+        if rule_family(item.rule) is not Rule.OVERDUE or item.deadline is None:
+            continue
+        key = f"{item.measure_id}|{item.stage}"
+        if key in requests:
+            continue
+        measure = measures[item.measure_id]
+        policy = planning.plans_for(measure.kind, measure.campaign_id).policy
+        kind = policy.document_at(int(item.rule.split(":", 1)[1]))
+        if kind is not None:
+            requests[key] = DocumentRequest(item.measure_id, kind, item.rule, key, item.deadline,
+                                            policy.reply_days)
+    return list(requests.values())
+
+
+def attach_documents(session: Session, planning: Planning, batch: Sequence[DueMeasure],
+                     items: Sequence[PlannedItem]) -> None:
+    """Issue the documents the batch calls for and point the escalation items at them (their
+    messages link to the Word file)."""
+    requests = document_requests(planning, batch, items)
+    if not requests:
+        return
+    issued = issue_notices(session, requests, now=planning.now, days=planning.ctx.days)
+    for item in items:
+        notice = issued.get(f"{item.measure_id}|{item.stage}")
+        if notice is not None:
+            item.document = notice.as_payload()
+
+
 def _take_turn(session: Session) -> None:
     """Wait for any other sweep to commit (PostgreSQL: an advisory lock held until this
     transaction ends; SQLite: the caller holds the write lock already)."""
@@ -408,6 +444,7 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
     planning.load(due)
     while due:
         items, reminders = plan_items(planning, due)
+        attach_documents(session, planning, due, items)
         # The next batch and what planning it needs are read before this one is written (its
         # writes move measures before the next batch's position, so they do not change it): on
         # PostgreSQL the writes then run while Python plans the next batch.
