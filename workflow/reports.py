@@ -324,10 +324,10 @@ def next_steps_paragraphs(data: ReportData) -> list[str]:
         listed = "；".join(
             f"{r.title}（{r.unit or '责任部门未定'}，完成时限{cn_date(r.deadline) if r.deadline else '未定'}）"
             for r in open_ones)
-        paragraphs.append(f"尚有{len(open_ones)}项整改措施正在整改：{listed}。将紧盯完成时限，"
-                          "按期整改到位。")
+        paragraphs.append(f"尚有{len(open_ones)}项整改措施正在整改：{listed}。")
     if long_term:
-        paragraphs.append(f"{len(long_term)}项整改措施需长期坚持，将定期报送整改进展。")
+        listed = "；".join(r.title for r in long_term)
+        paragraphs.append(f"{len(long_term)}项整改措施需长期坚持：{listed}。")
     if not paragraphs:
         paragraphs.append("各项整改措施均已整改完成。")
     return paragraphs
