@@ -322,8 +322,8 @@ def next_steps_paragraphs(data: ReportData) -> list[str]:
     paragraphs = []
     if open_ones:
         listed = "；".join(
-            f"{r.title}（{r.unit or '责任部门未定'}，完成时限{cn_date(r.deadline) if r.deadline else '未定'}）"
-            for r in open_ones)
+            f"{r.title}（{r.unit or '责任部门未定'}，"
+            f"完成时限{cn_date(r.deadline) if r.deadline else '未定'}）" for r in open_ones)
         paragraphs.append(f"尚有{len(open_ones)}项整改措施正在整改：{listed}。")
     if long_term:
         listed = "；".join(r.title for r in long_term)

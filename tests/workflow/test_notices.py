@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from docx import Document
+from officialdoc import artefacts_dir, assert_official_form, render_first_page
 from sqlalchemy import select
 
 from notifications.render import render
@@ -23,8 +24,6 @@ from workflow.models import OfficialNotice, OutboxMessage
 from workflow.policy import PolicyError, parse_policy
 from workflow.services.notices import allocate_number
 from workflow.timeutil import SHANGHAI
-
-from officialdoc import artefacts_dir, assert_official_form, render_first_page
 
 Run = Callable[..., Any]
 DEADLINE = date(2026, 10, 9)  # a Friday; Saturday 2026-10-10 is a 调休 working day

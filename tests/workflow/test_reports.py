@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
-
 from officialdoc import (
     artefacts_dir,
     assert_official_form,
     east_asian_font,
     render_first_page,
 )
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Ledger
 from workflow import db
@@ -138,7 +137,8 @@ def test_word_report_is_an_official_document(campaign: dict[str, Any], rectiflow
     assert "整改情况：暂无整改进展报送。" in texts
     # 三、 lists what is left, from the ledger
     steps = texts[part["三、下一步工作打算"] + 1]
-    assert steps.startswith("尚有2项整改措施正在整改：修订维修管理办法（饮食服务中心，完成时限2026年11月20日）")
+    assert steps.startswith("尚有2项整改措施正在整改："
+                            "修订维修管理办法（饮食服务中心，完成时限2026年11月20日）")
     # the unit and the date (Arabic numerals) at the end, right-aligned, the date 4 characters in
     assert texts[-2:] == ["中共某大学后勤总支委员会", "2026年12月3日"]
     assert paragraphs[-1].alignment.name == "RIGHT"

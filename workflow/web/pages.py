@@ -25,12 +25,12 @@ from workflow.ledger import (
     measure_query,
 )
 from workflow.lifecycle import (
-    KIND_LABELS,
-    STATE_LABELS,
-    TRANSITIONS,
     DOCUMENT_KINDS,
+    KIND_LABELS,
     NOTICE_READERS,
     NOTICE_REPLIERS,
+    STATE_LABELS,
+    TRANSITIONS,
     Action,
     Kind,
     Need,
