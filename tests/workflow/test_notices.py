@@ -62,8 +62,13 @@ def notices(rectiflow: Run, *args: str) -> list[dict[str, Any]]:
 def test_the_sweep_issues_one_numbered_document_per_stage(overdue, rectiflow: Run,
                                                           sessions) -> None:
     ids = overdue["measures"]
-    # Given four measures two working days overdue, when the sweep runs
-    assert rectiflow("sweep", "--now", iso("2026-10-12 09:00")).code == 0
+    # Given four measures two working days overdue, a dry run issues nothing
+    preview = rectiflow("sweep", "--dry-run", "--json", "--now", iso("2026-10-12 09:00"))
+    assert preview.code == 0 and preview.json()["documents"] == 4
+    assert notices(rectiflow) == []
+    # When the sweep runs
+    swept = rectiflow("sweep", "--json", "--now", iso("2026-10-12 09:00"))
+    assert swept.code == 0 and swept.json()["documents"] == 4
     # Then each gets a 督办通知书 (stage overdue:1), numbered 1 to 4 in 2026
     first = notices(rectiflow)
     assert [(n["measure_id"], n["kind"], n["number"], n["stage"]) for n in first] == [
@@ -82,7 +87,8 @@ def test_the_sweep_issues_one_numbered_document_per_stage(overdue, rectiflow: Ru
     assert f"https://rf.example.edu.cn/notices/{first[0]['id']}" in shown.text
     assert f"/notices/{first[0]['id']}" in shown.html
     # When the sweep runs again the same day, nothing new is issued
-    assert rectiflow("sweep", "--now", iso("2026-10-12 15:00")).code == 0
+    again = rectiflow("sweep", "--json", "--now", iso("2026-10-12 15:00"))
+    assert again.code == 0 and again.json()["documents"] == 0
     assert notices(rectiflow) == first
     # At three working days overdue the 督办提醒书 follow, numbered on their own from 1
     assert rectiflow("sweep", "--now", iso("2026-10-13 09:00")).code == 0

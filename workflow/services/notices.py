@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -62,6 +62,7 @@ class IssuedNotice:
     id: int
     kind: str
     number: str
+    new: bool = False  # issued by this call, not found issued before
 
     def as_payload(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "number": self.number,
@@ -73,16 +74,23 @@ def format_number(year: int, seq: int) -> str:
     return f"〔{year}〕{seq}号"
 
 
-def allocate_number(session: Session, kind: DocumentKind, year: int) -> int:
-    """The next number of ``kind`` in ``year``, taken in the caller's transaction."""
+def allocate_numbers(session: Session, kind: DocumentKind, year: int, count: int = 1) -> range:
+    """The next ``count`` numbers of ``kind`` in ``year``, taken in the caller's transaction
+    with one statement (a burst issues thousands at once)."""
     table = NoticeCounter.__table__
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
     session.execute(dialect.insert(table)  # type: ignore[arg-type]
                     .values(kind=kind.value, year=year, last=0)
                     .on_conflict_do_nothing(index_elements=["kind", "year"]))
-    return int(session.scalar(
+    last = int(session.scalar(
         update(table).where(table.c.kind == kind.value, table.c.year == year)  # type: ignore[arg-type]
-        .values(last=table.c.last + 1).returning(table.c.last)) or 0)
+        .values(last=table.c.last + count).returning(table.c.last)) or 0)
+    return range(last - count + 1, last + 1)
+
+
+def allocate_number(session: Session, kind: DocumentKind, year: int) -> int:
+    """The next number of ``kind`` in ``year``."""
+    return allocate_numbers(session, kind, year, 1)[0]
 
 
 def _facts(measure: Measure, campaign: Campaign, request: DocumentRequest, today: date,
@@ -132,18 +140,30 @@ def issue_notices(session: Session, requests: Sequence[DocumentRequest], *, now:
                                 joinedload(Measure.problem).joinedload(Problem.area))
         .where(Measure.id.in_(sorted({r.measure_id for r in wanted.values()})))).unique()}
     today = local_date(now)
-    for key, request in sorted(wanted.items(), key=lambda pair: (pair[1].measure_id, pair[0])):
+    ordered = sorted(wanted.values(), key=lambda r: (r.measure_id, r.stage_key))
+    numbers: dict[str, int] = {}
+    for kind in DocumentKind:  # numbers follow the measures' order within each kind
+        of_kind = [r for r in ordered if r.kind is kind]
+        if of_kind:
+            taken = allocate_numbers(session, kind, today.year, len(of_kind))
+            numbers.update(zip((r.stage_key for r in of_kind), taken, strict=True))
+    rows: list[dict[str, Any]] = []
+    for request in ordered:
         measure = measures[request.measure_id]
         facts, reply_due = _facts(measure, measure.campaign, request, today, days)
-        seq = allocate_number(session, request.kind, today.year)
-        notice = OfficialNotice(
-            measure_id=measure.id, campaign_id=measure.campaign_id, kind=request.kind.value,
-            year=today.year, seq=seq, number=format_number(today.year, seq),
-            stage=request.stage, stage_key=key, facts=facts, created_at=now,
-            reply_due=reply_due)
-        session.add(notice)
-        session.flush()
-        found[key] = IssuedNotice(notice.id, notice.kind, notice.number)
+        seq = numbers[request.stage_key]
+        rows.append({"measure_id": measure.id, "campaign_id": measure.campaign_id,
+                     "kind": request.kind.value, "year": today.year, "seq": seq,
+                     "number": format_number(today.year, seq), "stage": request.stage,
+                     "stage_key": request.stage_key, "facts": facts, "created_at": now,
+                     "reply_due": reply_due})
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start:start + 1000]
+        created = session.scalars(insert(OfficialNotice).returning(
+            OfficialNotice.id, sort_by_parameter_order=True), chunk).all()
+        for row, notice_id in zip(chunk, created, strict=True):
+            found[row["stage_key"]] = IssuedNotice(notice_id, row["kind"], row["number"],
+                                                   new=True)
     return found
 
 

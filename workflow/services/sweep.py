@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from workflow import metrics
 from workflow.calendar_store import load_calendar
-from workflow.lifecycle import Kind, Relation, Role, Rule, State, rule_family
+from workflow.lifecycle import Kind, Relation, Role, Rule, State
 from workflow.models import Campaign, Measure, OutboxMessage, Person
 from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
 from workflow.policy import Policy, PolicySet
@@ -148,6 +148,7 @@ class Campaigns:
 class SweepResult:
     measures: int = 0
     messages: list[OutboxMessage] = field(default_factory=list)
+    documents: int = 0  # 督办 documents issued
 
     def as_json(self) -> dict[str, int]:
         return {"messages": len(self.messages), "measures": self.measures}
@@ -381,6 +382,9 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
     return items, reminders
 
 
+OVERDUE_PREFIX = f"{Rule.OVERDUE.value}:"
+
+
 def document_requests(planning: Planning, batch: Sequence[DueMeasure],
                       items: Sequence[PlannedItem]) -> list[DocumentRequest]:
     """The 督办 documents the batch's escalation items call for: an ``overdue:N`` item whose
@@ -388,7 +392,7 @@ def document_requests(planning: Planning, batch: Sequence[DueMeasure],
     measures = {m.id: m for m in batch}
     requests: dict[str, DocumentRequest] = {}
     for item in items:
-        if rule_family(item.rule) is not Rule.OVERDUE or item.deadline is None:
+        if not item.rule.startswith(OVERDUE_PREFIX) or item.deadline is None:
             continue
         key = f"{item.measure_id}|{item.stage}"
         if key in requests:
@@ -403,17 +407,18 @@ def document_requests(planning: Planning, batch: Sequence[DueMeasure],
 
 
 def attach_documents(session: Session, planning: Planning, batch: Sequence[DueMeasure],
-                     items: Sequence[PlannedItem]) -> None:
+                     items: Sequence[PlannedItem]) -> int:
     """Issue the documents the batch calls for and point the escalation items at them (their
-    messages link to the Word file)."""
+    messages link to the Word file); returns how many were issued (not found issued before)."""
     requests = document_requests(planning, batch, items)
     if not requests:
-        return
+        return 0
     issued = issue_notices(session, requests, now=planning.now, days=planning.ctx.days)
     for item in items:
         notice = issued.get(f"{item.measure_id}|{item.stage}")
         if notice is not None:
             item.document = notice.as_payload()
+    return sum(1 for notice in issued.values() if notice.new)
 
 
 def _take_turn(session: Session) -> None:
@@ -444,7 +449,7 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
     planning.load(due)
     while due:
         items, reminders = plan_items(planning, due)
-        attach_documents(session, planning, due, items)
+        result.documents += attach_documents(session, planning, due, items)
         # The next batch and what planning it needs are read before this one is written (its
         # writes move measures before the next batch's position, so they do not change it): on
         # PostgreSQL the writes then run while Python plans the next batch.
