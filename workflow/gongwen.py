@@ -52,8 +52,8 @@ FOOTER_DISTANCE = Mm(23)
 INDENT = Pt(32)   # two characters of 三号
 
 
-class Role(StrEnum):
-    """What one paragraph of an official document is."""
+class Part(StrEnum):
+    """What one paragraph of an official document is (its place in the form)."""
 
     TITLE = "title"
     NUMBER = "number"          # 发文字号 under the title
@@ -70,30 +70,30 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Paragraph:
-    """One paragraph: its role, its text and, for body text, a lead-in (``整改结果：``)."""
+    """One paragraph: its part, its text and, for body text, a lead-in (``整改结果：``)."""
 
-    role: Role
+    part: Part
     text: str = ""
     label: str = ""
 
 
-#: Font, size and bold of each role; headings use Word's heading styles (the outline).
-FORMS: dict[Role, tuple[str, Any, bool]] = {
-    Role.TITLE: (TITLE_FONT, SIZE_2, False),
-    Role.NUMBER: (BODY_FONT, SIZE_3, False),
-    Role.ADDRESSEE: (BODY_FONT, SIZE_3, False),
-    Role.HEADING1: (HEADING1_FONT, SIZE_3, False),
-    Role.HEADING2: (HEADING2_FONT, SIZE_3, False),
-    Role.HEADING3: (BODY_FONT, SIZE_3, True),
-    Role.HEADING4: (BODY_FONT, SIZE_3, False),
-    Role.BODY: (BODY_FONT, SIZE_3, False),
-    Role.BLANK: (BODY_FONT, SIZE_3, False),
-    Role.SIGNER: (BODY_FONT, SIZE_3, False),
-    Role.DATE: (BODY_FONT, SIZE_3, False),
+#: Font, size and bold of each part; headings use Word's heading styles (the outline).
+FORMS: dict[Part, tuple[str, Any, bool]] = {
+    Part.TITLE: (TITLE_FONT, SIZE_2, False),
+    Part.NUMBER: (BODY_FONT, SIZE_3, False),
+    Part.ADDRESSEE: (BODY_FONT, SIZE_3, False),
+    Part.HEADING1: (HEADING1_FONT, SIZE_3, False),
+    Part.HEADING2: (HEADING2_FONT, SIZE_3, False),
+    Part.HEADING3: (BODY_FONT, SIZE_3, True),
+    Part.HEADING4: (BODY_FONT, SIZE_3, False),
+    Part.BODY: (BODY_FONT, SIZE_3, False),
+    Part.BLANK: (BODY_FONT, SIZE_3, False),
+    Part.SIGNER: (BODY_FONT, SIZE_3, False),
+    Part.DATE: (BODY_FONT, SIZE_3, False),
 }
-HEADING_STYLES = {Role.HEADING1: "Heading 1", Role.HEADING2: "Heading 2",
-                  Role.HEADING3: "Heading 3", Role.HEADING4: "Heading 4"}
-INDENTED = {Role.HEADING1, Role.HEADING2, Role.HEADING3, Role.HEADING4, Role.BODY}
+HEADING_STYLES = {Part.HEADING1: "Heading 1", Part.HEADING2: "Heading 2",
+                  Part.HEADING3: "Heading 3", Part.HEADING4: "Heading 4"}
+INDENTED = {Part.HEADING1, Part.HEADING2, Part.HEADING3, Part.HEADING4, Part.BODY}
 
 
 def subject_of(campaign_title: str) -> str:
@@ -256,8 +256,8 @@ def new_document(title: str) -> Any:
     _format_style(normal, BODY_FONT, SIZE_3, False)
     normal.paragraph_format.first_line_indent = INDENT
     _default_run(document)
-    for role, name in HEADING_STYLES.items():
-        font, size, bold = FORMS[role]
+    for part, name in HEADING_STYLES.items():
+        font, size, bold = FORMS[part]
         style = document.styles[name]
         _format_style(style, font, size, bold)
         style.paragraph_format.first_line_indent = INDENT
@@ -269,28 +269,28 @@ def new_document(title: str) -> Any:
 
 
 def add(document: Any, paragraph: Paragraph) -> Any:
-    """Append one paragraph in its role's form."""
-    role = paragraph.role
-    style = HEADING_STYLES.get(role)
+    """Append one paragraph in its part's form."""
+    part = paragraph.part
+    style = HEADING_STYLES.get(part)
     shown = document.add_paragraph(style=style) if style else document.add_paragraph()
     pf = shown.paragraph_format
     pf.space_before = Pt(0)
     pf.space_after = Pt(0)
     pf.line_spacing = LINE_PITCH
     pf.line_spacing_rule = WD_LINE_SPACING.EXACTLY
-    pf.first_line_indent = INDENT if role in INDENTED else Pt(0)
-    if role == Role.TITLE:
+    pf.first_line_indent = INDENT if part in INDENTED else Pt(0)
+    if part == Part.TITLE:
         shown.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    elif role == Role.NUMBER:
+    elif part == Part.NUMBER:
         shown.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    elif role in (Role.SIGNER, Role.DATE):
+    elif part in (Part.SIGNER, Part.DATE):
         shown.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-    elif role == Role.BODY:
+    elif part == Part.BODY:
         shown.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
-    font, size, bold = FORMS[role]
+    font, size, bold = FORMS[part]
     if paragraph.label:
         _format_run(shown.add_run(paragraph.label), font, size, bold)
-    if paragraph.text or role == Role.BLANK:
+    if paragraph.text or part == Part.BLANK:
         _format_run(shown.add_run(paragraph.text), font, size, bold)
     return shown
 
@@ -313,13 +313,13 @@ def no_autospace(paragraph: Any) -> None:
 
 def add_signature(document: Any, signer: str | None, date_text: str) -> None:
     """正文下空一行 the unit (if any), then the date, right-aligned as GB/T 9704 places them."""
-    add(document, Paragraph(Role.BLANK))
+    add(document, Paragraph(Part.BLANK))
     if signer:
-        unit = add(document, Paragraph(Role.SIGNER, signer))
+        unit = add(document, Paragraph(Part.SIGNER, signer))
         shift = (text_width(date_text) - text_width(signer)) / 2
         unit.paragraph_format.right_indent = Pt(16 * max(4 + shift, 2))
         no_autospace(unit)
-    date_paragraph = add(document, Paragraph(Role.DATE, date_text))
+    date_paragraph = add(document, Paragraph(Part.DATE, date_text))
     date_paragraph.paragraph_format.right_indent = Pt(16 * 4)
     no_autospace(date_paragraph)
 

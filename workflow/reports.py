@@ -345,7 +345,7 @@ def report_paragraphs(data: ReportData, options: ReportOptions | None = None
     """The report as paragraphs in reading order, shared by the Word and Markdown writers (the
     unit and the date at the end are the writers' own)."""
     options = options or ReportOptions()
-    P, R = gongwen.Paragraph, gongwen.Role
+    P, R = gongwen.Paragraph, gongwen.Part
     to = options.to or data.facts.report_to
     shown = [P(R.TITLE, official_title(data.title)), P(R.BLANK)]
     if to:
@@ -376,7 +376,7 @@ def _same(title: str, problem: str) -> bool:
 
 def _measure_paragraphs(data: ReportData, problem: str, measures: list[MeasureRecord]
                         ) -> list[gongwen.Paragraph]:
-    P, R = gongwen.Paragraph, gongwen.Role
+    P, R = gongwen.Paragraph, gongwen.Part
     shown: list[gongwen.Paragraph] = []
     many = len(measures) > 1
     for m, r in enumerate(measures, start=1):
@@ -397,13 +397,13 @@ def signature(data: ReportData, options: ReportOptions | None = None) -> tuple[s
 
 
 def report_markdown(data: ReportData, options: ReportOptions | None = None) -> str:
-    marks = {gongwen.Role.TITLE: "# ", gongwen.Role.HEADING1: "## ", gongwen.Role.HEADING2: "### ",
-             gongwen.Role.HEADING3: "#### ", gongwen.Role.HEADING4: "##### "}
+    marks = {gongwen.Part.TITLE: "# ", gongwen.Part.HEADING1: "## ", gongwen.Part.HEADING2: "### ",
+             gongwen.Part.HEADING3: "#### ", gongwen.Part.HEADING4: "##### "}
     lines: list[str] = []
     for paragraph in report_paragraphs(data, options):
-        if paragraph.role == gongwen.Role.BLANK:
+        if paragraph.part == gongwen.Part.BLANK:
             continue
-        mark = marks.get(paragraph.role)
+        mark = marks.get(paragraph.part)
         if mark is not None:
             lines.append(mark + _md_escape(paragraph.text))
         elif paragraph.label:

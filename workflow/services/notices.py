@@ -257,7 +257,7 @@ def _cn_date(iso: str) -> str:
 def notice_paragraphs(notice: OfficialNotice) -> list[gongwen.Paragraph]:
     """The document: title, number, the unit addressed, the facts, what is required and by
     when, and the people responsible."""
-    P, R = gongwen.Paragraph, gongwen.Role
+    P, R = gongwen.Paragraph, gongwen.Part
     form = DOCUMENT_KINDS[DocumentKind(notice.kind)]
     f = notice.facts
     unit = f.get("unit") or f.get("owner") or "责任单位"
