@@ -231,6 +231,11 @@ def test_excel_ledger_imports_again_unchanged(campaign: dict[str, Any], rectiflo
     assert first["状态"] == "已销号" and first["整改结果"] == "完成"
     assert first["销号日期"] == datetime(2026, 11, 10)
     assert first["最新进展"] == "已完成制订教职工政治理论学习方案。"
+    # the statistics sheet states the report's title and its totals, counted the same way
+    stats = {row[0]: row[1] for row in load_workbook(out)["统计"].iter_rows(values_only=True)}
+    assert stats["报告"] == "关于后勤党总支巡察整改情况的报告"
+    assert stats["总体情况"] == SUMMARY
+    assert (stats["整改措施"], stats["整改完成"], stats["长期坚持"], stats["暂未完成"]) == (4, 1, 1, 2)
     # When it is imported into a new campaign
     result = rectiflow("import", "ledger", str(out), "--campaign", "再次导入", "--json")
     assert result.code == 0, result.err
