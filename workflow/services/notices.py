@@ -2,7 +2,7 @@
 year, read, downloaded as Word, and answered (回执).
 
 Issuing runs in the sweep's transaction. A document's number comes from ``notice_counter``
-(``UPDATE … SET last = last + 1 … RETURNING last``): on PostgreSQL the row lock makes a second
+(``UPDATE … SET last = last + n … RETURNING last``): on PostgreSQL the row lock makes a second
 transaction wait for the first to commit and then read its number, so two issuers never give the
 same number; the unique (kind, year, seq) constraint guards it besides. A number is never given
 again: the counter only grows, and a rolled-back transaction rolls back its document with it.
