@@ -290,8 +290,17 @@ def add(document: Any, paragraph: Paragraph) -> Any:
     font, size, bold = FORMS[part]
     if paragraph.label:
         _format_run(shown.add_run(paragraph.label), font, size, bold)
-    if paragraph.text or part == Part.BLANK:
-        _format_run(shown.add_run(paragraph.text), font, size, bold)
+    text, rest = paragraph.text, ""
+    if part == Part.HEADING3 and "。" in text[:-1]:
+        # "1.组织学习还不到位。党总支未按照…": the heading is its first sentence, in bold; the
+        # problem's description runs on in the body's form, as documents set it
+        cut = text.index("。") + 1
+        text, rest = text[:cut], text[cut:]
+    if text or part == Part.BLANK:
+        _format_run(shown.add_run(text), font, size, bold)
+    if rest:
+        body_font, body_size, body_bold = FORMS[Part.BODY]
+        _format_run(shown.add_run(rest), body_font, body_size, body_bold)
     return shown
 
 

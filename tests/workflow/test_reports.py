@@ -329,3 +329,7 @@ def test_an_imported_report_keeps_its_numbering(rectiflow: Run, tmp_path: Path) 
         "整改结果：暂未完成",
     ]
     assert not any(t.startswith("整改措施") for t in texts)
+    # a problem's first sentence is its heading, in bold; its description runs on unbolded
+    document = Document(str(out))
+    [problem] = [p for p in document.paragraphs if p.text == "2.公务用车管理不规范。"]
+    assert [r.font.bold for r in problem.runs] == [True]
