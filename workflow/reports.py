@@ -303,7 +303,14 @@ def organisation_paragraphs(data: ReportData) -> list[str]:
     if data.facts.first_responsible:
         sentences.append(f"{data.facts.first_responsible}作为整改第一责任人，对整改工作负总责。")
     ledger = (f"对照反馈的{len(data.areas)}个方面{problems}个问题，建立整改台账，制定整改措施"
-              f"{counts.total}项，逐项明确责任领导、责任部门、责任人和完成时限")
+              f"{counts.total}项")
+    # only what the ledger holds: imported measures may still lack a leader, unit or deadline
+    assigned = sum(1 for r in records if r.leader_id is not None and r.unit
+                   and r.owner_id is not None and (r.deadline is not None or r.kind == "long_term"))
+    if assigned and assigned == len(records):
+        ledger += "，逐项明确责任领导、责任部门、责任人和完成时限"
+    elif assigned:
+        ledger += f"，其中{assigned}项已明确责任领导、责任部门、责任人和完成时限"
     if leaders or units:
         ledger += f"，涉及责任领导{len(leaders)}人、责任部门{len(units)}个"
     sentences.append(ledger + "。")

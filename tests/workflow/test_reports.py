@@ -329,6 +329,10 @@ def test_an_imported_report_keeps_its_numbering(rectiflow: Run, tmp_path: Path) 
         "整改结果：暂未完成",
     ]
     assert not any(t.startswith("整改措施") for t in texts)
+    # 一、 says only what the ledger holds: these measures have no leader, unit or deadline yet
+    assert texts[texts.index("一、组织整改落实情况") + 1] == (
+        "对照反馈的1个方面2个问题，建立整改台账，制定整改措施3项。各责任部门累计报送整改进展3次，"
+        "已对账销号0项。")
     # a problem's first sentence is its heading, in bold; its description runs on unbolded
     document = Document(str(out))
     [problem] = [p for p in document.paragraphs if p.text == "2.公务用车管理不规范。"]
