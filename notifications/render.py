@@ -33,6 +33,14 @@ def _measures(session: Session, ids: Sequence[int]) -> dict[int, Measure]:
     return found
 
 
+def _document(document: dict[str, Any] | None, base_url: str) -> dict[str, str] | None:
+    """The 督办 document an escalation item issued, with the link to its Word file."""
+    if not document:
+        return None
+    return {"name": f"{document['label']}{document['number']}",
+            "link": f"{base_url}/notices/{document['id']}"}
+
+
 def render(session: Session, message: OutboxMessage, base_url: str,
            link_maker: LinkMaker | None = None) -> Rendered:
     """The texts of one message, for every channel's needs."""
@@ -61,6 +69,7 @@ def render(session: Session, message: OutboxMessage, base_url: str,
             "colour": item.get("colour"),
             "link": f"{base_url}/measures/{measure.id}",
             "action_link": special,
+            "document": _document(item.get("document"), base_url),
             "group": (RULE_LABELS.get(item["rule"], item["rule"]) if message.kind == MessageKind.EVENT
                       else URGENCY_LABELS[item["urgency"]]),
         })

@@ -24,6 +24,7 @@ from workflow.commands import (
     doctor,
     imports,
     measures,
+    notices,
     processes,
     reminders,
     reporting,
@@ -61,7 +62,7 @@ def db_upgrade(app: App) -> None:
 
 # ``outbox`` (reminders) comes before ``delivery``, which adds ``outbox retry`` to it.
 for _module in (users, campaigns, imports, measures, audit, reminders, delivery, calendar,
-                processes, reporting, backup, doctor, archive):
+                processes, reporting, notices, backup, doctor, archive):
     _module.register(cli)
 
 

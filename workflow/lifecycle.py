@@ -486,3 +486,63 @@ def check(action: Action, *, measure_id: int, state: State, person: str,
             field=missing[0].value,
         )
     return transition
+
+
+# ------------------------------------------------------------------ 督办 documents
+
+
+class DocumentKind(StrEnum):
+    """A formal 督办 document an escalation stage may issue (五书制: 通知书 → 提醒书 → 告诫书 →
+    问责建议书); numbered per kind and year (``〔2026〕7号``)."""
+
+    NOTICE = "notice"                  # 督办通知书
+    REMINDER = "reminder"              # 督办提醒书
+    WARNING = "warning"                # 督办告诫书
+    ACCOUNTABILITY = "accountability"  # 问责建议书
+
+    @property
+    def label(self) -> str:
+        return DOCUMENT_KINDS[self].label
+
+
+@dataclass(frozen=True)
+class DocumentForm:
+    """What one kind of 督办 document says besides the facts of the measure: its title and
+    what it requires of the unit (``{reply_due}`` and ``{issuer}`` are filled in)."""
+
+    kind: DocumentKind
+    label: str
+    requirement: str
+
+
+DOCUMENT_KINDS: Mapping[DocumentKind, DocumentForm] = {form.kind: form for form in (
+    DocumentForm(DocumentKind.NOTICE, "督办通知书",
+                 "请你单位高度重视，立即组织力量推进整改，并于{reply_due}前将整改进展情况和逾期原因"
+                 "书面报送{issuer}（回执）。"),
+    DocumentForm(DocumentKind.REMINDER, "督办提醒书",
+                 "该事项经督办仍未完成整改。请你单位主要负责人亲自过问，于{reply_due}前完成整改，"
+                 "或书面说明逾期原因、整改措施和完成时间安排，报送{issuer}（回执）。"),
+    DocumentForm(DocumentKind.WARNING, "督办告诫书",
+                 "该事项经督办、提醒仍未完成整改，现予以告诫。请你单位于{reply_due}前完成整改并书面"
+                 "报送{issuer}（回执）；逾期仍未完成的，将按规定提出问责建议。"),
+    DocumentForm(DocumentKind.ACCOUNTABILITY, "问责建议书",
+                 "该事项经督办、提醒、告诫仍未完成整改，建议按照有关规定对相关责任人予以问责。"
+                 "请于{reply_due}前将处理意见书面反馈{issuer}（回执）。"),
+)}
+
+
+def parse_document_kind(name: str) -> DocumentKind | None:
+    """The document kind named ``name`` (code name or Chinese label); None if there is none."""
+    for kind, form in DOCUMENT_KINDS.items():
+        if name in (kind.value, form.label):
+            return kind
+    return None
+
+
+#: Who sees a measure's 督办 documents (the measure page, the download) and who may record the
+#: reply (回执) to one: the supervised unit answers, the 整改办 may record an answer on paper.
+NOTICE_READERS: frozenset[Relation] = frozenset({
+    Relation.OWNER, Relation.UNIT_MEMBER, Relation.LEADER, Relation.FIRST_RESPONSIBLE,
+    Relation.REVIEWER, Relation.ADMIN})
+NOTICE_REPLIERS: frozenset[Relation] = frozenset({
+    Relation.OWNER, Relation.UNIT_MEMBER, Relation.REVIEWER, Relation.ADMIN})

@@ -120,6 +120,15 @@ class Campaign(Base):
     #: Ids of the people named as acceptors (三方验收) when the campaign was created on the web;
     #: stored for the acceptance rules, which do not read it yet.
     acceptors: Mapped[list[int] | None] = mapped_column(JSON)
+    #: The official report's 主送机关 and 落款 (``report --to/--from`` override them).
+    report_to: Mapped[str | None] = mapped_column(String(200))
+    report_from: Mapped[str | None] = mapped_column(String(200))
+    #: The report's editable parts: 一、组织整改落实情况 and 三、下一步工作打算 (paragraphs
+    #: separated by line breaks); None: the report states the ledger's facts instead.
+    organisation_text: Mapped[str | None] = mapped_column(Text)
+    next_steps_text: Mapped[str | None] = mapped_column(Text)
+    #: Who issues the campaign's 督办 documents (the supervising office, 整改办).
+    supervising_office: Mapped[str | None] = mapped_column(String(200))
 
     first_responsible: Mapped[Person | None] = relationship()
     areas: Mapped[list[Area]] = relationship(back_populates="campaign", order_by="Area.position")
@@ -404,3 +413,48 @@ class HistoryOrigin(Base):
     actor_id: Mapped[int | None]
     on_behalf_of_id: Mapped[int | None]
     source: Mapped[str] = mapped_column(String(200))
+
+
+class OfficialNotice(Base):
+    """A numbered 督办 document (督办通知书, 督办提醒书, ...) issued to a measure's unit when the
+    sweep reaches an escalation stage that names one.
+
+    ``facts`` keeps what the document says as it was issued (unit, measure, deadlines, days
+    overdue, reply due, issuer), so the Word file made from it later is the same document.
+    ``number`` (``〔2026〕7号``) counts per kind and year (``NoticeCounter``), never reused;
+    ``stage_key`` (measure, deadline, stage) makes a sweep run twice issue it once.
+    """
+
+    __tablename__ = "official_notice"
+    __table_args__ = (UniqueConstraint("kind", "year", "seq"),
+                      Index("ix_official_notice_campaign", "campaign_id", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    measure_id: Mapped[int] = mapped_column(ForeignKey("measure.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    year: Mapped[int]
+    seq: Mapped[int]
+    number: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(32))
+    stage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    reply_due: Mapped[date | None] = mapped_column(Date)
+    reply_text: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[datetime | None]
+    replied_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+
+    measure: Mapped[Measure] = relationship()
+    replied_by: Mapped[Person | None] = relationship()
+
+
+class NoticeCounter(Base):
+    """The last number given to a 督办 document of one kind in one year: incremented in the
+    issuing transaction (a row lock on PostgreSQL), so numbers are never given twice."""
+
+    __tablename__ = "notice_counter"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)

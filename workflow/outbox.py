@@ -47,6 +47,7 @@ class PlannedItem:
     reason: str
     on_behalf_of: str | None = None  # the absent person this delegate receives it for
     colour: str | None = None
+    document: dict[str, Any] | None = None  # the 督办 document the stage issued (id, number, …)
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,12 @@ def _shown_order(item: dict[str, Any]) -> tuple[int, int]:
 
 def _item_payload(item: PlannedItem) -> dict[str, Any]:
     """The item as its message lists it."""
-    return {"measure_id": item.measure_id, "rule": item.rule, "urgency": item.urgency,
-            "reason": item.reason, "colour": item.colour, "on_behalf_of": item.on_behalf_of,
-            "deadline": item.deadline.isoformat() if item.deadline else None}
+    payload = {"measure_id": item.measure_id, "rule": item.rule, "urgency": item.urgency,
+               "reason": item.reason, "colour": item.colour, "on_behalf_of": item.on_behalf_of,
+               "deadline": item.deadline.isoformat() if item.deadline else None}
+    if item.document is not None:
+        payload["document"] = item.document
+    return payload
 
 
 class ItemRow(TypedDict):

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from workflow.errors import RectiflowError
-from workflow.lifecycle import REMINDER_RECIPIENTS, Kind, Relation
+from workflow.lifecycle import (
+    DOCUMENT_KINDS,
+    REMINDER_RECIPIENTS,
+    DocumentKind,
+    Kind,
+    Relation,
+    parse_document_kind,
+)
 
 COLOURS = {"yellow": "黄牌", "red": "红牌"}
 
@@ -36,6 +43,8 @@ class Escalation:
     overdue: int
     to: tuple[Relation, ...]
     colour: str
+    #: the 督办 document this stage issues (``document = "督办通知书"``), if any
+    document: DocumentKind | None = None
 
     @property
     def colour_label(self) -> str:
@@ -51,8 +60,9 @@ class Policy:
     window_working_days_only: bool = True
     before: tuple[int, ...] = (7, 3, 1, 0)
     escalation: tuple[Escalation, ...] = (
-        Escalation(1, (Relation.OWNER, Relation.LEADER), "yellow"),
-        Escalation(3, (Relation.OWNER, Relation.LEADER, Relation.FIRST_RESPONSIBLE), "red"),
+        Escalation(1, (Relation.OWNER, Relation.LEADER), "yellow", DocumentKind.NOTICE),
+        Escalation(3, (Relation.OWNER, Relation.LEADER, Relation.FIRST_RESPONSIBLE), "red",
+                   DocumentKind.REMINDER),
     )
     repeat_every: int = 5
     review_sla: int = 2
@@ -61,6 +71,17 @@ class Policy:
     checkin_months: int = 1
     immediate_default_deadline: int = 5
     daily_nudge: bool = True
+    #: ``[documents] enabled``: whether the stages' 督办 documents are issued at all
+    documents_enabled: bool = True
+    #: ``[documents] reply_days``: working days the unit has for its written reply (回执)
+    reply_days: int = 3
+
+    def document_at(self, overdue: int) -> DocumentKind | None:
+        """The document the escalation stage at ``overdue`` working days issues; None if that
+        is no stage of the ladder (a repeat), it names none, or documents are switched off."""
+        if not self.documents_enabled:
+            return None
+        return next((s.document for s in self.escalation if s.overdue == overdue), None)
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity, for the lru_cache below
@@ -149,6 +170,17 @@ def _recipients(value: Any, where: str) -> tuple[Relation, ...]:
     return tuple(dict.fromkeys(Relation(role) for role in value))
 
 
+def _document(value: Any, where: str) -> DocumentKind | None:
+    """A stage's document: a kind's code name or Chinese label; "" or false for none."""
+    if value is None or value is False or value == "":
+        return None
+    kind = parse_document_kind(value) if isinstance(value, str) else None
+    if kind is None:
+        known = "、".join(f"{k.value}（{f.label}）" for k, f in DOCUMENT_KINDS.items())
+        raise PolicyError(where, f"未知督办文书 {value!r}；可用：{known}，或 \"\" 表示不发文书")
+    return kind
+
+
 def _escalation(doc: Mapping[str, Any]) -> tuple[Escalation, ...]:
     steps = doc.get("escalation", [])
     if not isinstance(steps, list) or not steps:
@@ -162,7 +194,8 @@ def _escalation(doc: Mapping[str, Any]) -> tuple[Escalation, ...]:
         if colour not in COLOURS:
             raise PolicyError(f"{where}.colour", f"应为 yellow 或 red，而不是 {colour!r}")
         result.append(Escalation(_int(step.get("overdue"), f"{where}.overdue", 1, 250),
-                                 _recipients(step.get("to"), f"{where}.to"), colour))
+                                 _recipients(step.get("to"), f"{where}.to"), colour,
+                                 _document(step.get("document"), f"{where}.document")))
     overdue = [s.overdue for s in result]
     if overdue != sorted(set(overdue)):
         raise PolicyError("escalation", f"各级的 overdue 应严格递增，而不是 {overdue}")
@@ -189,8 +222,14 @@ def build_policy(doc: Mapping[str, Any]) -> Policy:
     immediate = _table(doc, "immediate")
     daily_nudge = immediate.get("daily_nudge", True)
     working_only = window.get("working_days_only", True)
+    documents = _table(doc, "documents")
+    unknown = sorted(set(documents) - {"enabled", "reply_days"})
+    if unknown:
+        raise PolicyError(f"documents.{unknown[0]}", "未知配置项；可用：enabled、reply_days")
+    documents_enabled = documents.get("enabled", True)
     for where, flag in (("immediate.daily_nudge", daily_nudge),
-                        ("send_window.working_days_only", working_only)):
+                        ("send_window.working_days_only", working_only),
+                        ("documents.enabled", documents_enabled)):
         if not isinstance(flag, bool):
             raise PolicyError(where, f"应为 true 或 false，而不是 {flag!r}")
     return Policy(
@@ -207,11 +246,13 @@ def build_policy(doc: Mapping[str, Any]) -> Policy:
         immediate_default_deadline=_int(immediate.get("default_deadline", 5),
                                         "immediate.default_deadline", 0, 60),
         daily_nudge=daily_nudge,
+        documents_enabled=documents_enabled,
+        reply_days=_int(documents.get("reply_days", 3), "documents.reply_days", 1, 60),
     )
 
 
 KNOWN_TABLES = {"send_window", "reminders", "escalation", "escalation_repeat", "sla", "long_term",
-                "immediate", "kind", "calendar", "digest"}
+                "immediate", "kind", "calendar", "digest", "documents"}
 #: Tables that hold for the whole installation and cannot be overridden per campaign.
 GLOBAL_TABLES = {"calendar", "digest"}
 

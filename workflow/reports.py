@@ -1,23 +1,29 @@
 """The official report (整改情况报告) as Word or Markdown, and the ledger (台账) as Excel.
 
-The report follows the documents institutions write by hand: a summary with the counts in
-official wording, then each 方面 → 问题 → 整改措施 with 整改结果 (完成 / 基本完成，长期坚持 /
-暂未完成) and 整改情况 (the dated progress texts). The Excel ledger has the import's columns
-first, so an exported ledger imports again unchanged, and state, dates and the latest progress
-after them (the importer ignores columns it does not know).
+The report takes the form of an official document (GB/T 9704-2012, ``workflow.gongwen``) and the
+content order of the reports institutions write by hand: the title 关于…整改情况的报告, the
+主送机关, an opening paragraph with the totals counted as the campaign's source document counts
+them, 一、组织整改落实情况 (the campaign's own text, or the ledger's facts), 二、整改落实情况 with
+each 方面 → 问题 (sub-problems under their parent) → 整改措施, 整改结果 and 整改情况 (the progress
+texts as written), 三、下一步工作打算 (the campaign's own text, or what is left open), then the
+落款 and the 成文日期. Nothing is said that the data does not hold. The Excel ledger has the
+import's columns first, so an exported ledger imports again unchanged, and state, dates and the
+latest progress after them (the importer ignores columns it does not know).
 """
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflow import gongwen
 from workflow.errors import InputError, NotFound
 from workflow.importers.ledger import HEADER_LABEL
 from workflow.importers.report.parsed import Counting, Level, Result
@@ -67,6 +73,19 @@ class AreaSection:
     problems: list[ProblemSection] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class CampaignFacts:
+    """What the report says about the campaign besides its measures: the feedback date, the
+    first responsible, and the texts and addressees kept per campaign."""
+
+    feedback_date: date | None = None
+    first_responsible: str | None = None
+    report_to: str | None = None
+    report_from: str | None = None
+    organisation_text: str | None = None
+    next_steps_text: str | None = None
+
+
 @dataclass
 class ReportData:
     """Everything a report shows, read once."""
@@ -79,9 +98,23 @@ class ReportData:
     areas: list[AreaSection]
     progress: dict[int, list[Progress]]
     people: dict[int, tuple[str, str]]  # id → (name, email)
+    facts: CampaignFacts = field(default_factory=CampaignFacts)
 
     def person_email(self, pid: int | None) -> str:
         return self.people[pid][1] if pid is not None and pid in self.people else ""
+
+    def records(self) -> list[MeasureRecord]:
+        return [r for area in self.areas for p in area.problems for r in p.all_measures()]
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The 主送机关, the 落款 and the 成文日期 of one export (``report --to/--from/--date``);
+    unset ones come from the campaign, the date from the report's moment."""
+
+    to: str | None = None
+    sender: str | None = None
+    on: date | None = None
 
 
 def _problem_paths(session: Session, problem_ids: set[int]) -> dict[int, tuple[int, ...]]:
@@ -157,8 +190,13 @@ def load_report(session: Session, campaign_id: int, now: datetime, days: Workday
     counting = Counting.from_json(campaign.counting)
     summary = (counted_summary(stats.counts, areas, counting, campaign.title) if counting
                else official_summary(stats.counts, stats.areas, problems, campaign.title))
+    first = session.get(Person, campaign.first_responsible_id) \
+        if campaign.first_responsible_id else None
+    facts = CampaignFacts(campaign.feedback_date, first.name if first else None,
+                          campaign.report_to, campaign.report_from, campaign.organisation_text,
+                          campaign.next_steps_text)
     return ReportData(campaign.id, campaign.title, as_utc(now), stats, summary, areas,
-                      dict(progress), people)
+                      dict(progress), people, facts)
 
 
 def counted_summary(counts: Counts, areas: list[AreaSection], counting: Counting,
@@ -221,74 +259,176 @@ def cn_date(moment: datetime | date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
+def official_title(campaign_title: str) -> str:
+    """关于…整改情况的报告, without doubling what the campaign's title already says
+    ("…反馈问题整改" → "关于…反馈问题整改情况的报告")."""
+    return f"关于{gongwen.subject_of(campaign_title)}整改情况的报告"
+
+
 def progress_text(items: list[Progress]) -> str:
-    """整改情况: the progress texts with their dates, oldest first."""
+    """整改情况: the progress texts as their authors wrote them, oldest first."""
     if not items:
         return "暂无整改进展报送。"
-    return "；".join(f"{cn_date(p.at)}，{p.text.strip().rstrip('。；;')}" for p in items) + "。"
+    parts = [p.text.strip() for p in items if p.text.strip()]
+    return "".join(t if t[-1] in "。！？；.!?" else t + "。" for t in parts) or "暂无整改进展报送。"
 
 
-@dataclass(frozen=True)
-class Block:
-    """One paragraph of the report: ``level`` 0 title, 1–3 headings, None body text."""
-
-    text: str
-    level: int | None = None
-    label: str | None = None  # a bold lead-in like "整改结果："
+def _paragraphs(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def report_blocks(data: ReportData) -> list[Block]:
-    """The report as a list of paragraphs, shared by the Word and Markdown writers."""
-    blocks = [Block(f"{data.title}整改情况报告", 0),
-              Block(f"（截至{cn_date(data.as_of)}）"),
-              Block("一、整改工作总体情况", 1),
-              Block(data.summary)]
+def opening(data: ReportData) -> str:
+    """The opening paragraph: when the feedback came, the totals as of the report's day, and
+    the formula that announces the report."""
+    parts = []
+    if data.facts.feedback_date is not None:
+        parts.append(f"{cn_date(data.facts.feedback_date)}，收到{source_words(data.title)}意见。")
+    parts.append(f"截至{cn_date(data.as_of)}，{data.summary}")
+    parts.append("现将整改情况报告如下。")
+    return "".join(parts)
+
+
+def organisation_paragraphs(data: ReportData) -> list[str]:
+    """一、组织整改落实情况: the campaign's own text when set, else the ledger's facts (who is
+    responsible, how the work was divided, what was verified and signed off)."""
+    if data.facts.organisation_text and data.facts.organisation_text.strip():
+        return _paragraphs(data.facts.organisation_text)
+    records = data.records()
     counts = data.stats.counts
-    if counts.overdue:
-        blocks.append(Block(f"逾期未完成的整改措施{counts.overdue}项，已按督办程序提醒和督促。"))
-    blocks.append(Block("二、整改事项完成情况", 1))
+    problems = sum(len(a.problems) for a in data.areas)
+    leaders = {r.leader_id for r in records if r.leader_id is not None}
+    units = {r.unit for r in records if r.unit}
+    reports = sum(len(items) for items in data.progress.values())
+    sentences = []
+    if data.facts.first_responsible:
+        sentences.append(f"{data.facts.first_responsible}作为整改第一责任人，对整改工作负总责。")
+    ledger = (f"对照反馈的{len(data.areas)}个方面{problems}个问题，建立整改台账，制定整改措施"
+              f"{counts.total}项")
+    # only what the ledger holds: imported measures may still lack a leader, unit or deadline
+    assigned = sum(1 for r in records if r.leader_id is not None and r.unit
+                   and r.owner_id is not None and (r.deadline is not None or r.kind == "long_term"))
+    if assigned and assigned == len(records):
+        ledger += "，逐项明确责任领导、责任部门、责任人和完成时限"
+    elif assigned:
+        ledger += f"，其中{assigned}项已明确责任领导、责任部门、责任人和完成时限"
+    if leaders or units:
+        ledger += f"，涉及责任领导{len(leaders)}人、责任部门{len(units)}个"
+    sentences.append(ledger + "。")
+    sentences.append(f"各责任部门累计报送整改进展{reports}次，已对账销号{counts.completed}项。")
+    return ["".join(sentences)]
+
+
+def next_steps_paragraphs(data: ReportData) -> list[str]:
+    """三、下一步工作打算: the campaign's own text when set, else what the ledger says is left:
+    the measures still open with their deadlines, and the long-term ones."""
+    if data.facts.next_steps_text and data.facts.next_steps_text.strip():
+        return _paragraphs(data.facts.next_steps_text)
+    records = data.records()
+    open_ones = [r for r in records if r.result_label == "暂未完成"]
+    long_term = [r for r in records if r.result_label != "暂未完成" and r.result_label != "完成"]
+    paragraphs = []
+    if open_ones:
+        listed = "；".join(
+            f"{r.title}（{r.unit or '责任部门未定'}，"
+            f"完成时限{cn_date(r.deadline) if r.deadline else '未定'}）" for r in open_ones)
+        paragraphs.append(f"尚有{len(open_ones)}项整改措施正在整改：{listed}。")
+    if long_term:
+        listed = "；".join(r.title for r in long_term)
+        paragraphs.append(f"{len(long_term)}项整改措施需长期坚持：{listed}。")
+    if not paragraphs:
+        paragraphs.append("各项整改措施均已整改完成。")
+    return paragraphs
+
+
+def _area_heading(n: int, title: str) -> str:
+    """（一）反馈问题：…, unless the area's title names itself already ("关于…方面问题")."""
+    if title.startswith("关于") or title.endswith("问题"):
+        return f"（{cn_number(n)}）{title}"
+    return f"（{cn_number(n)}）反馈问题：{title}"
+
+
+def report_paragraphs(data: ReportData, options: ReportOptions | None = None
+                      ) -> list[gongwen.Paragraph]:
+    """The report as paragraphs in reading order, shared by the Word and Markdown writers (the
+    unit and the date at the end are the writers' own)."""
+    options = options or ReportOptions()
+    P, R = gongwen.Paragraph, gongwen.Part
+    to = options.to or data.facts.report_to
+    shown = [P(R.TITLE, official_title(data.title)), P(R.BLANK)]
+    if to:
+        shown.append(P(R.ADDRESSEE, f"{to.rstrip('：:')}："))
+    shown.append(P(R.BODY, opening(data)))
+    shown.append(P(R.HEADING1, "一、组织整改落实情况"))
+    shown.extend(P(R.BODY, text) for text in organisation_paragraphs(data))
+    shown.append(P(R.HEADING1, "二、整改落实情况"))
     for a, area in enumerate(data.areas, start=1):
-        blocks.append(Block(f"（{cn_number(a)}）反馈问题：{area.title}", 2))
+        shown.append(P(R.HEADING2, _area_heading(a, area.title)))
         for p, problem in enumerate(area.problems, start=1):
-            blocks.append(Block(f"{p}.{problem.text}", 3))
-            blocks.extend(_measure_blocks(data, problem.measures))
+            shown.append(P(R.HEADING3, f"{p}.{problem.text}"))
+            shown.extend(_measure_paragraphs(data, problem.text, problem.measures))
             for c, child in enumerate(problem.children, start=1):
-                blocks.append(Block(f"问题{circled(c)}：{child.text}", 4))
-                blocks.extend(_measure_blocks(data, child.all_measures()))
-    blocks.append(Block("三、下一步工作", 1))
-    blocks.append(Block("对已完成的整改事项适时开展“回头看”，巩固整改成果；对长期坚持的整改事项建立长效"
-                        "机制，定期报送进展；对尚未完成的整改事项紧盯时限、压实责任，确保按期整改到位。"))
-    return blocks
+                shown.append(P(R.HEADING4, f"（{c}）{child.text}"))
+                shown.extend(_measure_paragraphs(data, child.text, child.all_measures()))
+    shown.append(P(R.HEADING1, "三、下一步工作打算"))
+    shown.extend(P(R.BODY, text) for text in next_steps_paragraphs(data))
+    return shown
 
 
-def _measure_blocks(data: ReportData, measures: list[MeasureRecord]) -> list[Block]:
-    blocks: list[Block] = []
+def _same(title: str, problem: str) -> bool:
+    """A measure named after its problem (a report import does that): no 整改措施 line."""
+    def plain(text: str) -> str:
+        return text.strip().rstrip("。.；;")
+    return plain(title) == plain(problem) or plain(problem).startswith(plain(title))
+
+
+def _measure_paragraphs(data: ReportData, problem: str, measures: list[MeasureRecord]
+                        ) -> list[gongwen.Paragraph]:
+    P, R = gongwen.Paragraph, gongwen.Part
+    shown: list[gongwen.Paragraph] = []
     many = len(measures) > 1
     for m, r in enumerate(measures, start=1):
-        blocks.append(Block(f"（{m}）{r.title}" if many else r.title, None, "整改措施："))
-        blocks.append(Block(r.result_label, None, "整改结果："))
-        blocks.append(Block(progress_text(data.progress.get(r.id, [])), None, "整改情况："))
-    return blocks
+        if many:
+            shown.append(P(R.BODY, r.title, f"整改措施{m}："))
+        elif not _same(r.title, problem):
+            shown.append(P(R.BODY, r.title, "整改措施："))
+        shown.append(P(R.BODY, r.result_label, "整改结果："))
+        shown.append(P(R.BODY, progress_text(data.progress.get(r.id, [])), "整改情况："))
+    return shown
 
 
-def circled(n: int) -> str:
-    """1 → ①, 20 → ⑳; beyond twenty, (21)."""
-    return chr(0x2460 + n - 1) if 1 <= n <= 20 else f"({n})"
+def signature(data: ReportData, options: ReportOptions | None = None) -> tuple[str | None, str]:
+    """The 落款 (unit, if known) and the 成文日期 in Arabic numerals."""
+    options = options or ReportOptions()
+    sender = options.sender or data.facts.report_from
+    return sender, cn_date(options.on or local_date(data.as_of))
 
 
-def report_markdown(data: ReportData) -> str:
+def report_markdown(data: ReportData, options: ReportOptions | None = None) -> str:
+    marks = {gongwen.Part.TITLE: "# ", gongwen.Part.HEADING1: "## ", gongwen.Part.HEADING2: "### ",
+             gongwen.Part.HEADING3: "#### ", gongwen.Part.HEADING4: "##### "}
     lines: list[str] = []
-    for block in report_blocks(data):
-        if block.level == 0:
-            lines.append(f"# {block.text}")
-        elif block.level is not None:
-            lines.append(f"{'#' * (block.level + 1)} {block.text}")
-        elif block.label:
-            lines.append(f"**{block.label}**{_md_escape(block.text)}")
+    for paragraph in report_paragraphs(data, options):
+        if paragraph.part == gongwen.Part.BLANK:
+            continue
+        mark = marks.get(paragraph.part)
+        if mark is not None:
+            lines.append(mark + _md_escape(paragraph.text))
+        elif paragraph.label:
+            lines.append(f"**{paragraph.label}**{_md_escape(paragraph.text)}")
         else:
-            lines.append(_md_escape(block.text))
+            lines.append(_md_escape(paragraph.text))
         lines.append("")
+    sender, day = signature(data, options)
+    if sender:
+        lines.append(f"<p align=\"right\">{_html_escape(sender)}<br>{day}</p>")
+    else:
+        lines.append(f"<p align=\"right\">{day}</p>")
+    lines.append("")
     return "\n".join(lines)
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _md_escape(text: str) -> str:
@@ -298,43 +438,11 @@ def _md_escape(text: str) -> str:
     return text
 
 
-def _east_asian(run: Any, font: str) -> None:
-    from docx.oxml.ns import qn
-
-    run.font.name = font
-    fonts = run._element.get_or_add_rPr().get_or_add_rFonts()
-    fonts.set(qn("w:eastAsia"), font)
-
-
-def write_docx(data: ReportData, path: Path) -> None:
-    """The report as Word (python-docx): 方正小标宋/黑体/楷体/仿宋 as official documents use."""
-    from docx import Document
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.shared import Pt
-
-    document = Document()
-    fonts = {0: ("方正小标宋简体", 22), 1: ("黑体", 16), 2: ("楷体_GB2312", 16),
-             3: ("仿宋_GB2312", 16), 4: ("仿宋_GB2312", 16)}
-    for block in report_blocks(data):
-        if block.level is not None:
-            paragraph = document.add_heading("", level=block.level)
-            run = paragraph.add_run(block.text)
-            font, size = fonts[block.level]
-            _east_asian(run, font)
-            run.font.size = Pt(size)
-            if block.level == 0:
-                paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
-            continue
-        paragraph = document.add_paragraph()
-        if block.label:
-            lead = paragraph.add_run(block.label)
-            lead.bold = True
-            _east_asian(lead, "仿宋_GB2312")
-        run = paragraph.add_run(block.text)
-        _east_asian(run, "仿宋_GB2312")
-        paragraph.paragraph_format.first_line_indent = Pt(32)
-    document.core_properties.title = f"{data.title}整改情况报告"
-    document.save(str(path))
+def report_docx(data: ReportData, options: ReportOptions | None = None) -> bytes:
+    """The report as Word in the form of an official document (``workflow.gongwen``)."""
+    sender, day = signature(data, options)
+    return gongwen.write(report_paragraphs(data, options), title=official_title(data.title),
+                         signer=sender, date_text=day)
 
 
 # ------------------------------------------------------------------ the ledger as Excel
@@ -364,7 +472,7 @@ def ledger_rows(data: ReportData) -> list[list[Any]]:
     return rows
 
 
-def write_xlsx(data: ReportData, path: Path) -> None:
+def write_xlsx(data: ReportData, path: Path | IO[bytes]) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
@@ -393,6 +501,7 @@ def write_xlsx(data: ReportData, path: Path) -> None:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     sheet.freeze_panes = "A2"
     summary = workbook.create_sheet("统计")
+    summary.append(["报告", official_title(data.title)])
     summary.append(["截至", cn_date(data.as_of)])
     summary.append(["总体情况", data.summary])
     counts = data.stats.counts
@@ -400,15 +509,23 @@ def write_xlsx(data: ReportData, path: Path) -> None:
                          ("整改完成", counts.finished), ("长期坚持", counts.long_term),
                          ("暂未完成", counts.unfinished), ("逾期", counts.overdue)):
         summary.append([label, value])
-    workbook.save(str(path))
+    workbook.save(path if not isinstance(path, Path) else str(path))
 
 
-def write_report(data: ReportData, fmt: str, path: Path) -> None:
+def render_report(data: ReportData, fmt: str, options: ReportOptions | None = None) -> bytes:
+    """The report (md, docx) or the ledger (xlsx) as bytes."""
     if fmt not in FORMATS:
         raise InputError(f"不支持的格式「{fmt}」；可用：{'、'.join(FORMATS)}", field="format")
     if fmt == "md":
-        path.write_text(report_markdown(data), encoding="utf-8")
-    elif fmt == "docx":
-        write_docx(data, path)
-    else:
-        write_xlsx(data, path)
+        return report_markdown(data, options).encode("utf-8")
+    if fmt == "docx":
+        return report_docx(data, options)
+    buffer = io.BytesIO()
+    write_xlsx(data, buffer)
+    return buffer.getvalue()
+
+
+def write_report(data: ReportData, fmt: str, path: Path,
+                 options: ReportOptions | None = None) -> None:
+    """Render first, then write: a refused export leaves no file behind."""
+    path.write_bytes(render_report(data, fmt, options))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import click
 from sqlalchemy import select
 
 from workflow.commands.common import App, emit_json, json_option, parse_date, pass_app
-from workflow.errors import NotFound
+from workflow.errors import InputError, NotFound
 from workflow.ledger import campaign_dict
 from workflow.models import Campaign
 from workflow.services.campaigns import create_campaign
@@ -36,14 +39,43 @@ def campaign_add(app: App, title: str, first_responsible: str | None, feedback_d
     emit_json(shown) if as_json else click.echo(f"已新建整改任务「{title}」，编号 {shown['id']}")
 
 
+def _text(value: str | None, path: Path | None, name: str) -> str | None:
+    """A report text from the option or a UTF-8 file; "" clears it (the report then states the
+    ledger's facts)."""
+    if value is not None and path is not None:
+        raise InputError(f"--{name}-text 和 --{name}-file 只能给一个", field=name)
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"无法读取文件「{path}」（应为 UTF-8 文本）：{exc}", field=name) from None
+    return value
+
+
 @campaign_group.command("set")
 @click.argument("campaign_id", type=int)
 @click.option("--first-responsible", help="第一责任人（邮箱或姓名）")
 @click.option("--feedback-date", help="反馈日期 YYYY-MM-DD")
+@click.option("--report-to", help="整改情况报告的主送机关（\"\" 清除）")
+@click.option("--report-from", help="整改情况报告的落款单位（\"\" 清除）")
+@click.option("--organisation-text", help="报告“一、组织整改落实情况”的正文（\"\" 恢复按台账生成）")
+@click.option("--organisation-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="同上，从 UTF-8 文本文件读取（每行一段）")
+@click.option("--next-steps-text", help="报告“三、下一步工作打算”的正文（\"\" 恢复按台账生成）")
+@click.option("--next-steps-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="同上，从 UTF-8 文本文件读取（每行一段）")
+@click.option("--supervising-office", help="督办文书的发文单位（整改办）")
+@click.option("--notices", type=click.Choice(["on", "off"]),
+              help="本整改任务逾期时是否生成督办文书（覆盖策略文件的 [documents] enabled）")
 @pass_app
 def campaign_set(app: App, campaign_id: int, first_responsible: str | None,
-                 feedback_date: str | None) -> None:
-    """修改整改任务的第一责任人或反馈日期。"""
+                 feedback_date: str | None, report_to: str | None, report_from: str | None,
+                 organisation_text: str | None, organisation_file: Path | None,
+                 next_steps_text: str | None, next_steps_file: Path | None,
+                 supervising_office: str | None, notices: str | None) -> None:
+    """修改整改任务：第一责任人、反馈日期、报告的主送机关/落款/可编辑正文、督办文书。"""
+    organisation = _text(organisation_text, organisation_file, "organisation")
+    next_steps = _text(next_steps_text, next_steps_file, "next-steps")
     with app.transaction() as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
@@ -52,6 +84,22 @@ def campaign_set(app: App, campaign_id: int, first_responsible: str | None,
             campaign.first_responsible = find_person(session, first_responsible)
         if feedback_date:
             campaign.feedback_date = parse_date(feedback_date, "feedback_date")
+        for column, value, limit in (("report_to", report_to, 200),
+                                     ("report_from", report_from, 200),
+                                     ("supervising_office", supervising_office, 200),
+                                     ("organisation_text", organisation, 20000),
+                                     ("next_steps_text", next_steps, 20000)):
+            if value is None:
+                continue
+            value = value.strip()
+            if len(value) > limit:
+                raise InputError(f"{column} 过长（{len(value)} 字，最多 {limit} 字）", field=column)
+            setattr(campaign, column, value or None)
+        if notices is not None:
+            policy = copy.deepcopy(campaign.policy or {})
+            policy.setdefault("documents", {})["enabled"] = notices == "on"
+            app.runtime.policies.effective("deadline", policy)  # a bad override is refused here
+            campaign.policy = policy
     click.echo(f"已更新整改任务 {campaign_id}")
 
 

@@ -53,7 +53,7 @@ def sweep_cmd(app: App, dry_run: bool, as_json: bool) -> None:
         ids = {i["measure_id"] for m in shown for i in m["items"]}
         titles = dict(session.execute(select(Measure.id, Measure.title)
                                       .where(Measure.id.in_(ids))).all()) if ids else {}
-        summary = result.as_json()
+        summary = {**result.as_json(), "documents": result.sweep.documents}
         if dry_run:
             session.rollback()
     if as_json:
@@ -61,10 +61,11 @@ def sweep_cmd(app: App, dry_run: bool, as_json: bool) -> None:
         return
     if dry_run:
         click.echo(f"预览（未写入）：{summary['measures']} 项措施到期检查，将生成 "
-                   f"{summary['messages']} 条消息。")
+                   f"{summary['messages']} 条消息、{summary['documents']} 份督办文书。")
         _print_preview(shown, titles)
     else:
-        click.echo(f"已检查 {summary['measures']} 项措施，生成 {summary['messages']} 条消息。")
+        click.echo(f"已检查 {summary['measures']} 项措施，生成 {summary['messages']} 条消息、"
+                   f"{summary['documents']} 份督办文书（rectiflow notice list）。")
 
 
 @click.group("outbox")

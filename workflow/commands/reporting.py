@@ -8,11 +8,18 @@ from typing import Any
 import click
 
 from notifications.digest import render_digest
-from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
+from workflow.commands.common import (
+    App,
+    emit_json,
+    json_option,
+    now_option,
+    parse_date,
+    pass_app,
+)
 from workflow.errors import NotFound
 from workflow.lifecycle import Kind
 from workflow.models import Campaign
-from workflow.reports import load_report, write_report
+from workflow.reports import ReportOptions, load_report, write_report
 from workflow.services.digest import Scope, digest_for, send_digests
 from workflow.workcalendar import overrides_from_toml
 
@@ -76,15 +83,28 @@ def digest_cmd(app: App, campaign_id: int | None, out: Path | None, send: bool,
               help="md / docx：整改情况报告；xlsx：整改台账（可再导入）")
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="输出文件")
+@click.option("--to", "to", help="主送机关（默认：整改任务设置的主送机关）")
+@click.option("--from", "sender", help="落款单位（默认：整改任务设置的落款单位）")
+@click.option("--date", "on", help="成文日期 YYYY-MM-DD（默认：今天）")
 @now_option
 @pass_app
-def report_cmd(app: App, campaign_id: int, fmt: str, out: Path) -> None:
-    """导出整改情况报告（Word / Markdown）或整改台账（Excel）。"""
+def report_cmd(app: App, campaign_id: int, fmt: str, out: Path, to: str | None,
+               sender: str | None, on: str | None) -> None:
+    """导出整改情况报告（Word 公文格式 / Markdown）或整改台账（Excel）。"""
     now = app.now()
+    options = ReportOptions(to=(to or "").strip() or None, sender=(sender or "").strip() or None,
+                            on=parse_date(on, "date"))
     with app.transaction() as session:
         ctx, _, _ = digest_settings(app, session)
         data = load_report(session, campaign_id, now, ctx.days)
-    write_report(data, fmt, out)
+    write_report(data, fmt, out, options)
+    if fmt != "xlsx":
+        if not (options.to or data.facts.report_to):
+            click.echo("注意：未指定主送机关（--to 或 campaign set --report-to），报告中不写主送机关。",
+                       err=True)
+        if not (options.sender or data.facts.report_from):
+            click.echo("注意：未指定落款单位（--from 或 campaign set --report-from），报告只写成文日期。",
+                       err=True)
     what = "整改台账" if fmt == "xlsx" else "整改情况报告"
     click.echo(f"已导出「{data.title}」{what}（{data.stats.counts.total} 项整改措施）到 {out}")
 

@@ -50,6 +50,7 @@ from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
 from workflow.policy import Policy, PolicySet
 from workflow.progress import SILENT, Reporter
 from workflow.reminders import MeasureSnapshot, Notice, Planner, WorkdayIndex
+from workflow.services.notices import DocumentRequest, issue_notices
 from workflow.timeutil import local_date
 from workflow.workcalendar import WorkCalendar, overrides_from_toml
 
@@ -149,6 +150,7 @@ class Campaigns:
 class SweepResult:
     measures: int = 0
     messages: list[OutboxMessage] = field(default_factory=list)
+    documents: int = 0  # 督办 documents issued
 
     def as_json(self) -> dict[str, int]:
         return {"messages": len(self.messages), "measures": self.measures}
@@ -392,6 +394,45 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
     return items, reminders
 
 
+OVERDUE_PREFIX = f"{Rule.OVERDUE.value}:"
+
+
+def document_requests(planning: Planning, batch: Sequence[DueMeasure],
+                      items: Sequence[PlannedItem]) -> list[DocumentRequest]:
+    """The 督办 documents the batch's escalation items call for: an ``overdue:N`` item whose
+    stage of the measure's policy names a document (repeats of the last stage name none)."""
+    measures = {m.id: m for m in batch}
+    requests: dict[str, DocumentRequest] = {}
+    for item in items:
+        if not item.rule.startswith(OVERDUE_PREFIX) or item.deadline is None:
+            continue
+        key = f"{item.measure_id}|{item.stage}"
+        if key in requests:
+            continue
+        measure = measures[item.measure_id]
+        policy = planning.plans_for(measure.kind, measure.campaign_id).policy
+        kind = policy.document_at(int(item.rule.split(":", 1)[1]))
+        if kind is not None:
+            requests[key] = DocumentRequest(item.measure_id, kind, item.rule, key, item.deadline,
+                                            policy.reply_days)
+    return list(requests.values())
+
+
+def attach_documents(session: Session, planning: Planning, batch: Sequence[DueMeasure],
+                     items: Sequence[PlannedItem]) -> int:
+    """Issue the documents the batch calls for and point the escalation items at them (their
+    messages link to the Word file); returns how many were issued (not found issued before)."""
+    requests = document_requests(planning, batch, items)
+    if not requests:
+        return 0
+    issued = issue_notices(session, requests, now=planning.now, days=planning.ctx.days)
+    for item in items:
+        notice = issued.get(f"{item.measure_id}|{item.stage}")
+        if notice is not None:
+            item.document = notice.as_payload()
+    return sum(1 for notice in issued.values() if notice.new)
+
+
 def _take_turn(session: Session) -> None:
     """Wait for any other sweep to commit (PostgreSQL: an advisory lock held until this
     transaction ends; SQLite: the caller holds the write lock already)."""
@@ -421,6 +462,7 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
         planning.load(due)
         while due:
             items, reminders = plan_items(planning, due)
+            result.documents += attach_documents(session, planning, due, items)
             # The next batch and what planning it needs are read before this one is written (its
             # writes move measures before the next batch's position, so they do not change it): on
             # PostgreSQL the writes then run while Python plans the next batch.

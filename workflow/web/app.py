@@ -18,7 +18,7 @@ from config.settings import Settings
 from workflow import db, metrics
 from workflow.errors import RectiflowError
 from workflow.runtime import Runtime
-from workflow.web import admin, api, approve, auth, clerk, clerk_api, ops, pages
+from workflow.web import admin, api, approve, auth, clerk, clerk_api, notices, ops, pages
 from workflow.web.context import Web, make_templates
 from workflow.web.security import ApiTokens, LoginLimiter, load_secret
 
@@ -72,6 +72,6 @@ def create_app(runtime: Runtime, *, limiter: LoginLimiter | None = None) -> Fast
                                 status_code=exc.http_status, headers=headers)
         return pages.error_page(request, exc)
 
-    for module in (auth, api, clerk_api, approve, pages, admin, clerk):
+    for module in (auth, api, clerk_api, approve, pages, notices, admin, clerk):
         app.include_router(module.router)
     return app

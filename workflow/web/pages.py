@@ -25,7 +25,10 @@ from workflow.ledger import (
     measure_query,
 )
 from workflow.lifecycle import (
+    DOCUMENT_KINDS,
     KIND_LABELS,
+    NOTICE_READERS,
+    NOTICE_REPLIERS,
     STATE_LABELS,
     TRANSITIONS,
     Action,
@@ -55,6 +58,7 @@ from workflow.services.measures import (
     relations_with_delegation,
     report_progress,
 )
+from workflow.services.notices import list_notices
 from workflow.services.worklist import closure_queue, my_work
 from workflow.web.api import Id, named_people_are_input
 from workflow.web.auth import check_csrf, csrf_token, page_person
@@ -233,9 +237,13 @@ def measure_page(measure_id: Id, request: Request) -> Response:
                      if e.action in (Action.EXTEND, SystemAction.RECOMPUTE_DEADLINE)]
         can_report = bool(rels & PROGRESS_RELATIONS) and (
             measure.state != State.CLOSED or measure.kind == Kind.LONG_TERM)
+        # 督办 documents: for the leader, the 整改办 and the unit (NOTICE_READERS)
+        notices = list_notices(session, measure_id=measure.id) if rels & NOTICE_READERS else []
         return web.render(request, "measure.html", page(
             request, person, "ledger", measure=measure, actions=actions, history=history,
             reports=reports, extensions=deadlines, can_report=can_report, Need=Need,
+            notices=notices, can_reply=bool(rels & NOTICE_REPLIERS),
+            DOCUMENT_KINDS=DOCUMENT_KINDS,
             relations=sorted(r.label for r in rels),
             health=deadline_health(measure.state, measure.deadline, today),
             max_bytes=web.settings.evidence_max_bytes, today=today))

@@ -118,8 +118,8 @@ def test_report_keeps_sub_problems_under_their_parent_in_order(rectiflow, tmp_pa
     headings = [line.lstrip("#").strip() for line in out.read_text(encoding="utf-8").splitlines()
                 if line.startswith("####")]
     assert headings == [
-        "1.基层党组织活动不规范。", "2.党员教育管理不到位。", "问题①：流动党员底数不清。",
-        "问题②：发展党员程序不严。", "3.谈心谈话开展不经常。", "1.服务窗口办事效率不高。",
+        "1.基层党组织活动不规范。", "2.党员教育管理不到位。", "（1）流动党员底数不清。",
+        "（2）发展党员程序不严。", "3.谈心谈话开展不经常。", "1.服务窗口办事效率不高。",
         "2.制度修订滞后。"]
     # and campaign list counts the problems the document states, not its sub-problems
     [listed] = rectiflow("campaign", "list", "--json").json()
