@@ -1,33 +1,65 @@
 """Turns the domain's events into outbox rows, in the transaction that caused them.
 
-Which history action causes which notification is a column of the lifecycle table
-(``workflow.lifecycle``, ``Notify``): a new or reassigned measure tells its owner (``assigned``);
-a rejection tells the owner (``returned``); a reopened measure tells the owner (``reopened``); a
-verified measure asks its leader to sign it off (``to_close``). Messages respect the send window.
+Which history action causes which notifications is a column of the lifecycle table
+(``workflow.lifecycle``, ``Notify``): every action that changes what someone must do tells them.
+A new or reassigned measure tells its owner (``assigned``) and a reassignment the former owner
+(``reassigned``); a submission tells the reviewers (``submitted``); a rejection or a reopening
+tells the owner with the reason (``returned``, ``reopened``); an extension tells the owner the
+old and new deadline and why (``extended``); a verified measure asks its leader to sign it off
+(``to_close``); a sign-off tells the owner (``closed``). Messages respect the send window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.events import Handler, MeasureChanged
-from workflow.lifecycle import MessageKind, Relation, notification_for
-from workflow.models import Measure
+from workflow.lifecycle import (
+    Detail,
+    Former,
+    MessageKind,
+    Notify,
+    Relation,
+    notifications_for,
+)
+from workflow.models import HistoryEntry, Measure, Person
 from workflow.outbox import PlannedItem, write_notices
 from workflow.policy import PolicySet
+from workflow.reminders import day_text
 from workflow.services.sweep import Recipients, reminder_context
 from workflow.timeutil import local_date
+
+
+def _day(value: str | None) -> str:
+    return day_text(date.fromisoformat(value)) if value else "未定"
+
+
+def event_reason(notice: Notify, entry: HistoryEntry | None, names: dict[int, str]) -> str:
+    """The notice's sentence with what its history row adds: the actor's reason, the old and
+    new deadline, the new owner (pure)."""
+    if entry is None or notice.detail is Detail.NONE:
+        return notice.reason
+    data: dict[str, Any] = entry.data or {}
+    comment = (entry.comment or "").strip()
+    if notice.detail is Detail.COMMENT:
+        return f"{notice.reason}。理由：{comment}" if comment else notice.reason
+    if notice.detail is Detail.DEADLINE:
+        return (f"{notice.reason}：完成时限由 {_day(data.get('deadline_from'))} 延至 "
+                f"{_day(data.get('deadline_to'))}。理由：{comment or '未说明'}")
+    new_owner = names.get(data.get("owner_to") or 0)
+    return f"{notice.reason}（新责任人：{new_owner}）" if new_owner else notice.reason
 
 
 def make_outbox_writer(policies: PolicySet, configured: frozenset[str]) -> Handler:
     """An event handler that writes the notifications events cause into the outbox."""
 
     def write(session: Session, events: Sequence[MeasureChanged]) -> None:
-        relevant = [(e, notice) for e in events
-                    if (notice := notification_for(e.action)) is not None]
+        relevant = [(e, notice) for e in events for notice in notifications_for(e.action)]
         if not relevant:
             return
         now = max(e.at for e, _ in relevant)
@@ -37,22 +69,53 @@ def make_outbox_writer(policies: PolicySet, configured: frozenset[str]) -> Handl
         rows = {}
         for start in range(0, len(ids), 1000):
             for row in session.execute(
-                    select(Measure.id, Measure.owner_id, Measure.leader_id, Measure.deadline)
+                    select(Measure.id, Measure.owner_id, Measure.leader_id, Measure.deadline,
+                           Measure.version)
                     .where(Measure.id.in_(ids[start:start + 1000]))):
                 rows[row.id] = row
-        recipients.load({pid for r in rows.values() for pid in (r.owner_id, r.leader_id) if pid})
+        wanted = sorted({e.entry_id for e, n in relevant
+                         if e.entry_id is not None and n.detail is not Detail.NONE
+                         or e.entry_id is not None and isinstance(n.recipient, Former)})
+        entries = ({h.id: h for h in session.scalars(
+            select(HistoryEntry).where(HistoryEntry.id.in_(wanted)))} if wanted else {})
+        people = {pid for r in rows.values() for pid in (r.owner_id, r.leader_id) if pid}
+        people.update(pid for h in entries.values()
+                      for pid in ((h.data or {}).get("owner_from"), (h.data or {}).get("owner_to"))
+                      if pid)
+        names = (dict(session.execute(select(Person.id, Person.name)
+                                      .where(Person.id.in_(sorted(people)))).tuples().all())
+                 if people else {})
+        recipients.load(people)
         items: list[PlannedItem] = []
         for event, notice in relevant:
-            rule, urgency, reason = notice.rule, notice.urgency, notice.reason
             row = rows[event.measure_id]
-            target = row.owner_id if notice.recipient is Relation.OWNER else row.leader_id
-            if target is None:
-                continue
-            receiver, absent = recipients.route(target)
-            items.append(PlannedItem(
-                measure_id=row.id, rule=rule, stage=f"{rule}@{event.at.isoformat()}",
-                deadline=row.deadline, recipient_id=receiver, urgency=urgency,
-                reason=reason + (f"（代{absent}接收）" if absent else ""), on_behalf_of=absent))
+            entry = entries.get(event.entry_id) if event.entry_id is not None else None
+            targets: list[int]
+            if notice.recipient is Relation.REVIEWER:
+                targets = list(recipients.reviewers())
+            elif notice.recipient is Former.OWNER:
+                former = (entry.data or {}).get("owner_from") if entry is not None else None
+                targets = [former] if former else []
+            else:
+                target = (row.owner_id if notice.recipient is Relation.OWNER
+                          else row.leader_id)
+                targets = [target] if target else []
+            reason = event_reason(notice, entry, names)
+            told: set[int] = set()
+            for target in targets:
+                if target == event.actor_id and notice.recipient is Relation.REVIEWER:
+                    continue  # a reviewer who submitted (an admin) needs no news of it
+                receiver, absent = recipients.route(target)
+                if receiver in told:
+                    continue
+                told.add(receiver)
+                items.append(PlannedItem(
+                    measure_id=row.id, rule=notice.rule,
+                    stage=f"{notice.rule}@{event.at.isoformat()}", deadline=row.deadline,
+                    recipient_id=receiver, urgency=notice.urgency,
+                    reason=reason + (f"（代{absent}接收）" if absent else ""),
+                    on_behalf_of=absent, version=row.version, relation=notice.recipient.value,
+                    meant_for=target, headline=notice.reason))
         send_at = ctx.planner.next_send_time(now, ctx.base)
         write_notices(session, items, now=now, send_at=send_at, configured=configured,
                       kind=MessageKind.EVENT)

@@ -27,6 +27,8 @@ class MeasureChanged:
     actor_id: int | None
     on_behalf_of_id: int | None
     at: datetime
+    #: the history row the change wrote (None for rows written in bulk by an import)
+    entry_id: int | None = None
 
 
 Handler = Callable[[Session, Sequence[MeasureChanged]], None]

@@ -239,7 +239,7 @@ def test_a_reminder_with_many_items_is_markdown_cut_to_2048_bytes(sessions, cloc
     content = got.body["markdown"]["content"]
     assert got.msgtype == "markdown"
     assert len(content.encode()) <= 2048
-    assert content.endswith("……（共40项，详见系统）")
+    assert content.endswith(f"……（共40项，[点此查看全部]({BASE_URL}/my)）")
     assert "建立健全食堂安全管理长效机制第1项" in content
     assert rows(sessions, [message_id])[0].status == "sent"
 
@@ -501,7 +501,7 @@ def test_a_long_robot_message_is_cut_to_4096_bytes_on_a_line_boundary(sessions, 
     [got] = wecom_server.robot_messages
     content = got.body["markdown"]["content"]
     assert len(content.encode()) <= 4096
-    assert content.endswith("……（共60项，详见系统）")
+    assert content.endswith(f"……（共60项，[点此查看全部]({BASE_URL}/my)）")
     assert all(line.count("(") == line.count(")") for line in content.splitlines())
     assert rows(sessions, [message_id])[0].info["bytes"] == len(content.encode())
 

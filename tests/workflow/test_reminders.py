@@ -214,11 +214,12 @@ def test_reasons_say_why(planner: Planner) -> None:
     now = at("2026-10-13 09:00")
     m = snapshot(deadline=date(2026, 10, 9), progress="2026-10-13 08:00")
     [notice] = planner.plan(m, POLICY, now).notices
-    assert describe(notice, now, planner.days) == "已逾期 3 个工作日（红牌督办），完成时限 2026-10-09"
+    assert describe(notice, now, planner.days) == \
+        "已逾期 3 个工作日（红牌督办），完成时限 2026-10-09（周五）"
     m = snapshot(deadline=date(2026, 12, 31), progress="2026-12-28 08:00")
     [notice] = planner.plan(m, POLICY, at("2026-12-28 09:00")).notices
     assert describe(notice, at("2026-12-28 09:00"), planner.days) == \
-        "距完成时限（2026-12-31）还有 3 个工作日"
+        "距完成时限（2026-12-31 周四）还有 3 个工作日"
 
 
 # ------------------------------------------------------------------ policy

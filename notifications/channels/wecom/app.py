@@ -125,7 +125,7 @@ class WeComAppChannel(Channel):
         else:
             body["msgtype"] = "markdown"
             body["markdown"] = {"content": fit_utf8(message.markdown, APP_MARKDOWN_BYTES,
-                                                    items_tail(message.extra.get("count")))}
+                                                    items_tail(message.extra.get("count"), message.extra.get("home")))}
         return body
 
     def _card_url(self, message: Rendered) -> str:

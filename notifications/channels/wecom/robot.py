@@ -61,7 +61,7 @@ class WeComRobotChannel(Channel):
         self._api.close()
 
     def send(self, message: Rendered) -> dict[str, Any]:
-        content = fit_utf8(message.markdown, ROBOT_MARKDOWN_BYTES, items_tail(message.extra.get("count")))
+        content = fit_utf8(message.markdown, ROBOT_MARKDOWN_BYTES, items_tail(message.extra.get("count"), message.extra.get("home")))
         answer = self._api.call("POST", "/cgi-bin/webhook/send", {"key": self.key},
                                 {"msgtype": "markdown", "markdown": {"content": content}})
         code = errcode(answer)
