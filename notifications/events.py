@@ -111,7 +111,7 @@ def make_outbox_writer(policies: PolicySet, configured: frozenset[str]) -> Handl
                 told.add(receiver)
                 items.append(PlannedItem(
                     measure_id=row.id, rule=notice.rule,
-                    stage=f"{notice.rule}@{event.at.isoformat()}", deadline=row.deadline,
+                    stage=f"{notice.rule}@v{row.version}", deadline=row.deadline,
                     recipient_id=receiver, urgency=notice.urgency,
                     reason=reason + (f"（代{absent}接收）" if absent else ""),
                     on_behalf_of=absent, version=row.version, relation=notice.recipient.value,

@@ -111,6 +111,11 @@ def render(session: Session, message: OutboxMessage, base_url: str,
         "home": f"{base_url}/my",
     }
     first_link: str = next((r["action_link"] or r["link"] for r in rows), f"{base_url}/my")
+    card = "\n".join(
+        f"【{group}】\n" + "\n".join(
+            f"{n}. {r['title']}（时限 {r['deadline']}，{r['state']}）\n" + "\n".join(r["reasons"])
+            for n, r in enumerate(rows_of, start=1))
+        for group, rows_of in groups.items())
     return Rendered(
         message_id=message.id, key=message.key, channel=message.channel,
         recipient=message.recipient, recipient_name=str(context["name"]),
@@ -119,5 +124,5 @@ def render(session: Session, message: OutboxMessage, base_url: str,
         html=TEMPLATES.get_template("message.html").render(context),
         markdown=TEMPLATES.get_template("message.md").render(context),
         url=first_link, created_at=message.created_at,
-        extra={"count": len(rows), "home": context["home"], "dropped": dropped},
+        extra={"count": len(rows), "home": context["home"], "dropped": dropped, "card": card},
     )

@@ -366,6 +366,17 @@ def urgency_of(rule: str, colour: str | None, deadline: date | None, today: date
             Rule.CHECKIN: 7}.get(family, 3) if family is not None else 3
 
 
+def deadline_text(deadline: date, today: date, days: WorkdayIndex) -> str:
+    """How far a deadline is, the one way messages say it too: working days, with the date."""
+    if today > deadline:
+        return (f"逾期 {days.count_between(deadline, today)} 个工作日"
+                f"（时限 {day_text(deadline, bracketed=False)}）")
+    left = days.left_until(today, deadline)
+    if left == 0:
+        return f"今天到期（时限 {day_text(deadline, bracketed=False)}）"
+    return f"还有 {left} 个工作日到期（时限 {day_text(deadline, bracketed=False)}）"
+
+
 WARNING_LABELS = {"yellow": "黄色预警", "red": "红色预警", "green": "绿色"}
 
 

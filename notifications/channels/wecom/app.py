@@ -137,7 +137,12 @@ class WeComAppChannel(Channel):
 
 
 def card_description(message: Rendered) -> str:
-    """The card's text: the rendered plain text without greeting, subject, links and footer."""
+    """The card's text: each measure's title, deadline and reasons (``extra["card"]``, made by
+    the renderer), escaped; for a message rendered without it, the plain text without
+    greeting, subject, links and footer."""
+    card = message.extra.get("card")
+    if card:
+        return html.escape(str(card), quote=False)
     lines = []
     for line in message.text.splitlines():
         stripped = line.strip()
