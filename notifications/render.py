@@ -123,6 +123,8 @@ def render(session: Session, message: OutboxMessage, base_url: str,
         text=TEMPLATES.get_template("message.txt").render(context),
         html=TEMPLATES.get_template("message.html").render(context),
         markdown=TEMPLATES.get_template("message.md").render(context),
-        url=first_link, created_at=message.created_at,
+        # the mail's Date: when it goes out (a message planned Friday night and sent Monday is
+        # dated Monday, as what it says is)
+        url=first_link, created_at=now or message.created_at,
         extra={"count": len(rows), "home": context["home"], "dropped": dropped, "card": card},
     )

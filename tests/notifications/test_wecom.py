@@ -654,3 +654,9 @@ def test_card_description_escapes_user_text_and_drops_links():
     description = card_description(message)
     # Then only the item remains, escaped
     assert description == "1. &lt;b&gt;食堂&lt;/b&gt;整改"
+
+
+def test_markdown_text_makes_user_text_inert() -> None:
+    from notifications.templating import markdown_text
+    assert markdown_text("[a](http://x) **b** <font>#c\n`d`") == \
+        "【a】（http://x） ＊＊b＊＊ ＜font＞＃c ｀d｀"
