@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.channels.base import Channel, DeliveryError
 from notifications.render import LinkMaker, render
-from workflow.services.truth import SendTimeCheck
 from workflow import db, metrics
 from workflow.errors import InputError, NotFound
 from workflow.lifecycle import ChannelName, OutboxStatus
 from workflow.models import OutboxMessage, Person
+from workflow.services.truth import SendTimeCheck
 
 log = logging.getLogger("rectiflow.deliver")
 

@@ -222,10 +222,10 @@ class Planner:
             stages.append(_Stage(day, rule, f"{rule}@{tag}", to,
                                  urgency_of(rule, None, deadline, day, self.days), colour))
         if m.kind is Kind.IMMEDIATE and policy.daily_nudge:
-            last = self.days.on_or_before(deadline)
+            last_day = self.days.on_or_before(deadline)
             for offset in (0, 1):  # today's and tomorrow's nudge, if before the deadline
                 day = self.days.on_or_after(today) if offset == 0 else self.days.nth_after(today, 1)
-                if day < last:
+                if day < last_day:
                     stages.append(_Stage(day, Rule.NUDGE, f"{Rule.NUDGE}@{day.isoformat()}",
                                          (Relation.OWNER,),
                                          urgency_of(Rule.NUDGE, None, deadline, day, self.days)))

@@ -9,7 +9,7 @@ parsed and read. On SQLite and on PostgreSQL (``RECTIFLOW_TEST_DB``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any

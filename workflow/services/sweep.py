@@ -366,7 +366,7 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
                 if person is not None:
                     people.append((person, relation.value))
             told: set[int] = set()
-            for person, relation in people:
+            for person, meant_as in people:
                 receiver, absent = route(person)
                 if receiver in told:
                     continue
@@ -376,7 +376,7 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
                 items.append(PlannedItem(
                     measure.id, notice.rule, notice.stage, notice.deadline, receiver,
                     notice.urgency, reason + f"（代{absent}接收）" if absent else reason, absent,
-                    notice.colour, measure.version, relation, person))
+                    notice.colour, measure.version, meant_as, person))
     return items, reminders
 
 

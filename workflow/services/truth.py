@@ -31,7 +31,6 @@ from workflow.reminders import MeasureSnapshot, Notice, describe
 from workflow.services.sweep import ReminderContext
 from workflow.timeutil import local_date
 
-
 #: Rules whose sentence counts from the change of state (the others from the last activity).
 _WAITING = frozenset({Rule.REVIEW_SLA, Rule.CLOSURE_SLA})
 

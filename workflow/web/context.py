@@ -26,9 +26,9 @@ from workflow.lifecycle import (
 )
 from workflow.models import Person
 from workflow.policy import PolicySet
+from workflow.reminders import deadline_text
 from workflow.runtime import Runtime
 from workflow.services.visibility import Scope, scope_of
-from workflow.reminders import deadline_text
 from workflow.timeutil import local_date, local_text
 from workflow.web.security import ApiTokens, LoginLimiter
 

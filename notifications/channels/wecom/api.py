@@ -309,3 +309,8 @@ def items_tail(count: int | None, rest: str | None = None) -> str:
     where = f"[点此查看全部]({rest})" if rest else "详见系统"
     return (f"\n\n……（共{count}项，{where}）" if count
             else f"\n\n……（内容较多，{where}）")
+
+
+def message_tail(message: Any) -> str:
+    """``items_tail`` for a rendered message: its count of measures and its "all" link."""
+    return items_tail(message.extra.get("count"), message.extra.get("home"))

@@ -28,7 +28,7 @@ from notifications.channels.wecom.api import (
     WeComApi,
     checked_api_base,
     fit_utf8,
-    items_tail,
+    message_tail,
 )
 from workflow.lifecycle import ChannelName
 from workflow.timeutil import system_now
@@ -125,7 +125,7 @@ class WeComAppChannel(Channel):
         else:
             body["msgtype"] = "markdown"
             body["markdown"] = {"content": fit_utf8(message.markdown, APP_MARKDOWN_BYTES,
-                                                    items_tail(message.extra.get("count"), message.extra.get("home")))}
+                                                    message_tail(message))}
         return body
 
     def _card_url(self, message: Rendered) -> str:
