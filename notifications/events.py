@@ -6,7 +6,8 @@ A new or reassigned measure tells its owner (``assigned``) and a reassignment th
 (``reassigned``); a submission tells the reviewers (``submitted``); a rejection or a reopening
 tells the owner with the reason (``returned``, ``reopened``); an extension tells the owner the
 old and new deadline and why (``extended``); a verified measure asks its leader to sign it off
-(``to_close``); a sign-off tells the owner (``closed``). Messages respect the send window.
+(``to_close``); a sign-off tells the owner and the owning unit's other members, each once
+(``closed``). Messages respect the send window.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def make_outbox_writer(policies: PolicySet, configured: frozenset[str]) -> Handl
         for start in range(0, len(ids), 1000):
             for row in session.execute(
                     select(Measure.id, Measure.owner_id, Measure.leader_id, Measure.deadline,
-                           Measure.version)
+                           Measure.version, Measure.unit_id)
                     .where(Measure.id.in_(ids[start:start + 1000]))):
                 rows[row.id] = row
         wanted = sorted({e.entry_id for e, n in relevant
@@ -85,6 +86,15 @@ def make_outbox_writer(policies: PolicySet, configured: frozenset[str]) -> Handl
         names = (dict(session.execute(select(Person.id, Person.name)
                                       .where(Person.id.in_(sorted(people)))).tuples().all())
                  if people else {})
+        units = sorted({rows[e.measure_id].unit_id for e, n in relevant
+                        if n.recipient is Relation.UNIT_MEMBER and rows[e.measure_id].unit_id})
+        members: dict[int, list[int]] = {}
+        for pid, unit_id in (session.execute(
+                select(Person.id, Person.unit_id).where(Person.unit_id.in_(units),
+                                                        Person.active.is_(True))
+                .order_by(Person.id)) if units else ()):
+            members.setdefault(unit_id, []).append(pid)
+            people.add(pid)
         recipients.load(people)
         items: list[PlannedItem] = []
         for event, notice in relevant:
@@ -93,6 +103,10 @@ def make_outbox_writer(policies: PolicySet, configured: frozenset[str]) -> Handl
             targets: list[int]
             if notice.recipient is Relation.REVIEWER:
                 targets = list(recipients.reviewers())
+            elif notice.recipient is Relation.UNIT_MEMBER:
+                # the owner hears as the owner, the one who acted needs no news of it
+                targets = [pid for pid in members.get(row.unit_id or 0, [])
+                           if pid not in (row.owner_id, event.actor_id)]
             elif notice.recipient is Former.OWNER:
                 former = (entry.data or {}).get("owner_from") if entry is not None else None
                 targets = [former] if former else []

@@ -273,7 +273,8 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
        notify=[Notify(U.TO_CLOSE, R.LEADER, 2, "已核验通过，待您审阅并销号", link=Action.CLOSE)]),
     _t(Action.CLOSE, "销号", [S.VERIFIED], S.CLOSED, [R.LEADER, R.FIRST_RESPONSIBLE],
        help="责任领导或第一责任人签字销号",
-       notify=[Notify(U.CLOSED, R.OWNER, 5, "整改措施已销号，感谢您的工作")]),
+       notify=[Notify(U.CLOSED, R.OWNER, 5, "整改措施已销号，感谢您的工作"),
+               Notify(U.CLOSED, R.UNIT_MEMBER, 5, "本部门的整改措施已销号")]),
     _t(Action.REOPEN, "重新打开", [S.VERIFIED, S.CLOSED], S.IN_PROGRESS, [R.LEADER], [N.COMMENT],
        help="责任领导或管理员重新打开，须写明理由",
        notify=[Notify(U.REOPENED, R.OWNER, 2, "已销号/核验的措施被重新打开，请继续整改",
@@ -362,8 +363,10 @@ def actions_replaying(*effects: Replay) -> tuple[str, ...]:
 
 #: Notification rules whose items carry an approval link, and the action the link performs.
 LINK_ACTIONS: Mapping[str, Action] = {
-    notify.rule: notify.link for kind in _KINDS for notify in kind.notify
-    if notify.link is not None}
+    **{notify.rule: notify.link for kind in _KINDS for notify in kind.notify
+       if notify.link is not None},
+    # the reminder of a sign-off still waiting is as useful with the link as the first request
+    Rule.CLOSURE_SLA: Action.CLOSE}
 
 #: Replay effect and "always a change" of every history action, for the digest's hot loop.
 REPLAY: Mapping[str, Replay] = {name: kind.replay for name, kind in HISTORY_KINDS.items()}
@@ -402,9 +405,10 @@ SEE_ALL_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.REVIEWER, Role.VIEW
 REMINDER_RECIPIENTS: tuple[Relation, ...] = (
     Relation.OWNER, Relation.LEADER, Relation.FIRST_RESPONSIBLE, Relation.REVIEWER)
 #: Relations a transition's notification may be addressed to: the people the measure names,
-#: and the reviewers (整改办) for a submission.
+#: the reviewers (整改办) for a submission, and the owning unit's members (each person once:
+#: the owner hears as the owner).
 EVENT_RECIPIENTS: frozenset[Relation] = frozenset({Relation.OWNER, Relation.LEADER,
-                                                   Relation.REVIEWER})
+                                                   Relation.REVIEWER, Relation.UNIT_MEMBER})
 
 
 def parse_role(name: str) -> Role | None:

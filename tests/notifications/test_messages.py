@@ -213,6 +213,37 @@ def test_a_verification_asks_the_leader_with_a_link_and_a_sign_off_tells_the_own
     assert subject == "【整改督办】整改措施已销号，感谢您的工作" and "【已销号】" in text
 
 
+def test_a_sign_off_tells_the_owning_unit_each_person_once(office: Office) -> None:
+    # Given a measure of 饮食服务中心, whose owner and a colleague are members of it
+    colleague = office.ledger.person("ZhouGanshi", unit="饮食服务中心")
+    with office.runtime.transaction() as session:
+        session.get(Person, office.owner.id).unit_id = session.get(Person, colleague.id).unit_id
+    measure = office.measure(unit="饮食服务中心")
+    bring_to_submitted(office, measure)
+    office.act(measure, Action.VERIFY, office.reviewer)
+    # When the leader signs it off
+    office.act(measure, Action.CLOSE, office.leader)
+    office.deliver()
+    # Then the owner hears once, as the owner, and the colleague once, as the unit
+    assert [s for s, _ in office.mail_to(office.owner)] == \
+        ["【整改督办】整改措施已销号，感谢您的工作"]
+    assert [s for s, _ in office.mail_to(colleague)] == ["【整改督办】本部门的整改措施已销号"]
+
+
+def test_a_sign_off_reminder_carries_the_link_too(office: Office) -> None:
+    # Given a measure verified and not signed off for three working days
+    measure = office.measure()
+    bring_to_submitted(office, measure)
+    office.act(measure, Action.VERIFY, office.reviewer)
+    office.deliver()
+    office.mail_to(office.leader)
+    office.clock.now = at("2026-12-11 09:00")
+    office.sweep()
+    office.deliver()
+    [(subject, text)] = office.mail_to(office.leader)
+    assert "仍待责任领导销号" in text and f"一键办理：{BASE_URL}/approve/" in text
+
+
 def test_a_reassignment_tells_the_old_and_the_new_owner(office: Office) -> None:
     measure = office.measure()
     office.act(measure, Action.REASSIGN, office.leader, owner=office.other.email)

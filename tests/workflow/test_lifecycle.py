@@ -255,7 +255,7 @@ EXPECTED_NOTIFY = {
     "reopen": [("reopened", "owner", 2)],
     "verify": [("to_close", "leader", 2)],
     "extend": [("extended", "owner", 3)],
-    "close": [("closed", "owner", 5)],
+    "close": [("closed", "owner", 5), ("closed", "unit_member", 5)],
 }
 #: history action → what replay undoes; others undo nothing.
 EXPECTED_REPLAY = {"extend": "deadline", "recompute_deadline": "recount", "reassign": "owner"}
@@ -316,7 +316,8 @@ def test_each_history_action_notifies_as_the_table_says(action: str) -> None:
 def test_every_notification_goes_to_a_person_the_measure_names() -> None:
     # The event handler resolves a recipient from the measure's owner and leader columns, the
     # reviewers' role, or the former owner its history row names
-    assert EVENT_RECIPIENTS == {Relation.OWNER, Relation.LEADER, Relation.REVIEWER}
+    assert EVENT_RECIPIENTS == {Relation.OWNER, Relation.LEADER, Relation.REVIEWER,
+                                Relation.UNIT_MEMBER}
     for kind in HISTORY_KINDS.values():
         for notify in kind.notify:
             assert notify.recipient in EVENT_RECIPIENTS | set(Former), kind.action
@@ -324,8 +325,9 @@ def test_every_notification_goes_to_a_person_the_measure_names() -> None:
             assert notify.rule in RULE_TRUTH  # and a truth checked at send time
 
 
-def test_only_the_sign_off_request_carries_an_approval_link() -> None:
-    assert LINK_ACTIONS == {"to_close": Action.CLOSE}
+def test_only_sign_off_messages_carry_an_approval_link() -> None:
+    # (and the reminder of a sign-off still waiting)
+    assert LINK_ACTIONS == {"to_close": Action.CLOSE, "closure_sla": Action.CLOSE}
 
 
 @pytest.mark.parametrize("action", HISTORY_ACTIONS)
