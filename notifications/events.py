@@ -13,6 +13,7 @@ old and new deadline and why (``extended``); a verified measure asks its leader 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -33,7 +34,7 @@ from workflow.outbox import PlannedItem, write_notices
 from workflow.policy import PolicySet
 from workflow.reminders import day_text
 from workflow.services.sweep import Recipients, reminder_context
-from workflow.timeutil import local_date
+from workflow.timeutil import local_date, local_text
 
 
 def _day(value: str | None) -> str:
@@ -42,18 +43,84 @@ def _day(value: str | None) -> str:
 
 def event_reason(notice: Notify, entry: HistoryEntry | None, names: dict[int, str]) -> str:
     """The notice's sentence with what its history row adds: the actor's reason, the old and
-    new deadline, the new owner (pure)."""
+    new deadline, the new owner, and who decided it when (pure). Two returns of one measure
+    for the same reason are then two different messages (WeCom drops a repeated body)."""
     if entry is None or notice.detail is Detail.NONE:
         return notice.reason
     data: dict[str, Any] = entry.data or {}
     comment = (entry.comment or "").strip()
+    who = names.get(entry.actor_id or 0, "")
+    by = f"（{who} {local_text(entry.at)}）" if who else f"（{local_text(entry.at)}）"
     if notice.detail is Detail.COMMENT:
-        return f"{notice.reason}。理由：{comment}" if comment else notice.reason
+        return f"{notice.reason}。理由：{comment}{by}" if comment else notice.reason + by
     if notice.detail is Detail.DEADLINE:
         return (f"{notice.reason}：完成时限由 {_day(data.get('deadline_from'))} 延至 "
-                f"{_day(data.get('deadline_to'))}。理由：{comment or '未说明'}")
+                f"{_day(data.get('deadline_to'))}。理由：{comment or '未说明'}{by}")
     new_owner = names.get(data.get("owner_to") or 0)
     return f"{notice.reason}（新责任人：{new_owner}）" if new_owner else notice.reason
+
+
+@dataclass
+class _Facts:
+    """What the notices of a batch of events need to read: the measures, the history rows
+    whose details they quote, people's names, and the owning units' members."""
+
+    rows: dict[int, Any] = field(default_factory=dict)
+    entries: dict[int, HistoryEntry] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+    members: dict[int, list[int]] = field(default_factory=dict)
+    people: set[int] = field(default_factory=set)
+
+
+def _read_facts(session: Session, relevant: Sequence[tuple[MeasureChanged, Notify]]) -> _Facts:
+    facts = _Facts()
+    ids = sorted({e.measure_id for e, _ in relevant})
+    for start in range(0, len(ids), 1000):
+        for row in session.execute(
+                select(Measure.id, Measure.owner_id, Measure.leader_id, Measure.deadline,
+                       Measure.version, Measure.unit_id)
+                .where(Measure.id.in_(ids[start:start + 1000]))):
+            facts.rows[row.id] = row
+    wanted = sorted({e.entry_id for e, n in relevant if e.entry_id is not None
+                     and (n.detail is not Detail.NONE or isinstance(n.recipient, Former))})
+    if wanted:
+        facts.entries = {h.id: h for h in session.scalars(
+            select(HistoryEntry).where(HistoryEntry.id.in_(wanted)))}
+    people = facts.people
+    people.update(pid for r in facts.rows.values() for pid in (r.owner_id, r.leader_id) if pid)
+    for h in facts.entries.values():
+        data = h.data or {}
+        people.update(pid for pid in (data.get("owner_from"), data.get("owner_to"), h.actor_id)
+                      if pid)
+    if people:
+        facts.names = {pid: name for pid, name in session.execute(
+            select(Person.id, Person.name).where(Person.id.in_(sorted(people))))}
+    units = sorted({facts.rows[e.measure_id].unit_id for e, n in relevant
+                    if n.recipient is Relation.UNIT_MEMBER and facts.rows[e.measure_id].unit_id})
+    if units:
+        for pid, unit_id in session.execute(
+                select(Person.id, Person.unit_id)
+                .where(Person.unit_id.in_(units), Person.active.is_(True)).order_by(Person.id)):
+            facts.members.setdefault(unit_id or 0, []).append(pid)
+            people.add(pid)
+    return facts
+
+
+def _targets(notice: Notify, event: MeasureChanged, row: Any, entry: HistoryEntry | None,
+             facts: _Facts, recipients: Recipients) -> list[int]:
+    """Whom ``notice`` is meant for, before delegation."""
+    if notice.recipient is Relation.REVIEWER:
+        # a reviewer who submitted (an admin) needs no news of it
+        return [pid for pid in recipients.reviewers() if pid != event.actor_id]
+    if notice.recipient is Relation.UNIT_MEMBER:
+        # the owner hears as the owner, the one who acted needs no news of it
+        return [pid for pid in facts.members.get(row.unit_id or 0, [])
+                if pid not in (row.owner_id, event.actor_id)]
+    if notice.recipient is Former.OWNER:
+        former = (entry.data or {}).get("owner_from") if entry is not None else None
+        return [former] if former else []
+    target = row.owner_id if notice.recipient is Relation.OWNER else row.leader_id
+    return [target] if target else []
 
 
 def make_outbox_writer(policies: PolicySet, configured: frozenset[str]) -> Handler:
@@ -66,59 +133,15 @@ def make_outbox_writer(policies: PolicySet, configured: frozenset[str]) -> Handl
         now = max(e.at for e, _ in relevant)
         ctx = reminder_context(session, policies, configured)
         recipients = Recipients(session, local_date(now))
-        ids = sorted({e.measure_id for e, _ in relevant})
-        rows = {}
-        for start in range(0, len(ids), 1000):
-            for row in session.execute(
-                    select(Measure.id, Measure.owner_id, Measure.leader_id, Measure.deadline,
-                           Measure.version, Measure.unit_id)
-                    .where(Measure.id.in_(ids[start:start + 1000]))):
-                rows[row.id] = row
-        wanted = sorted({e.entry_id for e, n in relevant
-                         if e.entry_id is not None and n.detail is not Detail.NONE
-                         or e.entry_id is not None and isinstance(n.recipient, Former)})
-        entries = ({h.id: h for h in session.scalars(
-            select(HistoryEntry).where(HistoryEntry.id.in_(wanted)))} if wanted else {})
-        people = {pid for r in rows.values() for pid in (r.owner_id, r.leader_id) if pid}
-        people.update(pid for h in entries.values()
-                      for pid in ((h.data or {}).get("owner_from"), (h.data or {}).get("owner_to"))
-                      if pid)
-        names = (dict(session.execute(select(Person.id, Person.name)
-                                      .where(Person.id.in_(sorted(people)))).tuples().all())
-                 if people else {})
-        units = sorted({rows[e.measure_id].unit_id for e, n in relevant
-                        if n.recipient is Relation.UNIT_MEMBER and rows[e.measure_id].unit_id})
-        members: dict[int, list[int]] = {}
-        for pid, unit_id in (session.execute(
-                select(Person.id, Person.unit_id).where(Person.unit_id.in_(units),
-                                                        Person.active.is_(True))
-                .order_by(Person.id)) if units else ()):
-            members.setdefault(unit_id, []).append(pid)
-            people.add(pid)
-        recipients.load(people)
+        facts = _read_facts(session, relevant)
+        recipients.load(facts.people)
         items: list[PlannedItem] = []
         for event, notice in relevant:
-            row = rows[event.measure_id]
-            entry = entries.get(event.entry_id) if event.entry_id is not None else None
-            targets: list[int]
-            if notice.recipient is Relation.REVIEWER:
-                targets = list(recipients.reviewers())
-            elif notice.recipient is Relation.UNIT_MEMBER:
-                # the owner hears as the owner, the one who acted needs no news of it
-                targets = [pid for pid in members.get(row.unit_id or 0, [])
-                           if pid not in (row.owner_id, event.actor_id)]
-            elif notice.recipient is Former.OWNER:
-                former = (entry.data or {}).get("owner_from") if entry is not None else None
-                targets = [former] if former else []
-            else:
-                target = (row.owner_id if notice.recipient is Relation.OWNER
-                          else row.leader_id)
-                targets = [target] if target else []
-            reason = event_reason(notice, entry, names)
+            row = facts.rows[event.measure_id]
+            entry = facts.entries.get(event.entry_id) if event.entry_id is not None else None
+            reason = event_reason(notice, entry, facts.names)
             told: set[int] = set()
-            for target in targets:
-                if target == event.actor_id and notice.recipient is Relation.REVIEWER:
-                    continue  # a reviewer who submitted (an admin) needs no news of it
+            for target in _targets(notice, event, row, entry, facts, recipients):
                 receiver, absent = recipients.route(target)
                 if receiver in told:
                     continue

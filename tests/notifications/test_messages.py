@@ -171,7 +171,7 @@ def test_a_return_or_a_reopening_tells_the_owner_why(office: Office, action: Act
     # Then the owner's mail carries the reason, not only "please revise"
     [(subject, text)] = office.mail_to(office.owner)
     assert f"【{rule}】" in text
-    assert f"理由：{reason}" in text
+    assert f"理由：{reason}（{getattr(office, who).name} 2026-12-08 10:00）" in text
 
 
 def test_two_returns_with_different_reasons_are_two_different_messages(office: Office) -> None:
@@ -195,7 +195,8 @@ def test_an_extension_tells_the_owner_the_old_and_new_deadline_and_why(office: O
     office.deliver()
     [(subject, text)] = office.mail_to(office.owner)
     assert "【已延期】" in text
-    assert "完成时限由 2026-12-31（周四） 延至 2027-01-29（周五）。理由：招标延后" in text
+    assert "完成时限由 2026-12-31（周四） 延至 2027-01-29（周五）。理由：招标延后" \
+        "（ZhangJuzhang 2026-12-08 10:00）" in text
 
 
 def test_a_verification_asks_the_leader_with_a_link_and_a_sign_off_tells_the_owner(
