@@ -475,7 +475,6 @@ def test_hostile_titles_stay_inert_in_wecom_markdown_and_a_long_list_links_to_th
     assert "建立【台账】（http://evil.example） ＊＊长效＊＊ ＜font" in content
     # And whole items were cut, ending with how many there are and a link to all of them
     assert content.endswith(f"……（共30项，[点此查看全部]({BASE_URL}/my)）")
-    assert content.count("<font color=\"comment\">") == content.count("第") - 0 or True
     body = content.split("\n\n……")[0]
     assert body.rstrip().endswith("</font>")
 
