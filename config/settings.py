@@ -67,8 +67,9 @@ class Settings:
     now: datetime | None = None
     #: Signs session cookies, API tokens and CSRF tokens; unset: a random key kept in the database.
     secret_key: str | None = field(default=None, repr=False)
-    #: How long a one-time approval link in a message stays usable.
-    approval_link_hours: int = 72
+    #: How long a one-time approval link in a message stays usable, in hours; unset: the
+    #: policy's ``[approval_link] valid_workdays`` working days (the default).
+    approval_link_hours: int | None = None
     broker_prefix: str | None = None
     clock_tick: int = 30
     sweep_tick: int = 60

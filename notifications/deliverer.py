@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,7 @@ from workflow import db, metrics
 from workflow.errors import InputError, NotFound
 from workflow.lifecycle import ChannelName, OutboxStatus
 from workflow.models import OutboxMessage, Person
+from workflow.services.truth import SendTimeCheck
 
 log = logging.getLogger("rectiflow.deliver")
 
@@ -49,16 +51,19 @@ class DeliveryReport:
     failed: int = 0
     dead: int = 0
     deferred: int = 0
+    #: messages not sent because nothing in them held any more at send time
+    cancelled: int = 0
 
     def add(self, other: DeliveryReport) -> None:
         self.sent += other.sent
         self.failed += other.failed
         self.dead += other.dead
         self.deferred += other.deferred
+        self.cancelled += other.cancelled
 
     def as_json(self) -> dict[str, int]:
         return {"sent": self.sent, "failed": self.failed, "dead": self.dead,
-                "deferred": self.deferred}
+                "deferred": self.deferred, "cancelled": self.cancelled}
 
 
 def claim(session: Session, now: datetime, *, limit: int, lease: timedelta,
@@ -87,7 +92,8 @@ class Deliverer:
     def __init__(self, sessions: sessionmaker[Session], channels: Mapping[str, Channel], *,
                  base_url: str, send_window: Callable[[datetime], datetime] | None = None,
                  link_maker: LinkMaker | None = None, lease: timedelta = timedelta(minutes=5),
-                 batch: int = 200, rng: random.Random | None = None) -> None:
+                 batch: int = 200, rng: random.Random | None = None,
+                 check: SendTimeCheck | None = None) -> None:
         self.sessions = sessions
         self.channels = dict(channels)
         self.base_url = base_url
@@ -96,6 +102,8 @@ class Deliverer:
         self.lease = lease
         self.batch = batch
         self.rng = rng or random.Random()
+        #: checks each message's items at send time (None: sent as planned)
+        self.check = check
 
     def run(self, now_fn: Callable[[], datetime], *, max_batches: int = 1000) -> DeliveryReport:
         """Deliver batches until nothing is due (or ``max_batches``)."""
@@ -103,7 +111,7 @@ class Deliverer:
         for _ in range(max_batches):
             once = self.run_once(now_fn())
             report.add(once)
-            if once.sent + once.failed + once.dead + once.deferred == 0:
+            if once.sent + once.failed + once.dead + once.deferred + once.cancelled == 0:
                 break
         return report
 
@@ -173,7 +181,17 @@ class Deliverer:
                 metrics.message_deferred(message.channel)
                 return
             due, name = message.not_before, message.channel
-            rendered = render(session, message, self.base_url, self.link_maker)
+            rendered = render(session, message, self.base_url, self.link_maker, self.check, now)
+            dropped = rendered.extra.get("dropped") or []
+            if dropped and not rendered.extra.get("count"):
+                # nothing in it is true any more: not sent, and kept with why
+                message.status = OutboxStatus.CANCELLED
+                message.lease_until = None
+                message.info = {**message.info, "dropped": _why(dropped)}
+                report.cancelled += 1
+                log.info("outbox message %s not sent: none of its items holds any more",
+                         message_id, extra={"message_id": message_id, "channel": name})
+                return
         try:
             info = channel.send(rendered)
         except DeliveryError as exc:
@@ -194,6 +212,10 @@ class Deliverer:
             message.attempts += 1
             message.last_error = None
             message.info = {**message.info, **info}
+            if dropped:
+                message.info = {**message.info, "dropped": _why(dropped)}
+            if rendered.subject != message.subject:
+                message.subject = rendered.subject  # what the person saw
         report.sent += 1
         metrics.message_sent(name, (now - due).total_seconds())
         log.info("sent outbox message %s by %s", message_id, name,
@@ -262,6 +284,12 @@ class Deliverer:
         metrics.messages_created([ChannelName.EMAIL], message.kind)
         log.info("outbox message %s: WeCom failed permanently, falling back to email as %s",
                  message.id, fallback.id)
+
+
+def _why(dropped: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the row keeps of the items left out: which measure, which rule, why."""
+    return [{"measure_id": d["measure_id"], "rule": d["rule"], "why": d["dropped"]}
+            for d in dropped]
 
 
 def retry_message(session: Session, message_id: int, now: datetime) -> OutboxMessage:

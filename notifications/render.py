@@ -1,10 +1,14 @@
 """Rendering outbox messages from their payload with Jinja2 (autoescaped HTML: titles are user
-text). Measures are read at send time, so a message shows the measure as it is now."""
+text). Measures are read at send time, so a message shows the measure as it is now; with a
+``SendTimeCheck`` its items are checked too (``workflow.services.truth``): what no longer holds
+is left out and the rest is worded from current data. One line per measure, with all its
+reasons; the subject counts measures."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -13,9 +17,20 @@ from sqlalchemy.orm import Session, joinedload
 from notifications.channels.base import Rendered
 from notifications.digest import render_digest_message
 from notifications.templating import TEMPLATES
-from workflow.lifecycle import KIND_LABELS, RULE_LABELS, STATE_LABELS, Kind, MessageKind, State
-from workflow.models import Measure, OutboxMessage, Person, Problem
+from workflow.lifecycle import (
+    KIND_LABELS,
+    RULE_LABELS,
+    STATE_LABELS,
+    ChannelName,
+    Kind,
+    MessageKind,
+    State,
+)
+from workflow.models import Campaign, Measure, OutboxMessage, Person, Problem
+from workflow.outbox import by_measure, subject_for
 from workflow.reminders import URGENCY_LABELS
+from workflow.services.group_summary import summary_subject
+from workflow.services.truth import SendTimeCheck
 
 #: Makes a link for (message, item) — e.g. a one-time approval link; None for the plain link.
 LinkMaker = Callable[[OutboxMessage, dict[str, Any]], str | None]
@@ -27,7 +42,10 @@ def _measures(session: Session, ids: Sequence[int]) -> dict[int, Measure]:
         for measure in session.scalars(
                 select(Measure).options(joinedload(Measure.problem).joinedload(Problem.area),
                                         joinedload(Measure.owner), joinedload(Measure.leader),
-                                        joinedload(Measure.unit))
+                                        joinedload(Measure.unit),
+                                        joinedload(Measure.campaign).load_only(
+                                            Campaign.id, Campaign.policy,
+                                            Campaign.first_responsible_id))
                 .where(Measure.id.in_(ids[start:start + 500]))).unique():
             found[measure.id] = measure
     return found
@@ -42,19 +60,28 @@ def _document(document: dict[str, Any] | None, base_url: str) -> dict[str, str] 
 
 
 def render(session: Session, message: OutboxMessage, base_url: str,
-           link_maker: LinkMaker | None = None) -> Rendered:
-    """The texts of one message, for every channel's needs."""
+           link_maker: LinkMaker | None = None, check: SendTimeCheck | None = None,
+           now: datetime | None = None) -> Rendered:
+    """The texts of one message, for every channel's needs. With ``check`` (and ``now``), items
+    no longer true are left out (``extra["dropped"]``); a message left with none has
+    ``extra["count"]`` 0 and is not to be sent."""
     if message.kind == MessageKind.DIGEST:
         return render_digest_message(session, message, base_url)
     payload = message.payload
     items = payload.get("items", [])
     measures = _measures(session, sorted({i["measure_id"] for i in items}))
+    dropped: list[dict[str, Any]] = []
+    if check is not None and now is not None:
+        revision = check.revise(items, measures, planned_at=message.created_at, now=now)
+        items, dropped = revision.kept, revision.dropped
+    else:
+        items = [i for i in items if i["measure_id"] in measures]
     rows = []
-    for item in items:
-        measure = measures.get(item["measure_id"])
-        if measure is None:
-            continue
-        special = link_maker(message, item) if link_maker else None
+    for group_items in by_measure(items):
+        first = group_items[0]
+        measure = measures[first["measure_id"]]
+        special = next((link for item in group_items
+                        if link_maker and (link := link_maker(message, item))), None)
         rows.append({
             "id": measure.id,
             "title": measure.title,
@@ -64,35 +91,50 @@ def render(session: Session, message: OutboxMessage, base_url: str,
             "kind": KIND_LABELS[Kind(measure.kind)],
             "owner": measure.owner.name if measure.owner else "—",
             "unit": measure.unit.name if measure.unit else "—",
-            "rule": item["rule"],
-            "reason": item["reason"],
-            "colour": item.get("colour"),
+            "rule": first["rule"],
+            "reason": "；".join(dict.fromkeys(i["reason"] for i in group_items)),
+            "reasons": list(dict.fromkeys(i["reason"] for i in group_items)),
+            "colour": first.get("colour"),
             "link": f"{base_url}/measures/{measure.id}",
             "action_link": special,
-            "document": _document(item.get("document"), base_url),
-            "group": (RULE_LABELS.get(item["rule"], item["rule"]) if message.kind == MessageKind.EVENT
-                      else URGENCY_LABELS[item["urgency"]]),
+            "document": _document(next((i["document"] for i in group_items if i.get("document")),
+                                       None), base_url),
+            "group": (RULE_LABELS.get(first["rule"], first["rule"])
+                      if message.kind == MessageKind.EVENT else URGENCY_LABELS[first["urgency"]]),
         })
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[row["group"]].append(row)
+    if not items or check is None:
+        subject = message.subject  # as planned (``subject_for`` counted its measures)
+    elif message.channel == ChannelName.WECOM_ROBOT:
+        subject = summary_subject(items)
+    else:
+        subject = subject_for(items, message.kind)
     person = session.get(Person, message.recipient_id) if message.recipient_id else None
     context = {
         "name": payload.get("name") or (person.name if person else message.recipient),
-        "subject": message.subject,
+        "subject": subject,
         "groups": list(groups.items()),
         "count": len(rows),
         "base_url": base_url,
         "home": f"{base_url}/my",
     }
     first_link: str = next((r["action_link"] or r["link"] for r in rows), f"{base_url}/my")
+    card = "\n".join(
+        f"【{group}】\n" + "\n".join(
+            f"{n}. {r['title']}（时限 {r['deadline']}，{r['state']}）\n" + "\n".join(r["reasons"])
+            for n, r in enumerate(rows_of, start=1))
+        for group, rows_of in groups.items())
     return Rendered(
         message_id=message.id, key=message.key, channel=message.channel,
         recipient=message.recipient, recipient_name=str(context["name"]),
-        wecom_id=person.wecom_id if person else None, subject=message.subject,
+        wecom_id=person.wecom_id if person else None, subject=subject,
         text=TEMPLATES.get_template("message.txt").render(context),
         html=TEMPLATES.get_template("message.html").render(context),
         markdown=TEMPLATES.get_template("message.md").render(context),
-        url=first_link, created_at=message.created_at,
-        extra={"count": len(rows), "home": context["home"]},
+        # the mail's Date: when it goes out (a message planned Friday night and sent Monday is
+        # dated Monday, as what it says is)
+        url=first_link, created_at=now or message.created_at,
+        extra={"count": len(rows), "home": context["home"], "dropped": dropped, "card": card},
     )

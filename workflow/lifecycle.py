@@ -129,6 +129,10 @@ class Rule(StrEnum):
     RETURNED = "returned"
     REOPENED = "reopened"
     TO_CLOSE = "to_close"
+    SUBMITTED = "submitted"      # a submission waiting for the reviewers (整改办)
+    EXTENDED = "extended"        # the deadline moved (延期): old and new date, and why
+    CLOSED = "closed"            # signed off (销号): the owner hears it is done
+    REASSIGNED = "reassigned"    # the former owner hears the measure has left them
     DIGEST = "digest"            # the weekly digest (每周整改进展通报)
 
     @property
@@ -160,6 +164,10 @@ RULE_LABELS: Mapping[str, str] = {
     Rule.RETURNED: "被退回",
     Rule.REOPENED: "重新打开",
     Rule.TO_CLOSE: "待您销号",
+    Rule.SUBMITTED: "待您核验",
+    Rule.EXTENDED: "已延期",
+    Rule.CLOSED: "已销号",
+    Rule.REASSIGNED: "已改派他人",
     Rule.DIGEST: "每周通报",
 }
 #: Rules whose stored name carries a step (``before:N``, ``overdue:N``).
@@ -176,16 +184,34 @@ def rule_family(name: str) -> Rule | None:
         return None
 
 
+class Detail(StrEnum):
+    """What a notification's sentence adds from the history row that caused it."""
+
+    NONE = "none"
+    COMMENT = "comment"          # the actor's reason (退回/重新打开)
+    DEADLINE = "deadline"        # old and new deadline, and the reason (延期)
+    NEW_OWNER = "new_owner"      # whom the measure went to (改派, told to the former owner)
+
+
+class Former(StrEnum):
+    """A person a history row names who no longer stands in a relation to the measure."""
+
+    OWNER = "former_owner"       # the owner before a 改派 (``owner_from``)
+
+
 @dataclass(frozen=True)
 class Notify:
-    """The notification a history row causes: which rule, to whom, how urgent, and why;
-    ``link`` is the action the message's approval link performs, if it carries one."""
+    """One notification a history row causes: which rule, to whom, how urgent, and why;
+    ``detail`` is what the sentence adds from the row; ``link`` is the action the message's
+    approval link performs, if it carries one. A row may cause several (``Transition.notify``
+    is a tuple)."""
 
     rule: Rule
-    recipient: Relation
+    recipient: Relation | Former
     urgency: int
     reason: str
     link: Action | None = None
+    detail: Detail = Detail.NONE
 
 
 class Replay(StrEnum):
@@ -213,7 +239,7 @@ class Transition:
     who: frozenset[Relation]
     needs: frozenset[Need] = frozenset()
     help: str = ""
-    notify: Notify | None = None
+    notify: tuple[Notify, ...] = ()
     replay: Replay = Replay.NONE
     #: a row that counts as a change of the measure even when its state stays the same
     always_a_change: bool = False
@@ -224,9 +250,9 @@ class Transition:
 
 def _t(action: Action, label: str, sources: Iterable[State], dest: State | None,
        who: Iterable[Relation], needs: Iterable[Need] = (), help: str = "",
-       notify: Notify | None = None, replay: Replay = Replay.NONE) -> Transition:
+       notify: Iterable[Notify] = (), replay: Replay = Replay.NONE) -> Transition:
     return Transition(action, label, frozenset(sources), dest, frozenset(who) | {Relation.ADMIN},
-                      frozenset(needs), help, notify, replay)
+                      frozenset(needs), help, tuple(notify), replay)
 
 
 S, R, N, U = State, Relation, Need, Rule
@@ -236,24 +262,33 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
     _t(Action.START, "开始整改", [S.ASSIGNED], S.IN_PROGRESS, [R.OWNER, R.UNIT_MEMBER],
        help="责任人或责任部门成员开始整改"),
     _t(Action.SUBMIT, "提交", [S.IN_PROGRESS], S.SUBMITTED, [R.OWNER], [N.COMMENT],
-       help="责任人提交整改情况（须写明进展，可附佐证材料）"),
+       help="责任人提交整改情况（须写明进展，可附佐证材料）",
+       notify=[Notify(U.SUBMITTED, R.REVIEWER, 4, "责任人已提交整改情况，请对账核验")]),
     _t(Action.REJECT, "退回", [S.SUBMITTED], S.IN_PROGRESS, [R.REVIEWER, R.LEADER], [N.COMMENT],
        help="整改办或责任领导退回，须写明理由",
-       notify=Notify(U.RETURNED, R.OWNER, 2, "整改材料被退回，请按意见修改后重新提交")),
+       notify=[Notify(U.RETURNED, R.OWNER, 2, "整改材料被退回，请按意见修改后重新提交",
+                      detail=Detail.COMMENT)]),
     _t(Action.VERIFY, "核验通过", [S.SUBMITTED], S.VERIFIED, [R.REVIEWER, R.LEADER],
        help="整改办或责任领导对账核验通过",
-       notify=Notify(U.TO_CLOSE, R.LEADER, 2, "已核验通过，待您审阅并销号", link=Action.CLOSE)),
+       notify=[Notify(U.TO_CLOSE, R.LEADER, 2, "已核验通过，待您审阅并销号", link=Action.CLOSE)]),
     _t(Action.CLOSE, "销号", [S.VERIFIED], S.CLOSED, [R.LEADER, R.FIRST_RESPONSIBLE],
-       help="责任领导或第一责任人签字销号"),
+       help="责任领导或第一责任人签字销号",
+       notify=[Notify(U.CLOSED, R.OWNER, 5, "整改措施已销号，感谢您的工作"),
+               Notify(U.CLOSED, R.UNIT_MEMBER, 5, "本部门的整改措施已销号")]),
     _t(Action.REOPEN, "重新打开", [S.VERIFIED, S.CLOSED], S.IN_PROGRESS, [R.LEADER], [N.COMMENT],
        help="责任领导或管理员重新打开，须写明理由",
-       notify=Notify(U.REOPENED, R.OWNER, 2, "已销号/核验的措施被重新打开，请继续整改")),
+       notify=[Notify(U.REOPENED, R.OWNER, 2, "已销号/核验的措施被重新打开，请继续整改",
+                      detail=Detail.COMMENT)]),
     _t(Action.EXTEND, "延期", [S.ASSIGNED, S.IN_PROGRESS], None, [R.LEADER],
        [N.DEADLINE, N.COMMENT], help="责任领导批准延期，须给出新时限和理由",
+       notify=[Notify(U.EXTENDED, R.OWNER, 3, "完成时限已延期，请按新时限推进",
+                      detail=Detail.DEADLINE)],
        replay=Replay.DEADLINE),
     _t(Action.REASSIGN, "改派", [S.ASSIGNED, S.IN_PROGRESS], None, [R.LEADER], [N.OWNER],
        help="责任领导或管理员改派责任人",
-       notify=Notify(U.ASSIGNED, R.OWNER, 3, "改派给您的整改措施，请按时限推进"),
+       notify=[Notify(U.ASSIGNED, R.OWNER, 3, "改派给您的整改措施，请按时限推进"),
+               Notify(U.REASSIGNED, Former.OWNER, 5, "该措施已改派他人，您无需再办理",
+                      detail=Detail.NEW_OWNER)],
        replay=Replay.OWNER),
 )}
 
@@ -279,7 +314,7 @@ class SystemRow:
     label: str
     actor: str  # shown where a person's name would be
     help: str = ""
-    notify: Notify | None = None
+    notify: tuple[Notify, ...] = ()
     replay: Replay = Replay.NONE
     always_a_change: bool = False
 
@@ -288,7 +323,7 @@ class SystemRow:
 #: holidays are entered: not an extension (no leader decided it, so it is not counted as 延期).
 SYSTEM_ROWS: Mapping[SystemAction, SystemRow] = {row.action: row for row in (
     SystemRow(SystemAction.CREATE, "交办", "系统导入", help="从整改台账导入，交办给责任人",
-              notify=Notify(U.ASSIGNED, R.OWNER, 3, "新交办的整改措施，请按时限推进"),
+              notify=(Notify(U.ASSIGNED, R.OWNER, 3, "新交办的整改措施，请按时限推进"),),
               always_a_change=True),
     SystemRow(SystemAction.IMPORT, "导入", "系统导入", help="从整改报告导入，按报告所述状态建立",
               always_a_change=True),
@@ -315,10 +350,10 @@ def history_actor(action: str) -> str:
     return kind.actor if isinstance(kind, SystemRow) else SYSTEM_ACTOR
 
 
-def notification_for(action: str) -> Notify | None:
-    """The notification a history action causes; None if it causes none."""
+def notifications_for(action: str) -> tuple[Notify, ...]:
+    """The notifications a history action causes (none for an unknown action)."""
     kind = HISTORY_KINDS.get(action)
-    return None if kind is None else kind.notify
+    return () if kind is None else kind.notify
 
 
 def actions_replaying(*effects: Replay) -> tuple[str, ...]:
@@ -328,8 +363,10 @@ def actions_replaying(*effects: Replay) -> tuple[str, ...]:
 
 #: Notification rules whose items carry an approval link, and the action the link performs.
 LINK_ACTIONS: Mapping[str, Action] = {
-    kind.notify.rule: kind.notify.link for kind in _KINDS
-    if kind.notify is not None and kind.notify.link is not None}
+    **{notify.rule: notify.link for kind in _KINDS for notify in kind.notify
+       if notify.link is not None},
+    # the reminder of a sign-off still waiting is as useful with the link as the first request
+    Rule.CLOSURE_SLA: Action.CLOSE}
 
 #: Replay effect and "always a change" of every history action, for the digest's hot loop.
 REPLAY: Mapping[str, Replay] = {name: kind.replay for name, kind in HISTORY_KINDS.items()}
@@ -367,8 +404,11 @@ SEE_ALL_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.REVIEWER, Role.VIEW
 #: measure names, its campaign's first responsible, and the reviewers (整改办).
 REMINDER_RECIPIENTS: tuple[Relation, ...] = (
     Relation.OWNER, Relation.LEADER, Relation.FIRST_RESPONSIBLE, Relation.REVIEWER)
-#: Relations a transition's notification may be addressed to: the people the measure names.
-EVENT_RECIPIENTS: frozenset[Relation] = frozenset({Relation.OWNER, Relation.LEADER})
+#: Relations a transition's notification may be addressed to: the people the measure names,
+#: the reviewers (整改办) for a submission, and the owning unit's members (each person once:
+#: the owner hears as the owner).
+EVENT_RECIPIENTS: frozenset[Relation] = frozenset({Relation.OWNER, Relation.LEADER,
+                                                   Relation.REVIEWER, Relation.UNIT_MEMBER})
 
 
 def parse_role(name: str) -> Role | None:
@@ -386,6 +426,8 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     DEAD = "dead"
+    #: not sent: nothing in it was still true at send time (``info["dropped"]`` says why)
+    CANCELLED = "cancelled"
 
     @property
     def label(self) -> str:
@@ -397,6 +439,7 @@ OUTBOX_STATUS_LABELS: Mapping[str, str] = {
     OutboxStatus.SENDING: "发送中",
     OutboxStatus.SENT: "已发送",
     OutboxStatus.DEAD: "失败",
+    OutboxStatus.CANCELLED: "已作废（内容已不成立）",
 }
 
 
@@ -546,3 +589,58 @@ NOTICE_READERS: frozenset[Relation] = frozenset({
     Relation.REVIEWER, Relation.ADMIN})
 NOTICE_REPLIERS: frozenset[Relation] = frozenset({
     Relation.OWNER, Relation.UNIT_MEMBER, Relation.REVIEWER, Relation.ADMIN})
+
+
+# ------------------------------------------------------------------ what keeps a message true
+
+
+class Timing(StrEnum):
+    """What the send time must still be for an item of a rule to hold."""
+
+    ANY = "any"
+    NOT_PAST_DUE = "not_past_due"    # on or before the deadline's last working day
+    PAST_DUE = "past_due"            # after the deadline
+    NO_PROGRESS_SINCE = "no_progress_since"  # nothing reported since the item was planned
+
+
+@dataclass(frozen=True)
+class Truth:
+    """When an item planned for a rule is still true at send time: the measure's state is one
+    of ``states``; with ``same_version`` nothing has happened to it since (a 退回 answered by a
+    new submission is no longer news); with ``same_deadline`` its deadline is the one planned
+    for; ``timing`` as above; with ``same_person`` the recipient still holds the relation the
+    item was meant for (the owner of a measure since reassigned is not reminded)."""
+
+    states: frozenset[State]
+    same_version: bool = False
+    same_deadline: bool = False
+    timing: Timing = Timing.ANY
+    same_person: bool = True
+
+
+_OPEN = OPEN_STATES
+#: Each rule's truth; the deliverer drops items whose truth no longer holds (rule families by
+#: their stored name's part before the colon). Rules not listed always hold (the digest).
+RULE_TRUTH: Mapping[Rule, Truth] = {
+    Rule.BEFORE: Truth(_OPEN, same_deadline=True, timing=Timing.NOT_PAST_DUE),
+    Rule.OVERDUE: Truth(_OPEN, same_deadline=True, timing=Timing.PAST_DUE),
+    Rule.NUDGE: Truth(_OPEN, same_deadline=True, timing=Timing.NOT_PAST_DUE),
+    Rule.STAGNATION: Truth(_OPEN, timing=Timing.NO_PROGRESS_SINCE),
+    Rule.CHECKIN: Truth(frozenset({State.VERIFIED, State.CLOSED}),
+                        timing=Timing.NO_PROGRESS_SINCE),
+    Rule.REVIEW_SLA: Truth(frozenset({State.SUBMITTED})),
+    Rule.CLOSURE_SLA: Truth(frozenset({State.VERIFIED})),
+    Rule.ASSIGNED: Truth(_OPEN),
+    Rule.RETURNED: Truth(frozenset({State.IN_PROGRESS}), same_version=True),
+    Rule.REOPENED: Truth(frozenset({State.IN_PROGRESS}), same_version=True),
+    Rule.SUBMITTED: Truth(frozenset({State.SUBMITTED}), same_version=True),
+    Rule.TO_CLOSE: Truth(frozenset({State.VERIFIED}), same_version=True),
+    Rule.EXTENDED: Truth(_OPEN, same_deadline=True),
+    Rule.CLOSED: Truth(frozenset({State.CLOSED})),
+    Rule.REASSIGNED: Truth(frozenset(State), same_person=False),
+}
+#: Rules whose sentence is worked out again from the measure at send time (the others are
+#: facts of the history row that caused them: a reason, a new deadline).
+RECOUNTED_RULES: frozenset[Rule] = frozenset({
+    Rule.BEFORE, Rule.OVERDUE, Rule.NUDGE, Rule.STAGNATION, Rule.CHECKIN, Rule.REVIEW_SLA,
+    Rule.CLOSURE_SLA})

@@ -47,6 +47,13 @@ class PlannedItem:
     reason: str
     on_behalf_of: str | None = None  # the absent person this delegate receives it for
     colour: str | None = None
+    #: the measure's version when planned, the relation the item is meant for (owner, leader,
+    #: ...) and the person who holds it: the deliverer checks them at send time
+    version: int | None = None
+    relation: str | None = None
+    meant_for: int | None = None
+    #: the first words of ``reason``, for a subject (an event's reason adds the actor's words)
+    headline: str | None = None
     document: dict[str, Any] | None = None  # the 督办 document the stage issued (id, number, …)
 
 
@@ -88,23 +95,36 @@ def _key_middle(rule: str, stage: str, deadline: date | None) -> str:
     return f"{deadline.isoformat() if depends and deadline else '-'}|{stage}"
 
 
+def by_measure(items: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The items of one message grouped by measure, each group most urgent first, the groups
+    in the order of their most urgent item (pure): one line per measure, with all its reasons."""
+    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for item in sorted(items, key=_shown_order):
+        groups[item["measure_id"]].append(item)
+    return list(groups.values())
+
+
 def subject_for(items: Sequence[dict[str, Any]], kind: str) -> str:
-    """A Chinese subject that says how many items and how urgent (pure)."""
+    """A Chinese subject that says how many measures and how urgent (pure). A measure with
+    several reasons counts once, under its most urgent one."""
+    measures = by_measure(items)
+    firsts = [group[0] for group in measures]
     if kind == MessageKind.EVENT:
-        if len(items) == 1:
-            return f"【整改督办】{items[0]['reason']}"
+        if len(measures) == 1:
+            first = firsts[0]
+            return f"【整改督办】{first.get('headline') or first['reason']}"
         by_rule: dict[str, int] = defaultdict(int)
-        for item in items:
+        for item in firsts:
             by_rule[RULE_LABELS.get(item["rule"], item["rule"])] += 1
         detail = "，".join(f"{label}{n}项" for label, n in by_rule.items())
-        return f"【整改督办】您有{len(items)}项整改措施：{detail}"
+        return f"【整改督办】您有{len(measures)}项整改措施：{detail}"
     counts: dict[int, int] = defaultdict(int)
-    for item in items:
+    for item in firsts:
         counts[item["urgency"]] += 1
     worst = min(counts)
     detail = "，".join(f"{URGENCY_LABELS[u]}{n}项" for u, n in sorted(counts.items()))
     prefix = "【整改督办·红牌】" if worst == 0 else "【整改督办】"
-    return f"{prefix}您有{len(items)}项整改措施需要关注：{detail}"
+    return f"{prefix}您有{len(measures)}项整改措施需要关注：{detail}"
 
 
 def load_recipients(session: Session, ids: Iterable[int]) -> dict[int, Recipient]:
@@ -127,9 +147,16 @@ def _shown_order(item: dict[str, Any]) -> tuple[int, int]:
 
 def _item_payload(item: PlannedItem) -> dict[str, Any]:
     """The item as its message lists it."""
-    payload = {"measure_id": item.measure_id, "rule": item.rule, "urgency": item.urgency,
-               "reason": item.reason, "colour": item.colour, "on_behalf_of": item.on_behalf_of,
-               "deadline": item.deadline.isoformat() if item.deadline else None}
+    payload: dict[str, Any] = {
+        "measure_id": item.measure_id, "rule": item.rule, "urgency": item.urgency,
+        "reason": item.reason, "colour": item.colour, "on_behalf_of": item.on_behalf_of,
+        "deadline": item.deadline.isoformat() if item.deadline else None}
+    if item.version is not None:
+        payload["version"] = item.version
+    if item.relation is not None:
+        payload.update(relation=item.relation, meant_for=item.meant_for)
+    if item.headline is not None:
+        payload["headline"] = item.headline
     if item.document is not None:
         payload["document"] = item.document
     return payload

@@ -25,6 +25,8 @@ from workflow.lifecycle import (
 )
 
 COLOURS = {"yellow": "黄牌", "red": "红牌"}
+#: 三色预警 before the deadline: the colours a warning tier may have.
+WARNING_COLOURS = {"yellow": "黄色预警", "red": "红色预警"}
 
 
 class PolicyError(RectiflowError):
@@ -49,6 +51,16 @@ class Escalation:
     @property
     def colour_label(self) -> str:
         return COLOURS[self.colour]
+
+
+@dataclass(frozen=True)
+class Warning:
+    """A 三色预警 tier: from ``within`` working days before the deadline, reminders go to the
+    owner and ``to``, in ``colour``."""
+
+    within: int
+    to: tuple[Relation, ...]
+    colour: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,10 @@ class Policy:
         if not self.documents_enabled:
             return None
         return next((s.document for s in self.escalation if s.overdue == overdue), None)
+    #: 三色预警 tiers before the deadline (none by default: reminders go to the owner alone)
+    warnings: tuple[Warning, ...] = ()
+    #: how many working days a one-time approval link stays valid
+    link_valid_workdays: int = 3
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity, for the lru_cache below
@@ -202,6 +218,29 @@ def _escalation(doc: Mapping[str, Any]) -> tuple[Escalation, ...]:
     return tuple(result)
 
 
+def _warnings(doc: Mapping[str, Any]) -> tuple[Warning, ...]:
+    tiers = doc.get("warning", [])
+    if not isinstance(tiers, list):
+        raise PolicyError("warning", "应为 [[warning]] 表的列表")
+    result = []
+    for i, tier in enumerate(tiers):
+        where = f"warning[{i}]"
+        if not isinstance(tier, Mapping):
+            raise PolicyError(where, "应为一个表")
+        unknown = sorted(set(tier) - {"within", "to", "colour", "color"})
+        if unknown:
+            raise PolicyError(f"{where}.{unknown[0]}", "未知配置项；可用：within、to、colour")
+        colour = tier.get("colour", tier.get("color", "yellow"))
+        if colour not in WARNING_COLOURS:
+            raise PolicyError(f"{where}.colour", f"应为 yellow 或 red，而不是 {colour!r}")
+        result.append(Warning(_int(tier.get("within"), f"{where}.within", 0, 60),
+                              _recipients(tier.get("to"), f"{where}.to"), colour))
+    within = [w.within for w in result]
+    if len(set(within)) != len(within):
+        raise PolicyError("warning", f"各级的 within 不能重复：{within}")
+    return tuple(sorted(result, key=lambda w: -w.within))
+
+
 def build_policy(doc: Mapping[str, Any]) -> Policy:
     """Validate a merged policy document and build the Policy; raise PolicyError on the first
     bad value, naming its place."""
@@ -220,6 +259,7 @@ def build_policy(doc: Mapping[str, Any]) -> Policy:
     sla = _table(doc, "sla")
     long_term = _table(doc, "long_term")
     immediate = _table(doc, "immediate")
+    links = _table(doc, "approval_link")
     daily_nudge = immediate.get("daily_nudge", True)
     working_only = window.get("working_days_only", True)
     documents = _table(doc, "documents")
@@ -248,11 +288,15 @@ def build_policy(doc: Mapping[str, Any]) -> Policy:
         daily_nudge=daily_nudge,
         documents_enabled=documents_enabled,
         reply_days=_int(documents.get("reply_days", 3), "documents.reply_days", 1, 60),
+        warnings=_warnings(doc),
+        link_valid_workdays=_int(links.get("valid_workdays", 3), "approval_link.valid_workdays",
+                                 1, 30),
     )
 
 
 KNOWN_TABLES = {"send_window", "reminders", "escalation", "escalation_repeat", "sla", "long_term",
-                "immediate", "kind", "calendar", "digest", "documents"}
+                "immediate", "kind", "calendar", "digest", "documents", "warning",
+                "approval_link"}
 #: Tables that hold for the whole installation and cannot be overridden per campaign.
 GLOBAL_TABLES = {"calendar", "digest"}
 

@@ -17,16 +17,26 @@ from workflow.lifecycle import OPEN_STATES, Kind, Relation, Rule, State, rule_fa
 from workflow.policy import Policy
 from workflow.timeutil import SHANGHAI, local_date
 
-#: Urgency groups, most urgent first; messages list items in this order.
+#: Urgency groups, most urgent first; messages list items in this order. An item's group is
+#: worked out from its rule and the measure's deadline (``urgency_of``), so it matches its name.
 URGENCY_LABELS = {
     0: "严重逾期（红牌）",
     1: "已逾期（黄牌）",
     2: "今明两天到期",
     3: "即将到期",
-    4: "等待审核/销号",
-    5: "进展停滞",
-    6: "定期报送",
+    4: "立行立改",
+    5: "等待审核/销号",
+    6: "进展停滞",
+    7: "定期报送",
 }
+WEEKDAY_LABELS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+
+def day_text(day: date, *, bracketed: bool = True) -> str:
+    """A date as messages show it beside a count of working days: ``2026-12-04（周五）``, or
+    ``2026-12-04 周五`` inside brackets already."""
+    weekday = WEEKDAY_LABELS[day.weekday()]
+    return f"{day.isoformat()}（{weekday}）" if bracketed else f"{day.isoformat()} {weekday}"
 
 
 class WorkdayIndex:
@@ -86,9 +96,15 @@ class WorkdayIndex:
         return date.fromordinal(ordinals[i])
 
     def before_deadline(self, deadline: date, n: int) -> date:
-        """The day of a ``before:n`` reminder: ``n`` working days before ``deadline``; for
-        ``n`` = 0 the deadline, or the last working day before it when it is not one."""
-        return self.on_or_before(deadline) if n == 0 else self.nth_before(deadline, n)
+        """The day of a ``before:n`` reminder: ``n`` working days before the deadline's last
+        working day (the deadline, or the last working day before it when it is not one), so
+        ``before:0`` and ``before:1`` never fall on the same day."""
+        last = self.on_or_before(deadline)
+        return last if n == 0 else self.nth_before(last, n)
+
+    def left_until(self, today: date, deadline: date) -> int:
+        """Working days left before the deadline's last working day (0 on that day)."""
+        return self.count_between(today, self.on_or_before(deadline))
 
     def on_or_before(self, day: date) -> date:
         return day if self.is_workday(day) else self.nth_before(day, 1)
@@ -149,6 +165,10 @@ class _Stage:
 class Planner:
     """Plans notices for measures under a policy and a working-day calendar."""
 
+    def urgency(self, rule: str, colour: str | None, deadline: date | None, today: date) -> int:
+        """``urgency_of`` with this planner's calendar."""
+        return urgency_of(rule, colour, deadline, today, self.days)
+
     def __init__(self, workdays: WorkdayIndex) -> None:
         self.days = workdays
         # window_open is called for every stage of every measure; a sweep sees few distinct days
@@ -194,17 +214,21 @@ class Planner:
         """Before-deadline reminders, escalations after it, and 立行立改 daily nudges."""
         tag = deadline.isoformat()
         stages: list[_Stage] = []
-        for n in policy.before:
+        steps = sorted(set(policy.before) | {w.within for w in policy.warnings}, reverse=True)
+        for n in steps:
             day = self.days.before_deadline(deadline, n)
             rule = Rule.BEFORE.at(n)
-            stages.append(_Stage(day, rule, f"{rule}@{tag}", (Relation.OWNER,),
-                                 2 if n <= 1 else 3))
+            to, colour = warning_for(policy, n)
+            stages.append(_Stage(day, rule, f"{rule}@{tag}", to,
+                                 urgency_of(rule, None, deadline, day, self.days), colour))
         if m.kind is Kind.IMMEDIATE and policy.daily_nudge:
+            last_day = self.days.on_or_before(deadline)
             for offset in (0, 1):  # today's and tomorrow's nudge, if before the deadline
                 day = self.days.on_or_after(today) if offset == 0 else self.days.nth_after(today, 1)
-                if day < deadline:
+                if day < last_day:
                     stages.append(_Stage(day, Rule.NUDGE, f"{Rule.NUDGE}@{day.isoformat()}",
-                                         (Relation.OWNER,), 2))
+                                         (Relation.OWNER,),
+                                         urgency_of(Rule.NUDGE, None, deadline, day, self.days)))
         overdue_now = self.days.count_between(deadline, today)
         last = policy.escalation[-1]
         for step in policy.escalation:
@@ -246,7 +270,7 @@ class Planner:
         for j in (k, k + 1):
             start = month_start(first + j * months)
             stages.append(_Stage(self.days.on_or_after(start), Rule.CHECKIN,
-                                 f"{Rule.CHECKIN}@{start:%Y-%m}", (Relation.OWNER,), 6))
+                                 f"{Rule.CHECKIN}@{start:%Y-%m}", (Relation.OWNER,), 7))
         return stages
 
     def stages(self, m: MeasureSnapshot, policy: Policy, today: date) -> list[list[_Stage]]:
@@ -258,13 +282,13 @@ class Planner:
             if deadline is not None:
                 families.append(self._deadline_stages(m, policy, today, deadline))
             families.append(self._repeating(m.active_on, policy.stagnation, today,
-                                            Rule.STAGNATION, (Relation.OWNER,), 5))
+                                            Rule.STAGNATION, (Relation.OWNER,), 6))
         elif m.state is State.SUBMITTED:
             families.append(self._repeating(changed, policy.review_sla, today, Rule.REVIEW_SLA,
-                                            (Relation.REVIEWER,), 4))
+                                            (Relation.REVIEWER,), 5))
         elif m.state is State.VERIFIED:
             families.append(self._repeating(changed, policy.closure_sla, today,
-                                            Rule.CLOSURE_SLA, (Relation.LEADER,), 4))
+                                            Rule.CLOSURE_SLA, (Relation.LEADER,), 5))
         if m.kind is Kind.LONG_TERM and m.state in (State.VERIFIED, State.CLOSED):
             families.append(self._checkins(changed, today, policy.checkin_months))
         return families
@@ -314,30 +338,81 @@ class Planner:
         return Plan(tuple(notices), min(upcoming) if upcoming else None)
 
 
+def warning_for(policy: Policy, n: int) -> tuple[tuple[Relation, ...], str | None]:
+    """Whom a ``before:n`` reminder goes to and its colour under the policy's 三色预警: the owner
+    alone (no colour) unless a warning tier covers ``n`` working days; then the owner and the
+    tightest covering tier's people, in its colour."""
+    covering = [w for w in policy.warnings if n <= w.within]
+    if not covering:
+        return (Relation.OWNER,), None
+    tightest = min(covering, key=lambda w: w.within)
+    people = dict.fromkeys((Relation.OWNER, *(r for w in covering for r in w.to)))
+    return tuple(people), tightest.colour
+
+
+def urgency_of(rule: str, colour: str | None, deadline: date | None, today: date,
+               days: WorkdayIndex) -> int:
+    """The group an item is listed under (``URGENCY_LABELS``), from its rule and the deadline
+    as it stands ``today``: "今明两天到期" only when the deadline's last working day is today or
+    the next working day."""
+    family = rule_family(rule)
+    if family is Rule.OVERDUE:
+        return 0 if colour == "red" else 1
+    if family in (Rule.BEFORE, Rule.NUDGE) and deadline is not None:
+        if days.left_until(today, deadline) <= 1:
+            return 2
+        return 3 if family is Rule.BEFORE else 4
+    return {Rule.REVIEW_SLA: 5, Rule.CLOSURE_SLA: 5, Rule.STAGNATION: 6,
+            Rule.CHECKIN: 7}.get(family, 3) if family is not None else 3
+
+
+def deadline_text(deadline: date, today: date, days: WorkdayIndex) -> str:
+    """How far a deadline is, the one way messages say it too: working days, with the date."""
+    if today > deadline:
+        return (f"逾期 {days.count_between(deadline, today)} 个工作日"
+                f"（时限 {day_text(deadline, bracketed=False)}）")
+    left = days.left_until(today, deadline)
+    if left == 0:
+        return f"今天到期（时限 {day_text(deadline, bracketed=False)}）"
+    return f"还有 {left} 个工作日到期（时限 {day_text(deadline, bracketed=False)}）"
+
+
+WARNING_LABELS = {"yellow": "黄色预警", "red": "红色预警", "green": "绿色"}
+
+
 def describe(notice: Notice, now: datetime, days: WorkdayIndex, anchor: date | None = None
              ) -> str:
     """Why this notice was sent, in one Chinese sentence ("why you got this"); ``anchor`` is
-    the local day the waiting started (submitted, verified, last progress)."""
+    the local day the waiting started (submitted, verified, last progress). Every count is of
+    working days, with the calendar date beside it."""
     today = local_date(now)
     deadline = notice.deadline
     family = rule_family(notice.rule)
     if family is Rule.BEFORE and deadline is not None:
-        left = days.count_between(today, deadline)
-        if deadline <= today:
-            return f"今天是完成时限（{deadline}）"
-        return f"距完成时限（{deadline}）还有 {left} 个工作日"
+        last = days.on_or_before(deadline)
+        warning = (f"（{WARNING_LABELS[notice.colour]}）"
+                   if notice.colour in WARNING_LABELS else "")
+        if today >= last and last != deadline:
+            return (f"今天是完成时限（{day_text(deadline, bracketed=False)}，非工作日）前的最后一个工作日"
+                    f"{warning}")
+        if today >= last:
+            return f"今天是完成时限（{day_text(deadline, bracketed=False)}）{warning}"
+        return (f"距完成时限（{day_text(deadline, bracketed=False)}）还有 {days.left_until(today, deadline)} "
+                f"个工作日{warning}")
     if family is Rule.NUDGE and deadline is not None:
-        return f"立行立改事项，完成时限 {deadline}，请尽快完成"
+        return (f"立行立改事项，完成时限 {day_text(deadline)}，还有 "
+                f"{days.left_until(today, deadline)} 个工作日，请尽快完成")
     if family is Rule.OVERDUE and deadline is not None:
         late = days.count_between(deadline, today)
         card = "红牌" if notice.colour == "red" else "黄牌"
-        return f"已逾期 {late} 个工作日（{card}督办），完成时限 {deadline}"
+        return f"已逾期 {late} 个工作日（{card}督办），完成时限 {day_text(deadline)}"
     since = days.count_between(anchor, today) if anchor is not None else None
     waited = f" {since} 个工作日" if since else ""
+    on = f"（自 {day_text(anchor, bracketed=False)} 起）" if anchor is not None else ""
     texts = {
-        Rule.REVIEW_SLA: f"已提交{waited}，仍待整改办核验",
-        Rule.CLOSURE_SLA: f"已核验通过{waited}，仍待责任领导销号",
-        Rule.STAGNATION: f"已{waited or '较长时间'}没有报送整改进展",
+        Rule.REVIEW_SLA: f"已提交{waited}{on}，仍待整改办核验",
+        Rule.CLOSURE_SLA: f"已核验通过{waited}{on}，仍待责任领导销号",
+        Rule.STAGNATION: f"已{waited or '较长时间'}没有报送整改进展{on}",
         Rule.CHECKIN: f"长期坚持事项，请报送 {today.year}年{today.month}月 的整改进展",
     }
     return texts.get(family, notice.rule) if family is not None else notice.rule

@@ -30,8 +30,9 @@ from workflow import db
 from workflow.events import EventPublisher, Handler, MeasureChanged
 from workflow.evidence import EvidenceStore
 from workflow.policy import PolicySet, load_policy_file
-from workflow.services.approvals import make_link_maker
+from workflow.services.approvals import expiry_after_workdays, make_link_maker
 from workflow.services.sweep import ReminderContext, reminder_context
+from workflow.services.truth import SendTimeCheck
 from workflow.timeutil import system_now
 
 
@@ -123,26 +124,38 @@ class Runtime:
         """The configured channels; bad channel settings are refused here, on first use."""
         return build_channels(self.settings, self.sessions)
 
-    @cached_property
+    @property
     def link_maker(self) -> LinkMaker:
         """Mints a one-time approval link, at send time, for items that ask the recipient to
-        act (a verified measure's ``to_close``); valid ``approval_link_hours``."""
-        ttl = timedelta(hours=self.settings.approval_link_hours)
+        act (a verified measure's ``to_close``); valid the policy's ``[approval_link]
+        valid_workdays`` working days, or ``approval_link_hours`` when that is set."""
+        with self.transaction() as session:
+            ctx = self.reminder_context(session)
+        return self._link_maker(ctx)
+
+    def _link_maker(self, ctx: ReminderContext) -> LinkMaker:
+        hours = self.settings.approval_link_hours
+        ttl = (timedelta(hours=hours) if hours else
+               expiry_after_workdays(ctx.base.link_valid_workdays, ctx.days.nth_after))
         return make_link_maker(self.settings.base_url, ttl, self.clock)
 
     @cached_property
     def _deliverer(self) -> Deliverer:
         return Deliverer(self.immediate_sessions, self.channels, base_url=self.settings.base_url,
-                         link_maker=self.link_maker,
                          # A claimed batch must be sent well within its lease, or another
                          # deliverer reclaims rows still waiting their turn here.
                          lease=timedelta(seconds=self.settings.delivery_lease),
                          batch=self.settings.delivery_batch)
 
     def deliverer(self) -> Deliverer:
-        """This process's deliverer, with the send window read afresh."""
+        """This process's deliverer, with the send window, the calendar its send-time check
+        counts with and its approval links' lifetime read afresh."""
         deliverer = self._deliverer
-        deliverer.send_window = self.send_window()
+        with self.transaction() as session:
+            ctx = self.reminder_context(session)
+        deliverer.send_window = lambda moment: ctx.planner.next_send_time(moment, ctx.base)
+        deliverer.check = SendTimeCheck(ctx)
+        deliverer.link_maker = self._link_maker(ctx)
         return deliverer
 
     @cached_property

@@ -252,11 +252,11 @@ def test_a_message_that_always_fails_is_tried_at_least_five_times_then_dead(sess
 
 @pytest.mark.parametrize(("error", "status", "report"), [
     (DeliveryError("file", "收件人不存在", retryable=False, code=550), "dead",
-     {"sent": 0, "failed": 0, "dead": 1, "deferred": 0}),
+     {"sent": 0, "failed": 0, "dead": 1, "deferred": 0, "cancelled": 0}),
     (DeliveryError("file", "服务器繁忙", retryable=True, code=451), "pending",
-     {"sent": 0, "failed": 1, "dead": 0, "deferred": 0}),
+     {"sent": 0, "failed": 1, "dead": 0, "deferred": 0, "cancelled": 0}),
     (RuntimeError("程序缺陷"), "pending",  # an unexpected error is kept and retried
-     {"sent": 0, "failed": 1, "dead": 0, "deferred": 0}),
+     {"sent": 0, "failed": 1, "dead": 0, "deferred": 0, "cancelled": 0}),
 ])
 def test_permanent_errors_are_dead_at_once_others_retried(sessions, ledger, now, error, status,
                                                           report):
@@ -317,7 +317,7 @@ def test_deliver_json_on_the_embedded_default_writes_files(rectiflow, cli_env, s
     result = rectiflow("deliver", "--json", "--now", "2026-12-28T09:05:00+08:00")
     # Then it reports two sent, and the two messages are files in RECTIFLOW_OUTBOX_DIR
     assert result.code == 0, result.err
-    assert result.json() == {"sent": 2, "failed": 0, "dead": 0, "deferred": 0}
+    assert result.json() == {"sent": 2, "failed": 0, "dead": 0, "deferred": 0, "cancelled": 0}
     files = sorted(Path(cli_env["RECTIFLOW_OUTBOX_DIR"]).glob("*.eml"))
     assert len(files) == 2
     assert {message_from_bytes(f.read_bytes(), policy=policy.default)["To"].addresses[0].addr_spec

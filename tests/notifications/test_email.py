@@ -210,7 +210,7 @@ def test_chinese_headers_escaped_html_and_a_real_text_alternative(sessions, due_
     # When the deliverer sends them to the SMTP server
     report = email_deliverer(sessions, smtp.port, tmp_path).run(lambda: now)
     # Then both arrive
-    assert report.as_json() == {"sent": 2, "failed": 0, "dead": 0, "deferred": 0}
+    assert report.as_json() == {"sent": 2, "failed": 0, "dead": 0, "deferred": 0, "cancelled": 0}
     by_rcpt = {r.rcpt_tos: r.parsed() for r in smtp.handler.received}
     mail = by_rcpt[("wang@example.edu.cn",)]
     row = next(m for m in rows(sessions).values() if m.recipient == "wang@example.edu.cn")
@@ -258,15 +258,16 @@ def test_one_owner_with_three_due_measures_gets_one_mail_listing_three(sessions,
 
 
 def test_every_outbox_row_has_its_own_stable_message_id(sessions, due_ledger, smtp, tmp_path):
-    # Given two reminders to the same person with the same subject: the second one for the same
-    # measure after its deadline moved (延期), so its key differs
-    owner, measure = due_ledger["other"], due_ledger["measures"][3]
+    # Given two reminders to the same person with the same subject, each for one of their
+    # measures (both still true when sent)
+    owner = due_ledger["owner"]
     now = at("2026-12-22 09:00")
     with db.transaction(sessions) as session:
-        for deadline in (date(2026, 12, 31), date(2027, 1, 29)):
+        for measure in due_ledger["measures"][1:3]:
             write_notices(session, [PlannedItem(
-                measure_id=measure.id, rule="before:7", stage="before:7", deadline=deadline,
-                recipient_id=owner.id, urgency=3, reason="距完成时限还有7个工作日")],
+                measure_id=measure.id, rule="before:7", stage="before:7",
+                deadline=date(2026, 12, 31), recipient_id=owner.id, urgency=3,
+                reason="距完成时限还有7个工作日")],
                 now=now, send_at=now, configured=EMAIL)
     messages = list(rows(sessions).values())
     assert len(messages) == 2 and messages[0].subject == messages[1].subject
@@ -370,7 +371,7 @@ def test_a_temporary_refusal_is_retried(sessions, due_ledger, smtp, tmp_path):
     deliverer = email_deliverer(sessions, smtp.port, tmp_path)
     # When the deliverer runs
     assert deliverer.run(lambda: now).as_json() == {"sent": 1, "failed": 1, "dead": 0,
-                                                    "deferred": 0}
+                                                    "deferred": 0, "cancelled": 0}
     [waiting] = [m for m in rows(sessions).values() if m.status == "pending"]
     assert "451" in (waiting.last_error or "") and waiting.not_before <= now + timedelta(minutes=10)
     # Then, once the server accepts again, the next run after the delay sends it
@@ -388,7 +389,7 @@ def test_a_refused_recipient_is_dead_at_once_and_can_be_revived(sessions, due_le
     # When the deliverer runs
     report = email_deliverer(sessions, smtp.port, tmp_path).run(lambda: now)
     # Then that message is dead after one try, and the other one went out
-    assert report.as_json() == {"sent": 1, "failed": 0, "dead": 1, "deferred": 0}
+    assert report.as_json() == {"sent": 1, "failed": 0, "dead": 1, "deferred": 0, "cancelled": 0}
     # And an admin sees it, with the server's answer, in the outbox list
     listed = rectiflow("outbox", "list", "--json", "--status", "dead")
     assert listed.code == 0, listed.err
@@ -425,12 +426,12 @@ def test_deliver_json_through_the_command_line(sessions, due_ledger, smtp, recti
     result = rectiflow("deliver", "--json", "--now", "2026-12-22T09:05:00+08:00")
     # Then it prints the report and the server has both mails
     assert result.code == 0, result.err
-    assert result.json() == {"sent": 2, "failed": 0, "dead": 0, "deferred": 0}
+    assert result.json() == {"sent": 2, "failed": 0, "dead": 0, "deferred": 0, "cancelled": 0}
     assert sorted(r.rcpt_tos for r in smtp.handler.received) == [
         ("lihua@example.edu.cn",), ("wang@example.edu.cn",)]
     # And a second run finds nothing left to send
     again = rectiflow("deliver", "--json", "--now", "2026-12-22T09:06:00+08:00")
-    assert again.json() == {"sent": 0, "failed": 0, "dead": 0, "deferred": 0}
+    assert again.json() == {"sent": 0, "failed": 0, "dead": 0, "deferred": 0, "cancelled": 0}
 
 
 def test_a_user_without_a_password_is_refused_at_start_without_a_prompt(database, sessions,

@@ -239,7 +239,7 @@ def test_a_reminder_with_many_items_is_markdown_cut_to_2048_bytes(sessions, cloc
     content = got.body["markdown"]["content"]
     assert got.msgtype == "markdown"
     assert len(content.encode()) <= 2048
-    assert content.endswith("……（共40项，详见系统）")
+    assert content.endswith(f"……（共40项，[点此查看全部]({BASE_URL}/my)）")
     assert "建立健全食堂安全管理长效机制第1项" in content
     assert rows(sessions, [message_id])[0].status == "sent"
 
@@ -501,7 +501,7 @@ def test_a_long_robot_message_is_cut_to_4096_bytes_on_a_line_boundary(sessions, 
     [got] = wecom_server.robot_messages
     content = got.body["markdown"]["content"]
     assert len(content.encode()) <= 4096
-    assert content.endswith("……（共60项，详见系统）")
+    assert content.endswith(f"……（共60项，[点此查看全部]({BASE_URL}/my)）")
     assert all(line.count("(") == line.count(")") for line in content.splitlines())
     assert rows(sessions, [message_id])[0].info["bytes"] == len(content.encode())
 
@@ -654,3 +654,9 @@ def test_card_description_escapes_user_text_and_drops_links():
     description = card_description(message)
     # Then only the item remains, escaped
     assert description == "1. &lt;b&gt;食堂&lt;/b&gt;整改"
+
+
+def test_markdown_text_makes_user_text_inert() -> None:
+    from notifications.templating import markdown_text
+    assert markdown_text("[a](http://x) **b** <font>#c\n`d`") == \
+        "【a】（http://x） ＊＊b＊＊ ＜font＞＃c ｀d｀"

@@ -133,7 +133,7 @@ def test_cli_commands_log_warnings_only_by_default(rectiflow, cli_env, sessions)
     # Given no RECTIFLOW_LOG_* setting, a one-shot command stays quiet: no INFO lines
     result = rectiflow("deliver", "--json")
     assert result.code == 0
-    assert result.json() == {"sent": 0, "failed": 0, "dead": 0, "deferred": 0}
+    assert result.json() == {"sent": 0, "failed": 0, "dead": 0, "deferred": 0, "cancelled": 0}
     assert " INFO " not in result.err
 
 

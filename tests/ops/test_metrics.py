@@ -159,8 +159,8 @@ def test_a_delivery_run_is_counted_by_channel(client, sessions, ledger, now, smt
     first_run = deliverer.run(lambda: now)
     second_run = deliverer.run(lambda: now + timedelta(minutes=2))
     # (the departed colleague's dead WeCom message falls back to email, sent in the same run)
-    assert first_run.as_json() == {"sent": 4, "failed": 1, "dead": 1, "deferred": 0}
-    assert second_run.as_json() == {"sent": 1, "failed": 0, "dead": 0, "deferred": 0}
+    assert first_run.as_json() == {"sent": 4, "failed": 1, "dead": 1, "deferred": 0, "cancelled": 0}
+    assert second_run.as_json() == {"sent": 1, "failed": 0, "dead": 0, "deferred": 0, "cancelled": 0}
 
     # Then the scrape counts exactly that, by channel
     after = scrape(client)

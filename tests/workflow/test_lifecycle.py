@@ -29,8 +29,10 @@ from workflow.lifecycle import (
     HISTORY_KINDS,
     LINK_ACTIONS,
     REPLAY,
+    RULE_TRUTH,
     Action,
     ChannelName,
+    Former,
     Kind,
     MessageKind,
     Need,
@@ -45,7 +47,7 @@ from workflow.lifecycle import (
     check,
     history_actor,
     history_label,
-    notification_for,
+    notifications_for,
     parse_action,
     parse_role,
     rule_family,
@@ -244,12 +246,16 @@ def test_parse_action_refuses_unknown_names_and_lists_the_known_ones(name: str) 
 EXPECTED_SYSTEM = {"create": ("交办", "系统导入"), "import": ("导入", "系统导入"),
                    "recompute_deadline": ("重算时限", "系统")}
 #: history action → (rule, recipient, urgency) of the notification it causes; others cause none.
+#: Every action that changes what someone must do tells them (issue 14).
 EXPECTED_NOTIFY = {
-    "create": ("assigned", "owner", 3),
-    "reassign": ("assigned", "owner", 3),
-    "reject": ("returned", "owner", 2),
-    "reopen": ("reopened", "owner", 2),
-    "verify": ("to_close", "leader", 2),
+    "create": [("assigned", "owner", 3)],
+    "reassign": [("assigned", "owner", 3), ("reassigned", "former_owner", 5)],
+    "submit": [("submitted", "reviewer", 4)],
+    "reject": [("returned", "owner", 2)],
+    "reopen": [("reopened", "owner", 2)],
+    "verify": [("to_close", "leader", 2)],
+    "extend": [("extended", "owner", 3)],
+    "close": [("closed", "owner", 5), ("closed", "unit_member", 5)],
 }
 #: history action → what replay undoes; others undo nothing.
 EXPECTED_REPLAY = {"extend": "deadline", "recompute_deadline": "recount", "reassign": "owner"}
@@ -259,12 +265,13 @@ HISTORY_ACTIONS = [*EXPECTED, *EXPECTED_SYSTEM]
 EXPECTED_VALUES: list[tuple[type[StrEnum], list[str]]] = [
     (SystemAction, ["create", "import", "recompute_deadline"]),
     (Role, ["owner", "reviewer", "leader", "admin", "viewer"]),
-    (OutboxStatus, ["pending", "sending", "sent", "dead"]),
+    (OutboxStatus, ["pending", "sending", "sent", "dead", "cancelled"]),
     (ChannelName, ["email", "wecom", "wecom_robot", "file"]),
     (Preference, ["auto", "email", "wecom", "both"]),
     (MessageKind, ["reminder", "event", "digest"]),
     (Rule, ["before", "overdue", "nudge", "review_sla", "closure_sla", "stagnation", "checkin",
-            "assigned", "returned", "reopened", "to_close", "digest"]),
+            "assigned", "returned", "reopened", "to_close", "submitted", "extended", "closed",
+            "reassigned", "digest"]),
 ]
 LABELLED: list[type[StrEnum]] = [State, Kind, Action, SystemAction, Relation, Need, Role,
                                  OutboxStatus, ChannelName, Preference, Rule]
@@ -301,26 +308,26 @@ def test_history_labels_cover_every_kind_once() -> None:
 
 @pytest.mark.parametrize("action", HISTORY_ACTIONS)
 def test_each_history_action_notifies_as_the_table_says(action: str) -> None:
-    notify = notification_for(action)
-    if action not in EXPECTED_NOTIFY:
-        assert notify is None
-        return
-    assert notify is not None
-    assert (notify.rule, notify.recipient, notify.urgency) == EXPECTED_NOTIFY[action]
-    assert notify.reason
+    notices = notifications_for(action)
+    assert [(n.rule, n.recipient, n.urgency) for n in notices] == EXPECTED_NOTIFY.get(action, [])
+    assert all(n.reason for n in notices)
 
 
 def test_every_notification_goes_to_a_person_the_measure_names() -> None:
-    # The event handler resolves a recipient from the measure's owner and leader columns
-    assert EVENT_RECIPIENTS == {Relation.OWNER, Relation.LEADER}
+    # The event handler resolves a recipient from the measure's owner and leader columns, the
+    # reviewers' role, or the former owner its history row names
+    assert EVENT_RECIPIENTS == {Relation.OWNER, Relation.LEADER, Relation.REVIEWER,
+                                Relation.UNIT_MEMBER}
     for kind in HISTORY_KINDS.values():
-        if kind.notify is not None:
-            assert kind.notify.recipient in EVENT_RECIPIENTS, kind.action
-            assert kind.notify.rule.label  # a label for the message's group
+        for notify in kind.notify:
+            assert notify.recipient in EVENT_RECIPIENTS | set(Former), kind.action
+            assert notify.rule.label  # a label for the message's group
+            assert notify.rule in RULE_TRUTH  # and a truth checked at send time
 
 
-def test_only_the_sign_off_request_carries_an_approval_link() -> None:
-    assert LINK_ACTIONS == {"to_close": Action.CLOSE}
+def test_only_sign_off_messages_carry_an_approval_link() -> None:
+    # (and the reminder of a sign-off still waiting)
+    assert LINK_ACTIONS == {"to_close": Action.CLOSE, "closure_sla": Action.CLOSE}
 
 
 @pytest.mark.parametrize("action", HISTORY_ACTIONS)

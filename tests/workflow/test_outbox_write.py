@@ -47,3 +47,13 @@ def test_only_the_new_keys_are_written_and_listed(sessions, ledger, now):
     assert len(keys) == len(set(keys)) == 4
     assert len(messages) == 3
     assert all(m.subject and m.payload["items"] and "writing-" not in m.key for m in messages)
+
+
+def test_subjects_count_measures_not_reasons() -> None:
+    from workflow.outbox import by_measure, subject_for
+    items = [{"measure_id": 1, "rule": "before:3", "urgency": 3, "reason": "a"},
+             {"measure_id": 1, "rule": "stagnation:1", "urgency": 6, "reason": "b"},
+             {"measure_id": 2, "rule": "overdue:1", "urgency": 1, "reason": "c"}]
+    assert subject_for(items, "reminder") == \
+        "【整改督办】您有2项整改措施需要关注：已逾期（黄牌）1项，即将到期1项"
+    assert [[i["reason"] for i in group] for group in by_measure(items)] == [["c"], ["a", "b"]]

@@ -214,11 +214,12 @@ def test_reasons_say_why(planner: Planner) -> None:
     now = at("2026-10-13 09:00")
     m = snapshot(deadline=date(2026, 10, 9), progress="2026-10-13 08:00")
     [notice] = planner.plan(m, POLICY, now).notices
-    assert describe(notice, now, planner.days) == "已逾期 3 个工作日（红牌督办），完成时限 2026-10-09"
+    assert describe(notice, now, planner.days) == \
+        "已逾期 3 个工作日（红牌督办），完成时限 2026-10-09（周五）"
     m = snapshot(deadline=date(2026, 12, 31), progress="2026-12-28 08:00")
     [notice] = planner.plan(m, POLICY, at("2026-12-28 09:00")).notices
     assert describe(notice, at("2026-12-28 09:00"), planner.days) == \
-        "距完成时限（2026-12-31）还有 3 个工作日"
+        "距完成时限（2026-12-31 周四）还有 3 个工作日"
 
 
 # ------------------------------------------------------------------ policy
@@ -273,3 +274,99 @@ def test_policy_file_errors_name_the_file(tmp_path) -> None:
 
 def test_build_policy_of_empty_document_is_the_default() -> None:
     assert build_policy({}) == Policy()
+
+
+# ------------------------------------------------------------------ issue 14: truthful texts
+
+
+def test_a_deadline_on_a_sunday_has_its_before_0_on_friday_and_before_1_on_thursday(
+        planner: Planner) -> None:
+    # Given Sunday 2026-12-13 as the deadline
+    sunday = date(2026, 12, 13)
+    # Then before:0 is the last working day before it and before:1 the one before that
+    assert planner.days.before_deadline(sunday, 0) == date(2026, 12, 11)
+    assert planner.days.before_deadline(sunday, 1) == date(2026, 12, 10)
+    # And each fires on its day, saying what is left
+    m = snapshot(deadline=sunday, progress="2026-12-09 08:00")
+    for today, rule, says in (
+            ("2026-12-10 09:00", "before:1", "距完成时限（2026-12-13 周日）还有 1 个工作日"),
+            ("2026-12-11 09:00", "before:0",
+             "今天是完成时限（2026-12-13 周日，非工作日）前的最后一个工作日")):
+        [notice] = planner.plan(m, POLICY, at(today)).notices
+        assert notice.rule == rule
+        assert describe(notice, at(today), planner.days) == says
+
+
+@pytest.mark.parametrize(("rule", "deadline", "today", "group"), [
+    ("nudge", date(2026, 12, 31), date(2026, 12, 9), "立行立改"),
+    ("nudge", date(2026, 12, 10), date(2026, 12, 9), "今明两天到期"),
+    ("before:7", date(2026, 12, 31), date(2026, 12, 22), "即将到期"),
+    ("before:1", date(2026, 12, 31), date(2026, 12, 30), "今明两天到期"),
+    ("before:3", date(2026, 12, 31), date(2026, 12, 30), "今明两天到期"),  # sent late
+    ("before:1", date(2026, 12, 13), date(2026, 12, 10), "今明两天到期"),  # a Sunday deadline
+    ("overdue:3", date(2026, 12, 4), date(2026, 12, 9), "严重逾期（红牌）"),
+    ("review_sla", None, date(2026, 12, 9), "等待审核/销号"),
+])
+def test_an_items_group_matches_its_name(planner: Planner, rule: str, deadline: date | None,
+                                         today: date, group: str) -> None:
+    from workflow.reminders import URGENCY_LABELS
+    colour = "red" if rule == "overdue:3" else None
+    assert URGENCY_LABELS[planner.urgency(rule, colour, deadline, today)] == group
+
+
+def test_an_immediate_measure_two_weeks_out_is_nudged_under_its_own_group(
+        planner: Planner) -> None:
+    m = snapshot(kind=Kind.IMMEDIATE, deadline=date(2026, 12, 31), progress="2026-12-08 08:00")
+    [notice] = planner.plan(m, POLICY, at("2026-12-09 09:00")).notices
+    assert notice.rule == "nudge" and notice.urgency == 4
+
+
+def test_warning_tiers_widen_the_audience_and_colour_the_reminder(planner: Planner) -> None:
+    from workflow.lifecycle import Relation
+    policy = build_policy({"warning": [{"within": 10, "to": ["leader"], "colour": "yellow"},
+                                       {"within": 3, "to": ["first_responsible"],
+                                        "colour": "red"}]})
+    m = snapshot(deadline=date(2026, 12, 31), progress="2026-12-16 08:00")
+    expected = {
+        "2026-12-17 09:00": ("before:10", (Relation.OWNER, Relation.LEADER), "yellow"),
+        "2026-12-22 09:00": ("before:7", (Relation.OWNER, Relation.LEADER), "yellow"),
+        "2026-12-28 09:00": ("before:3", (Relation.OWNER, Relation.LEADER,
+                                          Relation.FIRST_RESPONSIBLE), "red"),
+    }
+    for when, (rule, to, colour) in expected.items():
+        [notice] = planner.plan(m, policy, at(when)).notices
+        assert (notice.rule, notice.to, notice.colour) == (rule, to, colour)
+    assert "（红色预警）" in describe(notice, at("2026-12-28 09:00"), planner.days)
+    # And the default policy has no tiers: the owner alone, no colour
+    [plain] = planner.plan(m, POLICY, at("2026-12-22 09:00")).notices
+    assert (plain.to, plain.colour) == ((Relation.OWNER,), None)
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ({"warning": [{"within": 10, "to": ["leader"], "colour": "blue"}]}, r"warning\[0\]\.colour"),
+    ({"warning": [{"within": 99, "to": ["leader"]}]}, r"warning\[0\]\.within"),
+    ({"warning": [{"within": 5, "to": ["boss"]}]}, r"warning\[0\]\.to"),
+    ({"warning": [{"within": 5, "to": ["leader"]}, {"within": 5, "to": ["owner"]}]},
+     "不能重复"),
+    ({"warning": {"within": 5}}, r"\[\[warning\]\]"),
+    ({"approval_link": {"valid_workdays": 0}}, r"approval_link\.valid_workdays"),
+])
+def test_bad_warning_and_link_policy_is_refused_with_its_place(doc: dict, message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        parse_policy(doc)
+
+
+def test_an_approval_link_lives_n_working_days_over_weekends_and_holidays(
+        planner: Planner) -> None:
+    from workflow.services.approvals import expiry_after_workdays
+    expires = expiry_after_workdays(3, planner.days.nth_after)
+    assert expires(at("2026-12-10 15:00")) == at("2026-12-15 15:00")  # Thu → Tue
+    assert expires(at("2026-09-29 10:00")) == at("2026-10-09 10:00")  # over National Day
+
+
+def test_deadline_text_is_the_one_way_to_say_a_delay(planner: Planner) -> None:
+    from workflow.reminders import deadline_text
+    assert deadline_text(date(2026, 12, 1), date(2026, 12, 7), planner.days) == \
+        "逾期 4 个工作日（时限 2026-12-01 周二）"
+    assert deadline_text(date(2026, 12, 13), date(2026, 12, 11), planner.days) == \
+        "今天到期（时限 2026-12-13 周日）"

@@ -160,7 +160,10 @@ def test_event_notices_are_written_with_the_action(database, sessions, cast, now
             perform(session, ActionRequest(cast.measure.id, action, who.email, **extra),
                     now=now)
     with db.transaction(sessions) as session:
-        [message] = session.scalars(select(OutboxMessage)).all()
+        # the submission told the reviewers; the verification asks the leader to sign off
+        to_review, message = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        assert to_review.recipient == cast.reviewer.email
+        assert to_review.payload["items"][0]["rule"] == "submitted"
         assert message.recipient == cast.leader.email
         assert message.payload["items"][0]["rule"] == "to_close"
         assert message.kind == "event"
@@ -329,7 +332,7 @@ def test_times_are_counted_in_beijing_days(sessions, cast, ledger):
     # on PostgreSQL (the server makes the date) as on SQLite (Python does)
     [review] = [m for m in messages if m[0] == cast.reviewer.email]
     assert [(mid, rule) for mid, rule, _ in review[3]] == [(measure.id, "review_sla")]
-    assert review[3][0][2] == "已提交 3 个工作日，仍待整改办核验"
+    assert review[3][0][2] == "已提交 3 个工作日（自 2026-10-09 周五 起），仍待整改办核验"
     with db.transaction(sessions) as session:
         [key] = session.scalars(select(OutboxItem.key)
                                 .where(OutboxItem.measure_id == measure.id)).all()

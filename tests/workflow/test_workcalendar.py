@@ -220,10 +220,11 @@ def test_reminders_before_a_thursday_deadline(calendar, n, expected):
 
 
 @pytest.mark.parametrize(("deadline", "n", "expected"), [
-    # A deadline on a holiday: before:0 is the last working day before it, as is before:1
+    # A deadline on a holiday: before:0 is the last working day before it, before:1 the one
+    # before that (never the same day: issue 14)
     ("2026-10-03", 0, "2026-09-30"),
-    ("2026-10-03", 1, "2026-09-30"),
-    ("2026-10-03", 2, "2026-09-29"),
+    ("2026-10-03", 1, "2026-09-29"),
+    ("2026-10-03", 2, "2026-09-28"),
     # Counting back over the Mid-Autumn holiday and onto the working Sunday 09-20
     ("2026-09-29", 2, "2026-09-24"),
     ("2026-09-22", 2, "2026-09-20"),

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -21,7 +21,7 @@ from workflow.errors import LinkExpired, LinkNotFound, LinkStale, LinkUsed
 from workflow.lifecycle import LINK_ACTIONS, TRANSITIONS, Action, State
 from workflow.models import ApprovalLink, Measure, OutboxMessage, Person
 from workflow.services.measures import ActionOutcome, ActionRequest, load_measure, perform
-from workflow.timeutil import local_text
+from workflow.timeutil import SHANGHAI, local_text
 
 DEFAULT_TTL = timedelta(hours=72)
 
@@ -90,10 +90,26 @@ def redeem(session: Session, token: str, now: datetime) -> ActionOutcome:
         comment="通过消息中的一次性链接办理", expected_version=view.link.version), now=now)
 
 
-def make_link_maker(base_url: str, ttl: timedelta, now: Callable[[], datetime]
+def expiry_after_workdays(workdays: int, nth_after: Callable[[date, int], date]
+                          ) -> Callable[[datetime], datetime]:
+    """When a link made at a time expires: the same time of day ``workdays`` working days
+    later, Asia/Shanghai (made Thursday 15:00 with 3: Tuesday 15:00)."""
+
+    def expires(moment: datetime) -> datetime:
+        local = moment.astimezone(SHANGHAI)
+        day = nth_after(local.date(), workdays)
+        return datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=SHANGHAI)
+
+    return expires
+
+
+def make_link_maker(base_url: str, ttl: timedelta | Callable[[datetime], datetime],
+                    now: Callable[[], datetime]
                     ) -> Callable[[OutboxMessage, dict[str, Any]], str | None]:
     """A ``LinkMaker`` for the deliverer: items whose rule asks the recipient to act get a
-    fresh approval link, minted in the transaction that renders the message."""
+    fresh approval link, minted in the transaction that renders the message. ``ttl`` is a
+    fixed duration, or a function from the time made to the expiry (``expiry_after_workdays``).
+    No link for a measure that is no longer where the item found it (its version)."""
 
     def link_for(message: OutboxMessage, item: dict[str, Any]) -> str | None:
         action = LINK_ACTIONS.get(item.get("rule", ""))
@@ -103,8 +119,12 @@ def make_link_maker(base_url: str, ttl: timedelta, now: Callable[[], datetime]
         measure = session.get(Measure, item["measure_id"])
         if measure is None or State(measure.state) not in TRANSITIONS[action].sources:
             return None  # already acted on: the plain link to the measure is enough
+        if item.get("version") is not None and item["version"] != measure.version:
+            return None  # changed since the item was planned
+        made = now()
+        lifetime = ttl if isinstance(ttl, timedelta) else ttl(made) - made
         token = mint(session, measure=measure, action=action, person_id=message.recipient_id,
-                     now=now(), ttl=ttl, message_id=message.id)
+                     now=made, ttl=lifetime, message_id=message.id)
         return f"{base_url}/approve/{token}"
 
     return link_for

@@ -335,7 +335,7 @@ def perform(session: Session, request: ActionRequest, *, now: datetime) -> Actio
     event = events.MeasureChanged(
         measure_id=measure.id, action=request.action.value, from_state=from_state.value,
         to_state=str(measure.state), actor_id=actor.id,
-        on_behalf_of_id=values["on_behalf_of_id"], at=now)
+        on_behalf_of_id=values["on_behalf_of_id"], at=now, entry_id=entry_id)
     events.publish(session, [event])
     return ActionOutcome(measure, entry, event)
 
@@ -372,7 +372,8 @@ def recompute_deadline(session: Session, measure_id: int, *, deadline: date, pro
     entry = HistoryEntry(id=entry_id, **values)
     event = events.MeasureChanged(
         measure_id=measure.id, action=SystemAction.RECOMPUTE_DEADLINE.value, from_state=state.value,
-        to_state=state.value, actor_id=values["actor_id"], on_behalf_of_id=None, at=now)
+        to_state=state.value, actor_id=values["actor_id"], on_behalf_of_id=None, at=now,
+        entry_id=entry_id)
     events.publish(session, [event])
     return ActionOutcome(measure, entry, event)
 

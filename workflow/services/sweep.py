@@ -369,28 +369,28 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
             plan = plans.by_dates[dates] = planning.plan(measure, plans.policy)
         reminders.append(NextReminder(measure.id, measure.version, plan.next_at))
         for notice, reason in plan.notices:
-            people: list[int] = []  # whom the notice's relations name, in order
+            people: list[tuple[int, str]] = []  # whom the notice's relations name, in order
             for relation in notice.to:
                 if relation == Relation.REVIEWER:
-                    people.extend(reviewers)
+                    people.extend((reviewer, relation.value) for reviewer in reviewers)
                     continue
                 person = (measure.owner_id if relation == Relation.OWNER
                           else measure.leader_id if relation == Relation.LEADER
                           else campaigns[measure.campaign_id].first_responsible_id)
                 if person is not None:
-                    people.append(person)
+                    people.append((person, relation.value))
             told: set[int] = set()
-            for person in people:
+            for person, meant_as in people:
                 receiver, absent = route(person)
                 if receiver in told:
                     continue
                 told.add(receiver)
                 # PlannedItem(measure_id, rule, stage, deadline, recipient_id, urgency, reason,
-                # on_behalf_of, colour)
+                # on_behalf_of, colour, version, relation, meant_for)
                 items.append(PlannedItem(
                     measure.id, notice.rule, notice.stage, notice.deadline, receiver,
                     notice.urgency, reason + f"（代{absent}接收）" if absent else reason, absent,
-                    notice.colour))
+                    notice.colour, measure.version, meant_as, person))
     return items, reminders
 
 

@@ -3,7 +3,7 @@ evidence storage, tokens, the login limiter and the templates."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,6 +26,7 @@ from workflow.lifecycle import (
 )
 from workflow.models import Person
 from workflow.policy import PolicySet
+from workflow.reminders import deadline_text
 from workflow.runtime import Runtime
 from workflow.services.visibility import Scope, scope_of
 from workflow.timeutil import local_date, local_text
@@ -90,6 +91,13 @@ class Web:
         """One request's unit of work: committed when the block ends without error."""
         with db.transaction(self.sessions, write_lock=write_lock) as session:
             yield session
+
+    def due_text(self, session: Session) -> Callable[[date], str]:
+        """How far a deadline is from today, in working days with the date beside (the way
+        messages say it), for the pages' badges."""
+        days = self.runtime.reminder_context(session).days
+        today = self.today()
+        return lambda deadline: deadline_text(deadline, today, days)
 
     def scope(self, session: Session, person: Person) -> Scope:
         return scope_of(session, person, self.today())

@@ -162,7 +162,8 @@ def ledger(request: Request) -> Response:
         return web.render(request, "ledger.html", page(
             request, person, "ledger", rows=rows, result=result, shown=shown, sort=sort,
             descending=descending, link=link, today=today, export="/ledger.xlsx?" + urlencode(base),
-            states=list(State), kinds=list(Kind), **_options(session, flt.campaign_id)))
+            states=list(State), kinds=list(Kind), due_text=web.due_text(session),
+            **_options(session, flt.campaign_id)))
 
 
 @router.get("/ledger.xlsx")
@@ -206,7 +207,8 @@ def my(request: Request) -> Response:
         person = page_person(request, session)
         sections = my_work(session, person.id, today)
         return web.render(request, "my.html", page(
-            request, person, "my", sections=sections, today=today, health=deadline_health))
+            request, person, "my", sections=sections, today=today, health=deadline_health,
+            due_text=web.due_text(session)))
 
 
 def _visible(web: Web, session: Session, person: Person, measure_id: int) -> Measure:
@@ -246,7 +248,8 @@ def measure_page(measure_id: Id, request: Request) -> Response:
             DOCUMENT_KINDS=DOCUMENT_KINDS,
             relations=sorted(r.label for r in rels),
             health=deadline_health(measure.state, measure.deadline, today),
-            max_bytes=web.settings.evidence_max_bytes, today=today))
+            max_bytes=web.settings.evidence_max_bytes, today=today,
+            due_text=web.due_text(session)))
 
 
 def _uploads(form: FormData) -> list[UploadFile]:

@@ -291,17 +291,26 @@ class AppApi:
 
 
 def fit_utf8(text: str, limit: int, tail: str = "") -> str:
-    """``text`` within ``limit`` UTF-8 bytes: cut whole lines (never a character or a link in
-    half) and end with ``tail`` when anything was cut."""
+    """``text`` within ``limit`` UTF-8 bytes: cut whole items (at a blank line) or else whole
+    lines (never a character or a link in half) and end with ``tail`` when anything was cut."""
     if len(text.encode()) <= limit:
         return text
     budget = limit - len(tail.encode())
     cut = text.encode()[:max(budget, 0)].decode("utf-8", errors="ignore")
-    if "\n" in cut:
+    if "\n\n" in cut:
+        cut = cut[:cut.rindex("\n\n")]
+    elif "\n" in cut:
         cut = cut[:cut.rindex("\n")]
     return cut.rstrip() + tail
 
 
-def items_tail(count: int | None) -> str:
-    """What ends a message cut short: how many items it had, and where to see them all."""
-    return f"\n……（共{count}项，详见系统）" if count else "\n……（内容较多，详见系统）"
+def items_tail(count: int | None, rest: str | None = None) -> str:
+    """What ends a message cut short: how many measures it had, and a link to all of them."""
+    where = f"[点此查看全部]({rest})" if rest else "详见系统"
+    return (f"\n\n……（共{count}项，{where}）" if count
+            else f"\n\n……（内容较多，{where}）")
+
+
+def message_tail(message: Any) -> str:
+    """``items_tail`` for a rendered message: its count of measures and its "all" link."""
+    return items_tail(message.extra.get("count"), message.extra.get("home"))

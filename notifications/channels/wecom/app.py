@@ -28,7 +28,7 @@ from notifications.channels.wecom.api import (
     WeComApi,
     checked_api_base,
     fit_utf8,
-    items_tail,
+    message_tail,
 )
 from workflow.lifecycle import ChannelName
 from workflow.timeutil import system_now
@@ -125,7 +125,7 @@ class WeComAppChannel(Channel):
         else:
             body["msgtype"] = "markdown"
             body["markdown"] = {"content": fit_utf8(message.markdown, APP_MARKDOWN_BYTES,
-                                                    items_tail(message.extra.get("count")))}
+                                                    message_tail(message))}
         return body
 
     def _card_url(self, message: Rendered) -> str:
@@ -137,7 +137,12 @@ class WeComAppChannel(Channel):
 
 
 def card_description(message: Rendered) -> str:
-    """The card's text: the rendered plain text without greeting, subject, links and footer."""
+    """The card's text: each measure's title, deadline and reasons (``extra["card"]``, made by
+    the renderer), escaped; for a message rendered without it, the plain text without
+    greeting, subject, links and footer."""
+    card = message.extra.get("card")
+    if card:
+        return html.escape(str(card), quote=False)
     lines = []
     for line in message.text.splitlines():
         stripped = line.strip()

@@ -18,7 +18,7 @@ from notifications.channels.wecom.api import (
     delivery_error,
     errcode,
     fit_utf8,
-    items_tail,
+    message_tail,
 )
 from workflow.lifecycle import ChannelName
 
@@ -61,7 +61,7 @@ class WeComRobotChannel(Channel):
         self._api.close()
 
     def send(self, message: Rendered) -> dict[str, Any]:
-        content = fit_utf8(message.markdown, ROBOT_MARKDOWN_BYTES, items_tail(message.extra.get("count")))
+        content = fit_utf8(message.markdown, ROBOT_MARKDOWN_BYTES, message_tail(message))
         answer = self._api.call("POST", "/cgi-bin/webhook/send", {"key": self.key},
                                 {"msgtype": "markdown", "markdown": {"content": content}})
         code = errcode(answer)
