@@ -63,7 +63,7 @@ from workflow.models import (  # noqa: E402
     Person,
     Problem,
 )
-from workflow.policy import load_policy_file  # noqa: E402
+from workflow.policy import PolicySet, load_policy_file, parse_policy  # noqa: E402
 from workflow.reminders import WorkdayIndex  # noqa: E402
 from workflow.services.sweep import (  # noqa: E402
     BATCH,
@@ -330,9 +330,22 @@ def load_idle(engine: Engine, lo: int, hi: int) -> None:
 # ---------------------------------------------------------------------------------- helpers
 
 
+#: ``--no-documents``: the default policy with its 督办 documents switched off, so a burst does the
+#: work a checkout from before the documents did (``--against`` compares like with like)
+DOCUMENTS = {"on": True}
+
+
+def bench_policies() -> PolicySet:
+    policies = load_policy_file(None)
+    if DOCUMENTS["on"]:
+        return policies
+    return parse_policy({**policies.raw, "documents": {
+        **policies.raw.get("documents", {}), "enabled": False}})
+
+
 def make_context(engine: Engine) -> ReminderContext:
     with db.transaction(db.session_factory(engine)) as session:
-        return reminder_context(session, load_policy_file(None), CHANNELS)
+        return reminder_context(session, bench_policies(), CHANNELS)
 
 
 @contextmanager
@@ -694,11 +707,11 @@ _BURST_ROW = re.compile(r"^\s*burst ([\d,]+) due, (PostgreSQL|SQLite): sweep\(\)
                         r"([\d.]+) s", re.M)
 
 
-def run_burst_of(checkout: Path, quick: bool) -> dict[str, float]:
+def run_burst_of(checkout: Path, quick: bool, extra: tuple[str, ...] = ()) -> dict[str, float]:
     """Run ``checkout``'s own burst benchmark in a process of its own (its code, its bench);
     the median seconds of ``sweep()`` + commit it printed, by backend."""
     command = [sys.executable, str(checkout / "bench" / "sweep.py"), "--only", "burst",
-               *(["--quick"] if quick else [])]
+               *(["--quick"] if quick else []), *extra]
     environment = {**os.environ, "PYTHONPATH": str(checkout)}
     done = subprocess.run(command, cwd=checkout, env=environment, capture_output=True,
                           text=True, check=False)
@@ -711,17 +724,22 @@ def run_burst_of(checkout: Path, quick: bool) -> dict[str, float]:
 
 def compare_bursts(other: Path, rounds: int, quick: bool) -> None:
     """This checkout's burst against ``other``'s, run in turn (other, this, other, this, ...)
-    so that a machine whose speed drifts affects both alike; medians and the ratio per round."""
+    so that a machine whose speed drifts affects both alike; medians and the ratio per round.
+    With ``--no-documents`` this checkout's burst issues no 督办 documents (like a checkout from
+    before them); the load average is printed beside each run."""
     here = ROOT
-    print(f"burst, this checkout ({here}) against {other}, {rounds} rounds in turn", flush=True)
+    extra = () if DOCUMENTS["on"] else ("--no-documents",)
+    print(f"burst, this checkout ({here}{' --no-documents' if extra else ''}) against {other}, "
+          f"{rounds} rounds in turn", flush=True)
     results: dict[str, dict[str, list[float]]] = {"other": {}, "this": {}}
     for round_number in range(1, rounds + 1):
         for side, checkout in (("other", other), ("this", here)):
-            figures = run_burst_of(checkout, quick)
+            figures = run_burst_of(checkout, quick, extra if side == "this" else ())
             for label, seconds in figures.items():
                 results[side].setdefault(label, []).append(seconds)
             shown = ", ".join(f"{label} {seconds:.2f} s" for label, seconds in figures.items())
-            print(f"  round {round_number}, {side}: {shown}", flush=True)
+            print(f"  round {round_number}, {side}: {shown} (load average "
+                  f"{os.getloadavg()[0]:.1f})", flush=True)
     print("\nbackend      other (median)   this (median)   this / other (median of rounds)")
     for label in ("PostgreSQL", "SQLite"):
         before, after = results["other"][label], results["this"][label]
@@ -743,7 +761,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --only burst: run another checkout's burst and this one's in "
                              "turn, and print both side by side with their ratio")
     parser.add_argument("--rounds", type=int, default=3, help="rounds for --against (default 3)")
+    parser.add_argument("--no-documents", action="store_true",
+                        help="switch the policy's 督办 documents off (as before they existed)")
     args = parser.parse_args(argv)
+    DOCUMENTS["on"] = not args.no_documents
     if args.against is not None:
         if args.only != "burst":
             parser.error("--against compares the burst: give --only burst")
