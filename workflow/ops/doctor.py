@@ -32,6 +32,7 @@ from workflow.errors import RectiflowError
 from workflow.leases import Heartbeat
 from workflow.lifecycle import OutboxStatus
 from workflow.models import OutboxMessage
+from workflow.ops.dbroles import HistoryGuard
 from workflow.policy import digest_schedule, load_policy_file
 from workflow.timeutil import as_utc, local_text
 from workflow.workcalendar import (
@@ -418,3 +419,29 @@ def calendar_overrides(path: Path | None) -> Mapping[date, DayOverride]:
         return overrides_from_toml(load_policy_file(path).calendar)
     except RectiflowError:
         return {}
+
+
+# ------------------------------------------------------------------ who can wipe the history
+
+
+def history_guard_finding(guard: HistoryGuard) -> Finding:
+    """Warn when the role the application runs as could drop or truncate the history: its
+    owner or a superuser can switch the append-only triggers off, and TRUNCATE skips row
+    triggers."""
+    if guard.backend != "postgresql":
+        return Finding.ok("SQLite 单机部署：能写数据库文件的人就能改写历史；请限制文件权限，并定期用 "
+                          "rectiflow audit checkpoint 把链头签名保存到数据库以外")
+    if not guard.truncate_trigger:
+        return Finding.fail("历史表缺少拒绝 TRUNCATE 的触发器（或已被停用）：请运行 rectiflow db upgrade，"
+                            "或由迁移角色执行 ALTER TABLE measure_history ENABLE TRIGGER ALL")
+    powers = [name for name, has in (("超级用户", guard.superuser), ("表的所有者", guard.owns),
+                                     ("有 TRUNCATE 权限", guard.can_truncate)) if has]
+    if powers:
+        return Finding.warn(
+            f"应用以数据库角色 {guard.role} 连接，它是{'、'.join(powers)}，可以停用触发器、清空或删除"
+            "历史表：请改由不拥有表的角色运行应用（迁移角色执行 rectiflow db upgrade 和 "
+            "rectiflow db grant 应用角色，再把 RECTIFLOW_DATABASE_URL 换成应用角色）")
+    change = "；但它对历史表有 UPDATE/DELETE 权限（触发器仍会拒绝），建议用 rectiflow db grant 收回" \
+        if guard.can_change else ""
+    return Finding.ok(f"应用以数据库角色 {guard.role} 连接，它不拥有历史表，不能清空、删除或停用其触发器"
+                      f"{change}")
