@@ -80,6 +80,11 @@ class Settings:
     log_level: str | None = None
     #: The worker's and the clock's Prometheus port (``/metrics``); unset: not exposed.
     metrics_port: int | None = None
+    #: Signs audit checkpoints (HMAC-SHA256); kept outside the database, by the operators.
+    audit_key: str | None = field(default=None, repr=False)
+    #: Where the clock writes a signed checkpoint every ``audit_checkpoint_minutes``; unset: none.
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_minutes: int = 60
     #: When set, the web app's ``/metrics`` asks for ``Authorization: Bearer <token>``.
     metrics_token: str | None = field(default=None, repr=False)
 
@@ -192,6 +197,17 @@ def _port(name: str, value: str) -> int:
     return number
 
 
+#: Checkpoint intervals a cron trigger can express: divisors of an hour or of a day.
+CHECKPOINT_MINUTES = (5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)
+
+
+def _checkpoint_minutes(name: str, value: str) -> int:
+    minutes = _int(name, value)
+    if minutes not in CHECKPOINT_MINUTES:
+        raise SettingsError(name, value, "应为能整除一小时或一天的分钟数，如 15、60、240、1440")
+    return minutes
+
+
 def _text_value(_name: str, value: str) -> str:
     return value
 
@@ -209,7 +225,9 @@ FIELDS: dict[str, tuple[str, Callable[[str, str], object]]] = {
         "WECOM_CORP_ID": "wecom_corp_id", "WECOM_SECRET": "wecom_secret",
         "WECOM_WEBHOOK_KEY": "wecom_webhook_key", "BASE_URL": "base_url",
         "BROKER_PREFIX": "broker_prefix", "SECRET_KEY": "secret_key",
-        "METRICS_TOKEN": "metrics_token"}.items()},
+        "METRICS_TOKEN": "metrics_token", "AUDIT_KEY": "audit_key"}.items()},
+    "AUDIT_CHECKPOINT_DIR": ("audit_checkpoint_dir", _path),
+    "AUDIT_CHECKPOINT_MINUTES": ("audit_checkpoint_minutes", _checkpoint_minutes),
     "EVIDENCE_DIR": ("evidence_dir", _path),
     "OUTBOX_DIR": ("outbox_dir", _path),
     "CONFIG": ("config_file", _path),

@@ -124,8 +124,8 @@ class Cast:
 def application_role(database: Database) -> Iterator[str]:
     """PostgreSQL: a login role that does not own the tables, granted as ``rectiflow db grant``
     grants it; yields a URL for this test's schema as that role, and drops the role after."""
-    from urllib.parse import urlsplit, urlunsplit
     import uuid
+    from urllib.parse import urlsplit, urlunsplit
 
     from sqlalchemy import text
 

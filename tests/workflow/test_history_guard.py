@@ -20,7 +20,6 @@ from workflow.services.audit import verify_history
 from workflow.services.measures import ActionRequest, perform
 
 
-
 @pytest.fixture
 def pg(database):
     if database.backend != "postgresql":
