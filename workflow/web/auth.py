@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from workflow.errors import RectiflowError
 from workflow.models import Person
 from workflow.passwords import verify_password
+from workflow.services.people import end_sessions
 from workflow.web.context import Web, web_of
 from workflow.web.security import csrf_matches, new_csrf_token, password_stamp
 
@@ -92,7 +93,9 @@ def session_person(request: Request, session: Session) -> Person | None:
     if not isinstance(person_id, int):
         return None
     person = session.get(Person, person_id)
-    if person is None or not person.active or request.session.get("stamp") != password_stamp(person):
+    if (person is None or not person.active
+            or request.session.get("stamp") != password_stamp(person)
+            or request.session.get("sv") != person.session_version):
         return None
     return person
 
@@ -133,7 +136,7 @@ async def login(request: Request) -> Response:
     try:
         with web.transaction() as session:
             person = authenticate(web, session, email, password, client_address(request))
-            person_id, stamp = person.id, password_stamp(person)
+            person_id, stamp, version = person.id, password_stamp(person), person.session_version
     except (BadCredentials, TooManyAttempts) as exc:
         response = web.render(request, "login.html", {
             "csrf": csrf_token(request), "next": target, "error": str(exc), "email": email,
@@ -142,7 +145,8 @@ async def login(request: Request) -> Response:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     request.session.clear()
-    request.session.update({"pid": person_id, "stamp": stamp, "csrf": new_csrf_token()})
+    request.session.update({"pid": person_id, "stamp": stamp, "sv": version,
+                            "csrf": new_csrf_token()})
     return RedirectResponse(target, status_code=303)
 
 
@@ -150,6 +154,13 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
+    web = web_of(request)
+    # The cookie is signed, not stored: a copy of it would still open pages after clear().
+    # Bumping the person's session version ends every session made before, copies included.
+    with web.transaction() as session:
+        person = session_person(request, session)
+        if person is not None:
+            end_sessions(person)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

@@ -50,7 +50,8 @@ class ApiTokens:
         self._clock = clock
 
     def issue(self, person: Person) -> str:
-        return self._serializer.dumps({"p": person.id, "s": password_stamp(person)})
+        return self._serializer.dumps({"p": person.id, "s": password_stamp(person),
+                                       "v": person.session_version})
 
     def person(self, session: Session, token: str) -> Person | None:
         """The active person a valid, unexpired token names, else None."""
@@ -61,7 +62,8 @@ class ApiTokens:
         if not isinstance(data, dict) or not isinstance(data.get("p"), int):
             return None
         person = session.scalar(select(Person).where(Person.id == data["p"]))
-        if person is None or not person.active or password_stamp(person) != data.get("s"):
+        if (person is None or not person.active or password_stamp(person) != data.get("s")
+                or person.session_version != data.get("v")):
             return None
         return person
 
