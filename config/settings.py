@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from workflow.lifecycle import ChannelName
@@ -85,6 +86,9 @@ class Settings:
     #: Where the clock writes a signed checkpoint every ``audit_checkpoint_minutes``; unset: none.
     audit_checkpoint_dir: Path | None = None
     audit_checkpoint_minutes: int = 60
+    #: Reverse proxies whose ``X-Forwarded-For`` is believed (addresses or networks); unset:
+    #: none, the peer's address is the client's.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     #: When set, the web app's ``/metrics`` asks for ``Authorization: Bearer <token>``.
     metrics_token: str | None = field(default=None, repr=False)
 
@@ -208,6 +212,19 @@ def _checkpoint_minutes(name: str, value: str) -> int:
     return minutes
 
 
+def _networks(name: str, value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    networks = []
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(ip_network(part.strip(), strict=False))
+        except ValueError as exc:
+            raise SettingsError(name, value, f"「{part.strip()}」不是 IP 地址或网段，"
+                                "应如 127.0.0.1,10.0.0.0/8") from exc
+    return tuple(networks)
+
+
 def _text_value(_name: str, value: str) -> str:
     return value
 
@@ -226,6 +243,7 @@ FIELDS: dict[str, tuple[str, Callable[[str, str], object]]] = {
         "WECOM_WEBHOOK_KEY": "wecom_webhook_key", "BASE_URL": "base_url",
         "BROKER_PREFIX": "broker_prefix", "SECRET_KEY": "secret_key",
         "METRICS_TOKEN": "metrics_token", "AUDIT_KEY": "audit_key"}.items()},
+    "TRUSTED_PROXIES": ("trusted_proxies", _networks),
     "AUDIT_CHECKPOINT_DIR": ("audit_checkpoint_dir", _path),
     "AUDIT_CHECKPOINT_MINUTES": ("audit_checkpoint_minutes", _checkpoint_minutes),
     "EVIDENCE_DIR": ("evidence_dir", _path),

@@ -20,8 +20,8 @@ document.addEventListener('securitypolicyviolation',
 """
 
 
-def watched_page(browser_page: Any, base: str) -> tuple[Any, list[str], set[str]]:
-    page = browser_page.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+def watched_page(chromium: Any, base: str) -> tuple[Any, list[str], set[str]]:
+    page = chromium.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page.add_init_script(WATCH_CSP)
     console: list[str] = []
     hosts: set[str] = set()
@@ -37,8 +37,8 @@ def violations(page: Any, console: list[str]) -> list[str]:
     return found
 
 
-def test_every_page_works_under_the_policy(server, browser_page, cast, sessions, now,
-                                          shots: Path):
+def test_every_page_works_under_the_policy(server, browser_page, cast, sessions, now,  # noqa: F811
+                                          shots: Path):  # noqa: F811
     with db.transaction(sessions) as session:
         perform(session, ActionRequest(cast.measure.id, Action.START, cast.owner.email), now=now)
     page, console, hosts = watched_page(browser_page, server)
@@ -63,7 +63,7 @@ def test_every_page_works_under_the_policy(server, browser_page, cast, sessions,
     assert hosts == {urlsplit(server).netloc}
 
 
-def test_swagger_ui_is_drawn_from_local_files(server, browser_page, shots: Path):
+def test_swagger_ui_is_drawn_from_local_files(server, browser_page, shots: Path):  # noqa: F811
     page, console, hosts = watched_page(browser_page, server)
     page.goto(f"{server}/api/docs")
     page.wait_for_selector(".swagger-ui .info .title", timeout=20000)

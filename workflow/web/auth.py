@@ -12,10 +12,15 @@ from sqlalchemy.orm import Session
 
 from workflow.errors import RectiflowError
 from workflow.models import Person
-from workflow.passwords import verify_password
 from workflow.services.people import end_sessions
 from workflow.web.context import Web, web_of
-from workflow.web.security import csrf_matches, new_csrf_token, password_stamp
+from workflow.web.security import client_address as forwarded_client
+from workflow.web.security import (
+    csrf_matches,
+    new_csrf_token,
+    password_matches,
+    password_stamp,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -71,7 +76,11 @@ def check_csrf(request: Request, given: object) -> None:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "-"
+    """The client's address: the peer's, or from ``X-Forwarded-For`` when the peer is one of
+    ``RECTIFLOW_TRUSTED_PROXIES``."""
+    peer = request.client.host if request.client else None
+    return forwarded_client(peer, request.headers.get("x-forwarded-for"),
+                            web_of(request).settings.trusted_proxies)
 
 
 def authenticate(web: Web, session: Session, email: str, password: str, address: str) -> Person:
@@ -81,7 +90,9 @@ def authenticate(web: Web, session: Session, email: str, password: str, address:
         raise TooManyAttempts(wait)
     person = (None if "\x00" in email else session.scalar(
         select(Person).where(func.lower(Person.email) == email.strip().lower())))
-    if person is None or not person.active or not verify_password(person.password_hash, password):
+    # The password is checked (or a stand-in hash is) whoever asks: equal time either way.
+    matched = password_matches(person, password)
+    if person is None or not person.active or not matched:
         web.limiter.failed(email, address)
         raise BadCredentials()
     web.limiter.succeeded(email, address)
