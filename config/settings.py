@@ -75,6 +75,8 @@ class Settings:
     sweep_tick: int = 60
     delivery_lease: int = 300
     delivery_batch: int = 200
+    #: How long a temporary failure keeps being retried (hourly) before the message is dead.
+    delivery_retry_hours: int = 24
     #: ``text`` (human-readable lines) or ``json`` (one JSON object per line).
     log_format: str = "text"
     #: DEBUG, INFO, WARNING, ERROR; unset: INFO for serve/worker/clock, WARNING for commands.
@@ -258,6 +260,7 @@ FIELDS: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SWEEP_TICK": ("sweep_tick", _tick),
     "DELIVERY_LEASE": ("delivery_lease", _positive),
     "DELIVERY_BATCH": ("delivery_batch", _positive),
+    "DELIVERY_RETRY_HOURS": ("delivery_retry_hours", _hours),
     "APPROVAL_LINK_HOURS": ("approval_link_hours", _hours),
     "NOW": ("now", parse_now),
     "LOG_FORMAT": ("log_format", _log_format),

@@ -137,7 +137,8 @@ class Runtime:
                          # A claimed batch must be sent well within its lease, or another
                          # deliverer reclaims rows still waiting their turn here.
                          lease=timedelta(seconds=self.settings.delivery_lease),
-                         batch=self.settings.delivery_batch)
+                         batch=self.settings.delivery_batch,
+                         retry_for=timedelta(hours=self.settings.delivery_retry_hours))
 
     def deliverer(self) -> Deliverer:
         """This process's deliverer, with the send window read afresh."""

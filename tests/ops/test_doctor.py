@@ -101,7 +101,8 @@ def test_a_healthy_embedded_install_is_all_ok(rectiflow: Any, healthy: Any) -> N
     assert result.code == 0, result.out
     shown = lines(result.out)
     assert list(shown) == ["数据库", "消息队列", "邮件", "企业微信", "企业微信群机器人", "工作日日历",
-                           "时钟", "提醒扫描", "发件箱积压", "发送失败的消息", "历史记录防护", "佐证材料存储", "策略文件"]
+                           "时钟", "提醒扫描", "发件箱积压", "发送失败的消息", "发送中断",
+                           "历史记录防护", "佐证材料存储", "策略文件"]
     assert all(line.startswith("✓") for line in shown.values()), result.out
     assert "未配置" in shown["邮件"] and "未配置" in shown["企业微信"]
     assert "单机模式" in shown["消息队列"]
@@ -115,7 +116,8 @@ def test_json_is_one_list_of_checks(rectiflow: Any, healthy: Any) -> None:
     checks = result.json()
     assert [c["name"] for c in checks] == ["database", "broker", "smtp", "wecom", "wecom_robot",
                                            "calendar", "clock", "sweep", "outbox_backlog",
-                                           "outbox_dead", "history_guard", "evidence",
+                                           "outbox_dead", "delivery_outage",
+                                           "history_guard", "evidence",
                                            "policy"]
     assert {c["status"] for c in checks} == {"ok"}
     assert all(set(c) >= {"name", "status", "message"} for c in checks)

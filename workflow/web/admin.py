@@ -180,6 +180,21 @@ async def outbox_retry(message_id: Id, request: Request) -> Response:
     return RedirectResponse("/admin/outbox", status_code=303)
 
 
+@router.post("/outbox/retry-dead")
+async def outbox_retry_dead(request: Request) -> Response:
+    """Every dead message (of one channel, when the form names one) back in the queue."""
+    web = web_of(request)
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    channel = str(form.get("channel") or "") or None
+    with web.transaction() as session:
+        admin_person(request, session)
+        count = retry_dead(session, web.now(), channel)
+    which = f"{CHANNEL_LABELS.get(channel, channel)}渠道" if channel else ""
+    flash(request, "ok", f"已重新排队{which}发送失败的消息 {count} 条，将在下次发送时重试。")
+    return RedirectResponse("/admin/outbox", status_code=303)
+
+
 def preview_time(now: datetime, start_hour: int, start_minute: int) -> datetime:
     """Tomorrow at the send window's opening, Beijing time."""
     tomorrow = local_date(now) + timedelta(days=1)
