@@ -34,6 +34,7 @@ def register(cli: click.Group) -> None:
     @click.option("--channel", help="与 --all-dead 同用：只重试这个渠道（email、wecom、"
                                     "wecom_robot、file）")
     @json_option
+    @now_option
     @pass_app
     def outbox_retry(app: App, message_id: int | None, all_dead: bool, channel: str | None,
                      as_json: bool) -> None:

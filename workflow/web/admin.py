@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from notifications.deliverer import retry_message
+from notifications.deliverer import retry_dead, retry_message
 from workflow.calendar_store import add_days, list_days, load_calendar, remove_day
 from workflow.errors import InputError, NotPermitted
 from workflow.lifecycle import CHANNEL_LABELS, Kind, OutboxStatus, Role
