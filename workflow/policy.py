@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.errors import RectiflowError
-from workflow.lifecycle import REMINDER_RECIPIENTS, Kind, Relation
+from workflow.lifecycle import REMINDER_RECIPIENTS, Action, Kind, Relation
 
 COLOURS = {"yellow": "黄牌", "red": "红牌"}
 
@@ -211,9 +211,37 @@ def build_policy(doc: Mapping[str, Any]) -> Policy:
 
 
 KNOWN_TABLES = {"send_window", "reminders", "escalation", "escalation_repeat", "sla", "long_term",
-                "immediate", "kind", "calendar", "digest"}
+                "immediate", "kind", "calendar", "digest", "approval_links"}
 #: Tables that hold for the whole installation and cannot be overridden per campaign.
-GLOBAL_TABLES = {"calendar", "digest"}
+GLOBAL_TABLES = {"calendar", "digest", "approval_links"}
+#: Actions whose one-time link asks its person to be signed in, unless the policy says otherwise.
+SIGN_IN_BY_DEFAULT = (Action.CLOSE,)
+
+
+def approval_sign_in(policies: PolicySet) -> frozenset[Action]:
+    """The actions whose approval link acts only for its signed-in person (or their delegate):
+    ``[approval_links] require_sign_in`` (default: 销号), so a forwarded message does not hand
+    the sign-off over to whoever holds it."""
+    return _approval_sign_in(policies.raw)
+
+
+def _approval_sign_in(doc: Mapping[str, Any]) -> frozenset[Action]:
+    table = _table(doc, "approval_links")
+    unknown = sorted(set(table) - {"require_sign_in"})
+    if unknown:
+        raise PolicyError(f"approval_links.{unknown[0]}", "未知配置项；可用：require_sign_in")
+    value = table.get("require_sign_in", [a.value for a in SIGN_IN_BY_DEFAULT])
+    if not isinstance(value, list):
+        raise PolicyError("approval_links.require_sign_in", "应为动作列表，如 [\"close\"]；[] 表示不要求登录")
+    actions = set()
+    for name in value:
+        try:
+            actions.add(Action(name))
+        except ValueError:
+            known = "、".join(a.value for a in Action)
+            raise PolicyError("approval_links.require_sign_in",
+                              f"未知动作 {name!r}；可用：{known}") from None
+    return frozenset(actions)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -263,6 +291,7 @@ def parse_policy(doc: Mapping[str, Any]) -> PolicySet:
             raise PolicyError(f"kind.{name}", "未知措施类型；可用：immediate、deadline、long_term")
     policy_set = PolicySet(raw=dict(doc), calendar=dict(_table(doc, "calendar")))
     _digest_schedule(doc)
+    _approval_sign_in(doc)
     for kind in Kind:
         try:
             policy_set.effective(kind)

@@ -132,8 +132,10 @@ def safe_next(value: object) -> str:
 @router.get("/login")
 def login_form(request: Request, next: str = "/my") -> Response:
     web = web_of(request)
-    return web.render(request, "login.html", {"csrf": csrf_token(request), "next": safe_next(next),
-                                              "error": None, "email": "", "person": None})
+    target = safe_next(next)
+    return web.render(request, "login.html", {"csrf": csrf_token(request), "next": target,
+                                              "error": None, "email": "", "person": None,
+                                              "for_link": target.startswith("/approve/")})
 
 
 @router.post("/login")
@@ -151,7 +153,8 @@ async def login(request: Request) -> Response:
     except (BadCredentials, TooManyAttempts) as exc:
         response = web.render(request, "login.html", {
             "csrf": csrf_token(request), "next": target, "error": str(exc), "email": email,
-            "person": None}, status_code=exc.http_status)
+            "person": None, "for_link": target.startswith("/approve/")},
+            status_code=exc.http_status)
         if isinstance(exc, TooManyAttempts):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
