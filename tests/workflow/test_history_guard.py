@@ -52,8 +52,20 @@ def test_postgresql_refuses_truncate_of_the_history(pg, cast, statement):
         assert verify_history(session).ok
 
 
-def test_the_application_role_works_but_cannot_wipe_the_history(pg, cast, now):
+def test_the_application_role_works_but_cannot_wipe_the_history(pg, cast, now, rectiflow,
+                                                                 monkeypatch, tmp_path):
     with application_role(pg) as url:
+        # The everyday commands work as the application role
+        monkeypatch.setenv("RECTIFLOW_DATABASE_URL", url)
+        monkeypatch.setenv("RECTIFLOW_AUDIT_KEY", "k" * 32)
+        later = (now + timedelta(days=30)).isoformat()
+        for args in (["measure", "list", "--json"], ["sweep", "--now", later],
+                     ["deliver", "--now", later], ["outbox", "retry", "--all-dead"],
+                     ["audit", "verify"],
+                     ["audit", "checkpoint", "--out", str(tmp_path / "c.json")],
+                     ["audit", "verify", "--checkpoint", str(tmp_path / "c.json")]):
+            result = rectiflow(*args)
+            assert result.code == 0, (args, result.err)
         engine = db.make_engine(url)
         try:
             # Given the application connected as a role that does not own the tables
