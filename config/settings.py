@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from workflow.lifecycle import ChannelName
@@ -75,12 +76,22 @@ class Settings:
     sweep_tick: int = 60
     delivery_lease: int = 300
     delivery_batch: int = 200
+    #: How long a temporary failure keeps being retried (hourly) before the message is dead.
+    delivery_retry_hours: int = 24
     #: ``text`` (human-readable lines) or ``json`` (one JSON object per line).
     log_format: str = "text"
     #: DEBUG, INFO, WARNING, ERROR; unset: INFO for serve/worker/clock, WARNING for commands.
     log_level: str | None = None
     #: The worker's and the clock's Prometheus port (``/metrics``); unset: not exposed.
     metrics_port: int | None = None
+    #: Signs audit checkpoints (HMAC-SHA256); kept outside the database, by the operators.
+    audit_key: str | None = field(default=None, repr=False)
+    #: Where the clock writes a signed checkpoint every ``audit_checkpoint_minutes``; unset: none.
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_minutes: int = 60
+    #: Reverse proxies whose ``X-Forwarded-For`` is believed (addresses or networks); unset:
+    #: none, the peer's address is the client's.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     #: When set, the web app's ``/metrics`` asks for ``Authorization: Bearer <token>``.
     metrics_token: str | None = field(default=None, repr=False)
 
@@ -193,6 +204,30 @@ def _port(name: str, value: str) -> int:
     return number
 
 
+#: Checkpoint intervals a cron trigger can express: divisors of an hour or of a day.
+CHECKPOINT_MINUTES = (5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)
+
+
+def _checkpoint_minutes(name: str, value: str) -> int:
+    minutes = _int(name, value)
+    if minutes not in CHECKPOINT_MINUTES:
+        raise SettingsError(name, value, "应为能整除一小时或一天的分钟数，如 15、60、240、1440")
+    return minutes
+
+
+def _networks(name: str, value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    networks = []
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(ip_network(part.strip(), strict=False))
+        except ValueError as exc:
+            raise SettingsError(name, value, f"「{part.strip()}」不是 IP 地址或网段，"
+                                "应如 127.0.0.1,10.0.0.0/8") from exc
+    return tuple(networks)
+
+
 def _text_value(_name: str, value: str) -> str:
     return value
 
@@ -210,7 +245,10 @@ FIELDS: dict[str, tuple[str, Callable[[str, str], object]]] = {
         "WECOM_CORP_ID": "wecom_corp_id", "WECOM_SECRET": "wecom_secret",
         "WECOM_WEBHOOK_KEY": "wecom_webhook_key", "BASE_URL": "base_url",
         "BROKER_PREFIX": "broker_prefix", "SECRET_KEY": "secret_key",
-        "METRICS_TOKEN": "metrics_token"}.items()},
+        "METRICS_TOKEN": "metrics_token", "AUDIT_KEY": "audit_key"}.items()},
+    "TRUSTED_PROXIES": ("trusted_proxies", _networks),
+    "AUDIT_CHECKPOINT_DIR": ("audit_checkpoint_dir", _path),
+    "AUDIT_CHECKPOINT_MINUTES": ("audit_checkpoint_minutes", _checkpoint_minutes),
     "EVIDENCE_DIR": ("evidence_dir", _path),
     "OUTBOX_DIR": ("outbox_dir", _path),
     "CONFIG": ("config_file", _path),
@@ -223,6 +261,7 @@ FIELDS: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "SWEEP_TICK": ("sweep_tick", _tick),
     "DELIVERY_LEASE": ("delivery_lease", _positive),
     "DELIVERY_BATCH": ("delivery_batch", _positive),
+    "DELIVERY_RETRY_HOURS": ("delivery_retry_hours", _hours),
     "APPROVAL_LINK_HOURS": ("approval_link_hours", _hours),
     "NOW": ("now", parse_now),
     "LOG_FORMAT": ("log_format", _log_format),

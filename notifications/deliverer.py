@@ -31,11 +31,14 @@ from workflow.services.truth import SendTimeCheck
 
 log = logging.getLogger("rectiflow.deliver")
 
-#: Retry delays: first within 10 minutes, growing, never beyond an hour; then ``dead``.
+#: Retry delays: first within 10 minutes, growing, never beyond an hour, then hourly.
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=3), timedelta(minutes=9),
                 timedelta(minutes=20), timedelta(minutes=40), timedelta(hours=1),
                 timedelta(hours=1), timedelta(hours=1))
+#: A temporary failure is ``dead`` only after this many tries *and* ``retry_for`` of failing:
+#: a mail server down for an afternoon must not kill the queue.
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+RETRY_FOR = timedelta(hours=24)
 
 
 def retry_delay(attempts: int, rng: random.Random) -> timedelta:
@@ -93,7 +96,8 @@ class Deliverer:
                  base_url: str, send_window: Callable[[datetime], datetime] | None = None,
                  link_maker: LinkMaker | None = None, lease: timedelta = timedelta(minutes=5),
                  batch: int = 200, rng: random.Random | None = None,
-                 check: SendTimeCheck | None = None) -> None:
+                 check: SendTimeCheck | None = None,
+                 retry_for: timedelta = RETRY_FOR) -> None:
         self.sessions = sessions
         self.channels = dict(channels)
         self.base_url = base_url
@@ -104,6 +108,7 @@ class Deliverer:
         self.rng = rng or random.Random()
         #: checks each message's items at send time (None: sent as planned)
         self.check = check
+        self.retry_for = retry_for
 
     def run(self, now_fn: Callable[[], datetime], *, max_batches: int = 1000) -> DeliveryReport:
         """Deliver batches until nothing is due (or ``max_batches``)."""
@@ -211,6 +216,7 @@ class Deliverer:
             message.lease_until = None
             message.attempts += 1
             message.last_error = None
+            message.failing_since = None
             message.info = {**message.info, **info}
             if dropped:
                 message.info = {**message.info, "dropped": _why(dropped)}
@@ -245,7 +251,10 @@ class Deliverer:
             message.attempts += 1
             message.last_error = str(error)
             message.lease_until = None
-            if error.retryable and message.attempts < MAX_ATTEMPTS:
+            if message.failing_since is None:
+                message.failing_since = now
+            if error.retryable and not hopeless(message.attempts, now - message.failing_since,
+                                                self.retry_for):
                 delay = (timedelta(seconds=error.retry_after) if error.retry_after
                          else retry_delay(message.attempts, self.rng))
                 message.status = OutboxStatus.PENDING
@@ -260,8 +269,8 @@ class Deliverer:
             message.status = OutboxStatus.DEAD
             report.dead += 1
             metrics.message_dead(message.channel)
-            log.error("outbox message %s is dead after %s tries: %s", message_id,
-                      message.attempts, error,
+            log.error("outbox message %s is dead after %s tries over %s: %s", message_id,
+                      message.attempts, now - message.failing_since, error,
                       extra={"message_id": message_id, "channel": message.channel,
                              "error_code": error.code})
             self._fall_back_to_email(session, message, now)
@@ -292,6 +301,15 @@ def _why(dropped: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for d in dropped]
 
 
+def hopeless(attempts: int, failing_for: timedelta, retry_for: timedelta) -> bool:
+    """A temporary failure gives up only when tried often enough *and* failing long enough."""
+    return attempts >= MAX_ATTEMPTS and failing_for >= retry_for
+
+
+_REVIVED = {"status": OutboxStatus.PENDING, "attempts": 0, "lease_until": None,
+            "failing_since": None}
+
+
 def retry_message(session: Session, message_id: int, now: datetime) -> OutboxMessage:
     """Revive a dead (or failing) message: pending again, tries counted from zero."""
     message = session.get(OutboxMessage, message_id)
@@ -299,9 +317,22 @@ def retry_message(session: Session, message_id: int, now: datetime) -> OutboxMes
         raise NotFound("消息", message_id)
     if message.status == OutboxStatus.SENT:
         raise InputError(f"消息 {message_id} 已发送，无需重试", field="id")
-    message.status = OutboxStatus.PENDING
-    message.attempts = 0
+    for name, value in _REVIVED.items():
+        setattr(message, name, value)
     message.not_before = now
-    message.lease_until = None
     return message
+
+
+def retry_dead(session: Session, now: datetime, channel: str | None = None) -> int:
+    """Revive every dead message (of ``channel``) in one statement; return how many."""
+    condition = [OutboxMessage.status == OutboxStatus.DEAD]
+    if channel is not None:
+        if channel not in set(ChannelName):
+            known = "、".join(c.value for c in ChannelName)
+            raise InputError(f"未知的发送渠道「{channel}」；可用：{known}", field="channel")
+        condition.append(OutboxMessage.channel == channel)
+    result = session.execute(update(OutboxMessage).where(*condition)
+                             .values(**_REVIVED, not_before=now)
+                             .execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -29,6 +29,7 @@ from tasks.jobs import deliver_task, digest_task, sweep_task
 from tasks.work import Work, process_name, wrote_messages
 from workflow import db, metrics
 from workflow.leases import HeartbeatName, acquire_lease, heartbeat, release_lease
+from workflow.ops.checkpoint import scheduled_name, write_checkpoint
 from workflow.policy import PolicySet, digest_schedule
 from workflow.runtime import Runtime
 from workflow.timeutil import SHANGHAI, system_now
@@ -152,6 +153,35 @@ def digest_trigger(policies: PolicySet) -> CronTrigger:
     return CronTrigger(timezone=SHANGHAI, **digest_schedule(policies).cron)
 
 
+def checkpoint_trigger(minutes: int) -> CronTrigger:
+    """Every ``minutes`` (a divisor of an hour, or of a day in whole hours), Beijing time."""
+    if minutes < 60:
+        return CronTrigger(minute=f"*/{minutes}", second=0, timezone=SHANGHAI)
+    return CronTrigger(hour=f"*/{minutes // 60}", minute=0, second=0, timezone=SHANGHAI)
+
+
+def checkpoint_job(runtime: Runtime) -> Jobs:
+    """The signed audit checkpoint, written by the clock itself (in both modes) into the folder
+    the operator chose: the clock's machine is where that folder is. None without a folder."""
+    settings = runtime.settings
+    folder = settings.audit_checkpoint_dir
+    if folder is None:
+        return {}
+    if not settings.audit_key:
+        log.warning("设置了 RECTIFLOW_AUDIT_CHECKPOINT_DIR 但没有 RECTIFLOW_AUDIT_KEY：不写审计检查点")
+        return {}
+    key = settings.audit_key
+
+    def checkpoint(now: datetime) -> None:
+        with db.transaction(runtime.sessions) as session:
+            document = write_checkpoint(session, folder / scheduled_name(now), key, now)
+        log.info("审计检查点已写入 %s（%s 条历史）", folder / scheduled_name(now),
+                 document["totals"]["entries"])
+
+    return {"audit_checkpoint": (checkpoint_trigger(settings.audit_checkpoint_minutes),
+                                 checkpoint)}
+
+
 def enqueueing_jobs(runtime: Runtime) -> Jobs:
     """Production: each tick enqueues one task, named after its tick (so a log shows repeats)."""
     settings = runtime.settings
@@ -166,7 +196,7 @@ def enqueueing_jobs(runtime: Runtime) -> Jobs:
         digest_task.apply_async(task_id=f"digest-{now.astimezone(SHANGHAI):%G-W%V}")
 
     return {"sweep": (settings.sweep_tick, sweep), "deliver": (settings.clock_tick, deliver),
-            "digest": (digest_trigger(runtime.policies), digest)}
+            "digest": (digest_trigger(runtime.policies), digest), **checkpoint_job(runtime)}
 
 
 def embedded_jobs(runtime: Runtime) -> Jobs:
@@ -186,4 +216,4 @@ def embedded_jobs(runtime: Runtime) -> Jobs:
             work.deliver(budget=settings.clock_tick)
 
     return {"sweep": (settings.sweep_tick, sweep), "deliver": (settings.clock_tick, deliver),
-            "digest": (digest_trigger(runtime.policies), digest)}
+            "digest": (digest_trigger(runtime.policies), digest), **checkpoint_job(runtime)}

@@ -4,6 +4,8 @@ must not import ``conftest``: several folders have one, and the name is ambiguou
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -116,3 +118,30 @@ class Cast:
     viewer: Person
     campaign: Campaign
     measure: Measure
+
+
+@contextmanager
+def application_role(database: Database) -> Iterator[str]:
+    """PostgreSQL: a login role that does not own the tables, granted as ``rectiflow db grant``
+    grants it; yields a URL for this test's schema as that role, and drops the role after."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    from sqlalchemy import text
+
+    from workflow.ops.dbroles import grant_application_role
+
+    assert database.backend == "postgresql"
+    role = f"rf_app_{uuid.uuid4().hex[:10]}"
+    with database.engine.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        grant_application_role(conn, role)
+    parts = urlsplit(database.url)
+    host = parts.netloc.rpartition("@")[2]
+    url = urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+    try:
+        yield url
+    finally:
+        with database.engine.begin() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))

@@ -33,6 +33,7 @@ from workflow.commands import (
 from workflow.commands.common import App, now_option, pass_app
 from workflow.errors import RectiflowError
 from workflow.logs import configure_logging
+from workflow.ops.dbroles import grant_application_role
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,6 +59,19 @@ def db_upgrade(app: App) -> None:
     """建立或升级数据库到最新结构。"""
     db.upgrade(app.runtime.engine)
     click.echo(f"数据库已是最新结构（版本 {db.current_revision(app.runtime.engine)}）。")
+
+
+@db_group.command("grant")
+@click.argument("role")
+@pass_app
+def db_grant(app: App, role: str) -> None:
+    """（PostgreSQL）让不拥有表的 ROLE 运行应用：可读写数据行，历史只能追加，不能清空、删除或改表。
+
+    由拥有表的迁移角色在 rectiflow db upgrade 之后运行；之后把 RECTIFLOW_DATABASE_URL 换成 ROLE。
+    """
+    with app.runtime.engine.begin() as connection:
+        statements = grant_application_role(connection, role)
+    click.echo(f"已授权角色 {role}（{len(statements)} 条语句）：可读写数据行，历史表只能读取和追加。")
 
 
 # ``outbox`` (reminders) comes before ``delivery``, which adds ``outbox retry`` to it.

@@ -205,6 +205,20 @@ class LinkStale(LinkRefused):
                          "链接已失效，本次未做任何操作。请登录系统查看最新情况。")
 
 
+class LinkForSomeoneElse(LinkRefused):
+    """Raised when the policy asks for sign-in and the person signed in is neither the link's
+    person nor their delegate today (a forwarded message does not hand over the sign-off)."""
+
+    http_status = 403
+    title = "链接不属于当前登录人"
+
+    def __init__(self, owner_name: str, signed_in_name: str) -> None:
+        self.owner_name = owner_name
+        super().__init__(f"这个链接是发给 {owner_name} 的，只有本人或其代理人登录后才能办理；"
+                         f"当前登录的是 {signed_in_name}。请退出后以 {owner_name} 的账号登录，"
+                         "本次未做任何操作。")
+
+
 class BackupRejected(InputError):
     """Raised when a backup folder cannot be written or restored: a bad manifest, a file whose
     checksum does not match, a non-empty target; nothing was changed."""

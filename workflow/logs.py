@@ -60,7 +60,7 @@ def configured_secrets(settings: Settings) -> list[str]:
     """The secret values ``settings`` hold, each also percent-decoded, longest first."""
     found: set[str] = set()
     for value in (settings.smtp_password, settings.wecom_secret, settings.wecom_webhook_key,
-                  settings.secret_key, settings.metrics_token,
+                  settings.secret_key, settings.metrics_token, settings.audit_key,
                   url_password(settings.database_url), url_password(settings.broker_url)):
         if value and len(value) >= MIN_SECRET_LENGTH:
             found.update({value, unquote(value)})

@@ -94,6 +94,9 @@ class Person(Base):
     channel_preference: Mapped[str] = mapped_column(String(16), default=Preference.AUTO)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
+    #: Bumped by logout, a password change and deactivation: sessions carry the number they
+    #: were made with, and one made before the bump no longer opens anything.
+    session_version: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     unit: Mapped[Unit | None] = relationship()
     delegate: Mapped[Person | None] = relationship(remote_side=[id])
@@ -267,7 +270,8 @@ class Evidence(Base):
 class HistoryEntry(Base):
     """An append-only record of one action on a measure, chained to the previous by hash.
 
-    Updates and deletes are refused by database triggers (see the first migration).
+    Updates and deletes are refused by database triggers (see the first migration), and on
+    PostgreSQL TRUNCATE as well (migration 0013).
     """
 
     __tablename__ = "measure_history"
@@ -330,6 +334,9 @@ class OutboxMessage(Base):
     not_before: Mapped[datetime]
     lease_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: When the current run of temporary failures began (None while none): a message is
+    #: ``dead`` only when it failed often enough *and* for long enough.
+    failing_since: Mapped[datetime | None]
     info: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]

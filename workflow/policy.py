@@ -18,6 +18,7 @@ from workflow.errors import RectiflowError
 from workflow.lifecycle import (
     DOCUMENT_KINDS,
     REMINDER_RECIPIENTS,
+    Action,
     DocumentKind,
     Kind,
     Relation,
@@ -299,6 +300,36 @@ KNOWN_TABLES = {"send_window", "reminders", "escalation", "escalation_repeat", "
                 "approval_link"}
 #: Tables that hold for the whole installation and cannot be overridden per campaign.
 GLOBAL_TABLES = {"calendar", "digest"}
+#: Actions whose one-time link asks its person to be signed in, unless the policy says otherwise.
+SIGN_IN_BY_DEFAULT = (Action.CLOSE,)
+
+
+def approval_sign_in(policies: PolicySet) -> frozenset[Action]:
+    """The actions whose approval link acts only for its signed-in person (or their delegate):
+    ``[approval_link] require_sign_in`` (default: 销号), so a forwarded message does not hand
+    the sign-off over to whoever holds it. It holds for the whole installation (read from the
+    top of the policy file; ``valid_workdays`` beside it may differ per kind)."""
+    return _approval_sign_in(policies.raw)
+
+
+def _approval_sign_in(doc: Mapping[str, Any]) -> frozenset[Action]:
+    table = _table(doc, "approval_link")
+    unknown = sorted(set(table) - {"require_sign_in", "valid_workdays"})
+    if unknown:
+        raise PolicyError(f"approval_link.{unknown[0]}",
+                          "未知配置项；可用：require_sign_in、valid_workdays")
+    value = table.get("require_sign_in", [a.value for a in SIGN_IN_BY_DEFAULT])
+    if not isinstance(value, list):
+        raise PolicyError("approval_link.require_sign_in", "应为动作列表，如 [\"close\"]；[] 表示不要求登录")
+    actions = set()
+    for name in value:
+        try:
+            actions.add(Action(name))
+        except ValueError:
+            known = "、".join(a.value for a in Action)
+            raise PolicyError("approval_link.require_sign_in",
+                              f"未知动作 {name!r}；可用：{known}") from None
+    return frozenset(actions)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -348,6 +379,7 @@ def parse_policy(doc: Mapping[str, Any]) -> PolicySet:
             raise PolicyError(f"kind.{name}", "未知措施类型；可用：immediate、deadline、long_term")
     policy_set = PolicySet(raw=dict(doc), calendar=dict(_table(doc, "calendar")))
     _digest_schedule(doc)
+    _approval_sign_in(doc)
     for kind in Kind:
         try:
             policy_set.effective(kind)

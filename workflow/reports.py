@@ -476,6 +476,8 @@ def write_xlsx(data: ReportData, path: Path | IO[bytes]) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
+    from workflow.spreadsheet import append_row
+
     workbook = Workbook(write_only=False)
     sheet = workbook.active
     assert sheet is not None
@@ -488,7 +490,7 @@ def write_xlsx(data: ReportData, path: Path | IO[bytes]) -> None:
                     if name in ("完成时限", "原定时限", "交办日期", "状态变更日期", "销号日期",
                                 "最新进展日期")}
     for row in ledger_rows(data):
-        sheet.append(row)
+        append_row(sheet, row)
         for i in date_columns:
             cell = sheet.cell(row=sheet.max_row, column=i + 1)
             if cell.value is not None:
@@ -501,9 +503,9 @@ def write_xlsx(data: ReportData, path: Path | IO[bytes]) -> None:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     sheet.freeze_panes = "A2"
     summary = workbook.create_sheet("统计")
-    summary.append(["报告", official_title(data.title)])
-    summary.append(["截至", cn_date(data.as_of)])
-    summary.append(["总体情况", data.summary])
+    append_row(summary, ["报告", official_title(data.title)])
+    append_row(summary, ["截至", cn_date(data.as_of)])
+    append_row(summary, ["总体情况", data.summary])
     counts = data.stats.counts
     for label, value in (("整改措施", counts.total), ("已销号", counts.completed),
                          ("整改完成", counts.finished), ("长期坚持", counts.long_term),

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
@@ -29,6 +29,7 @@ from notifications.setup import build_channels
 from workflow import db
 from workflow.events import EventPublisher, Handler, MeasureChanged
 from workflow.evidence import EvidenceStore
+from workflow.models import Evidence
 from workflow.policy import PolicySet, load_policy_file
 from workflow.services.approvals import expiry_after_workdays, make_link_maker
 from workflow.services.sweep import ReminderContext, reminder_context
@@ -145,7 +146,8 @@ class Runtime:
                          # A claimed batch must be sent well within its lease, or another
                          # deliverer reclaims rows still waiting their turn here.
                          lease=timedelta(seconds=self.settings.delivery_lease),
-                         batch=self.settings.delivery_batch)
+                         batch=self.settings.delivery_batch,
+                         retry_for=timedelta(hours=self.settings.delivery_retry_hours))
 
     def deliverer(self) -> Deliverer:
         """This process's deliverer, with the send window, the calendar its send-time check
@@ -160,4 +162,11 @@ class Runtime:
 
     @cached_property
     def evidence(self) -> EvidenceStore:
-        return EvidenceStore(self.settings.evidence_dir, self.settings.evidence_max_bytes)
+        return EvidenceStore(self.settings.evidence_dir, self.settings.evidence_max_bytes,
+                             is_referenced=self._evidence_referenced)
+
+    def _evidence_referenced(self, stored_path: str) -> bool:
+        """Does a committed evidence record point at this stored file? (a session of its own)"""
+        with self.sessions() as session:
+            return session.scalar(select(Evidence.id).where(Evidence.stored_path == stored_path)
+                                  .limit(1)) is not None

@@ -227,13 +227,14 @@ def test_retry_delays_grow_and_allow_at_least_five_tries():
     assert MAX_ATTEMPTS >= 5
 
 
+@pytest.mark.parametrize("retry_for", [timedelta(0), timedelta(hours=24)])
 def test_a_message_that_always_fails_is_tried_at_least_five_times_then_dead(sessions, ledger,
-                                                                           now):
+                                                                           now, retry_for):
     # Given a channel that always fails with a retryable error
     [message_id] = queue(sessions, ledger, 1, now)
     error = DeliveryError("file", "磁盘暂时不可写", retryable=True)
     deliverer, _ = memory_deliverer(sessions, MemoryChannel("file", fail_with=error),
-                                    rng=random.Random(7))
+                                    rng=random.Random(7), retry_for=retry_for)
     # When the deliverer runs whenever the message is due again
     tries = [now]
     while True:
@@ -243,10 +244,13 @@ def test_a_message_that_always_fails_is_tried_at_least_five_times_then_dead(sess
             break
         assert message.status == "pending"
         tries.append(message.not_before)
-    # Then it was tried MAX_ATTEMPTS (≥ 5) times, never waiting over an hour, and is dead
-    assert message.attempts == len(tries) == MAX_ATTEMPTS >= 5
+    # Then it was tried at least MAX_ATTEMPTS (≥ 5) times, never waiting over an hour, and is
+    # dead only once it has also been failing for ``retry_for`` (a day by default)
+    assert message.attempts == len(tries) >= MAX_ATTEMPTS >= 5
     gaps = [b - a for a, b in itertools.pairwise(tries)]
     assert gaps[0] <= timedelta(minutes=10) and max(gaps) <= timedelta(hours=1)
+    assert tries[-1] - tries[0] >= retry_for
+    assert tries[-2] - tries[0] < retry_for or len(tries) == MAX_ATTEMPTS
     assert "磁盘暂时不可写" in (message.last_error or "")
 
 

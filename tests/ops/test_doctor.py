@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from dbfixtures import BACKEND, PG_URL, Database
+from dbfixtures import BACKEND, PG_URL, Database, application_role
 from fakes.wecom_server import FakeWeCom
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -79,11 +79,18 @@ def beat(sessions: sessionmaker[Session], at: datetime, name: str = CLOCK_HEARTB
 
 
 @pytest.fixture
-def healthy(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    """Given a migrated database, a clock that beat a moment ago and a sweep just done."""
+def healthy(sessions: sessionmaker[Session], database: Database, cli_env: dict[str, str],
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[sessionmaker[Session]]:
+    """Given a migrated database, a clock that beat a moment ago and a sweep just done; on
+    PostgreSQL the commands connect as an application role that does not own the tables."""
     beat(sessions, system_now())
     beat(sessions, system_now(), SWEEP_HEARTBEAT)
-    return sessions
+    if database.backend != "postgresql":
+        yield sessions
+        return
+    with application_role(database) as url:
+        monkeypatch.setenv("RECTIFLOW_DATABASE_URL", url)
+        yield sessions
 
 
 # ------------------------------------------------------------------ the whole run
@@ -94,7 +101,8 @@ def test_a_healthy_embedded_install_is_all_ok(rectiflow: Any, healthy: Any) -> N
     assert result.code == 0, result.out
     shown = lines(result.out)
     assert list(shown) == ["数据库", "消息队列", "邮件", "企业微信", "企业微信群机器人", "工作日日历",
-                           "时钟", "提醒扫描", "发件箱积压", "发送失败的消息", "佐证材料存储", "策略文件"]
+                           "时钟", "提醒扫描", "发件箱积压", "发送失败的消息", "发送中断",
+                           "历史记录防护", "佐证材料存储", "策略文件"]
     assert all(line.startswith("✓") for line in shown.values()), result.out
     assert "未配置" in shown["邮件"] and "未配置" in shown["企业微信"]
     assert "单机模式" in shown["消息队列"]
@@ -108,7 +116,9 @@ def test_json_is_one_list_of_checks(rectiflow: Any, healthy: Any) -> None:
     checks = result.json()
     assert [c["name"] for c in checks] == ["database", "broker", "smtp", "wecom", "wecom_robot",
                                            "calendar", "clock", "sweep", "outbox_backlog",
-                                           "outbox_dead", "evidence", "policy"]
+                                           "outbox_dead", "delivery_outage",
+                                           "history_guard", "evidence",
+                                           "policy"]
     assert {c["status"] for c in checks} == {"ok"}
     assert all(set(c) >= {"name", "status", "message"} for c in checks)
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from web_support import CSRF_RE, bring, state_of
+from web_support import CSRF_RE, PASSWORD, bring, csrf_of, state_of
 
 from notifications.channels.base import MemoryChannel
 from notifications.deliverer import Deliverer
@@ -51,6 +51,16 @@ def link(app: Any, verified: Any, sessions: Any, clock: Any) -> str:
     return token
 
 
+def signed_in(app: Any, person: Any) -> TestClient:
+    """A client with ``person``'s session (销号 links ask for one by default)."""
+    client = TestClient(app)
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"email": person.email, "password": PASSWORD,
+                                           "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
 def confirm(client: TestClient, token: str) -> tuple[Any, str | None]:
     page = client.get(f"/approve/{token}")
     found = CSRF_RE.search(page.text)
@@ -75,9 +85,11 @@ def test_the_leader_is_sent_a_link_and_only_its_hash_is_stored(app: Any, verifie
 
 
 def test_get_shows_a_confirmation_and_changes_nothing(app: Any, link: str, verified: Any,
-                                                      sessions: Any) -> None:
-    client = TestClient(app)
-    for _ in range(3):  # a mail scanner, a preview, the person
+                                                      sessions: Any, with_passwords: Any) -> None:
+    scanner = TestClient(app)
+    assert scanner.get(f"/approve/{link}", follow_redirects=False).status_code == 303
+    client = signed_in(app, verified.leader)
+    for _ in range(3):  # a preview, the person, again
         page, csrf = confirm(client, link)
         assert page.status_code == 200
         assert "确认销号" in page.text and verified.measure.title in page.text
@@ -88,8 +100,8 @@ def test_get_shows_a_confirmation_and_changes_nothing(app: Any, link: str, verif
 
 
 def test_post_closes_as_the_leader_once(app: Any, link: str, verified: Any,
-                                        sessions: Any) -> None:
-    client = TestClient(app)
+                                        sessions: Any, with_passwords: Any) -> None:
+    client = signed_in(app, verified.leader)
     _page, csrf = confirm(client, link)
     done = client.post(f"/approve/{link}", data={"csrf_token": csrf})
     assert done.status_code == 200, done.text
@@ -224,3 +236,115 @@ def test_rectiflow_deliver_writes_the_link_into_the_mail(rectiflow: Any, cast: A
     with db.transaction(sessions) as session:
         [row] = session.scalars(select(ApprovalLink)).all()
     assert row.token_sha256 == hashlib.sha256(found.group(1).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ the sign-in policy
+
+
+def test_without_a_session_the_link_asks_for_login_and_comes_back(app: Any, link: str,
+                                                                 verified: Any, sessions: Any,
+                                                                 with_passwords: Any) -> None:
+    client = TestClient(app)
+    # Given the leader opens the link on a device without a session
+    first = client.get(f"/approve/{link}", follow_redirects=False)
+    assert first.status_code == 303
+    assert first.headers["location"] == f"/login?next=/approve/{link}"
+    login = client.get(first.headers["location"])
+    assert "登录后将回到确认页面" in login.text
+    # A POST without a session acts for nobody either
+    assert client.post(f"/approve/{link}", data={"csrf_token": csrf_of(login.text)},
+                       follow_redirects=False).status_code == 303
+    assert state_of(sessions, verified.measure.id) == "verified"
+    # When the leader logs in, the login returns to the link's confirmation
+    back = client.post("/login", data={"email": verified.leader.email, "password": PASSWORD,
+                                       "csrf_token": csrf_of(login.text),
+                                       "next": f"/approve/{link}"}, follow_redirects=False)
+    assert back.status_code == 303 and back.headers["location"] == f"/approve/{link}"
+    page, csrf = confirm(client, link)
+    assert page.status_code == 200 and "确认销号" in page.text
+    # And the button closes the measure as the leader
+    assert client.post(f"/approve/{link}", data={"csrf_token": csrf}).status_code == 200
+    assert state_of(sessions, verified.measure.id) == "closed"
+
+
+def test_a_forwarded_link_does_not_act_for_someone_else(app: Any, link: str, verified: Any,
+                                                       sessions: Any,
+                                                       with_passwords: Any) -> None:
+    # Given the leader forwarded the message to the owner, who is signed in
+    client = signed_in(app, verified.owner)
+    page = client.get(f"/approve/{link}")
+    assert page.status_code == 403
+    assert "这个链接是发给 Leader 的" in page.text and "当前登录的是 Owner" in page.text
+    csrf = csrf_of(client.get("/my").text)
+    assert client.post(f"/approve/{link}", data={"csrf_token": csrf}).status_code == 403
+    # Then nothing happened and the link is still the leader's to use
+    assert state_of(sessions, verified.measure.id) == "verified"
+    with db.transaction(sessions) as session:
+        assert session.scalars(select(ApprovalLink.used_at)).one() is None
+    leader = signed_in(app, verified.leader)
+    _page, csrf = confirm(leader, link)
+    assert leader.post(f"/approve/{link}", data={"csrf_token": csrf}).status_code == 200
+
+
+def test_the_leaders_delegate_may_confirm_and_history_names_both(app: Any, link: str,
+                                                                verified: Any, sessions: Any,
+                                                                with_passwords: Any,
+                                                                now: Any) -> None:
+    from workflow.models import Person
+    from workflow.services.people import set_delegate
+
+    with db.transaction(sessions) as session:
+        set_delegate(session, session.get(Person, verified.leader.id),
+                     session.get(Person, verified.reviewer.id), (now + timedelta(days=7)).date())
+    # (the reviewer may not close in their own right: only as the leader's delegate)
+    client = signed_in(app, verified.reviewer)
+    page, csrf = confirm(client, link)
+    assert page.status_code == 200 and "代理人身份" in page.text
+    assert client.post(f"/approve/{link}", data={"csrf_token": csrf}).status_code == 200
+    with db.transaction(sessions) as session:
+        last = session.scalars(select(HistoryEntry).order_by(HistoryEntry.id.desc())).first()
+        assert last is not None and last.action == "close"
+        assert (last.actor_id, last.on_behalf_of_id) == (verified.reviewer.id,
+                                                         verified.leader.id)
+
+
+def test_with_the_policy_off_the_holder_of_the_link_acts(database: Any, web_settings: Any,
+                                                        clock: Any, cast: Any, now: Any,
+                                                        tmp_path: Any) -> None:
+    from dataclasses import replace
+
+    from workflow.runtime import Runtime
+    from workflow.web.app import create_app
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[approval_link]\nrequire_sign_in = []\n", encoding="utf-8")
+    runtime = Runtime(replace(web_settings, config_file=policy), engine=database.engine,
+                      clock=clock)
+    app = create_app(runtime)
+    sessions = runtime.sessions
+    bring(sessions, cast.measure.id, State.SUBMITTED, cast.admin, now)
+    with db.transaction(sessions) as session:
+        perform(session, ActionRequest(measure_id=cast.measure.id, action=Action.VERIFY,
+                                       actor=cast.reviewer.email), now=now)
+    token, _sent = sent_link(app, sessions, clock)
+    client = TestClient(app)
+    page, csrf = confirm(client, token)
+    assert page.status_code == 200
+    assert client.post(f"/approve/{token}", data={"csrf_token": csrf}).status_code == 200
+    assert state_of(sessions, cast.measure.id) == "closed"
+
+
+@pytest.mark.parametrize("text,where", [
+    ('[approval_link]\nrequire_sign_in = "close"\n', "approval_link.require_sign_in"),
+    ('[approval_link]\nrequire_sign_in = ["shut"]\n', "approval_link.require_sign_in"),
+    ('[approval_link]\nsign_in = ["close"]\n', "approval_link.sign_in"),
+])
+def test_a_bad_sign_in_policy_is_refused_with_its_place(tmp_path: Any, text: str,
+                                                       where: str) -> None:
+    from workflow.policy import PolicyError, approval_sign_in, load_policy_file
+
+    assert approval_sign_in(load_policy_file(None)) == {Action.CLOSE}
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError, match=re.escape(where)):
+        load_policy_file(path)

@@ -7,6 +7,7 @@ Playwright (from PyPI) drives Debian's chromium; screenshots are saved in
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -140,8 +141,18 @@ def test_leader_approves_from_the_message_on_a_phone(
     phone = browser_page.new_page(viewport={"width": 375, "height": 740}, locale="zh-CN",
                                   is_mobile=True, device_scale_factor=2)
     phone.goto(link)
-    phone.screenshot(path=str(shots / "5-phone-confirm.png"), full_page=True)
+    # 销号 asks for the leader's own sign-in (policy default), then comes back to the link
+    phone.wait_for_url(re.compile(r"/login\?next=/approve/"))
+    assert "登录后将回到确认页面" in phone.content()
+    phone.screenshot(path=str(shots / "5-phone-login.png"), full_page=True)
     assert state_of(sessions, cast.measure.id) == "verified"  # opening changed nothing
+    phone.fill("#email", cast.leader.email)
+    phone.fill("#password", PASSWORD)
+    phone.click("button[type=submit]")
+    phone.wait_for_url(link)
+    phone.screenshot(path=str(shots / "5-phone-confirm.png"), full_page=True)
+    assert "确认销号" in phone.content()
+    assert state_of(sessions, cast.measure.id) == "verified"
     button = phone.locator("form button[type=submit]")
     assert button.bounding_box()["height"] >= 44  # a thumb-sized button
     button.click()

@@ -40,7 +40,9 @@ def table_counts(sessions: sessionmaker[Session]) -> dict[str, int]:
 
 
 def stored_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    """Evidence files (the folders' ``.lock`` files, like uploads in progress, are not)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")) \
+        if root.exists() else []
 
 
 def measure_row(sessions: sessionmaker[Session], measure_id: int) -> tuple[str, int, int]:

@@ -22,7 +22,8 @@ from workflow import db
 from workflow.calendar_store import load_calendar
 from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
 from workflow.leases import HeartbeatName, read_heartbeat
-from workflow.ops import doctor, probes
+from workflow.lifecycle import CHANNEL_LABELS
+from workflow.ops import dbroles, doctor, probes
 from workflow.ops.doctor import Check, Finding, Status
 from workflow.timeutil import local_date, system_now
 
@@ -88,11 +89,20 @@ def _database_checks(app: App) -> list[Check]:
     def dead(session: Session) -> Finding:
         return doctor.dead_finding(doctor.read_outbox(session, now))
 
+    def outage(session: Session) -> Finding:
+        return doctor.outage_finding(doctor.read_channel_failures(session), now, CHANNEL_LABELS,
+                                     settings.delivery_retry_hours)
+
+    def history_guard(session: Session) -> Finding:
+        return doctor.history_guard_finding(dbroles.read_history_guard(session))
+
     return [Check("calendar", "工作日日历", _with_session(app, calendar)),
+            Check("history_guard", "历史记录防护", _with_session(app, history_guard)),
             Check("clock", "时钟", _with_session(app, clock)),
             Check("sweep", "提醒扫描", _with_session(app, last_sweep)),
             Check("outbox_backlog", "发件箱积压", _with_session(app, backlog)),
-            Check("outbox_dead", "发送失败的消息", _with_session(app, dead))]
+            Check("outbox_dead", "发送失败的消息", _with_session(app, dead)),
+            Check("delivery_outage", "发送中断", _with_session(app, outage))]
 
 
 def _channel_checks(app: App, send_test: str | None) -> list[Check]:
@@ -134,7 +144,7 @@ def _skipped(checks: list[Check], reason: str) -> list[Check]:
 
 
 ORDER = ("database", "broker", "smtp", "wecom", "wecom_robot", "calendar", "clock", "sweep",
-         "outbox_backlog", "outbox_dead", "evidence", "policy")
+         "outbox_backlog", "outbox_dead", "delivery_outage", "history_guard", "evidence", "policy")
 
 
 def run_doctor(app: App, send_test: str | None = None,

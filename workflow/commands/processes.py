@@ -95,7 +95,10 @@ def serve_cmd(app: App, host: str, port: int, demo: bool) -> None:
     # uvicorn logs through rectiflow's handler (log_config=None); the app writes the access log
     # itself, with the request id and without the token of an approval link.
     server = uvicorn.Server(uvicorn.Config(create_app(app.runtime), host=host, port=port,
-                                           log_config=None, access_log=False))
+                                           log_config=None, access_log=False,
+                                           # X-Forwarded-For is read by the app, only from
+                                           # RECTIFLOW_TRUSTED_PROXIES (see web/auth.py)
+                                           proxy_headers=False))
     # uvicorn handles SIGTERM/SIGINT itself and raises them again once it has stopped; these
     # handlers receive that second delivery, so the clock below is still shut down cleanly.
     stopped: list[int] = []

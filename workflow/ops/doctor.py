@@ -32,6 +32,7 @@ from workflow.errors import RectiflowError
 from workflow.leases import Heartbeat
 from workflow.lifecycle import OutboxStatus
 from workflow.models import OutboxMessage
+from workflow.ops.dbroles import HistoryGuard
 from workflow.policy import digest_schedule, load_policy_file
 from workflow.timeutil import as_utc, local_text
 from workflow.workcalendar import (
@@ -345,6 +346,73 @@ def dead_finding(facts: OutboxFacts) -> Finding:
                         "rectiflow outbox retry 消息ID 重新发送")
 
 
+@dataclass(frozen=True)
+class ChannelFailures:
+    """A channel's messages in a run of temporary failures, and its last successful send."""
+
+    channel: str
+    failing: int
+    since: datetime
+    last_error: str | None
+    last_sent: datetime | None
+
+
+def read_channel_failures(session: Session) -> list[ChannelFailures]:
+    """Per channel: pending messages that have failed and are waiting to be tried again."""
+    waiting = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+    found = []
+    for channel, failing, since in session.execute(
+            select(OutboxMessage.channel, func.count(), func.min(OutboxMessage.failing_since))
+            .where(OutboxMessage.status.in_(waiting), OutboxMessage.failing_since.is_not(None))
+            .group_by(OutboxMessage.channel).order_by(OutboxMessage.channel)):
+        last_error = session.scalar(
+            select(OutboxMessage.last_error)
+            .where(OutboxMessage.channel == channel, OutboxMessage.status.in_(waiting),
+                   OutboxMessage.failing_since.is_not(None))
+            .order_by(OutboxMessage.failing_since.desc(), OutboxMessage.id.desc()).limit(1))
+        last_sent = session.scalar(select(func.max(OutboxMessage.sent_at))
+                                   .where(OutboxMessage.channel == channel,
+                                          OutboxMessage.status == OutboxStatus.SENT))
+        found.append(ChannelFailures(str(channel), int(failing), _aware(since) or datetime.min,
+                                     last_error, _aware(last_sent)))
+    return found
+
+
+#: Failing without a single success for this long is an outage, not a hiccup.
+OUTAGE_AFTER = timedelta(minutes=10)
+
+_OUTAGE_HINTS = {
+    "email": "请检查邮件服务器是否在运行、RECTIFLOW_SMTP_HOST/_PORT 和账号口令是否正确（可用 "
+             "rectiflow doctor --send-test 你的邮箱 试发）",
+    "wecom": "请检查企业微信接口能否访问、RECTIFLOW_WECOM_CORP_ID/_SECRET/_AGENT_ID 是否正确、"
+             "本机出口 IP 是否在应用的可信 IP 中",
+}
+
+
+def outage_finding(channels: Sequence[ChannelFailures], now: datetime, labels: Mapping[str, str],
+                   retry_hours: int) -> Finding:
+    """Name a channel that has been failing with nothing getting through: an outage in
+    progress. Its messages keep being retried (hourly) for ``retry_hours`` before giving up."""
+    now = as_utc(now)
+    down = [c for c in channels if now - c.since >= OUTAGE_AFTER
+            and (c.last_sent is None or c.last_sent < c.since)]
+    if not down:
+        if channels:
+            return Finding.ok("、".join(f"{labels.get(c.channel, c.channel)} {c.failing} 条失败后待重试"
+                                       for c in channels) + "（其他消息照常发出，属个别失败）")
+        return Finding.ok("各渠道没有正在重试的失败消息")
+    parts = []
+    for c in down:
+        label = labels.get(c.channel, c.channel)
+        error = f"最近的错误：{_one_line(c.last_error, 120)}；" if c.last_error else ""
+        parts.append(f"{label}发送中断：自 {local_text(c.since)} 起（已 {duration_text(now - c.since)}）"
+                     f"{c.failing} 条消息发送失败、没有一条发出；{error}"
+                     f"{_OUTAGE_HINTS.get(c.channel, '请检查该渠道的配置和服务')}")
+    return Finding.fail("；".join(parts) + f"。消息会每小时重试，失败满 {retry_hours} 小时才放弃；"
+                        "已放弃的消息在恢复后可用 rectiflow outbox retry --all-dead --channel 渠道 "
+                        "一次重新排队")
+
+
 # ------------------------------------------------------------------ evidence storage
 
 #: Below this much free space evidence storage is a warning.
@@ -418,3 +486,29 @@ def calendar_overrides(path: Path | None) -> Mapping[date, DayOverride]:
         return overrides_from_toml(load_policy_file(path).calendar)
     except RectiflowError:
         return {}
+
+
+# ------------------------------------------------------------------ who can wipe the history
+
+
+def history_guard_finding(guard: HistoryGuard) -> Finding:
+    """Warn when the role the application runs as could drop or truncate the history: its
+    owner or a superuser can switch the append-only triggers off, and TRUNCATE skips row
+    triggers."""
+    if guard.backend != "postgresql":
+        return Finding.ok("SQLite 单机部署：能写数据库文件的人就能改写历史；请限制文件权限，并定期用 "
+                          "rectiflow audit checkpoint 把链头签名保存到数据库以外")
+    if not guard.truncate_trigger:
+        return Finding.fail("历史表缺少拒绝 TRUNCATE 的触发器（或已被停用）：请运行 rectiflow db upgrade，"
+                            "或由迁移角色执行 ALTER TABLE measure_history ENABLE TRIGGER ALL")
+    powers = [name for name, has in (("超级用户", guard.superuser), ("表的所有者", guard.owns),
+                                     ("有 TRUNCATE 权限", guard.can_truncate)) if has]
+    if powers:
+        return Finding.warn(
+            f"应用以数据库角色 {guard.role} 连接，它是{'、'.join(powers)}，可以停用触发器、清空或删除"
+            "历史表：请改由不拥有表的角色运行应用（迁移角色执行 rectiflow db upgrade 和 "
+            "rectiflow db grant 应用角色，再把 RECTIFLOW_DATABASE_URL 换成应用角色）")
+    change = "；但它对历史表有 UPDATE/DELETE 权限（触发器仍会拒绝），建议用 rectiflow db grant 收回" \
+        if guard.can_change else ""
+    return Finding.ok(f"应用以数据库角色 {guard.role} 连接，它不拥有历史表，不能清空、删除或停用其触发器"
+                      f"{change}")

@@ -76,8 +76,10 @@ def inspect(session: Session, token: str, now: datetime) -> LinkView:
     return LinkView(link, measure, person, action)
 
 
-def redeem(session: Session, token: str, now: datetime) -> ActionOutcome:
-    """Use the link: act as its person on its version, and mark it used, in one transaction."""
+def redeem(session: Session, token: str, now: datetime, *,
+           actor: Person | None = None) -> ActionOutcome:
+    """Use the link: act as its person (or ``actor``, their signed-in delegate, where the policy
+    requires sign-in) on its version, and mark it used, in one transaction."""
     view = inspect(session, token, now)
     table = ApprovalLink.__table__
     marked = session.execute(
@@ -86,7 +88,7 @@ def redeem(session: Session, token: str, now: datetime) -> ActionOutcome:
     if marked.rowcount != 1:  # type: ignore[attr-defined]
         raise LinkUsed(view.measure.id, local_text(now))
     return perform(session, ActionRequest(
-        measure_id=view.measure.id, action=view.action, actor=view.person,
+        measure_id=view.measure.id, action=view.action, actor=actor or view.person,
         comment="通过消息中的一次性链接办理", expected_version=view.link.version), now=now)
 
 

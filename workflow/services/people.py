@@ -118,12 +118,21 @@ def update_person(session: Session, person: Person, *, channel: str | None = Non
     if unit is not None:
         person.unit = get_or_create_unit(session, unit) if unit.strip() else None
     if active is not None:
+        if not active and person.active:
+            end_sessions(person)
         person.active = active
     if password_hash is not None:
         # API tokens carry a fingerprint of the hash: the old password's tokens stop working.
         person.password_hash = password_hash
+        end_sessions(person)
     session.flush()
     return person
+
+
+def end_sessions(person: Person) -> None:
+    """End every session and API token of ``person`` at once (logout, a new password,
+    deactivation): they carry the session version they were made with."""
+    person.session_version = (person.session_version or 0) + 1
 
 
 _BY_EMAIL = select(Person).where(func.lower(Person.email) == bindparam("email"))

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from notifications.deliverer import retry_message
+from notifications.deliverer import retry_dead, retry_message
 from workflow.calendar_store import add_days, list_days, load_calendar, remove_day
 from workflow.errors import InputError, NotPermitted
 from workflow.lifecycle import CHANNEL_LABELS, Kind, OutboxStatus, Role
@@ -177,6 +177,21 @@ async def outbox_retry(message_id: Id, request: Request) -> Response:
         admin_person(request, session)
         retry_message(session, message_id, web.now())
     flash(request, "ok", f"消息 {message_id} 已重新排队，将在下次发送时重试。")
+    return RedirectResponse("/admin/outbox", status_code=303)
+
+
+@router.post("/outbox/retry-dead")
+async def outbox_retry_dead(request: Request) -> Response:
+    """Every dead message (of one channel, when the form names one) back in the queue."""
+    web = web_of(request)
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token"))
+    channel = str(form.get("channel") or "") or None
+    with web.transaction() as session:
+        admin_person(request, session)
+        count = retry_dead(session, web.now(), channel)
+    which = f"{CHANNEL_LABELS.get(channel, channel)}渠道" if channel else ""
+    flash(request, "ok", f"已重新排队{which}发送失败的消息 {count} 条，将在下次发送时重试。")
     return RedirectResponse("/admin/outbox", status_code=303)
 
 

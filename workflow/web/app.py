@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.staticfiles import StaticFiles
 
 from config.settings import Settings
 from workflow import db, metrics
@@ -20,6 +21,7 @@ from workflow.errors import RectiflowError
 from workflow.runtime import Runtime
 from workflow.web import admin, api, approve, auth, clerk, clerk_api, notices, ops, pages
 from workflow.web.context import Web, make_templates
+from workflow.web.headers import SecurityHeaders
 from workflow.web.security import ApiTokens, LoginLimiter, load_secret
 
 log = logging.getLogger("rectiflow.web")
@@ -42,12 +44,15 @@ def create_app(runtime: Runtime, *, limiter: LoginLimiter | None = None) -> Fast
     web = Web(runtime=runtime, tokens=ApiTokens(secret), limiter=limiter or LoginLimiter(),
               templates=make_templates())
 
-    app = FastAPI(title="rectiflow", version="0.1.0", docs_url="/api/docs", redoc_url=None,
+    # /api/docs is served below from files shipped in the package: no CDN, works on an intranet.
+    app = FastAPI(title="rectiflow", version="0.1.0", docs_url=None, redoc_url=None,
                   description="整改台账与督办：网页与 JSON 接口。令牌由 POST /api/token 取得。")
     app.state.settings = settings
     app.state.web = web
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="rectiflow_session",
                        max_age=12 * 3600, same_site="lax", https_only=web.secure_cookies)
+    app.add_middleware(SecurityHeaders, https=web.secure_cookies)
+    app.mount("/static", StaticFiles(packages=[("workflow.web", "static")]), name="static")
     # Outermost: every log line of a request, the session's included, carries its id.
     ops.install(app, metrics.web_registry(sessions, clock))
     metrics.start_series(settings)
@@ -55,6 +60,10 @@ def create_app(runtime: Runtime, *, limiter: LoginLimiter | None = None) -> Fast
     @app.get("/", include_in_schema=False)
     def home() -> Response:
         return RedirectResponse("/my", status_code=303)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(request: Request) -> Response:
+        return web.render(request, "api_docs.html", {"openapi_url": app.openapi_url})
 
     @app.exception_handler(auth.LoginRequired)
     def login_required(request: Request, exc: auth.LoginRequired) -> Response:

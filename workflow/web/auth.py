@@ -12,9 +12,15 @@ from sqlalchemy.orm import Session
 
 from workflow.errors import RectiflowError
 from workflow.models import Person
-from workflow.passwords import verify_password
+from workflow.services.people import end_sessions
 from workflow.web.context import Web, web_of
-from workflow.web.security import csrf_matches, new_csrf_token, password_stamp
+from workflow.web.security import client_address as forwarded_client
+from workflow.web.security import (
+    csrf_matches,
+    new_csrf_token,
+    password_matches,
+    password_stamp,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -70,7 +76,11 @@ def check_csrf(request: Request, given: object) -> None:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "-"
+    """The client's address: the peer's, or from ``X-Forwarded-For`` when the peer is one of
+    ``RECTIFLOW_TRUSTED_PROXIES``."""
+    peer = request.client.host if request.client else None
+    return forwarded_client(peer, request.headers.get("x-forwarded-for"),
+                            web_of(request).settings.trusted_proxies)
 
 
 def authenticate(web: Web, session: Session, email: str, password: str, address: str) -> Person:
@@ -80,7 +90,9 @@ def authenticate(web: Web, session: Session, email: str, password: str, address:
         raise TooManyAttempts(wait)
     person = (None if "\x00" in email else session.scalar(
         select(Person).where(func.lower(Person.email) == email.strip().lower())))
-    if person is None or not person.active or not verify_password(person.password_hash, password):
+    # The password is checked (or a stand-in hash is) whoever asks: equal time either way.
+    matched = password_matches(person, password)
+    if person is None or not person.active or not matched:
         web.limiter.failed(email, address)
         raise BadCredentials()
     web.limiter.succeeded(email, address)
@@ -92,7 +104,9 @@ def session_person(request: Request, session: Session) -> Person | None:
     if not isinstance(person_id, int):
         return None
     person = session.get(Person, person_id)
-    if person is None or not person.active or request.session.get("stamp") != password_stamp(person):
+    if (person is None or not person.active
+            or request.session.get("stamp") != password_stamp(person)
+            or request.session.get("sv") != person.session_version):
         return None
     return person
 
@@ -118,8 +132,10 @@ def safe_next(value: object) -> str:
 @router.get("/login")
 def login_form(request: Request, next: str = "/my") -> Response:
     web = web_of(request)
-    return web.render(request, "login.html", {"csrf": csrf_token(request), "next": safe_next(next),
-                                              "error": None, "email": "", "person": None})
+    target = safe_next(next)
+    return web.render(request, "login.html", {"csrf": csrf_token(request), "next": target,
+                                              "error": None, "email": "", "person": None,
+                                              "for_link": target.startswith("/approve/")})
 
 
 @router.post("/login")
@@ -133,16 +149,18 @@ async def login(request: Request) -> Response:
     try:
         with web.transaction() as session:
             person = authenticate(web, session, email, password, client_address(request))
-            person_id, stamp = person.id, password_stamp(person)
+            person_id, stamp, version = person.id, password_stamp(person), person.session_version
     except (BadCredentials, TooManyAttempts) as exc:
         response = web.render(request, "login.html", {
             "csrf": csrf_token(request), "next": target, "error": str(exc), "email": email,
-            "person": None}, status_code=exc.http_status)
+            "person": None, "for_link": target.startswith("/approve/")},
+            status_code=exc.http_status)
         if isinstance(exc, TooManyAttempts):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     request.session.clear()
-    request.session.update({"pid": person_id, "stamp": stamp, "csrf": new_csrf_token()})
+    request.session.update({"pid": person_id, "stamp": stamp, "sv": version,
+                            "csrf": new_csrf_token()})
     return RedirectResponse(target, status_code=303)
 
 
@@ -150,6 +168,13 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
+    web = web_of(request)
+    # The cookie is signed, not stored: a copy of it would still open pages after clear().
+    # Bumping the person's session version ends every session made before, copies included.
+    with web.transaction() as session:
+        person = session_person(request, session)
+        if person is not None:
+            end_sessions(person)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

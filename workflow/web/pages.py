@@ -170,6 +170,8 @@ def ledger(request: Request) -> Response:
 def ledger_xlsx(request: Request) -> Response:
     from openpyxl import Workbook
 
+    from workflow.spreadsheet import append_row
+
     web = web_of(request)
     flt, _shown = ledger_filter(request)
     today = web.today()
@@ -181,10 +183,10 @@ def ledger_xlsx(request: Request) -> Response:
             query = query.where(condition)
         book = Workbook(write_only=True)
         sheet = book.create_sheet("整改台账")
-        sheet.append(["编号", "序号", "方面", "问题", "整改措施", "责任领导", "责任部门", "责任人",
+        append_row(sheet, ["编号", "序号", "方面", "问题", "整改措施", "责任领导", "责任部门", "责任人",
                       "完成时限", "原定时限", "整改类型", "状态", "是否逾期"])
         for m in session.scalars(query).unique():
-            sheet.append([
+            append_row(sheet, [
                 m.id, m.seq, m.problem.area.title, m.problem.text, m.title,
                 m.leader.name if m.leader else "", m.unit.name if m.unit else "",
                 m.owner.name if m.owner else "", m.deadline, m.original_deadline or m.deadline,
