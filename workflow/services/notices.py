@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -157,13 +157,18 @@ def issue_notices(session: Session, requests: Sequence[DocumentRequest], *, now:
                      "number": format_number(today.year, seq), "stage": request.stage,
                      "stage_key": request.stage_key, "facts": facts, "created_at": now,
                      "reply_due": reply_due})
-    for start in range(0, len(rows), 1000):
-        chunk = rows[start:start + 1000]
-        created = session.scalars(insert(OfficialNotice).returning(
-            OfficialNotice.id, sort_by_parameter_order=True), chunk).all()
-        for row, notice_id in zip(chunk, created, strict=True):
-            found[row["stage_key"]] = IssuedNotice(notice_id, row["kind"], row["number"],
-                                                   new=True)
+    # One executemany, then the new ids read back by their unique stage keys: SQLite cannot
+    # batch INSERT ... RETURNING in parameter order (one statement a row for a burst's
+    # thousands of documents).
+    session.execute(insert(cast(Table, OfficialNotice.__table__)), rows)
+    by_key = {row["stage_key"]: row for row in rows}
+    new_keys = sorted(by_key)
+    for start in range(0, len(new_keys), 1000):
+        for key, notice_id in session.execute(
+                select(OfficialNotice.stage_key, OfficialNotice.id)
+                .where(OfficialNotice.stage_key.in_(new_keys[start:start + 1000]))):
+            row = by_key[key]
+            found[key] = IssuedNotice(notice_id, row["kind"], row["number"], new=True)
     return found
 
 
