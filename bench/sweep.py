@@ -4,8 +4,10 @@ Run from the repository root::
 
     python3 bench/sweep.py            # full sizes (1,000,000 idle, 100,000 burst)
     python3 bench/sweep.py --quick    # small sizes, a fast sanity check
-    python3 bench/sweep.py --only burst --against ../older-checkout --rounds 3
-                                      # this checkout's burst against another's, in turn
+    python3 bench/sweep.py --only burst --against ../older-checkout --rounds 3 --no-documents
+                                      # this checkout's burst against another's, in turn;
+                                      # --no-documents: without the 督办 documents (for a
+                                      # checkout from before them: the same work on both sides)
 
 PostgreSQL is reached through ``RECTIFLOW_BENCH_PG_URL`` (default: the local ``test`` database
 with trust auth). Every run works in a fresh schema migrated with ``db.upgrade`` (SQLite: a
