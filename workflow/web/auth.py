@@ -97,6 +97,14 @@ def session_person(request: Request, session: Session) -> Person | None:
     return person
 
 
+def start_session(request: Request, person: Person) -> None:
+    """Sign ``person`` in on this browser: a fresh session (no fixation) with a new CSRF token.
+    Used by the WeCom sign-in (workflow/web/wecom_signin.py)."""
+    request.session.clear()
+    request.session.update({"pid": person.id, "stamp": password_stamp(person),
+                            "csrf": new_csrf_token()})
+
+
 def page_person(request: Request, session: Session) -> Person:
     person = session_person(request, session)
     if person is None:
