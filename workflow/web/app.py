@@ -28,6 +28,7 @@ from workflow.web import (
     notices,
     ops,
     pages,
+    stats_api,
     wecom_signin,
 )
 from workflow.web.context import Web, make_templates
@@ -85,6 +86,7 @@ def create_app(runtime: Runtime, *, limiter: LoginLimiter | None = None) -> Fast
                                 status_code=exc.http_status, headers=headers)
         return pages.error_page(request, exc)
 
-    for module in (auth, wecom_signin, api, clerk_api, approve, pages, notices, admin, clerk):
+    for module in (auth, wecom_signin, api, clerk_api, stats_api, approve, pages, notices, admin,
+                   clerk):
         app.include_router(module.router)
     return app
