@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from notifications.channels.base import Channel
+from notifications.channels.wecom.app import WeComAppChannel
 from notifications.deliverer import Deliverer
 from notifications.events import make_outbox_writer
 from notifications.render import LinkMaker
@@ -29,6 +30,7 @@ from notifications.setup import build_channels
 from workflow import db
 from workflow.events import EventPublisher, Handler, MeasureChanged
 from workflow.evidence import EvidenceStore
+from workflow.lifecycle import ChannelName
 from workflow.models import Evidence
 from workflow.policy import PolicySet, load_policy_file
 from workflow.services.approvals import expiry_after_workdays, make_link_maker
@@ -124,6 +126,14 @@ class Runtime:
     def channels(self) -> dict[str, Channel]:
         """The configured channels; bad channel settings are refused here, on first use."""
         return build_channels(self.settings, self.sessions)
+
+    def wecom_app(self) -> WeComAppChannel | None:
+        """The WeCom application channel when WeCom is configured: web sign-in asks it whom a
+        sign-in code names, through the same access token the messages use."""
+        if not self.settings.wecom_configured:
+            return None
+        channel = self.channels.get(ChannelName.WECOM)
+        return channel if isinstance(channel, WeComAppChannel) else None
 
     @property
     def link_maker(self) -> LinkMaker:

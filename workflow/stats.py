@@ -29,7 +29,7 @@ Definitions (the words of the official reports in brackets):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -368,6 +368,20 @@ def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *
     return Statistics(today, Counts.of(codes), overdue, due_soon, stagnating, ordered_areas,
                       dict(sorted(_grouped(units, codes).items())), _grouped(leaders, codes),
                       areas=len(by_area), problems=len(problems))
+
+
+def count_by(records: Iterable[MeasureRecord], key: Callable[[MeasureRecord], K_], today: date,
+             days: WorkdayIndex, *, due_window: int = DUE_WINDOW,
+             stagnation: int = STAGNATION) -> dict[K_, Counts]:
+    """The counts of ``records`` per ``key(record)`` (a unit, a leader, a campaign ...), by the
+    same rules as :func:`compute`; groups in the order their first record comes."""
+    facts = Reading(today, days, due_window=due_window, stagnation=stagnation).facts
+    keys: list[K_] = []
+    codes: list[int] = []
+    for r in records:
+        keys.append(key(r))
+        codes.append(facts(r)[0])
+    return _grouped(keys, codes)
 
 
 _RECORD_ID = attrgetter("record.id")

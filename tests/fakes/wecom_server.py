@@ -16,6 +16,12 @@ It behaves like the documented service where it matters to us:
   key (93000), the type (``file`` or ``voice``, else 40004) and the size (5 B to 20 MB, else
   40006; no file 44001), and answers a ``media_id``; nothing is posted to the group.
 
+- ``GET /cgi-bin/auth/getuserinfo?access_token=&code=`` (web sign-in) checks the token (41001,
+  40014, 42001) and the code: missing 41008; unknown, already used or older than 5 minutes
+  40029. A member's code answers ``userid``, a non-member's ``openid`` and ``external_userid``.
+  ``issue_code(userid=...)`` or ``issue_code(openid=...)`` is what WeCom's authorisation page
+  does when it sends the browser back with ``?code=``.
+
 An error's ``errmsg`` ends like the real one's: ``..., from ip: 127.0.0.1, more info at ...``.
 
 ``fail_next(path, errcode, times)`` makes the next calls to a path answer an error (45009,
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -48,7 +55,9 @@ ERRMSG = {
     40035: "invalid parameter",
     40056: "invalid agentid",
     40058: "invalid parameter, content exceed max length",
+    40029: "invalid code",
     41001: "access_token missing",
+    41008: "missing code",
     42001: "access_token expired",
     45009: "api freq out of limit",
     47001: "data format error",
@@ -97,6 +106,8 @@ class FakeWeCom:
     #: files uploaded through a robot's upload_media: (key, filename, content)
     robot_uploads: list[tuple[str, str, bytes]] = field(default_factory=list)
     errors: list[tuple[str, int]] = field(default_factory=list)
+    userinfo_calls: int = 0
+    code_ttl: int = 300
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -108,6 +119,8 @@ class FakeWeCom:
         self._robot_sends: dict[str, deque[datetime]] = defaultdict(deque)
         self._seen: dict[str, datetime] = {}
         self._expire_after: int | None = None
+        #: sign-in codes not yet used: code -> (userid, openid, issued at)
+        self._codes: dict[str, tuple[str | None, str | None, datetime]] = {}
         self._httpd: ThreadingHTTPServer | None = None
         #: the request being answered on this thread: its Content-Type and client address
         self.request = threading.local()
@@ -143,7 +156,7 @@ class FakeWeCom:
 
     def fail_next(self, path: str, errcode: int, times: int = 1) -> None:
         """The next ``times`` calls to ``path`` ("gettoken", "message/send", "webhook/send",
-        "webhook/upload_media") answer ``errcode``."""
+        "webhook/upload_media", "auth/getuserinfo") answer ``errcode``."""
         with self._lock:
             self._failures[path].extend([errcode] * times)
 
@@ -165,6 +178,14 @@ class FakeWeCom:
         with self._lock:
             self._expire_after = messages
 
+    def issue_code(self, userid: str | None = None, openid: str | None = None) -> str:
+        """A web sign-in code for a member (``userid``) or a non-member (``openid``), as
+        WeCom's authorisation page hands one back to ``redirect_uri``; single-use, 5 minutes."""
+        with self._lock:
+            code = f"code{next(self._serial)}{secrets.token_hex(8)}"
+            self._codes[code] = (userid, openid, self.clock())
+            return code
+
     @property
     def current_token(self) -> str | None:
         return self._current
@@ -180,6 +201,8 @@ class FakeWeCom:
             name = path.removeprefix("/cgi-bin/")
             if name == "gettoken" and method == "GET":
                 return self._gettoken(query)
+            if name == "auth/getuserinfo" and method == "GET":
+                return self._getuserinfo(query)
             if name == "webhook/upload_media" and method == "POST":
                 return self._upload_media(query, raw, getattr(self.request, "content_type", ""))
             if name not in ("message/send", "webhook/send") or method != "POST":
@@ -220,6 +243,26 @@ class FakeWeCom:
             self._tokens[self._current] = now + timedelta(seconds=self.token_ttl)
         left = int((self._tokens[self._current] - now).total_seconds())
         return {"errcode": 0, "errmsg": "ok", "access_token": self._current, "expires_in": left}
+
+    def _getuserinfo(self, query: dict[str, str]) -> dict[str, Any]:
+        self.userinfo_calls += 1
+        name = "auth/getuserinfo"
+        refused = self._check_token(query)
+        if refused is not None:
+            return self._error(name, refused)
+        injected = self._injected(name)
+        if injected is not None:
+            return self._error(name, injected)
+        code = query.get("code", "")
+        if not code:
+            return self._error(name, 41008)
+        found = self._codes.pop(code, None)  # a code works once, right or wrong
+        if found is None or found[2] + timedelta(seconds=self.code_ttl) <= self.clock():
+            return self._error(name, 40029)
+        userid, openid, _ = found
+        if userid is not None:
+            return {"errcode": 0, "errmsg": "ok", "userid": userid}
+        return {"errcode": 0, "errmsg": "ok", "openid": openid, "external_userid": ""}
 
     def _check_token(self, query: dict[str, str]) -> int | None:
         token = query.get("access_token")

@@ -11,13 +11,19 @@ from contextlib import contextmanager
 from typing import Any
 
 
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    import uvicorn
-
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (for an app that must know its own address beforehand)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@contextmanager
+def serving(app: Any, port: int | None = None) -> Iterator[str]:
+    import uvicorn
+
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -20,6 +20,7 @@ from workflow.stats import (
     changes_between,
     compute,
     count,
+    count_by,
     official_summary,
     percent,
     week_on_week,
@@ -155,6 +156,19 @@ def test_breakdowns_by_area_unit_and_leader(days: WorkdayIndex) -> None:
     assert stats.by_unit["饮食服务中心"].overdue == 1
     assert {k: (c.total, c.completed) for k, c in stats.by_leader.items()} == {
         100: (5, 1), 200: (4, 2)}
+
+
+def test_count_by_any_key_agrees_with_the_breakdowns(days: WorkdayIndex) -> None:
+    # Given the breakdowns compute() makes, count_by() by the same keys counts alike
+    stats = compute(FIXTURE, TODAY, days)
+    by_unit = count_by(FIXTURE, lambda r: r.unit or NO_UNIT, TODAY, days)
+    assert {k: c.as_json() for k, c in by_unit.items()} == {
+        k: c.as_json() for k, c in stats.by_unit.items()}
+    assert list(count_by(FIXTURE, lambda r: r.area, TODAY, days)) == [AREA_1, AREA_2]
+    by_leader = count_by(FIXTURE, lambda r: r.leader_id, TODAY, days)
+    assert {k: c.as_json() for k, c in by_leader.items()} == {
+        k: c.as_json() for k, c in stats.by_leader.items()}
+    assert count_by([], lambda r: r.unit, TODAY, days) == {}
 
 
 def test_week_on_week_and_the_changes(days: WorkdayIndex) -> None:

@@ -347,6 +347,13 @@ def rewind(session: Session, current: Sequence[MeasureRecord], campaign_id: int 
     return result
 
 
+def current_records(session: Session, campaign_id: int | None = None) -> list[MeasureRecord]:
+    """The measures of a campaign (all campaigns when None) as they stand now, in ledger
+    order: what the dashboard and ``/api/stats`` count."""
+    with _collector_paused():
+        return _current_records(session, campaign_id)
+
+
 def _people(session: Session, ids: Iterable[int]) -> dict[int, PersonRef]:
     wanted = sorted(set(ids))
     found: dict[int, PersonRef] = {}

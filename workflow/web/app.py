@@ -19,7 +19,19 @@ from config.settings import Settings
 from workflow import db, metrics
 from workflow.errors import RectiflowError
 from workflow.runtime import Runtime
-from workflow.web import admin, api, approve, auth, clerk, clerk_api, notices, ops, pages
+from workflow.web import (
+    admin,
+    api,
+    approve,
+    auth,
+    clerk,
+    clerk_api,
+    notices,
+    ops,
+    pages,
+    stats_api,
+    wecom_signin,
+)
 from workflow.web.context import Web, make_templates
 from workflow.web.headers import SecurityHeaders
 from workflow.web.security import ApiTokens, LoginLimiter, load_secret
@@ -67,6 +79,8 @@ def create_app(runtime: Runtime, *, limiter: LoginLimiter | None = None) -> Fast
 
     @app.exception_handler(auth.LoginRequired)
     def login_required(request: Request, exc: auth.LoginRequired) -> Response:
+        if wecom_signin.wanted(request):  # inside WeCom's browser: sign in through WeCom
+            return wecom_signin.authorize_redirect(request, exc.next_path)
         return auth.login_redirect(exc.next_path)
 
     @app.exception_handler(RectiflowError)
@@ -81,6 +95,7 @@ def create_app(runtime: Runtime, *, limiter: LoginLimiter | None = None) -> Fast
                                 status_code=exc.http_status, headers=headers)
         return pages.error_page(request, exc)
 
-    for module in (auth, api, clerk_api, approve, pages, notices, admin, clerk):
+    for module in (auth, wecom_signin, api, clerk_api, stats_api, approve, pages, notices, admin,
+                   clerk):
         app.include_router(module.router)
     return app

@@ -111,6 +111,18 @@ def session_person(request: Request, session: Session) -> Person | None:
     return person
 
 
+def start_session(request: Request, person: Person) -> None:
+    """Sign ``person`` in on this browser: a fresh session (no fixation) with a new CSRF token.
+    Used by the WeCom sign-in (workflow/web/wecom_signin.py)."""
+    _begin_session(request, person.id, password_stamp(person), person.session_version)
+
+
+def _begin_session(request: Request, person_id: int, stamp: str, version: int) -> None:
+    request.session.clear()
+    request.session.update({"pid": person_id, "stamp": stamp, "sv": version,
+                            "csrf": new_csrf_token()})
+
+
 def page_person(request: Request, session: Session) -> Person:
     person = session_person(request, session)
     if person is None:
@@ -158,9 +170,7 @@ async def login(request: Request) -> Response:
         if isinstance(exc, TooManyAttempts):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    request.session.clear()
-    request.session.update({"pid": person_id, "stamp": stamp, "sv": version,
-                            "csrf": new_csrf_token()})
+    _begin_session(request, person_id, stamp, version)
     return RedirectResponse(target, status_code=303)
 
 

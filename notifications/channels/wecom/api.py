@@ -241,6 +241,23 @@ class AppApi:
             raise self.refusal(code, answer, "发送应用消息", str(body.get("touser", "")))
         return answer
 
+    def getuserinfo(self, code: str) -> dict[str, Any]:
+        """``auth/getuserinfo``: whom a web sign-in's ``code`` names (``userid`` for a member of
+        the organisation, ``openid`` for anyone else). A token WeCom refuses is replaced and the
+        call made once more; WeCom's other error codes (40029: a bad, used or expired code) are
+        left in the answer for the caller to explain."""
+        token = self._token_for_send()
+        answer = self._userinfo(token, code)
+        if errcode(answer) in TOKEN_ERRORS:
+            log.info("WeCom refused the access token (%s); fetching a new one", errcode(answer))
+            self._token = None
+            answer = self._userinfo(self._token_for_send(stale=token), code)
+        return answer
+
+    def _userinfo(self, token: str, code: str) -> dict[str, Any]:
+        return self.api.call("GET", "/cgi-bin/auth/getuserinfo",
+                             {"access_token": token, "code": code})
+
     def _post(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.api.call("POST", "/cgi-bin/message/send", {"access_token": token}, body)
 

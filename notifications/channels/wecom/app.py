@@ -89,6 +89,11 @@ class WeComAppChannel(Channel):
     def close(self) -> None:
         self._app.api.close()
 
+    def user_of_code(self, code: str) -> dict[str, Any]:
+        """WeCom's answer naming whom a web sign-in ``code`` belongs to (``userid`` or
+        ``openid``, or an ``errcode``); transport trouble raises a retryable DeliveryError."""
+        return self._app.getuserinfo(code)
+
     def send(self, message: Rendered) -> dict[str, Any]:
         touser = (message.wecom_id or "").strip()
         if not touser:
