@@ -21,6 +21,7 @@ from workflow.ledger import MeasureFilter, list_measures, measure_detail, measur
 from workflow.lifecycle import (
     STATE_LABELS,
     TRANSITIONS,
+    Action,
     State,
     history_actor,
     history_label,
@@ -168,13 +169,35 @@ def measure_do(app: App, measure_id: int, action: str, actor: str, comment: str 
         if evidence:
             stored = store_evidence(store, evidence)
             request = ActionRequest(**{**request.__dict__, "evidence": tuple(stored)})
-        outcome = perform(session, request, now=now)
+        outcome = perform(session, request, now=now, policies=app.runtime.policies)
         shown = measure_dict(outcome.measure, app.today())
     if as_json:
         emit_json(shown)
     else:
         click.echo(f"措施 {measure_id}：{TRANSITIONS[request.action].label}完成，"
                    f"当前状态「{STATE_LABELS[State(shown['state'])]}」，版本 {shown['version']}")
+
+
+@measure_group.command("urge")
+@click.argument("measure_id", type=int)
+@click.option("--as", "actor", required=True, help="催办人（邮箱或姓名）：整改办、责任领导或第一责任人")
+@click.option("--comment", required=True, help="催办内容（必填），随消息发给责任人")
+@json_option
+@now_option
+@pass_app
+def measure_urge(app: App, measure_id: int, actor: str, comment: str, as_json: bool) -> None:
+    """催办：立即给责任人发消息（第二次起同时告知责任领导）；冷却时间内不能重复催办。"""
+    now = app.now()
+    with app.transaction() as session:
+        outcome = perform(session, ActionRequest(
+            measure_id=measure_id, action=Action.URGE, actor=actor, comment=comment),
+            now=now, policies=app.runtime.policies)
+        shown = measure_dict(outcome.measure, app.today())
+        nth = outcome.entry.data["nth"]
+    if as_json:
+        emit_json({**shown, "urges": nth})
+    else:
+        click.echo(f"措施 {measure_id}：已催办（第 {nth} 次），消息已写入待发送队列。")
 
 
 @measure_group.command("progress")

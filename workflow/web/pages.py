@@ -287,7 +287,7 @@ async def measure_action(measure_id: Id, action_name: str, request: Request) -> 
                 deadline=_date(form.get("deadline")),
                 owner=str(form.get("owner") or "").strip() or None,
                 expected_version=_int(str(form.get("version") or "")),
-                evidence=_store(web, uploads)), now=web.now())
+                evidence=_store(web, uploads)), now=web.now(), policies=web.policies)
         state = STATE_LABELS[State(outcome.measure.state)]
     flash(request, "ok", f"已{TRANSITIONS[action].label}，当前状态：{state}。")
     return RedirectResponse(f"/measures/{measure_id}", status_code=303)
