@@ -223,3 +223,23 @@ def test_urge_json_and_unknown_measure(rectiflow, cast) -> None:
     assert result.code == 0 and json.loads(result.out)["urges"] == 1
     missing = _urge(rectiflow, 99999, "reviewer")
     assert missing.code == 2 and "找不到措施：99999" in missing.err
+
+
+def test_the_digest_counts_the_weeks_urges(rectiflow, cast, tmp_path) -> None:
+    # Given two urges this week (four hours apart) and none the week before
+    assert _urge(rectiflow, cast.measure.id, "reviewer").code == 0
+    assert _urge(rectiflow, cast.measure.id, "leader", now="2026-12-07T14:00:00+08:00").code == 0
+    # When the digest is made on Friday
+    out = tmp_path / "digest.html"
+    result = rectiflow("digest", "--campaign", str(cast.campaign.id), "--now",
+                       "2026-12-11T17:00:00+08:00", "--json", "--out", str(out))
+    assert result.code == 0, result.err
+    digest = json.loads(result.out)
+    # Then it counts them, by measure, and the page says so
+    assert digest["urges"] == 2
+    assert digest["urged_items"] == [{"measure_id": cast.measure.id, "urges": 2}]
+    assert "本周催办</td><td>2 次（涉及 1 项措施）" in out.read_text(encoding="utf-8")
+    # And a week later they are no longer this week's
+    later = rectiflow("digest", "--campaign", str(cast.campaign.id), "--now",
+                      "2026-12-18T17:00:00+08:00", "--json")
+    assert json.loads(later.out)["urges"] == 0
