@@ -7,10 +7,16 @@ from datetime import date
 from typing import Any
 
 import pytest
-from test_messages import BASE_URL, Office, at, office, smtp, wecom_office  # noqa: F401
+import test_messages
+from test_messages import BASE_URL, Office, at
 
 from workflow.errors import TooSoon
 from workflow.lifecycle import Action, OutboxStatus
+
+# the message tests' fixtures: the local SMTP server, the office, the office on WeCom
+smtp = test_messages.smtp
+office = test_messages.office
+wecom_office = test_messages.wecom_office
 
 
 def _request(office: Office, measure: Any) -> None:

@@ -4,9 +4,17 @@ refusals' statuses (other units 404, not permitted 403, the cool-down 429)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from fastapi.testclient import TestClient
+from test_approve import confirm, sent_link
 from web_support import state_of
+
+from workflow import db
+from workflow.ledger import measure_detail
+from workflow.lifecycle import Action
+from workflow.services.measures import ActionRequest, perform
 
 
 def test_an_extension_request_from_the_page_to_the_leaders_queue_and_back(
@@ -74,3 +82,34 @@ def test_the_urge_button_and_its_cool_down(browser: Any, cast: Any, sessions: An
     assert too_soon.status_code == 429 and "2026-12-07 13:30 之后才能再次催办" in too_soon.text
     assert "已催办 1 次" in leader.get(page).text
     assert state_of(sessions, cast.measure.id) == before  # an urge moves no state
+
+
+def test_the_leader_approves_a_request_by_the_link_in_the_message(app: Any, cast: Any,
+                                                                  sessions: Any, now: Any,
+                                                                  clock: Any) -> None:
+    # Given the owner asked for a later date: the leader's message carries a link
+    with db.transaction(sessions) as session:
+        perform(session, ActionRequest(cast.measure.id, Action.REQUEST_EXTENSION,
+                                       cast.owner.email, comment="招标延后",
+                                       deadline=date(2027, 1, 29)), now=now)
+    token, sent = sent_link(app, sessions, clock)
+    [to_leader] = [r for r in sent if r.recipient == "leader@example.edu.cn"]
+    assert "招标延后" in to_leader.text
+    # When the leader opens it: the page says what was asked and changes nothing
+    client = TestClient(app, base_url="http://testserver")
+    page, csrf = confirm(client, token)
+    assert page.status_code == 200 and 'id="extension-request"' in page.text
+    assert "2027-01-29" in page.text and "招标延后" in page.text
+    assert "确认批准延期" in page.text
+    # And confirms it: the deadline is the one asked for
+    done = client.post(f"/approve/{token}", data={"csrf_token": csrf}, follow_redirects=False)
+    assert done.status_code in (200, 303), done.text
+    shown = browser_free_show(app, cast)
+    assert (shown["deadline"], shown["extension_request"]) == ("2027-01-29", None)
+    assert shown["history"][-1]["action"] == "approve_extension"
+
+
+def browser_free_show(app: Any, cast: Any) -> dict[str, Any]:
+    web = app.state.web
+    with web.transaction() as session:
+        return measure_detail(session, cast.measure.id, web.today())

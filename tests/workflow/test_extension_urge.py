@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from workflow import db
 from workflow.lifecycle import Action
-from workflow.services.measures import ActionRequest, perform
 from workflow.models import HistoryEntry, Measure, OutboxMessage
+from workflow.services.measures import ActionRequest, perform
 
 NOW = "2026-12-07T09:30:00+08:00"  # Monday; the cast's measure is due Thursday 2026-12-31
 

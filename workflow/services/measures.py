@@ -224,29 +224,38 @@ def _validate_extension_request(request: ActionRequest, measure: Measure,
     return {"deadline_from": _iso(measure.deadline), "deadline_to": request.deadline.isoformat()}
 
 
+def _decision_data(action: Action, measure: Measure) -> dict[str, Any]:
+    """What the history of a leader's decision on a waiting request (延期申请) records."""
+    assert measure.extension_deadline is not None  # the lifecycle check saw it waiting
+    if action is Action.APPROVE_EXTENSION:
+        return {"deadline_from": _iso(measure.deadline),
+                "deadline_to": measure.extension_deadline.isoformat(),
+                "reason": measure.extension_reason, "requested_by": measure.extension_by_id}
+    return {"deadline_requested": measure.extension_deadline.isoformat(),
+            "reason_requested": measure.extension_reason,
+            "requested_by": measure.extension_by_id}
+
+
+def _validate_urge(session: Session, measure: Measure, now: datetime,
+                   policies: PolicySet | None) -> dict[str, Any]:
+    """A second 催办 inside the cool-down is refused, saying when it will be allowed."""
+    count, last = urge_count_and_last(session, measure.id)
+    cooldown = _urge_cooldown(measure, policies)
+    if last is not None and now < last + cooldown:
+        raise TooSoon(measure.id, TRANSITIONS[Action.URGE].label, local_text(last + cooldown))
+    return {"nth": count + 1}
+
+
 def _validate_inputs(session: Session, request: ActionRequest, measure: Measure,
                      today: date, now: datetime, policies: PolicySet | None) -> dict[str, Any]:
     """Action-specific input checks; returns the data recorded in history."""
     data: dict[str, Any] = {}
     if request.action is Action.REQUEST_EXTENSION:
         data = _validate_extension_request(request, measure, today)
-    elif request.action is Action.APPROVE_EXTENSION:
-        assert measure.extension_deadline is not None  # the lifecycle check saw it waiting
-        data = {"deadline_from": _iso(measure.deadline),
-                "deadline_to": measure.extension_deadline.isoformat(),
-                "reason": measure.extension_reason, "requested_by": measure.extension_by_id}
-    elif request.action is Action.DECLINE_EXTENSION:
-        assert measure.extension_deadline is not None
-        data = {"deadline_requested": measure.extension_deadline.isoformat(),
-                "reason_requested": measure.extension_reason,
-                "requested_by": measure.extension_by_id}
+    elif request.action in (Action.APPROVE_EXTENSION, Action.DECLINE_EXTENSION):
+        data = _decision_data(request.action, measure)
     elif request.action is Action.URGE:
-        count, last = urge_count_and_last(session, measure.id)
-        cooldown = _urge_cooldown(measure, policies)
-        if last is not None and now < last + cooldown:
-            raise TooSoon(measure.id, TRANSITIONS[Action.URGE].label,
-                          local_text(last + cooldown))
-        data = {"nth": count + 1}
+        data = _validate_urge(session, measure, now, policies)
     elif request.action is Action.EXTEND:
         assert request.deadline is not None
         if request.deadline < today:
