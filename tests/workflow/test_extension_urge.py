@@ -53,6 +53,8 @@ def test_a_request_waits_on_the_measure_until_the_leader_approves_it(rectiflow, 
         "deadline": "2027-01-29", "reason": "招标延后，需跨年度完成",
         "by": "owner@example.edu.cn", "at": "2026-12-07T01:30:00+00:00"}
     assert shown["deadline"] == "2026-12-31"
+    text = rectiflow("--now", NOW, "measure", "show", str(measure_id)).out
+    assert "延期申请（待审批）：owner@example.edu.cn 申请延至 2027-01-29，理由：招标延后，需跨年度完成" in text
     # When the leader approves it
     approved = _do(rectiflow, measure_id, "approve_extension", "leader")
     assert approved.code == 0, approved.err

@@ -108,6 +108,12 @@ def measure_show(app: App, measure_id: int, as_json: bool) -> None:
                f"    完成时限：{shown['deadline'] or '—'}"
                + _rule_text(shown["deadline_rule"], shown["deadline_provisional"])
                + ("（已逾期）" if shown["overdue"] else ""))
+    request = shown["extension_request"]
+    if request:
+        click.echo(f"  延期申请（待审批）：{request['by'] or '—'} 申请延至 {request['deadline']}，"
+                   f"理由：{request['reason']}")
+    if shown["urges"]:
+        click.echo(f"  已催办 {shown['urges']} 次")
     click.echo(f"  责任领导：{shown['leader'] or '—'}    责任部门：{shown['unit'] or '—'}"
                f"    责任人：{shown['owner'] or '—'}    版本：{shown['version']}")
     if shown["progress"]:
