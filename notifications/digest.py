@@ -93,6 +93,8 @@ def context(digest: Digest, base_url: str, *, name: str, limit: int = LIST_LIMIT
         "as_of_day": f"{as_of.year}年{as_of.month}月{as_of.day}日",
         "headline": digest.headline,
         "counts": counts,
+        "urges": sum(digest.urges.values()),
+        "urged": len(digest.urges),
         "completion": percent(counts.completed, counts.total),
         "on_time": _rate(counts.on_time_rate),
         "wow": {"completed": _signed(wow["completed"]), "overdue": _signed(wow["overdue"]),

@@ -7,7 +7,9 @@ A new or reassigned measure tells its owner (``assigned``) and a reassignment th
 tells the owner with the reason (``returned``, ``reopened``); an extension tells the owner the
 old and new deadline and why (``extended``); a verified measure asks its leader to sign it off
 (``to_close``); a sign-off tells the owner and the owning unit's other members, each once
-(``closed``). Messages respect the send window.
+(``closed``); an extension request asks the leader (``extension_request``, with a link to
+approve) and the decision tells the owner with the reason; an urge (催办) tells the owner, and
+from the second one on the leader too (``urge``). Messages respect the send window.
 """
 
 from __future__ import annotations
@@ -54,8 +56,10 @@ def event_reason(notice: Notify, entry: HistoryEntry | None, names: dict[int, st
     if notice.detail is Detail.COMMENT:
         return f"{notice.reason}。理由：{comment}{by}" if comment else notice.reason + by
     if notice.detail is Detail.DEADLINE:
+        # an approved request quotes the owner's reason (the leader's comment may be a link's)
+        reason = data.get("reason") or comment or "未说明"
         return (f"{notice.reason}：完成时限由 {_day(data.get('deadline_from'))} 延至 "
-                f"{_day(data.get('deadline_to'))}。理由：{comment or '未说明'}{by}")
+                f"{_day(data.get('deadline_to'))}。理由：{reason}{by}")
     new_owner = names.get(data.get("owner_to") or 0)
     return f"{notice.reason}（新责任人：{new_owner}）" if new_owner else notice.reason
 
@@ -82,7 +86,8 @@ def _read_facts(session: Session, relevant: Sequence[tuple[MeasureChanged, Notif
                 .where(Measure.id.in_(ids[start:start + 1000]))):
             facts.rows[row.id] = row
     wanted = sorted({e.entry_id for e, n in relevant if e.entry_id is not None
-                     and (n.detail is not Detail.NONE or isinstance(n.recipient, Former))})
+                     and (n.detail is not Detail.NONE or isinstance(n.recipient, Former)
+                          or n.from_nth > 1)})
     if wanted:
         facts.entries = {h.id: h for h in session.scalars(
             select(HistoryEntry).where(HistoryEntry.id.in_(wanted)))}
@@ -139,9 +144,14 @@ def make_outbox_writer(policies: PolicySet, configured: frozenset[str]) -> Handl
         for event, notice in relevant:
             row = facts.rows[event.measure_id]
             entry = facts.entries.get(event.entry_id) if event.entry_id is not None else None
+            if notice.from_nth > 1 and (entry is None
+                                        or (entry.data or {}).get("nth", 1) < notice.from_nth):
+                continue
             reason = event_reason(notice, entry, facts.names)
             told: set[int] = set()
             for target in _targets(notice, event, row, entry, facts, recipients):
+                if notice.not_to_actor and target in (event.actor_id, event.on_behalf_of_id):
+                    continue
                 receiver, absent = recipients.route(target)
                 if receiver in told:
                     continue

@@ -65,6 +65,47 @@ class TransitionNotAllowed(RectiflowError):
         )
 
 
+class ExtensionPending(RectiflowError):
+    """Raised when an action needs an extension request (延期申请) waiting and none does, or
+    needs none waiting and one does (a second request)."""
+
+    exit_code = 2
+    http_status = 409
+
+    def __init__(self, measure_id: int, action_label: str, pending: bool) -> None:
+        self.measure_id = measure_id
+        self.pending = pending
+        why = ("已有一项延期申请待责任领导审批，须先批准或不同意" if pending
+               else "没有待审批的延期申请")
+        super().__init__(f"措施 {measure_id} {why}，不能执行「{action_label}」。")
+
+
+class DeadlinePassed(RectiflowError):
+    """Raised when an action that must come before the deadline (a 延期申请) comes after it."""
+
+    exit_code = 2
+    http_status = 409
+
+    def __init__(self, measure_id: int, action_label: str, deadline: str) -> None:
+        self.measure_id = measure_id
+        self.deadline = deadline
+        super().__init__(f"措施 {measure_id} 的完成时限 {deadline} 已过，不能再{action_label}；"
+                         "逾期后只能由责任领导决定是否延期。")
+
+
+class TooSoon(RectiflowError):
+    """Raised when an action repeats inside its cool-down (a second 催办 too soon)."""
+
+    exit_code = 2
+    http_status = 429
+
+    def __init__(self, measure_id: int, action_label: str, allowed_at: str) -> None:
+        self.measure_id = measure_id
+        self.allowed_at = allowed_at
+        super().__init__(f"措施 {measure_id} 刚被{action_label}过，{allowed_at} 之后才能再次"
+                         f"{action_label}（本次未发送）。")
+
+
 class NotPermitted(RectiflowError):
     """Raised when the person may not perform the action on this measure."""
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from workflow.lifecycle import OPEN_STATES, Kind, State
+from workflow.lifecycle import OPEN_STATES, Action, Kind, State
 from workflow.models import (
     Area,
     Campaign,
@@ -98,6 +98,16 @@ def measure_dict(measure: Measure, today: date) -> dict[str, Any]:
     }
 
 
+def extension_request_dict(measure: Measure) -> dict[str, Any] | None:
+    """The extension request (延期申请) waiting for the leader, or None."""
+    if measure.extension_deadline is None:
+        return None
+    return {"deadline": measure.extension_deadline.isoformat(),
+            "reason": measure.extension_reason or "",
+            "by": measure.extension_by.email if measure.extension_by else None,
+            "at": as_utc(measure.extension_at).isoformat() if measure.extension_at else None}
+
+
 def measure_detail(session: Session, measure_id: int, today: date) -> dict[str, Any]:
     """One measure with its history (oldest first) and progress reports."""
     measure = load_measure(session, measure_id)
@@ -112,6 +122,8 @@ def measure_detail(session: Session, measure_id: int, today: date) -> dict[str, 
         .where(ProgressReport.measure_id == measure_id).order_by(ProgressReport.id)
     ).all()
     shown = measure_dict(measure, today)
+    shown["extension_request"] = extension_request_dict(measure)
+    shown["urges"] = sum(1 for e in entries if e.action == Action.URGE)
     shown["history"] = [
         {
             "seq": e.seq,

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from workflow.errors import InputError, NotPermitted, TransitionNotAllowed
+from workflow.errors import ExtensionPending, InputError, NotPermitted, TransitionNotAllowed
 
 
 class State(StrEnum):
@@ -67,6 +67,10 @@ class Action(StrEnum):
     REOPEN = "reopen"
     EXTEND = "extend"
     REASSIGN = "reassign"
+    REQUEST_EXTENSION = "request_extension"
+    APPROVE_EXTENSION = "approve_extension"
+    DECLINE_EXTENSION = "decline_extension"
+    URGE = "urge"
 
     @property
     def label(self) -> str:
@@ -134,6 +138,10 @@ class Rule(StrEnum):
     CLOSED = "closed"            # signed off (销号): the owner hears it is done
     REASSIGNED = "reassigned"    # the former owner hears the measure has left them
     DIGEST = "digest"            # the weekly digest (每周整改进展通报)
+    EXTENSION_REQUEST = "extension_request"    # the owner asks the leader for a later deadline
+    EXTENSION_APPROVED = "extension_approved"  # the owner hears the request was approved
+    EXTENSION_DECLINED = "extension_declined"  # the owner hears it was declined, and why
+    URGE = "urge"                # 催办: a person sends the owner a message now, with a text
 
     @property
     def label(self) -> str:
@@ -169,6 +177,10 @@ RULE_LABELS: Mapping[str, str] = {
     Rule.CLOSED: "已销号",
     Rule.REASSIGNED: "已改派他人",
     Rule.DIGEST: "每周通报",
+    Rule.EXTENSION_REQUEST: "延期申请待审批",
+    Rule.EXTENSION_APPROVED: "延期已批准",
+    Rule.EXTENSION_DECLINED: "延期未获批准",
+    Rule.URGE: "催办",
 }
 #: Rules whose stored name carries a step (``before:N``, ``overdue:N``).
 STEPPED_RULES: frozenset[Rule] = frozenset({Rule.BEFORE, Rule.OVERDUE})
@@ -212,6 +224,19 @@ class Notify:
     reason: str
     link: Action | None = None
     detail: Detail = Detail.NONE
+    #: sent only from this occurrence of the action on (the history row's ``data["nth"]``):
+    #: the leader hears of an urge from the second one on
+    from_nth: int = 1
+    #: not sent when the recipient is the one who acted (a leader urging needs no copy)
+    not_to_actor: bool = False
+
+
+class Pending(StrEnum):
+    """Whether an action needs an extension request (延期申请) to be waiting for a decision."""
+
+    ANY = "any"          # it does not matter
+    REQUIRED = "required"  # only while a request waits (approve, decline)
+    NONE = "none"        # only while none waits (a second request is refused)
 
 
 class Replay(StrEnum):
@@ -243,6 +268,16 @@ class Transition:
     replay: Replay = Replay.NONE
     #: a row that counts as a change of the measure even when its state stays the same
     always_a_change: bool = False
+    #: whether an extension request must be waiting (or must not be) for this action
+    pending: Pending = Pending.ANY
+
+    def allowed_with(self, pending_extension: bool) -> bool:
+        """True if the action may be taken while an extension request is (not) waiting."""
+        if self.pending is Pending.REQUIRED:
+            return pending_extension
+        if self.pending is Pending.NONE:
+            return not pending_extension
+        return True
 
     def target(self, current: State) -> State:
         return current if self.dest is None else self.dest
@@ -250,9 +285,10 @@ class Transition:
 
 def _t(action: Action, label: str, sources: Iterable[State], dest: State | None,
        who: Iterable[Relation], needs: Iterable[Need] = (), help: str = "",
-       notify: Iterable[Notify] = (), replay: Replay = Replay.NONE) -> Transition:
+       notify: Iterable[Notify] = (), replay: Replay = Replay.NONE,
+       pending: Pending = Pending.ANY) -> Transition:
     return Transition(action, label, frozenset(sources), dest, frozenset(who) | {Relation.ADMIN},
-                      frozenset(needs), help, tuple(notify), replay)
+                      frozenset(needs), help, tuple(notify), replay, pending=pending)
 
 
 S, R, N, U = State, Relation, Need, Rule
@@ -290,6 +326,27 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
                Notify(U.REASSIGNED, Former.OWNER, 5, "该措施已改派他人，您无需再办理",
                       detail=Detail.NEW_OWNER)],
        replay=Replay.OWNER),
+    _t(Action.REQUEST_EXTENSION, "申请延期", [S.ASSIGNED, S.IN_PROGRESS], None, [R.OWNER],
+       [N.DEADLINE, N.COMMENT], help="责任人在完成时限前申请延期，须给出新时限和理由，由责任领导审批",
+       notify=[Notify(U.EXTENSION_REQUEST, R.LEADER, 2, "责任人申请延期，请审批",
+                      link=Action.APPROVE_EXTENSION, detail=Detail.DEADLINE)],
+       pending=Pending.NONE),
+    _t(Action.APPROVE_EXTENSION, "批准延期", [S.ASSIGNED, S.IN_PROGRESS], None, [R.LEADER],
+       help="责任领导批准延期申请，完成时限改为申请的日期",
+       notify=[Notify(U.EXTENSION_APPROVED, R.OWNER, 3, "您的延期申请已批准，请按新时限推进",
+                      detail=Detail.DEADLINE)],
+       replay=Replay.DEADLINE, pending=Pending.REQUIRED),
+    _t(Action.DECLINE_EXTENSION, "不同意延期", [S.ASSIGNED, S.IN_PROGRESS], None, [R.LEADER],
+       [N.COMMENT], help="责任领导不同意延期申请，须写明理由；完成时限不变",
+       notify=[Notify(U.EXTENSION_DECLINED, R.OWNER, 2, "您的延期申请未获批准，请按原时限推进",
+                      detail=Detail.COMMENT)],
+       pending=Pending.REQUIRED),
+    _t(Action.URGE, "催办", [S.ASSIGNED, S.IN_PROGRESS], None,
+       [R.REVIEWER, R.LEADER, R.FIRST_RESPONSIBLE], [N.COMMENT],
+       help="整改办、责任领导或第一责任人催办责任人，须写明催办内容；同一措施两次催办须间隔冷却时间",
+       notify=[Notify(U.URGE, R.OWNER, 1, "催办：请抓紧推进整改", detail=Detail.COMMENT),
+               Notify(U.URGE, R.LEADER, 2, "再次催办：该措施已被多次催办，请督促责任人",
+                      detail=Detail.COMMENT, from_nth=2, not_to_actor=True)]),
 )}
 
 
@@ -502,17 +559,22 @@ def parse_action(name: str) -> Action:
     raise InputError(f"未知操作「{name}」；可用操作：{names}", field="action")
 
 
-def available_actions(state: State, relations: Iterable[Relation]) -> list[Action]:
-    """Actions a person with ``relations`` may perform now on a measure in ``state``."""
+def available_actions(state: State, relations: Iterable[Relation], *,
+                      pending_extension: bool = False) -> list[Action]:
+    """Actions a person with ``relations`` may perform now on a measure in ``state`` (with an
+    extension request waiting for a decision or not)."""
     rels = set(relations)
-    return [a for a, t in TRANSITIONS.items() if state in t.sources and t.who & rels]
+    return [a for a, t in TRANSITIONS.items() if state in t.sources and t.who & rels
+            and t.allowed_with(pending_extension)]
 
 
 def check(action: Action, *, measure_id: int, state: State, person: str,
-          relations: Iterable[Relation], provided: Iterable[Need]) -> Transition:
+          relations: Iterable[Relation], provided: Iterable[Need],
+          pending_extension: bool = False) -> Transition:
     """Validate an action without side effects; return its Transition or raise why not.
 
-    Order of checks: permission (exit 3), state (exit 2 / HTTP 409), inputs (exit 2 / HTTP 422).
+    Order of checks: permission (exit 3), state and a waiting extension request (exit 2 /
+    HTTP 409), inputs (exit 2 / HTTP 422).
     """
     transition = TRANSITIONS[action]
     if not transition.who & set(relations):
@@ -522,6 +584,8 @@ def check(action: Action, *, measure_id: int, state: State, person: str,
         allowed_from = [s.label for s in State if s in transition.sources]
         raise TransitionNotAllowed(measure_id, action.value, transition.label, state.label,
                                    allowed_from)
+    if not transition.allowed_with(pending_extension):
+        raise ExtensionPending(measure_id, transition.label, pending_extension)
     missing = [n for n in Need if n in transition.needs and n not in set(provided)]
     if missing:
         raise InputError(
@@ -601,6 +665,7 @@ class Timing(StrEnum):
     NOT_PAST_DUE = "not_past_due"    # on or before the deadline's last working day
     PAST_DUE = "past_due"            # after the deadline
     NO_PROGRESS_SINCE = "no_progress_since"  # nothing reported since the item was planned
+    REQUEST_WAITING = "request_waiting"  # the extension request planned for still waits
 
 
 @dataclass(frozen=True)
@@ -638,6 +703,12 @@ RULE_TRUTH: Mapping[Rule, Truth] = {
     Rule.EXTENDED: Truth(_OPEN, same_deadline=True),
     Rule.CLOSED: Truth(frozenset({State.CLOSED})),
     Rule.REASSIGNED: Truth(frozenset(State), same_person=False),
+    # the request still waits for the leader, for the date asked (an urge meanwhile is no news)
+    Rule.EXTENSION_REQUEST: Truth(_OPEN, timing=Timing.REQUEST_WAITING),
+    Rule.EXTENSION_APPROVED: Truth(_OPEN, same_deadline=True),
+    Rule.EXTENSION_DECLINED: Truth(_OPEN, same_deadline=True),
+    # an urge holds while the owner still has the work (not once submitted or signed off)
+    Rule.URGE: Truth(_OPEN),
 }
 #: Rules whose sentence is worked out again from the measure at send time (the others are
 #: facts of the history row that caused them: a reason, a new deadline).

@@ -222,11 +222,19 @@ class Measure(Base):
     created_at: Mapped[datetime]
     state_changed_at: Mapped[datetime]
     last_progress_at: Mapped[datetime | None]
+    #: An extension request (延期申请) waiting for the leader: the date asked for, the reason,
+    #: who asked and when; all None when none waits (written only by the measure service).
+    extension_deadline: Mapped[date | None] = mapped_column(Date)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    extension_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", name="fk_measure_extension_by"))
+    extension_at: Mapped[datetime | None]
 
     campaign: Mapped[Campaign] = relationship()
     problem: Mapped[Problem] = relationship(back_populates="measures")
     owner: Mapped[Person | None] = relationship(foreign_keys=[owner_id])
     leader: Mapped[Person | None] = relationship(foreign_keys=[leader_id])
+    extension_by: Mapped[Person | None] = relationship(foreign_keys=[extension_by_id])
     unit: Mapped[Unit | None] = relationship()
     progress: Mapped[list[ProgressReport]] = relationship(
         back_populates="measure", order_by="ProgressReport.id")

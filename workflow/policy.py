@@ -99,6 +99,8 @@ class Policy:
     warnings: tuple[Warning, ...] = ()
     #: how many working days a one-time approval link stays valid
     link_valid_workdays: int = 3
+    #: 催办: a second urge of one measure within this many hours is refused
+    urge_cooldown_hours: int = 4
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity, for the lru_cache below
@@ -261,6 +263,10 @@ def build_policy(doc: Mapping[str, Any]) -> Policy:
     long_term = _table(doc, "long_term")
     immediate = _table(doc, "immediate")
     links = _table(doc, "approval_link")
+    urge = _table(doc, "urge")
+    unknown_urge = sorted(set(urge) - {"cooldown_hours"})
+    if unknown_urge:
+        raise PolicyError(f"urge.{unknown_urge[0]}", "未知配置项；可用：cooldown_hours")
     daily_nudge = immediate.get("daily_nudge", True)
     working_only = window.get("working_days_only", True)
     documents = _table(doc, "documents")
@@ -292,12 +298,13 @@ def build_policy(doc: Mapping[str, Any]) -> Policy:
         warnings=_warnings(doc),
         link_valid_workdays=_int(links.get("valid_workdays", 3), "approval_link.valid_workdays",
                                  1, 30),
+        urge_cooldown_hours=_int(urge.get("cooldown_hours", 4), "urge.cooldown_hours", 0, 720),
     )
 
 
 KNOWN_TABLES = {"send_window", "reminders", "escalation", "escalation_repeat", "sla", "long_term",
                 "immediate", "kind", "calendar", "digest", "documents", "warning",
-                "approval_link"}
+                "approval_link", "urge"}
 #: Tables that hold for the whole installation and cannot be overridden per campaign.
 GLOBAL_TABLES = {"calendar", "digest"}
 #: Actions whose one-time link asks its person to be signed in, unless the policy says otherwise.

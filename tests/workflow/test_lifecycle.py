@@ -85,7 +85,18 @@ EXPECTED: dict[str, Expect] = {
     "reopen": _row("重新打开", {"verified", "closed"}, "in_progress", {"leader"}, ("comment",)),
     "extend": _row("延期", {"assigned", "in_progress"}, None, {"leader"}, ("deadline", "comment")),
     "reassign": _row("改派", {"assigned", "in_progress"}, None, {"leader"}, ("owner",)),
+    # issue 15: 延期申请 and 催办
+    "request_extension": _row("申请延期", {"assigned", "in_progress"}, None, {"owner"},
+                              ("deadline", "comment")),
+    "approve_extension": _row("批准延期", {"assigned", "in_progress"}, None, {"leader"}),
+    "decline_extension": _row("不同意延期", {"assigned", "in_progress"}, None, {"leader"},
+                              ("comment",)),
+    "urge": _row("催办", {"assigned", "in_progress"}, None,
+                 {"reviewer", "leader", "first_responsible"}, ("comment",)),
 }
+#: Actions that need an extension request waiting (the others but ``request_extension``, which
+#: needs none waiting, do not care).
+NEEDS_REQUEST = {"approve_extension", "decline_extension"}
 STATES = ["assigned", "in_progress", "submitted", "verified", "closed"]
 STATE_LABEL = {"assigned": "已交办", "in_progress": "整改中", "submitted": "待核验",
                "verified": "待销号", "closed": "已销号"}
@@ -114,6 +125,13 @@ ROUTE: dict[str, list[str]] = {
 }
 
 NEW_DEADLINE = date(2027, 1, 15)
+
+
+def allowed_with_request(action: str, pending: bool) -> bool:
+    """Approve/decline only while a request waits; a request only while none does."""
+    if action in NEEDS_REQUEST:
+        return pending
+    return not pending if action == "request_extension" else True
 
 
 def expected_outcome(action: str, state: str, relations: frozenset[str]) -> str:
@@ -146,7 +164,8 @@ def test_check_follows_the_table(action: str, state: str, relation: str | None) 
 
     def attempt():  # type: ignore[no-untyped-def]
         return check(Action(action), measure_id=42, state=State(state), person="张三",
-                     relations={Relation(r) for r in relations}, provided=set(Need))
+                     relations={Relation(r) for r in relations}, provided=set(Need),
+                     pending_extension=action in NEEDS_REQUEST)
 
     # When the pure check runs / Then it agrees with the design table
     if expected == "not_permitted":
@@ -203,22 +222,27 @@ def test_each_missing_input_is_named(action: str) -> None:
         # Then the check names the missing input and the field it belongs to
         with pytest.raises(InputError, match=f"「{row.label}」需要提供：{NEED_LABEL[missing]}") as err:
             check(Action(action), measure_id=1, state=State(state), person="x",
-                  relations={Relation.ADMIN}, provided=provided)
+                  relations={Relation.ADMIN}, provided=provided,
+                  pending_extension=action in NEEDS_REQUEST)
         assert err.value.field == missing
     # And with nothing, every missing input is listed
     with pytest.raises(InputError, match="、".join(NEED_LABEL[n] for n in NEED_ORDER
                                                   if n in row.needs)):
         check(Action(action), measure_id=1, state=State(state), person="x",
-              relations={Relation.ADMIN}, provided=set())
+              relations={Relation.ADMIN}, provided=set(),
+              pending_extension=action in NEEDS_REQUEST)
 
 
 
 @pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("person", list(CAST_RELATIONS))
-def test_available_actions_follow_the_table(state: str, person: str) -> None:
+@pytest.mark.parametrize("pending", [False, True])
+def test_available_actions_follow_the_table(state: str, person: str, pending: bool) -> None:
     relations = CAST_RELATIONS[person]
-    expected = [a for a in EXPECTED if expected_outcome(a, state, relations) == "ok"]
-    offered = available_actions(State(state), {Relation(r) for r in relations})
+    expected = [a for a in EXPECTED if expected_outcome(a, state, relations) == "ok"
+                and allowed_with_request(a, pending)]
+    offered = available_actions(State(state), {Relation(r) for r in relations},
+                                pending_extension=pending)
     assert [a.value for a in offered] == expected
 
 
@@ -256,9 +280,14 @@ EXPECTED_NOTIFY = {
     "verify": [("to_close", "leader", 2)],
     "extend": [("extended", "owner", 3)],
     "close": [("closed", "owner", 5), ("closed", "unit_member", 5)],
+    "request_extension": [("extension_request", "leader", 2)],
+    "approve_extension": [("extension_approved", "owner", 3)],
+    "decline_extension": [("extension_declined", "owner", 2)],
+    "urge": [("urge", "owner", 1), ("urge", "leader", 2)],
 }
 #: history action → what replay undoes; others undo nothing.
-EXPECTED_REPLAY = {"extend": "deadline", "recompute_deadline": "recount", "reassign": "owner"}
+EXPECTED_REPLAY = {"extend": "deadline", "recompute_deadline": "recount", "reassign": "owner",
+                   "approve_extension": "deadline"}
 HISTORY_ACTIONS = [*EXPECTED, *EXPECTED_SYSTEM]
 
 #: The stored strings of each vocabulary: the database, JSON and CLI contracts.
@@ -271,7 +300,8 @@ EXPECTED_VALUES: list[tuple[type[StrEnum], list[str]]] = [
     (MessageKind, ["reminder", "event", "digest"]),
     (Rule, ["before", "overdue", "nudge", "review_sla", "closure_sla", "stagnation", "checkin",
             "assigned", "returned", "reopened", "to_close", "submitted", "extended", "closed",
-            "reassigned", "digest"]),
+            "reassigned", "digest", "extension_request", "extension_approved",
+            "extension_declined", "urge"]),
 ]
 LABELLED: list[type[StrEnum]] = [State, Kind, Action, SystemAction, Relation, Need, Role,
                                  OutboxStatus, ChannelName, Preference, Rule]
@@ -325,9 +355,17 @@ def test_every_notification_goes_to_a_person_the_measure_names() -> None:
             assert notify.rule in RULE_TRUTH  # and a truth checked at send time
 
 
-def test_only_sign_off_messages_carry_an_approval_link() -> None:
-    # (and the reminder of a sign-off still waiting)
-    assert LINK_ACTIONS == {"to_close": Action.CLOSE, "closure_sla": Action.CLOSE}
+def test_only_sign_off_and_extension_requests_carry_an_approval_link() -> None:
+    # (and the reminder of a sign-off still waiting); a link may only do what needs no input
+    assert LINK_ACTIONS == {"to_close": Action.CLOSE, "closure_sla": Action.CLOSE,
+                            "extension_request": Action.APPROVE_EXTENSION}
+    assert not any(EXPECTED[action.value].needs for action in LINK_ACTIONS.values())
+
+
+def test_the_leader_hears_of_an_urge_from_the_second_on_and_not_of_their_own() -> None:
+    [to_owner, to_leader] = notifications_for("urge")
+    assert (to_owner.from_nth, to_owner.not_to_actor) == (1, False)
+    assert (to_leader.from_nth, to_leader.not_to_actor) == (2, True)
 
 
 @pytest.mark.parametrize("action", HISTORY_ACTIONS)
@@ -374,6 +412,13 @@ class World:
     people: dict[str, Person]
     campaign: Campaign
     serial: Iterator[int] = field(default_factory=itertools.count)
+
+    def request_extension(self, measure_id: int) -> None:
+        """The owner asks for NEW_DEADLINE, so that a request waits for the leader."""
+        with db.transaction(self.sessions) as session:
+            perform(session, ActionRequest(measure_id, Action.REQUEST_EXTENSION,
+                                           self.people["owner"].email, comment="采购周期长",
+                                           deadline=NEW_DEADLINE), now=NOW)
 
     def fresh_measure(self, state: str) -> int:
         """Import a measure like the cast's (owner, leader, unit 饮食服务中心) and walk it there."""
@@ -483,8 +528,11 @@ def attempt(sessions: sessionmaker[Session], request: ActionRequest) -> int:
 @pytest.mark.parametrize("person", list(CAST_RELATIONS))
 def test_every_action_from_every_state_by_everyone(world: World, action: str, state: str,
                                                     person: str) -> None:
-    # Given a measure walked to ``state`` by the admin
+    # Given a measure walked to ``state`` by the admin (with an extension request waiting
+    # where the action decides one and the state allows one)
     measure_id = world.fresh_measure(state)
+    if action in NEEDS_REQUEST and state in EXPECTED["request_extension"].sources:
+        world.request_extension(measure_id)
     before = snapshot(world.sessions, measure_id)
     actor = world.people[person]
     new_owner = world.people["colleague"]
@@ -521,7 +569,7 @@ def test_every_action_from_every_state_by_everyone(world: World, action: str, st
             action, state, after.state, after.version)
         assert entry.actor_id == actor.id
         assert entry.on_behalf_of_id is None
-    if action == "extend":
+    if action in ("extend", "approve_extension"):
         assert after.deadline == NEW_DEADLINE
     elif action == "reassign":
         assert after.owner_id == new_owner.id
@@ -540,8 +588,10 @@ def test_a_missing_input_is_refused_and_changes_nothing(world: World, action: st
                                                          missing: str) -> None:
     # Given a measure where ``action`` is allowed, and someone who may do it
     measure_id = world.fresh_measure(state)
+    if action in NEEDS_REQUEST:
+        world.request_extension(measure_id)
     before = snapshot(world.sessions, measure_id)
-    actor = world.people["owner" if action == "submit" else "leader"]
+    actor = world.people["owner" if action in ("submit", "request_extension") else "leader"]
     inputs: dict[str, object] = {"comment": "理由", "deadline": NEW_DEADLINE,
                                  "owner": world.people["colleague"].email}
     inputs[missing] = "   " if missing == "comment" else None  # blank text counts as missing

@@ -17,9 +17,11 @@ from sqlalchemy import func, select
 
 from workflow import db
 from workflow.errors import (
+    ExtensionPending,
     InputError,
     NotPermitted,
     RectiflowError,
+    TooSoon,
     TransitionNotAllowed,
 )
 from workflow.lifecycle import TRANSITIONS, Action, Need, Relation, State
@@ -72,6 +74,10 @@ class Model:
     owner: str = "owner"
     deadline: date = FIRST_DEADLINE
     successes: int = 0
+    #: the date an extension request waiting for the leader asks for (延期申请)
+    requested: date | None = None
+    #: urged already: the steps are minutes apart, inside the cool-down (催办)
+    urged: bool = False
 
     def relations(self, person: str) -> set[Relation]:
         return FIXED_RELATIONS[person] | ({Relation.OWNER} if person == self.owner else set())
@@ -83,6 +89,8 @@ class Model:
             return NotPermitted
         if self.state not in transition.sources:
             return TransitionNotAllowed
+        if not transition.allowed_with(self.requested is not None):
+            return ExtensionPending
         provided = {n for n, given_ in [(Need.COMMENT, (step.comment or "").strip()),
                                         (Need.DEADLINE, step.deadline),
                                         (Need.OWNER, step.new_owner)] if given_}
@@ -93,6 +101,11 @@ class Model:
             return InputError
         if step.action is Action.REASSIGN and step.new_owner == self.owner:
             return InputError
+        if step.action is Action.REQUEST_EXTENSION and (
+                step.deadline < TODAY or step.deadline <= self.deadline):  # type: ignore[operator]
+            return InputError
+        if step.action is Action.URGE and self.urged:
+            return TooSoon
         return None
 
     def apply(self, step: Step) -> None:
@@ -100,6 +113,16 @@ class Model:
         if step.action is Action.EXTEND:
             assert step.deadline is not None
             self.deadline = step.deadline
+            self.requested = None
+        if step.action is Action.REQUEST_EXTENSION:
+            self.requested = step.deadline
+        if step.action is Action.APPROVE_EXTENSION:
+            assert self.requested is not None
+            self.deadline, self.requested = self.requested, None
+        if step.action is Action.DECLINE_EXTENSION:
+            self.requested = None
+        if step.action is Action.URGE:
+            self.urged = True
         if step.action is Action.REASSIGN:
             assert step.new_owner is not None
             self.owner = step.new_owner
@@ -109,14 +132,19 @@ class Model:
 def plausible_step(model: Model) -> st.SearchStrategy[Step]:
     """A step the table allows now, by someone allowed, with good inputs; so that sequences get
     past the first states instead of being refused over and over."""
+    later = [d for d in (date(2027, 1, 15), date(2027, 3, 1)) if d > model.deadline]
     choices = [
         (action, person)
         for action, transition in TRANSITIONS.items() if model.state in transition.sources
+        and transition.allowed_with(model.requested is not None)
+        and not (action is Action.URGE and model.urged)
+        and not (action is Action.REQUEST_EXTENSION and not later)
         for person in PEOPLE if transition.who & model.relations(person)
     ]
     return st.sampled_from(choices).flatmap(lambda pick: st.builds(
         Step, action=st.just(pick[0]), person=st.just(pick[1]), comment=st.just("已按要求整改"),
-        deadline=st.sampled_from([d for d in (date(2027, 1, 15), date(2027, 3, 1))
+        deadline=st.sampled_from(later if pick[0] is Action.REQUEST_EXTENSION else
+                                 [d for d in (date(2027, 1, 15), date(2027, 3, 1))
                                   if d != model.deadline]),
         new_owner=st.sampled_from([p for p in ("owner", "colleague", "outsider")
                                    if p != model.owner]),

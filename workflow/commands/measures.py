@@ -21,6 +21,7 @@ from workflow.ledger import MeasureFilter, list_measures, measure_detail, measur
 from workflow.lifecycle import (
     STATE_LABELS,
     TRANSITIONS,
+    Action,
     State,
     history_actor,
     history_label,
@@ -107,6 +108,12 @@ def measure_show(app: App, measure_id: int, as_json: bool) -> None:
                f"    完成时限：{shown['deadline'] or '—'}"
                + _rule_text(shown["deadline_rule"], shown["deadline_provisional"])
                + ("（已逾期）" if shown["overdue"] else ""))
+    request = shown["extension_request"]
+    if request:
+        click.echo(f"  延期申请（待审批）：{request['by'] or '—'} 申请延至 {request['deadline']}，"
+                   f"理由：{request['reason']}")
+    if shown["urges"]:
+        click.echo(f"  已催办 {shown['urges']} 次")
     click.echo(f"  责任领导：{shown['leader'] or '—'}    责任部门：{shown['unit'] or '—'}"
                f"    责任人：{shown['owner'] or '—'}    版本：{shown['version']}")
     if shown["progress"]:
@@ -168,13 +175,35 @@ def measure_do(app: App, measure_id: int, action: str, actor: str, comment: str 
         if evidence:
             stored = store_evidence(store, evidence)
             request = ActionRequest(**{**request.__dict__, "evidence": tuple(stored)})
-        outcome = perform(session, request, now=now)
+        outcome = perform(session, request, now=now, policies=app.runtime.policies)
         shown = measure_dict(outcome.measure, app.today())
     if as_json:
         emit_json(shown)
     else:
         click.echo(f"措施 {measure_id}：{TRANSITIONS[request.action].label}完成，"
                    f"当前状态「{STATE_LABELS[State(shown['state'])]}」，版本 {shown['version']}")
+
+
+@measure_group.command("urge")
+@click.argument("measure_id", type=int)
+@click.option("--as", "actor", required=True, help="催办人（邮箱或姓名）：整改办、责任领导或第一责任人")
+@click.option("--comment", required=True, help="催办内容（必填），随消息发给责任人")
+@json_option
+@now_option
+@pass_app
+def measure_urge(app: App, measure_id: int, actor: str, comment: str, as_json: bool) -> None:
+    """催办：立即给责任人发消息（第二次起同时告知责任领导）；冷却时间内不能重复催办。"""
+    now = app.now()
+    with app.transaction() as session:
+        outcome = perform(session, ActionRequest(
+            measure_id=measure_id, action=Action.URGE, actor=actor, comment=comment),
+            now=now, policies=app.runtime.policies)
+        shown = measure_dict(outcome.measure, app.today())
+        nth = outcome.entry.data["nth"]
+    if as_json:
+        emit_json({**shown, "urges": nth})
+    else:
+        click.echo(f"措施 {measure_id}：已催办（第 {nth} 次），消息已写入待发送队列。")
 
 
 @measure_group.command("progress")

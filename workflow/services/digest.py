@@ -28,6 +28,7 @@ from workflow.lifecycle import (
     ALWAYS_A_CHANGE,
     OPEN_STATES,
     REPLAY,
+    Action,
     Kind,
     MessageKind,
     OutboxStatus,
@@ -450,6 +451,8 @@ class Digest:
     headline: str
     people: dict[int, PersonRef]
     own_open: list[MeasureRecord] = field(default_factory=list)
+    #: 催办 of the week by measure (the measures in scope that were urged, and how often)
+    urges: dict[int, int] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -492,6 +495,8 @@ class Digest:
             "by_area": {k: c.as_json() for k, c in self.stats.by_area.items()},
             "by_unit": {k: c.as_json() for k, c in self.stats.by_unit.items()},
             "by_leader": leaders,
+            "urges": sum(self.urges.values()),
+            "urged_items": [{"measure_id": mid, "urges": n} for mid, n in sorted(self.urges.items())],
             "empty": self.empty,
         }
 
@@ -503,8 +508,9 @@ def _flag_json(flag: Flagged, name: str) -> dict[str, Any]:
 
 
 def build_digest(now_snapshot: Snapshot, week_ago: Snapshot, scope: Scope, days: WorkdayIndex,
-                 *, stagnation: int = 10) -> Digest:
-    """One reader's digest from the snapshots at ``as_of`` and a week earlier. Pure."""
+                 *, stagnation: int = 10, urges: Mapping[int, int] | None = None) -> Digest:
+    """One reader's digest from the snapshots at ``as_of`` and a week earlier, and the week's
+    urges by measure. Pure."""
     today = local_date(now_snapshot.as_of)
     current = now_snapshot.select(scope)
     previous = week_ago.select(scope)
@@ -519,8 +525,9 @@ def build_digest(now_snapshot: Snapshot, week_ago: Snapshot, scope: Scope, days:
     own_open = sorted((r for r in current if scope.owner_id is not None
                        and r.owner_id == scope.owner_id and r.state in OPEN_STATES),
                       key=lambda r: (r.deadline or date.max, r.id))
+    urged = {r.id: (urges or {})[r.id] for r in current if r.id in (urges or {})}
     return Digest(now_snapshot.as_of, now_snapshot.campaign_id, now_snapshot.campaign_title,
-                  scope, stats, before, changes, headline, now_snapshot.people, own_open)
+                  scope, stats, before, changes, headline, now_snapshot.people, own_open, urged)
 
 
 @dataclass
@@ -529,6 +536,17 @@ class DigestInputs:
 
     now: Snapshot
     week_ago: Snapshot
+    #: 催办 of the week (after ``week_ago.as_of``, up to ``now.as_of``) by measure
+    urges: dict[int, int] = field(default_factory=dict)
+
+
+def _urges_between(changes: LaterChanges, since: datetime, until: datetime) -> dict[int, int]:
+    counted: dict[int, int] = {}
+    for mid, rows in changes.history.items():
+        n = sum(1 for h in rows if h.action == Action.URGE and since < h.at <= until)
+        if n:
+            counted[mid] = n
+    return counted
 
 
 def load_inputs(session: Session, campaign_id: int | None, as_of: datetime) -> DigestInputs:
@@ -539,14 +557,16 @@ def load_inputs(session: Session, campaign_id: int | None, as_of: datetime) -> D
         current = load_snapshot(session, campaign_id, as_of, current=records, changes=changes)
         week_ago = load_snapshot(session, campaign_id, as_of - WEEK, current=records,
                                  changes=changes)
-    return DigestInputs(current, week_ago)
+    return DigestInputs(current, week_ago,
+                        _urges_between(changes, as_utc(as_of - WEEK), as_utc(as_of)))
 
 
 def digest_for(session: Session, campaign_id: int | None, as_of: datetime, scope: Scope,
                days: WorkdayIndex, *, stagnation: int = 10) -> Digest:
     """Read the snapshots and build one digest (the CLI's and the renderer's entry point)."""
     inputs = load_inputs(session, campaign_id, as_of)
-    return build_digest(inputs.now, inputs.week_ago, scope, days, stagnation=stagnation)
+    return build_digest(inputs.now, inputs.week_ago, scope, days, stagnation=stagnation,
+                        urges=inputs.urges)
 
 
 # ------------------------------------------------------------------ sending
@@ -597,7 +617,8 @@ def send_digests(session: Session, *, now: datetime, days: WorkdayIndex, send_at
                 continue
             run.readers += 1
             digest = built.get(reader.scope) or build_digest(
-                inputs.now, inputs.week_ago, reader.scope, days, stagnation=stagnation)
+                inputs.now, inputs.week_ago, reader.scope, days, stagnation=stagnation,
+                urges=inputs.urges)
             built[reader.scope] = digest
             if digest.empty:
                 run.empty += 1

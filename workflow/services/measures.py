@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow import events
-from workflow.errors import ConflictError, InputError, NotFound, NotPermitted
+from workflow.errors import (
+    ConflictError,
+    DeadlinePassed,
+    InputError,
+    NotFound,
+    NotPermitted,
+    TooSoon,
+)
 from workflow.evidence import EvidenceStore, StoredFile
 from workflow.history import GENESIS, entry_digest
 from workflow.lifecycle import (
@@ -34,8 +41,9 @@ from workflow.lifecycle import (
     check,
 )
 from workflow.models import Campaign, Evidence, HistoryEntry, Measure, Person, ProgressReport
+from workflow.policy import Policy, PolicySet
 from workflow.services.people import find_person, principals_for, unit_ancestors
-from workflow.timeutil import local_date
+from workflow.timeutil import local_date, local_text
 
 
 @dataclass(frozen=True)
@@ -184,11 +192,71 @@ def _provided(request: ActionRequest) -> set[Need]:
     return provided
 
 
+def urge_count_and_last(session: Session, measure_id: int) -> tuple[int, datetime | None]:
+    """How often a measure has been urged (催办), and when last (None: never)."""
+    count, last = session.execute(
+        select(func.count(HistoryEntry.id), func.max(HistoryEntry.at))
+        .where(HistoryEntry.measure_id == measure_id,
+               HistoryEntry.action == Action.URGE.value)).one()
+    return int(count), last
+
+
+def _urge_cooldown(measure: Measure, policies: PolicySet | None) -> timedelta:
+    policy = (Policy() if policies is None
+              else policies.effective(measure.kind, measure.campaign.policy))
+    return timedelta(hours=policy.urge_cooldown_hours)
+
+
+def _validate_extension_request(request: ActionRequest, measure: Measure,
+                                today: date) -> dict[str, Any]:
+    """A request (延期申请) is made before the deadline, for a later date, with a reason."""
+    assert request.deadline is not None
+    if measure.deadline is None:
+        raise InputError(f"措施 {measure.id} 没有完成时限，无需申请延期", field="deadline")
+    if today > measure.deadline:
+        raise DeadlinePassed(measure.id, TRANSITIONS[request.action].label,
+                             measure.deadline.isoformat())
+    if request.deadline < today:
+        raise InputError(f"申请的完成时限 {request.deadline} 早于今天 {today}", field="deadline")
+    if request.deadline <= measure.deadline:
+        raise InputError(f"申请的完成时限 {request.deadline} 应晚于当前时限 {measure.deadline}",
+                         field="deadline")
+    return {"deadline_from": _iso(measure.deadline), "deadline_to": request.deadline.isoformat()}
+
+
+def _decision_data(action: Action, measure: Measure) -> dict[str, Any]:
+    """What the history of a leader's decision on a waiting request (延期申请) records."""
+    assert measure.extension_deadline is not None  # the lifecycle check saw it waiting
+    if action is Action.APPROVE_EXTENSION:
+        return {"deadline_from": _iso(measure.deadline),
+                "deadline_to": measure.extension_deadline.isoformat(),
+                "reason": measure.extension_reason, "requested_by": measure.extension_by_id}
+    return {"deadline_requested": measure.extension_deadline.isoformat(),
+            "reason_requested": measure.extension_reason,
+            "requested_by": measure.extension_by_id}
+
+
+def _validate_urge(session: Session, measure: Measure, now: datetime,
+                   policies: PolicySet | None) -> dict[str, Any]:
+    """A second 催办 inside the cool-down is refused, saying when it will be allowed."""
+    count, last = urge_count_and_last(session, measure.id)
+    cooldown = _urge_cooldown(measure, policies)
+    if last is not None and now < last + cooldown:
+        raise TooSoon(measure.id, TRANSITIONS[Action.URGE].label, local_text(last + cooldown))
+    return {"nth": count + 1}
+
+
 def _validate_inputs(session: Session, request: ActionRequest, measure: Measure,
-                     today: date) -> dict[str, Any]:
+                     today: date, now: datetime, policies: PolicySet | None) -> dict[str, Any]:
     """Action-specific input checks; returns the data recorded in history."""
     data: dict[str, Any] = {}
-    if request.action is Action.EXTEND:
+    if request.action is Action.REQUEST_EXTENSION:
+        data = _validate_extension_request(request, measure, today)
+    elif request.action in (Action.APPROVE_EXTENSION, Action.DECLINE_EXTENSION):
+        data = _decision_data(request.action, measure)
+    elif request.action is Action.URGE:
+        data = _validate_urge(session, measure, now, policies)
+    elif request.action is Action.EXTEND:
         assert request.deadline is not None
         if request.deadline < today:
             raise InputError(f"新的完成时限 {request.deadline} 早于今天 {today}", field="deadline")
@@ -221,13 +289,22 @@ def _changes(measure: Measure, transition: Transition, request: ActionRequest,
     if new_state != measure.state:
         changes["state"] = new_state
         changes["state_changed_at"] = now
-    if request.action is Action.EXTEND:
+    no_request = dict(extension_deadline=None, extension_reason=None, extension_by_id=None,
+                      extension_at=None)
+    if request.action in (Action.EXTEND, Action.APPROVE_EXTENSION):
         if measure.original_deadline is None:
             changes["original_deadline"] = measure.deadline
-        changes["deadline"] = request.deadline
+        changes["deadline"] = date.fromisoformat(data["deadline_to"])
         # a date the leader chose: no longer counted from feedback, nor provisional
         changes.update(deadline_provisional=False, deadline_workdays=None,
                        deadline_counted_from=None)
+        changes.update(no_request)  # the leader's own 延期 settles a waiting request too
+    elif request.action is Action.REQUEST_EXTENSION:
+        changes.update(extension_deadline=request.deadline,
+                       extension_reason=(request.comment or "").strip(),
+                       extension_by_id=data["requested_by"], extension_at=now)
+    elif request.action is Action.DECLINE_EXTENSION:
+        changes.update(no_request)
     elif request.action is Action.REASSIGN:
         changes["owner_id"] = data["owner_to"]
     elif request.action is Action.SUBMIT:
@@ -299,16 +376,22 @@ def add_progress(session: Session, measure: Measure, author: Person, text: str,
     return report_id
 
 
-def perform(session: Session, request: ActionRequest, *, now: datetime) -> ActionOutcome:
-    """Carry out one action in the caller's transaction, or raise and change nothing."""
+def perform(session: Session, request: ActionRequest, *, now: datetime,
+            policies: PolicySet | None = None) -> ActionOutcome:
+    """Carry out one action in the caller's transaction, or raise and change nothing.
+
+    ``policies`` give the 催办 cool-down (the default policy's without them)."""
     measure, prev_hash, actor = load_for_action_by(session, request.measure_id, request.actor)
     if not actor.active:
         raise NotPermitted(actor.name, request.action.label, measure.id, [])
     today = local_date(now)
     principal, rels = acting_principal(session, actor, measure, request.action, today)
     transition = check(request.action, measure_id=measure.id, state=State(measure.state),
-                       person=actor.name, relations=rels, provided=_provided(request))
-    data = _validate_inputs(session, request, measure, today)
+                       person=actor.name, relations=rels, provided=_provided(request),
+                       pending_extension=measure.extension_deadline is not None)
+    data = _validate_inputs(session, request, measure, today, now, policies)
+    if request.action is Action.REQUEST_EXTENSION:
+        data["requested_by"] = actor.id
     if request.expected_version is not None and request.expected_version != measure.version:
         raise ConflictError(measure.id, request.expected_version)
 

@@ -103,6 +103,10 @@ class SendTimeCheck:
         if truth.timing is Timing.NO_PROGRESS_SINCE and measure.last_progress_at is not None \
                 and measure.last_progress_at > planned_at:
             return "计划发送后已报送进展"
+        if truth.timing is Timing.REQUEST_WAITING and (
+                measure.extension_deadline is None or measure.extension_at is None
+                or measure.extension_at > planned_at):
+            return "延期申请已处理"
         if truth.same_person and item.get("meant_for") is not None:
             holder = self._holder(measure, item.get("relation"))
             if holder is not None and holder != item["meant_for"]:

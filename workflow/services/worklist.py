@@ -52,7 +52,8 @@ def _items(session: Session, person_id: int, measures: Sequence[Measure], today:
     items = []
     for measure in measures:
         rels = relations_with_delegation(session, person, measure, today)
-        actions = available_actions(State(measure.state), rels)
+        actions = available_actions(State(measure.state), rels,
+                                    pending_extension=measure.extension_deadline is not None)
         if set(actions) & wanted:
             items.append(WorkItem(measure, actions))
     return items
@@ -82,6 +83,10 @@ def my_work(session: Session, person_id: int, today: date) -> list[WorkSection]:
          and_(Measure.state == State.VERIFIED.value,
               or_(Measure.leader_id.in_(pids), Measure.campaign_id.in_(campaigns))),
          frozenset({Action.CLOSE})),
+        ("extension", "待我审批延期", "责任人在完成时限前申请延期：批准或不同意（须写明理由）",
+         and_(Measure.extension_deadline.is_not(None), Measure.state.in_(open_values),
+              Measure.leader_id.in_(pids)),
+         frozenset({Action.APPROVE_EXTENSION, Action.DECLINE_EXTENSION})),
         ("unit", "本部门待开始", "本部门（含下属部门）已交办、尚未开始的措施",
          and_(Measure.state == State.ASSIGNED.value, Measure.unit_id.in_(units),
               Measure.owner_id.not_in(pids)),

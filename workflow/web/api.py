@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from workflow.errors import InputError, NotFound, RectiflowError
 from workflow.ledger import MeasureFilter, measure_detail, measure_dict, measure_query
-from workflow.lifecycle import Kind, State, parse_action
+from workflow.lifecycle import Action, Kind, State, parse_action
 from workflow.models import Measure, Person
 from workflow.services.measures import ActionRequest, load_measure, perform
 from workflow.web.auth import authenticate, client_address
@@ -118,7 +118,16 @@ class ProgressOut(BaseModel):
     evidence: list[EvidenceOut]
 
 
+class ExtensionRequestOut(BaseModel):
+    deadline: date
+    reason: str
+    by: str | None
+    at: str
+
+
 class MeasureDetailOut(MeasureOut):
+    extension_request: ExtensionRequestOut | None = None
+    urges: int = 0
     history: list[HistoryOut]
     progress: list[ProgressOut]
 
@@ -229,5 +238,27 @@ def act(measure_id: Id, action: str, request: Request, body: ActionIn | None = N
             perform(session, ActionRequest(
                 measure_id=measure_id, action=parse_action(action), actor=person,
                 comment=body.comment, deadline=body.deadline, owner=body.owner,
-                expected_version=body.version), now=web.now())
+                expected_version=body.version), now=web.now(), policies=web.policies)
+        return measure_detail(session, measure_id, web.today())
+
+
+class UrgeIn(BaseModel):
+    comment: str = Field(min_length=1, max_length=2_000, description="催办内容，随消息发给责任人")
+
+    _clean = field_validator("comment")(_no_nul)
+
+
+@router.post("/measures/{measure_id}/urge", response_model=MeasureDetailOut,
+             responses={**ERRORS, 429: {"model": ErrorOut,
+                                         "description": "冷却时间内已催办过；说明何时可再催办"}})
+def urge(measure_id: Id, body: UrgeIn, request: Request,
+         credentials: Credentials = None) -> dict[str, Any]:
+    """催办：整改办、责任领导或第一责任人立即给责任人发消息（第二次起同时告知责任领导）。"""
+    web = web_of(request)
+    with web.transaction() as session:
+        person = _person(web, session, credentials)
+        visible_measure(web, session, person, measure_id)
+        perform(session, ActionRequest(measure_id=measure_id, action=Action.URGE, actor=person,
+                                       comment=body.comment), now=web.now(),
+                policies=web.policies)
         return measure_detail(session, measure_id, web.today())

@@ -228,7 +228,8 @@ def measure_page(measure_id: Id, request: Request) -> Response:
         person = page_person(request, session)
         measure = _visible(web, session, person, measure_id)
         rels = relations_with_delegation(session, person, measure, today)
-        actions = [TRANSITIONS[a] for a in available_actions(State(measure.state), rels)]
+        actions = [TRANSITIONS[a] for a in available_actions(
+            State(measure.state), rels, pending_extension=measure.extension_deadline is not None)]
         history = session.scalars(
             select(HistoryEntry).options(joinedload(HistoryEntry.actor),
                                          joinedload(HistoryEntry.on_behalf_of))
@@ -238,7 +239,9 @@ def measure_page(measure_id: Id, request: Request) -> Response:
                                            joinedload(ProgressReport.author))
             .where(ProgressReport.measure_id == measure.id).order_by(ProgressReport.id)).all()
         deadlines = [e for e in history
-                     if e.action in (Action.EXTEND, SystemAction.RECOMPUTE_DEADLINE)]
+                     if e.action in (Action.EXTEND, Action.APPROVE_EXTENSION,
+                                     SystemAction.RECOMPUTE_DEADLINE)]
+        urges = [e for e in history if e.action == Action.URGE]
         can_report = bool(rels & PROGRESS_RELATIONS) and (
             measure.state != State.CLOSED or measure.kind == Kind.LONG_TERM)
         # 督办 documents: for the leader, the 整改办 and the unit (NOTICE_READERS)
@@ -246,6 +249,7 @@ def measure_page(measure_id: Id, request: Request) -> Response:
         return web.render(request, "measure.html", page(
             request, person, "ledger", measure=measure, actions=actions, history=history,
             reports=reports, extensions=deadlines, can_report=can_report, Need=Need,
+            urges=urges,
             notices=notices, can_reply=bool(rels & NOTICE_REPLIERS),
             DOCUMENT_KINDS=DOCUMENT_KINDS,
             relations=sorted(r.label for r in rels),
@@ -289,7 +293,7 @@ async def measure_action(measure_id: Id, action_name: str, request: Request) -> 
                 deadline=_date(form.get("deadline")),
                 owner=str(form.get("owner") or "").strip() or None,
                 expected_version=_int(str(form.get("version") or "")),
-                evidence=_store(web, uploads)), now=web.now())
+                evidence=_store(web, uploads)), now=web.now(), policies=web.policies)
         state = STATE_LABELS[State(outcome.measure.state)]
     flash(request, "ok", f"已{TRANSITIONS[action].label}，当前状态：{state}。")
     return RedirectResponse(f"/measures/{measure_id}", status_code=303)
