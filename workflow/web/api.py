@@ -20,7 +20,7 @@ from workflow.ledger import MeasureFilter, measure_detail, measure_dict, measure
 from workflow.lifecycle import Action, Kind, State, parse_action
 from workflow.models import Measure, Person
 from workflow.services.measures import ActionRequest, load_measure, perform
-from workflow.web.auth import authenticate, client_address
+from workflow.web.auth import authenticate, check_csrf, client_address, session_person
 from workflow.web.context import Web, web_of
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -158,6 +158,20 @@ def _person(web: Web, session: Session, credentials: HTTPAuthorizationCredential
     person = web.tokens.person(session, credentials.credentials)
     if person is None:
         raise Unauthorized()
+    return person
+
+
+def token_or_session_person(web: Web, session: Session, request: Request,
+                            credentials: HTTPAuthorizationCredentials | None) -> Person:
+    """Who asks: by bearer token, else by the page session (a write from a page must carry the
+    session's CSRF token in ``X-CSRF-Token``); 401 for nobody."""
+    if credentials is not None:
+        return _person(web, session, credentials)
+    person = session_person(request, session)
+    if person is None:
+        raise Unauthorized()
+    if request.method not in ("GET", "HEAD"):
+        check_csrf(request, request.headers.get("x-csrf-token"))
     return person
 
 

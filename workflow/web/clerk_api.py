@@ -20,8 +20,7 @@ from workflow.passwords import hash_password
 from workflow.services.campaigns import campaign_figures, create_campaign, get_campaign
 from workflow.services.imports import file_kind, refusal_errors
 from workflow.services.people import add_person, check_may_manage, parse_roles
-from workflow.web.api import ERRORS, Credentials, ErrorOut, Id, Unauthorized, _no_nul
-from workflow.web.auth import check_csrf, session_person
+from workflow.web.api import ERRORS, Credentials, ErrorOut, Id, _no_nul, token_or_session_person
 from workflow.web.context import Web, web_of
 from workflow.web.office import (
     campaign_digest,
@@ -38,18 +37,8 @@ CLERK_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def clerk(web: Web, session: Session, request: Request, credentials: Any, what: str) -> Person:
-    """The reviewer or admin asking: by bearer token, else by the page session (a POST from a
-    page must carry the session's CSRF token)."""
-    if credentials is not None:
-        if credentials.scheme.lower() != "bearer":
-            raise Unauthorized()
-        person = web.tokens.person(session, credentials.credentials)
-    else:
-        person = session_person(request, session)
-        if person is not None and request.method not in ("GET", "HEAD"):
-            check_csrf(request, request.headers.get("x-csrf-token"))
-    if person is None:
-        raise Unauthorized()
+    """The reviewer or admin asking (``token_or_session_person``)."""
+    person = token_or_session_person(web, session, request, credentials)
     return require_clerk(person, what)
 
 

@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 from workflow.lifecycle import Kind
 from workflow.models import Person
 from workflow.services.dashboard import GROUPINGS, stats_rows
-from workflow.web.api import ERRORS, Credentials, ErrorOut, Unauthorized
-from workflow.web.auth import session_person
+from workflow.web.api import ERRORS, Credentials, ErrorOut, token_or_session_person
 from workflow.web.context import Web, web_of
 
 router = APIRouter(prefix="/api", tags=["统计"])
@@ -22,16 +21,8 @@ router = APIRouter(prefix="/api", tags=["统计"])
 
 def reader(web: Web, session: Session, request: Request,
            credentials: HTTPAuthorizationCredentials | None) -> Person:
-    """Who asks: by bearer token, else by the page session (reads need no CSRF token)."""
-    if credentials is not None:
-        if credentials.scheme.lower() != "bearer":
-            raise Unauthorized()
-        person = web.tokens.person(session, credentials.credentials)
-    else:
-        person = session_person(request, session)
-    if person is None:
-        raise Unauthorized()
-    return person
+    """Who asks (``token_or_session_person``; the statistics are a read)."""
+    return token_or_session_person(web, session, request, credentials)
 
 
 @router.get("/stats", responses={401: ERRORS[401],
