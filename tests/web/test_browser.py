@@ -6,69 +6,23 @@ Playwright (from PyPI) drives Debian's chromium; screenshots are saved in
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import login, needs_chromium
+from live_server import serving
 from web_support import PASSWORD, state_of
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None,
-                                reason="chromium is not installed (apt-get install chromium)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def server(app: Any, with_passwords: Any) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("RECTIFLOW_SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def login(page: Any, base: str, email: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/my")
+    with serving(app) as url:
+        yield url
 
 
 def logout(page: Any) -> None:
@@ -77,11 +31,11 @@ def logout(page: Any) -> None:
 
 
 def test_owner_submits_with_evidence_and_the_leader_approves(
-        server: str, browser_page: Any, cast: Any, sessions: Any, shots: Path,
+        server: str, chromium: Any, cast: Any, sessions: Any, shots: Path,
         tmp_path: Path, app: Any, clock: Any) -> None:
     evidence = tmp_path / "采购管理办法（修订稿）.pdf"
     evidence.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
-    page = browser_page.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = chromium.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     measure_url = f"{server}/measures/{cast.measure.id}"
 
     # The owner finds the measure in 我的事项, starts it, and submits with evidence
@@ -124,7 +78,7 @@ def test_owner_submits_with_evidence_and_the_leader_approves(
 
 
 def test_leader_approves_from_the_message_on_a_phone(
-        server: str, browser_page: Any, cast: Any, sessions: Any, shots: Path, app: Any,
+        server: str, chromium: Any, cast: Any, sessions: Any, shots: Path, app: Any,
         clock: Any, now: Any) -> None:
     from web_support import bring
 
@@ -138,7 +92,7 @@ def test_leader_approves_from_the_message_on_a_phone(
               link_maker=app.state.web.runtime.link_maker).run(clock)
     [sent] = [r.url for r in channel.sent if "/approve/" in r.url]
     link = sent.replace("http://testserver", server)  # the settings' base URL → this server
-    phone = browser_page.new_page(viewport={"width": 375, "height": 740}, locale="zh-CN",
+    phone = chromium.new_page(viewport={"width": 375, "height": 740}, locale="zh-CN",
                                   is_mobile=True, device_scale_factor=2)
     phone.goto(link)
     # 销号 asks for the leader's own sign-in (policy default), then comes back to the link

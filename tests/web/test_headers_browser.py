@@ -3,15 +3,27 @@ no violation, and /api/docs draws Swagger UI from this site alone."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from test_browser import browser_page, login, pytestmark, server, shots  # noqa: F401
+import pytest
+from browser_support import login, needs_chromium
+from live_server import serving
 
 from workflow import db
 from workflow.lifecycle import Action
 from workflow.services.measures import ActionRequest, perform
+
+pytestmark = needs_chromium
+
+
+@pytest.fixture
+def server(app: Any, with_passwords: Any) -> Iterator[str]:
+    with serving(app) as url:
+        yield url
+
 
 WATCH_CSP = """
 window.__csp = [];
@@ -37,11 +49,11 @@ def violations(page: Any, console: list[str]) -> list[str]:
     return found
 
 
-def test_every_page_works_under_the_policy(server, browser_page, cast, sessions, now,  # noqa: F811
-                                          shots: Path):  # noqa: F811
+def test_every_page_works_under_the_policy(server, chromium, cast, sessions, now,
+                                          shots: Path):
     with db.transaction(sessions) as session:
         perform(session, ActionRequest(cast.measure.id, Action.START, cast.owner.email), now=now)
-    page, console, hosts = watched_page(browser_page, server)
+    page, console, hosts = watched_page(chromium, server)
     login(page, server, cast.admin.email)
     for path, marker in [("/my", "我的事项"), ("/ledger", "台账"),
                          (f"/measures/{cast.measure.id}", cast.measure.title),
@@ -63,8 +75,8 @@ def test_every_page_works_under_the_policy(server, browser_page, cast, sessions,
     assert hosts == {urlsplit(server).netloc}
 
 
-def test_swagger_ui_is_drawn_from_local_files(server, browser_page, shots: Path):  # noqa: F811
-    page, console, hosts = watched_page(browser_page, server)
+def test_swagger_ui_is_drawn_from_local_files(server, chromium, shots: Path):
+    page, console, hosts = watched_page(chromium, server)
     page.goto(f"{server}/api/docs")
     page.wait_for_selector(".swagger-ui .info .title", timeout=20000)
     assert "rectiflow" in page.inner_text(".swagger-ui .info .title")
