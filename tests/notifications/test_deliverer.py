@@ -36,8 +36,10 @@ def at(text: str) -> datetime:
                              else "%Y-%m-%d %H:%M").replace(tzinfo=SHANGHAI)
 
 
-def queue(sessions: sessionmaker[Session], ledger: Any, count: int, now: datetime) -> list[int]:
-    """``count`` people with one measure each and one file-channel reminder each, due ``now``."""
+def queue(sessions: sessionmaker[Session], ledger: Any, count: int, now: datetime,
+          channels: frozenset[str] = FILE_ONLY) -> list[int]:
+    """``count`` people with one measure each and one reminder each on ``channels`` (the file
+    channel by default), due ``now``."""
     with db.transaction(sessions) as session:
         people = [Person(name=f"责任人{i}", email=f"owner{i}@example.edu.cn", roles=["owner"])
                   for i in range(count)]
@@ -50,7 +52,7 @@ def queue(sessions: sessionmaker[Session], ledger: Any, count: int, now: datetim
         written = write_notices(session, [PlannedItem(
             measure_id=m.id, rule="before:3", stage="before:3", deadline=m.deadline,
             recipient_id=m.owner_id, urgency=3, reason="距完成时限还有3个工作日")
-            for m in measures], now=now, send_at=now, configured=FILE_ONLY)
+            for m in measures], now=now, send_at=now, configured=channels)
         return [m.id for m in written]
 
 

@@ -17,33 +17,21 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from test_deliverer import queue
 from test_email import EMAIL, ROOT, RecordingHandler, SmtpServer, smtp_env
 
 from notifications.deliverer import MAX_ATTEMPTS
 from workflow import db
-from workflow.models import Measure, OutboxMessage, Person
+from workflow.models import Measure, OutboxMessage
 from workflow.outbox import PlannedItem, write_notices
 from workflow.timeutil import SHANGHAI
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI)  # a Monday morning, inside the send window
 
 
-def queue_mail(sessions: sessionmaker[Session], ledger: Any, count: int,
-               channels: frozenset[str] = EMAIL) -> list[int]:
-    with db.transaction(sessions) as session:
-        people = [Person(name=f"责任人{i}", email=f"owner{i}@example.edu.cn", roles=["owner"])
-                  for i in range(count)]
-        leader = Person(name="张局长", email="leader@example.edu.cn", roles=["leader"])
-        session.add_all([*people, leader])
-    measures = ledger.measures(ledger.campaign(), [
-        {"leader": leader, "owner": p, "title": f"整改措施{i}", "deadline": date(2026, 12, 31)}
-        for i, p in enumerate(people)])
-    with db.transaction(sessions) as session:
-        written = write_notices(session, [PlannedItem(
-            measure_id=m.id, rule="before:3", stage="before:3", deadline=m.deadline,
-            recipient_id=m.owner_id, urgency=3, reason="距完成时限还有3个工作日")
-            for m in measures], now=T0, send_at=T0, configured=channels)
-        return [m.id for m in written]
+def queue_mail(sessions: sessionmaker[Session], ledger: Any, count: int) -> list[int]:
+    """``count`` email reminders due at ``T0`` (``test_deliverer.queue``)."""
+    return queue(sessions, ledger, count, T0, EMAIL)
 
 
 def messages(sessions: sessionmaker[Session]) -> list[OutboxMessage]:
