@@ -167,6 +167,7 @@ class DueMeasure(NamedTuple):
     created_on: date
     changed_on: date
     progress_on: date | None
+    rechecked_on: date | None
     owner_id: int | None
     leader_id: int | None
     campaign_id: int
@@ -174,7 +175,8 @@ class DueMeasure(NamedTuple):
 
     def snapshot(self) -> MeasureSnapshot:
         return MeasureSnapshot(self.id, State(self.state), Kind(self.kind), self.deadline,
-                               self.created_on, self.changed_on, self.progress_on)
+                               self.created_on, self.changed_on, self.progress_on,
+                               self.rechecked_on)
 
 
 class NextReminder(NamedTuple):
@@ -186,9 +188,10 @@ class NextReminder(NamedTuple):
     at: datetime | None
 
 
-#: When a measure was created, changed state and last reported progress: planning counts the
-#: local dates of these.
-MEASURE_TIMES = (Measure.created_at, Measure.state_changed_at, Measure.last_progress_at)
+#: When a measure was created, changed state, last reported progress and was last rechecked
+#: (回头看): planning counts the local dates of these.
+MEASURE_TIMES = (Measure.created_at, Measure.state_changed_at, Measure.last_progress_at,
+                 Measure.rechecked_at)
 
 
 def due_query(following: bool, times: Sequence[Any] = MEASURE_TIMES) -> Any:
@@ -242,9 +245,10 @@ class SweepStore:
         """Up to ``batch`` measures due at ``now``, earliest first, after ``after``."""
         return [DueMeasure(mid, version, state, kind, deadline, local_date(created),
                            local_date(changed), local_date(progress) if progress else None,
+                           local_date(rechecked) if rechecked else None,
                            owner, leader, campaign, next_at)
-                for (mid, version, state, kind, deadline, created, changed, progress, owner,
-                     leader, campaign, next_at)
+                for (mid, version, state, kind, deadline, created, changed, progress, rechecked,
+                     owner, leader, campaign, next_at)
                 in self.session.execute(due_query(after is not None), due_parameters(now, batch, after))]
 
     def insert_items(self, rows: list[ItemRow]) -> None:
@@ -344,7 +348,7 @@ class Planning:
 def _waiting_since(notice: Notice, snapshot: MeasureSnapshot) -> date:
     """The day a notice's reason counts from: the change of state for the sign-off rules, the
     last activity for the others."""
-    if notice.rule in (Rule.REVIEW_SLA, Rule.CLOSURE_SLA):
+    if notice.rule in (Rule.REVIEW_SLA, Rule.CLOSURE_SLA, Rule.FOLLOWUP):
         return snapshot.changed_on
     return snapshot.active_on
 
@@ -363,7 +367,7 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
     for measure in batch:
         plans = planning.plans_for(measure.kind, measure.campaign_id)
         dates = (measure.state, measure.kind, measure.deadline, measure.created_on,
-                 measure.changed_on, measure.progress_on)
+                 measure.changed_on, measure.progress_on, measure.rechecked_on)
         plan = plans.by_dates.get(dates)
         if plan is None:
             plan = plans.by_dates[dates] = planning.plan(measure, plans.policy)

@@ -32,7 +32,7 @@ from workflow.services.sweep import ReminderContext
 from workflow.timeutil import local_date
 
 #: Rules whose sentence counts from the change of state (the others from the last activity).
-_WAITING = frozenset({Rule.REVIEW_SLA, Rule.CLOSURE_SLA})
+_WAITING = frozenset({Rule.REVIEW_SLA, Rule.CLOSURE_SLA, Rule.FOLLOWUP})
 
 
 @dataclass
@@ -48,7 +48,8 @@ def _snapshot(measure: Measure) -> MeasureSnapshot:
     return MeasureSnapshot(
         measure.id, State(measure.state), Kind(measure.kind), measure.deadline,
         local_date(measure.created_at), local_date(measure.state_changed_at),
-        local_date(measure.last_progress_at) if measure.last_progress_at else None)
+        local_date(measure.last_progress_at) if measure.last_progress_at else None,
+        local_date(measure.rechecked_at) if measure.rechecked_at else None)
 
 
 class SendTimeCheck:
