@@ -334,7 +334,9 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
        help="责任人或责任部门成员开始整改"),
     _t(Action.SUBMIT, "提交", [S.IN_PROGRESS], S.SUBMITTED, [R.OWNER], [N.COMMENT],
        help="责任人提交整改情况（须写明进展，可附佐证材料）",
-       notify=[Notify(U.SUBMITTED, R.REVIEWER, 4, "责任人已提交整改情况，请对账核验")]),
+       notify=[Notify(U.SUBMITTED, R.REVIEWER, 4, "责任人已提交整改情况，请对账核验"),
+               # 三方验收: each acceptor is asked too (none in a campaign without acceptors)
+               Notify(U.SUBMITTED, R.ACCEPTOR, 4, "责任人已提交整改情况，请作为验收人核验")]),
     _t(Action.REJECT, "退回", [S.SUBMITTED], S.IN_PROGRESS, [R.REVIEWER, R.LEADER, R.ACCEPTOR],
        [N.COMMENT], help="整改办或责任领导退回，须写明理由；设有验收人的专项，任一验收人均可退回",
        notify=[Notify(U.RETURNED, R.OWNER, 2, "整改材料被退回，请按意见修改后重新提交",
@@ -514,7 +516,8 @@ REMINDER_RECIPIENTS: tuple[Relation, ...] = (
 #: the reviewers (整改办) for a submission, and the owning unit's members (each person once:
 #: the owner hears as the owner).
 EVENT_RECIPIENTS: frozenset[Relation] = frozenset({Relation.OWNER, Relation.LEADER,
-                                                   Relation.REVIEWER, Relation.UNIT_MEMBER})
+                                                   Relation.REVIEWER, Relation.UNIT_MEMBER,
+                                                   Relation.ACCEPTOR})
 #: Relations a campaign's acceptors (三方验收) may name besides people: the 整改办 (anyone
 #: with the reviewer role), the measure's leader, the campaign's first responsible.
 ACCEPTOR_RELATIONS: tuple[Relation, ...] = (

@@ -45,7 +45,7 @@ from workflow import metrics
 from workflow.calendar_store import load_calendar
 from workflow.gcpause import cyclic_gc_paused
 from workflow.lifecycle import Kind, Relation, Role, Rule, State
-from workflow.models import Campaign, Measure, OutboxMessage, Person
+from workflow.models import Campaign, Measure, MeasureAssistingUnit, OutboxMessage, Person
 from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
 from workflow.policy import Policy, PolicySet
 from workflow.progress import SILENT, Reporter
@@ -306,6 +306,9 @@ class Planning:
     now: datetime
     recipients: Recipients
     campaigns: Campaigns
+    #: the members of each measure's assisting units (协办单位), who get copies of what its
+    #: owner is reminded of; only measures that have any
+    assisting: dict[int, list[int]] = field(default_factory=dict)
     #: the plans worked out so far, by (kind, campaign), shared by campaigns whose policies
     #: are equal
     _plans: dict[tuple[str, int], PolicyPlans] = field(default_factory=dict)
@@ -321,8 +324,26 @@ class Planning:
         people = {m.owner_id for m in batch} | {m.leader_id for m in batch}
         people.update(self.campaigns[cid].first_responsible_id for cid in campaign_ids)
         people.discard(None)
+        people.update(self._load_assisting([m.id for m in batch]))
         self.recipients.load(people)  # type: ignore[arg-type]  # None discarded above
         self.recipients.reviewers()
+
+    def _load_assisting(self, ids: list[int]) -> set[int]:
+        """Read the members of the batch's assisting units; return them."""
+        session = self.recipients.session
+        found: set[int] = set()
+        for start in range(0, len(ids), 900):
+            rows = session.execute(
+                select(MeasureAssistingUnit.measure_id, Person.id)
+                .join(Person, Person.unit_id == MeasureAssistingUnit.unit_id)
+                .where(MeasureAssistingUnit.measure_id.in_(ids[start:start + 900]),
+                       Person.active.is_(True))
+                .order_by(MeasureAssistingUnit.measure_id, MeasureAssistingUnit.position,
+                          Person.id))
+            for measure_id, person_id in rows:
+                self.assisting.setdefault(measure_id, []).append(person_id)
+                found.add(person_id)
+        return found
 
     def plans_for(self, kind: str, campaign_id: int) -> PolicyPlans:
         """The policy of the measures of ``kind`` in the campaign, and their plans so far."""
@@ -364,6 +385,7 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
     reminders: list[NextReminder] = []
     route, campaigns = planning.recipients.route, planning.campaigns
     reviewers = planning.recipients.reviewers()
+    assisting = planning.assisting
     for measure in batch:
         plans = planning.plans_for(measure.kind, measure.campaign_id)
         dates = (measure.state, measure.kind, measure.deadline, measure.created_on,
@@ -383,6 +405,9 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
                           else campaigns[measure.campaign_id].first_responsible_id)
                 if person is not None:
                     people.append((person, relation.value))
+                if relation == Relation.OWNER:  # 协办单位 members get a copy
+                    people.extend((member, Relation.ASSISTING_MEMBER.value)
+                                  for member in assisting.get(measure.id, ()))
             told: set[int] = set()
             for person, meant_as in people:
                 receiver, absent = route(person)
@@ -391,9 +416,11 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
                 told.add(receiver)
                 # PlannedItem(measure_id, rule, stage, deadline, recipient_id, urgency, reason,
                 # on_behalf_of, colour, version, relation, meant_for)
+                copy = "（协办抄送）" if meant_as == Relation.ASSISTING_MEMBER else ""
                 items.append(PlannedItem(
                     measure.id, notice.rule, notice.stage, notice.deadline, receiver,
-                    notice.urgency, reason + f"（代{absent}接收）" if absent else reason, absent,
+                    notice.urgency,
+                    reason + copy + (f"（代{absent}接收）" if absent else ""), absent,
                     notice.colour, measure.version, meant_as, person))
     return items, reminders
 
