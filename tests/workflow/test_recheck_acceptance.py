@@ -276,3 +276,36 @@ def test_an_assisting_unit_shows_and_its_members_may_report_progress(rectiflow, 
     # But they may not act as the owner (协办 is not 责任)
     start = _do(rectiflow, assisted.id, "start", "helper")
     assert start.code == 3
+
+
+# ------------------------------------------------------------------------------ counted
+
+
+def test_rechecks_and_relapses_are_counted_in_the_digest_and_the_report(rectiflow, cast, closed,
+                                                                        ledger, sessions, now,
+                                                                        tmp_path) -> None:
+    # Given a second closed measure re-checked ok, and the first found relapsed
+    [_, second] = ledger.measures(cast.campaign, [
+        {"leader": cast.leader, "owner": cast.owner, "seq": "2"}])
+    _walk(sessions, second.id, ["start", "submit", "verify", "close"], cast.admin.email, now)
+    assert _do(rectiflow, second.id, "recheck", "reviewer", "--result", "ok").code == 0
+    assert _do(rectiflow, closed, "recheck", "reviewer", "--result", "relapse",
+               "--comment", "又出现未登记").code == 0
+    # Then the digest counts the week's rechecks and the relapse (反弹)
+    result = rectiflow("digest", "--campaign", str(cast.campaign.id), "--now",
+                       "2026-12-07T17:00:00+08:00", "--json")
+    assert result.code == 0, result.err
+    digest = json.loads(result.out)
+    assert (digest["rechecks"], digest["relapses"], digest["relapses_total"]) == (2, 1, 1)
+    assert digest["relapsed_items"] == [{"measure_id": closed, "relapses": 1}]
+    # A week later the week's counts are gone, the relapse still counts
+    later = json.loads(rectiflow("digest", "--campaign", str(cast.campaign.id), "--now",
+                                 "2026-12-15T17:00:00+08:00", "--json").out)
+    assert (later["rechecks"], later["relapses"], later["relapses_total"]) == (0, 0, 1)
+    # And the report says so
+    out = tmp_path / "报告.md"
+    made = rectiflow("--now", "2026-12-07T17:00:00+08:00", "report", str(cast.campaign.id),
+                     "--format", "md", "--out", str(out))
+    assert made.code == 0, made.err
+    assert "已销号事项开展回头看2项次，发现反弹1项次（涉及1项措施），均已重新打开整改。" in out.read_text(
+        encoding="utf-8")
