@@ -298,6 +298,11 @@ def test_rechecks_and_relapses_are_counted_in_the_digest_and_the_report(rectiflo
     digest = json.loads(result.out)
     assert (digest["rechecks"], digest["relapses"], digest["relapses_total"]) == (2, 1, 1)
     assert digest["relapsed_items"] == [{"measure_id": closed, "relapses": 1}]
+    page = tmp_path / "周报.html"
+    assert rectiflow("digest", "--campaign", str(cast.campaign.id), "--now",
+                     "2026-12-07T17:00:00+08:00", "--out", str(page)).code == 0
+    assert "本周 2 项，发现反弹 1 项；累计反弹 <strong>1</strong> 项次" in page.read_text(
+        encoding="utf-8")
     # A week later the week's counts are gone, the relapse still counts
     later = json.loads(rectiflow("digest", "--campaign", str(cast.campaign.id), "--now",
                                  "2026-12-15T17:00:00+08:00", "--json").out)

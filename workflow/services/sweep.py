@@ -55,6 +55,8 @@ from workflow.timeutil import local_date
 from workflow.workcalendar import WorkCalendar, overrides_from_toml
 
 BATCH = 5000
+#: What a copy to an assisting unit's member (协办单位) adds to the owner's sentence.
+COPY_NOTE = "（协办抄送）"
 #: pg_advisory_xact_lock's key for "a sweep is running" (any constant unique to rectiflow).
 SWEEP_LOCK_KEY = 0x5245_4354  # "RECT"
 
@@ -416,7 +418,7 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
                 told.add(receiver)
                 # PlannedItem(measure_id, rule, stage, deadline, recipient_id, urgency, reason,
                 # on_behalf_of, colour, version, relation, meant_for)
-                copy = "（协办抄送）" if meant_as == Relation.ASSISTING_MEMBER else ""
+                copy = COPY_NOTE if meant_as == Relation.ASSISTING_MEMBER else ""
                 items.append(PlannedItem(
                     measure.id, notice.rule, notice.stage, notice.deadline, receiver,
                     notice.urgency,
