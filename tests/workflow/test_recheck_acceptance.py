@@ -314,3 +314,41 @@ def test_rechecks_and_relapses_are_counted_in_the_digest_and_the_report(rectiflo
     assert made.code == 0, made.err
     assert "已销号事项开展回头看2项次，发现反弹1项次（涉及1项措施），均已重新打开整改。" in out.read_text(
         encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------ delegation
+
+
+def _away(sessions: Any, person: Any, delegate: Any) -> None:
+    from datetime import date
+
+    from workflow.models import Person
+    from workflow.services.people import set_delegate
+
+    with db.transaction(sessions) as session:
+        set_delegate(session, session.get_one(Person, person.id),
+                     session.get_one(Person, delegate.id), date(2026, 12, 31))
+
+
+def test_a_delegate_rechecks_and_accepts_with_both_names(rectiflow, cast, closed, ledger,
+                                                         sessions, now) -> None:
+    # Given the 整改办's reviewer away, the colleague standing in
+    _away(sessions, cast.reviewer, cast.colleague)
+    result = _do(rectiflow, closed, "recheck", "colleague", "--result", "relapse",
+                 "--comment", "抽查发现反弹")
+    assert result.code == 0, result.err
+    last = _show(rectiflow, closed)["history"][-1]
+    assert (last["actor"], last["on_behalf_of"]) == ("colleague@example.edu.cn",
+                                                     "reviewer@example.edu.cn")
+    # And in a campaign with acceptors, the delegate's acceptance counts as the absent one's
+    assert rectiflow("campaign", "set", str(cast.campaign.id), "--acceptors",
+                     "secretary@example.edu.cn,leader@example.edu.cn").code == 0
+    _away(sessions, cast.secretary, cast.outsider)
+    assert _do(rectiflow, closed, "submit", "owner", "--comment", "已再次整改").code == 0
+    assert _do(rectiflow, closed, "verify", "outsider").code == 0
+    shown = _show(rectiflow, closed)
+    assert shown["acceptances"][0]["by"] == "secretary@example.edu.cn"
+    assert (shown["history"][-1]["actor"], shown["history"][-1]["on_behalf_of"]) == (
+        "outsider@example.edu.cn", "secretary@example.edu.cn")
+    text = rectiflow("--now", NOW, "measure", "show", str(closed)).out
+    assert "outsider@example.edu.cn（代 secretary@example.edu.cn）" in text
