@@ -300,13 +300,9 @@ class Planner:
         return families
 
     def _followup(self, closed_on: date, months: int) -> _Stage:
-        """The 回头看 of a measure closed on ``closed_on``: ``months`` later (the same day of
-        the month, or the month's last day), on or after the first working day then."""
-        index = closed_on.year * 12 + closed_on.month - 1 + months
-        year, month = divmod(index, 12)
-        last_day = (date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
-                    - timedelta(days=1)).day
-        due = date(year, month + 1, min(closed_on.day, last_day))
+        """The 回头看 of a measure closed on ``closed_on``: ``followup_day``, or the first
+        working day after it."""
+        due = followup_day(closed_on, months)
         return _Stage(self.days.on_or_after(due), Rule.FOLLOWUP,
                       f"{Rule.FOLLOWUP}@{closed_on.isoformat()}", (Relation.REVIEWER,), 8)
 
@@ -353,6 +349,15 @@ class Planner:
                                       self.window_open(s.day, policy), deadline, s.colour))
             upcoming.extend(t for t in opens if t > now)
         return Plan(tuple(notices), min(upcoming) if upcoming else None)
+
+
+def followup_day(closed_on: date, months: int) -> date:
+    """The day a measure closed on ``closed_on`` comes up for its 回头看: ``months`` later, the
+    same day of the month (or the month's last day)."""
+    index = closed_on.year * 12 + closed_on.month - 1 + months
+    year, month = divmod(index, 12)
+    last_day = (date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month + 1, min(closed_on.day, last_day))
 
 
 def warning_for(policy: Policy, n: int) -> tuple[tuple[Relation, ...], str | None]:

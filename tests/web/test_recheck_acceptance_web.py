@@ -199,3 +199,32 @@ def test_assisting_members_see_the_measure_and_report_progress(app: Any, browser
     posted = helper.post(f"/measures/{assisted}/progress", {"text": "已配合完成供应商比选"})
     assert posted.status_code == 303
     assert "已配合完成供应商比选" in helper.get(f"/measures/{assisted}").text
+
+
+# ------------------------------------------------------------------------------ 我的事项
+
+
+def test_my_work_lists_due_rechecks_and_submissions_for_acceptors(browser: Any, cast: Any,
+                                                                  sessions: Any, now: Any,
+                                                                  runtime: Any) -> None:
+    from datetime import timedelta
+
+    # Given a measure closed seven months ago
+    _walk(sessions, cast.measure.id, ["start", "submit", "verify", "close"], cast.admin.email,
+          now - timedelta(days=215))
+    reviewer = browser("reviewer")
+    page = reviewer.get("/my").text
+    assert "待回头看" in page and f"/measures/{cast.measure.id}" in page
+    assert "待回头看" not in browser("leader").get("/my").text
+    # Once re-checked it leaves the list
+    assert reviewer.post(f"/measures/{cast.measure.id}/actions/recheck",
+                         {"result": "ok"}).status_code == 303
+    assert "待回头看" not in reviewer.get("/my").text
+
+
+def test_an_acceptor_finds_the_submission_in_my_work_until_accepted(browser: Any,
+                                                                    accepting: int) -> None:
+    secretary = browser("secretary")
+    assert "需要我核验" in secretary.get("/my").text
+    assert secretary.post(f"/measures/{accepting}/actions/verify", {}).status_code == 303
+    assert "需要我核验" not in secretary.get("/my").text

@@ -210,7 +210,7 @@ def my(request: Request) -> Response:
     today = web.today()
     with web.transaction() as session:
         person = page_person(request, session)
-        sections = my_work(session, person.id, today)
+        sections = my_work(session, person.id, today, web.policies)
         return web.render(request, "my.html", page(
             request, person, "my", sections=sections, today=today, health=deadline_health,
             due_text=web.due_text(session)))
