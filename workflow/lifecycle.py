@@ -388,8 +388,8 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
                Notify(U.URGE, R.LEADER, 2, "再次催办：该措施已被多次催办，请督促责任人",
                       detail=Detail.COMMENT, from_nth=2, not_to_actor=True)]),
     _t(Action.RECHECK, "回头看", [S.CLOSED], None, [R.REVIEWER], [N.RESULT],
-       help="整改办对已销号措施开展回头看：ok 为巩固良好，relapse 为出现反弹（须写明情况），"
-            "反弹的措施重新打开为整改中",
+       help="整改办对已销号措施开展回头看：巩固良好（ok），或出现反弹（relapse，须写明情况，"
+            "措施重新打开为整改中）",
        notify=[Notify(U.RELAPSE, R.OWNER, 1, "回头看发现问题反弹，措施已重新打开，请继续整改",
                       detail=Detail.COMMENT, only_to=S.IN_PROGRESS),
                Notify(U.RELAPSE, R.LEADER, 2, "回头看发现问题反弹，措施已重新打开，请督促整改",

@@ -321,7 +321,13 @@ async def measure_action(measure_id: Id, action_name: str, request: Request) -> 
                 result=str(form.get("result") or "").strip() or None,
                 evidence=_store(web, uploads)), now=web.now(), policies=web.policies)
         state = STATE_LABELS[State(outcome.measure.state)]
-    flash(request, "ok", f"已{TRANSITIONS[action].label}，当前状态：{state}。")
+        waiting = len(outcome.entry.data.get("remaining") or ())
+    if waiting:  # 三方验收: one acceptance of several
+        flash(request, "ok", f"已记录您的验收，尚有 {waiting} 位验收人未验收，当前状态：{state}。")
+    else:
+        result = RECHECK_RESULTS.get(str(outcome.entry.data.get("result")), "")
+        done = TRANSITIONS[action].label + (f"（{result}）" if result else "")
+        flash(request, "ok", f"已{done}，当前状态：{state}。")
     return RedirectResponse(f"/measures/{measure_id}", status_code=303)
 
 
