@@ -198,7 +198,16 @@ def campaign_dict(session: Session, campaign: Campaign) -> dict[str, Any]:
         "areas": areas,
         "problems": problems,
         "measures": measures,
+        # 三方验收: people by email, roles by name (reviewer, leader, first_responsible)
+        "acceptors": _acceptor_keys(session, campaign.acceptors),
     }
+
+
+def _acceptor_keys(session: Session, acceptors: Sequence[int | str] | None) -> list[str]:
+    ids = [a for a in acceptors or () if isinstance(a, int)]
+    emails = dict(session.execute(select(Person.id, Person.email).where(Person.id.in_(ids)))
+                  .all()) if ids else {}
+    return [emails.get(a, str(a)) if isinstance(a, int) else a for a in acceptors or ()]
 
 
 

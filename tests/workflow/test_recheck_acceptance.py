@@ -241,7 +241,10 @@ def test_acceptors_can_be_cleared_and_unknown_ones_are_refused(rectiflow, cast,
         from workflow.models import Campaign
 
         assert session.get_one(Campaign, cast.campaign.id).acceptors is None
-    assert rectiflow("campaign", "set", str(cast.campaign.id), "--acceptors", "整改办").code == 0
+    assert rectiflow("campaign", "set", str(cast.campaign.id), "--acceptors",
+                     "整改办；leader@example.edu.cn").code == 0
+    [listed] = json.loads(rectiflow("campaign", "list", "--json").out)
+    assert listed["acceptors"] == ["reviewer", "leader@example.edu.cn"]
     cleared = rectiflow("campaign", "set", str(cast.campaign.id), "--acceptors", "")
     assert cleared.code == 0 and "已取消" in cleared.out
 
