@@ -103,8 +103,9 @@ def relations_of(session: Session, person: Person, measure: Measure, campaign: C
             person.unit_id == measure.unit_id  # the common case needs no query
             or person.unit_id in unit_ancestors(session, measure.unit_id)):
         rels.add(Relation.UNIT_MEMBER)
-    if person.unit_id is not None and person.unit_id in assisting_unit_ids(session, measure.id):
-        rels.add(Relation.ASSISTING_MEMBER)
+    if (only is None or Relation.ASSISTING_MEMBER in only) and person.unit_id is not None \
+            and person.unit_id in assisting_unit_ids(session, measure.id):
+        rels.add(Relation.ASSISTING_MEMBER)  # no lifecycle action needs it: asked for by name
     return rels
 
 
