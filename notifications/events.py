@@ -9,7 +9,10 @@ old and new deadline and why (``extended``); a verified measure asks its leader 
 (``to_close``); a sign-off tells the owner and the owning unit's other members, each once
 (``closed``); an extension request asks the leader (``extension_request``, with a link to
 approve) and the decision tells the owner with the reason; an urge (催办) tells the owner, and
-from the second one on the leader too (``urge``). Messages respect the send window.
+from the second one on the leader too (``urge``); in a campaign with acceptors (三方验收) a
+submission asks each acceptor, and only the last acceptance asks the leader to sign off; a 回头看
+that finds a relapse tells the owner and the leader why (``relapse``). Messages respect the send
+window.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from workflow.lifecycle import (
     Relation,
     notifications_for,
 )
-from workflow.models import HistoryEntry, Measure, Person
+from workflow.models import Campaign, HistoryEntry, Measure, Person
 from workflow.outbox import PlannedItem, write_notices
 from workflow.policy import PolicySet
 from workflow.reminders import day_text
@@ -74,6 +77,8 @@ class _Facts:
     names: dict[int, str] = field(default_factory=dict)
     members: dict[int, list[int]] = field(default_factory=dict)
     people: set[int] = field(default_factory=set)
+    #: each campaign's acceptors (三方验收) and first responsible, where a notice needs them
+    campaigns: dict[int, tuple[list[int | str], int | None]] = field(default_factory=dict)
 
 
 def _read_facts(session: Session, relevant: Sequence[tuple[MeasureChanged, Notify]]) -> _Facts:
@@ -82,7 +87,7 @@ def _read_facts(session: Session, relevant: Sequence[tuple[MeasureChanged, Notif
     for start in range(0, len(ids), 1000):
         for row in session.execute(
                 select(Measure.id, Measure.owner_id, Measure.leader_id, Measure.deadline,
-                       Measure.version, Measure.unit_id)
+                       Measure.version, Measure.unit_id, Measure.campaign_id)
                 .where(Measure.id.in_(ids[start:start + 1000]))):
             facts.rows[row.id] = row
     wanted = sorted({e.entry_id for e, n in relevant if e.entry_id is not None
@@ -93,6 +98,16 @@ def _read_facts(session: Session, relevant: Sequence[tuple[MeasureChanged, Notif
             select(HistoryEntry).where(HistoryEntry.id.in_(wanted)))}
     people = facts.people
     people.update(pid for r in facts.rows.values() for pid in (r.owner_id, r.leader_id) if pid)
+    wanted_campaigns = sorted({facts.rows[e.measure_id].campaign_id for e, n in relevant
+                               if n.recipient is Relation.ACCEPTOR})
+    if wanted_campaigns:
+        for cid, acceptors, first in session.execute(
+                select(Campaign.id, Campaign.acceptors, Campaign.first_responsible_id)
+                .where(Campaign.id.in_(wanted_campaigns))):
+            facts.campaigns[cid] = (list(acceptors or []), first)
+            people.update(a for a in acceptors or [] if isinstance(a, int))
+            if first:
+                people.add(first)
     for h in facts.entries.values():
         data = h.data or {}
         people.update(pid for pid in (data.get("owner_from"), data.get("owner_to"), h.actor_id)
@@ -121,6 +136,20 @@ def _targets(notice: Notify, event: MeasureChanged, row: Any, entry: HistoryEntr
         # the owner hears as the owner, the one who acted needs no news of it
         return [pid for pid in facts.members.get(row.unit_id or 0, [])
                 if pid not in (row.owner_id, event.actor_id)]
+    if notice.recipient is Relation.ACCEPTOR:
+        # 三方验收: the people named, and whom the relations named stand for
+        acceptors, first = facts.campaigns.get(row.campaign_id, ([], None))
+        found: list[int] = []
+        for party in acceptors:
+            if isinstance(party, int):
+                found.append(party)
+            elif party == Relation.REVIEWER:
+                found.extend(recipients.reviewers())
+            elif party == Relation.LEADER and row.leader_id:
+                found.append(row.leader_id)
+            elif party == Relation.FIRST_RESPONSIBLE and first:
+                found.append(first)
+        return [pid for pid in dict.fromkeys(found) if pid != event.actor_id]
     if notice.recipient is Former.OWNER:
         former = (entry.data or {}).get("owner_from") if entry is not None else None
         return [former] if former else []
@@ -132,7 +161,8 @@ def make_outbox_writer(policies: PolicySet, configured: frozenset[str]) -> Handl
     """An event handler that writes the notifications events cause into the outbox."""
 
     def write(session: Session, events: Sequence[MeasureChanged]) -> None:
-        relevant = [(e, notice) for e in events for notice in notifications_for(e.action)]
+        relevant = [(e, notice) for e in events for notice in notifications_for(e.action)
+                    if notice.only_to is None or e.to_state == notice.only_to]
         if not relevant:
             return
         now = max(e.at for e, _ in relevant)

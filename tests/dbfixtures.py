@@ -79,7 +79,8 @@ class Ledger:
             return campaign
 
     def measures(self, campaign: Campaign, rows: list[dict[str, Any]]) -> list[Measure]:
-        """Rows with keys area, problem, title, leader, owner, unit, deadline, kind, seq."""
+        """Rows with keys area, problem, title, leader, owner, unit, deadline, kind, seq and
+        assisting (协办部门, a list of unit names)."""
         from workflow.importers.ledger import LedgerRow, write_rows
         from workflow.services.people import get_or_create_unit
 
@@ -95,7 +96,8 @@ class Ledger:
                     title=row.get("title", f"整改措施{number - 1}"),
                     leader_id=row["leader"].id, unit=row.get("unit"),
                     owner_id=row["owner"].id, deadline=row.get("deadline", date(2026, 12, 31)),
-                    kind=Kind(row.get("kind", "deadline"))))
+                    kind=Kind(row.get("kind", "deadline")),
+                    assisting=tuple(row.get("assisting", ()))))
             write_rows(session, session.merge(campaign), ledger_rows, self.now)
             from sqlalchemy import select
 

@@ -106,6 +106,21 @@ class TooSoon(RectiflowError):
                          f"{action_label}（本次未发送）。")
 
 
+class AlreadyAccepted(RectiflowError):
+    """Raised when an acceptor (三方验收) verifies a submission they, or the party they stand
+    for, have accepted already."""
+
+    exit_code = 2
+    http_status = 409
+
+    def __init__(self, measure_id: int, acceptor: str, by: str) -> None:
+        self.measure_id = measure_id
+        self.acceptor = acceptor
+        self.by = by
+        super().__init__(f"措施 {measure_id} 的本次提交已由{by}作为验收方「{acceptor}」验收通过，"
+                         "同一验收方不能重复验收。")
+
+
 class NotPermitted(RectiflowError):
     """Raised when the person may not perform the action on this measure."""
 

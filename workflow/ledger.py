@@ -10,16 +10,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from workflow.acceptance import parties, party_label
 from workflow.lifecycle import OPEN_STATES, Action, Kind, State
 from workflow.models import (
     Area,
     Campaign,
     HistoryEntry,
     Measure,
+    Person,
     Problem,
     ProgressReport,
 )
-from workflow.services.measures import load_measure
+from workflow.services.measures import current_acceptances, load_measure
 from workflow.timeutil import as_utc
 
 
@@ -108,6 +110,27 @@ def extension_request_dict(measure: Measure) -> dict[str, Any] | None:
             "at": as_utc(measure.extension_at).isoformat() if measure.extension_at else None}
 
 
+def acceptance_dict(session: Session, measure: Measure) -> dict[str, Any] | None:
+    """三方验收: the campaign's acceptors and who has accepted the current submission (None
+    for a campaign without acceptors)."""
+    keys = parties(measure.campaign.acceptors)
+    if not keys:
+        return None
+    done = current_acceptances(session, measure.id) if measure.state in (
+        State.SUBMITTED, State.VERIFIED, State.CLOSED) else []
+    ids = {int(k.split(":")[1]) for k in keys if k.startswith("person:")} | {a.by_id for a in done}
+    people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(ids)))}
+    names = {pid: p.name for pid, p in people.items()}
+    accepted = {a.party for a in done}
+    return {
+        "acceptors": [{"acceptor": party_label(k, names), "key": k,
+                       "accepted": k in accepted} for k in keys],
+        "acceptances": [{"acceptor": party_label(a.party, names), "key": a.party,
+                         "by": people[a.by_id].email if a.by_id in people else None,
+                         "by_name": names.get(a.by_id), "at": a.at} for a in done],
+    }
+
+
 def measure_detail(session: Session, measure_id: int, today: date) -> dict[str, Any]:
     """One measure with its history (oldest first) and progress reports."""
     measure = load_measure(session, measure_id)
@@ -124,6 +147,13 @@ def measure_detail(session: Session, measure_id: int, today: date) -> dict[str, 
     shown = measure_dict(measure, today)
     shown["extension_request"] = extension_request_dict(measure)
     shown["urges"] = sum(1 for e in entries if e.action == Action.URGE)
+    shown["assisting_units"] = [unit.name for unit in measure.assisting_units]
+    shown["rechecks"] = [{"result": (e.data or {}).get("result"), "at": as_utc(e.at).isoformat(),
+                          "by": e.actor.email if e.actor else None, "comment": e.comment}
+                         for e in entries if e.action == Action.RECHECK]
+    acceptance = acceptance_dict(session, measure)
+    if acceptance is not None:
+        shown.update(acceptance)
     shown["history"] = [
         {
             "seq": e.seq,
@@ -168,7 +198,16 @@ def campaign_dict(session: Session, campaign: Campaign) -> dict[str, Any]:
         "areas": areas,
         "problems": problems,
         "measures": measures,
+        # 三方验收: people by email, roles by name (reviewer, leader, first_responsible)
+        "acceptors": _acceptor_keys(session, campaign.acceptors),
     }
+
+
+def _acceptor_keys(session: Session, acceptors: Sequence[int | str] | None) -> list[str]:
+    ids = [a for a in acceptors or () if isinstance(a, int)]
+    emails = dict(session.execute(select(Person.id, Person.email).where(Person.id.in_(ids)))
+                  .all()) if ids else {}
+    return [emails.get(a, str(a)) if isinstance(a, int) else a for a in acceptors or ()]
 
 
 

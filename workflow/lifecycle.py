@@ -11,7 +11,7 @@ the strings in the database, JSON and CLI. Nothing here does I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from workflow.errors import ExtensionPending, InputError, NotPermitted, TransitionNotAllowed
@@ -71,6 +71,7 @@ class Action(StrEnum):
     APPROVE_EXTENSION = "approve_extension"
     DECLINE_EXTENSION = "decline_extension"
     URGE = "urge"
+    RECHECK = "recheck"
 
     @property
     def label(self) -> str:
@@ -86,6 +87,10 @@ class Relation(StrEnum):
     LEADER = "leader"
     FIRST_RESPONSIBLE = "first_responsible"
     ADMIN = "admin"
+    #: a member of one of the measure's assisting units (协办单位)
+    ASSISTING_MEMBER = "assisting_member"
+    #: one of the campaign's acceptors (三方验收), by name or by the relation named
+    ACCEPTOR = "acceptor"
 
     @property
     def label(self) -> str:
@@ -99,6 +104,8 @@ RELATION_LABELS: Mapping[Relation, str] = {
     Relation.LEADER: "责任领导",
     Relation.FIRST_RESPONSIBLE: "第一责任人",
     Relation.ADMIN: "管理员",
+    Relation.ASSISTING_MEMBER: "协办单位成员",
+    Relation.ACCEPTOR: "验收人",
 }
 
 
@@ -108,11 +115,12 @@ class Need(StrEnum):
     COMMENT = "comment"
     DEADLINE = "deadline"
     OWNER = "owner"
+    RESULT = "result"
 
     @property
     def label(self) -> str:
         return {Need.COMMENT: "说明/理由", Need.DEADLINE: "新的完成时限",
-                Need.OWNER: "新的责任人"}[self]
+                Need.OWNER: "新的责任人", Need.RESULT: "回头看结论（ok 或 relapse）"}[self]
 
 
 class Rule(StrEnum):
@@ -142,6 +150,8 @@ class Rule(StrEnum):
     EXTENSION_APPROVED = "extension_approved"  # the owner hears the request was approved
     EXTENSION_DECLINED = "extension_declined"  # the owner hears it was declined, and why
     URGE = "urge"                # 催办: a person sends the owner a message now, with a text
+    FOLLOWUP = "followup"        # 回头看: a closed measure is due for a re-check by the 整改办
+    RELAPSE = "relapse"          # 回头看 found a relapse (反弹): the measure is open again
 
     @property
     def label(self) -> str:
@@ -181,6 +191,8 @@ RULE_LABELS: Mapping[str, str] = {
     Rule.EXTENSION_APPROVED: "延期已批准",
     Rule.EXTENSION_DECLINED: "延期未获批准",
     Rule.URGE: "催办",
+    Rule.FOLLOWUP: "回头看",
+    Rule.RELAPSE: "回头看发现反弹",
 }
 #: Rules whose stored name carries a step (``before:N``, ``overdue:N``).
 STEPPED_RULES: frozenset[Rule] = frozenset({Rule.BEFORE, Rule.OVERDUE})
@@ -229,6 +241,9 @@ class Notify:
     from_nth: int = 1
     #: not sent when the recipient is the one who acted (a leader urging needs no copy)
     not_to_actor: bool = False
+    #: sent only when the action left the measure in this state (a 三方验收 verify that still
+    #: waits for other acceptors asks nobody to close; a 回头看 found ``ok`` reopens nothing)
+    only_to: State | None = None
 
 
 class Pending(StrEnum):
@@ -270,6 +285,18 @@ class Transition:
     always_a_change: bool = False
     #: whether an extension request must be waiting (or must not be) for this action
     pending: Pending = Pending.ANY
+    #: an action whose outcome a person states (回头看: ok or relapse): each result and the
+    #: state it leads to (None: the state stays); results in ``comment_for`` need a comment
+    results: Mapping[str, State | None] = field(default_factory=dict)
+    comment_for: frozenset[str] = frozenset()
+    #: who may instead, in a campaign with acceptors (三方验收): only they verify
+    who_with_acceptors: frozenset[Relation] | None = None
+
+    def allowed(self, with_acceptors: bool = False) -> frozenset[Relation]:
+        """The relations that may take this action (in a campaign with acceptors or not)."""
+        if with_acceptors and self.who_with_acceptors is not None:
+            return self.who_with_acceptors
+        return self.who
 
     def allowed_with(self, pending_extension: bool) -> bool:
         """True if the action may be taken while an extension request is (not) waiting."""
@@ -279,16 +306,24 @@ class Transition:
             return not pending_extension
         return True
 
-    def target(self, current: State) -> State:
+    def target(self, current: State, result: str | None = None) -> State:
+        if result is not None and result in self.results:
+            dest = self.results[result]
+            return current if dest is None else dest
         return current if self.dest is None else self.dest
 
 
 def _t(action: Action, label: str, sources: Iterable[State], dest: State | None,
        who: Iterable[Relation], needs: Iterable[Need] = (), help: str = "",
        notify: Iterable[Notify] = (), replay: Replay = Replay.NONE,
-       pending: Pending = Pending.ANY) -> Transition:
+       pending: Pending = Pending.ANY, results: Mapping[str, State | None] | None = None,
+       comment_for: Iterable[str] = (),
+       who_with_acceptors: Iterable[Relation] | None = None) -> Transition:
     return Transition(action, label, frozenset(sources), dest, frozenset(who) | {Relation.ADMIN},
-                      frozenset(needs), help, tuple(notify), replay, pending=pending)
+                      frozenset(needs), help, tuple(notify), replay, pending=pending,
+                      results=dict(results or {}), comment_for=frozenset(comment_for),
+                      who_with_acceptors=(None if who_with_acceptors is None
+                                          else frozenset(who_with_acceptors)))
 
 
 S, R, N, U = State, Relation, Need, Rule
@@ -299,14 +334,19 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
        help="责任人或责任部门成员开始整改"),
     _t(Action.SUBMIT, "提交", [S.IN_PROGRESS], S.SUBMITTED, [R.OWNER], [N.COMMENT],
        help="责任人提交整改情况（须写明进展，可附佐证材料）",
-       notify=[Notify(U.SUBMITTED, R.REVIEWER, 4, "责任人已提交整改情况，请对账核验")]),
-    _t(Action.REJECT, "退回", [S.SUBMITTED], S.IN_PROGRESS, [R.REVIEWER, R.LEADER], [N.COMMENT],
-       help="整改办或责任领导退回，须写明理由",
+       notify=[Notify(U.SUBMITTED, R.REVIEWER, 4, "责任人已提交整改情况，请对账核验"),
+               # 三方验收: each acceptor is asked too (none in a campaign without acceptors)
+               Notify(U.SUBMITTED, R.ACCEPTOR, 4, "责任人已提交整改情况，请作为验收人核验")]),
+    _t(Action.REJECT, "退回", [S.SUBMITTED], S.IN_PROGRESS, [R.REVIEWER, R.LEADER, R.ACCEPTOR],
+       [N.COMMENT], help="整改办或责任领导退回，须写明理由；设有验收人的专项，任一验收人均可退回",
        notify=[Notify(U.RETURNED, R.OWNER, 2, "整改材料被退回，请按意见修改后重新提交",
                       detail=Detail.COMMENT)]),
-    _t(Action.VERIFY, "核验通过", [S.SUBMITTED], S.VERIFIED, [R.REVIEWER, R.LEADER],
-       help="整改办或责任领导对账核验通过",
-       notify=[Notify(U.TO_CLOSE, R.LEADER, 2, "已核验通过，待您审阅并销号", link=Action.CLOSE)]),
+    _t(Action.VERIFY, "核验通过", [S.SUBMITTED], S.VERIFIED, [R.REVIEWER, R.LEADER, R.ACCEPTOR],
+       help="整改办或责任领导对账核验通过；设有验收人的专项（三方验收）须每位验收人都核验通过",
+       notify=[Notify(U.TO_CLOSE, R.LEADER, 2, "已核验通过，待您审阅并销号", link=Action.CLOSE,
+                      only_to=S.VERIFIED)],
+       # acceptance is personal: an admin who is not an acceptor accepts for nobody
+       who_with_acceptors=[R.ACCEPTOR]),
     _t(Action.CLOSE, "销号", [S.VERIFIED], S.CLOSED, [R.LEADER, R.FIRST_RESPONSIBLE],
        help="责任领导或第一责任人签字销号",
        notify=[Notify(U.CLOSED, R.OWNER, 5, "整改措施已销号，感谢您的工作"),
@@ -347,7 +387,18 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
        notify=[Notify(U.URGE, R.OWNER, 1, "催办：请抓紧推进整改", detail=Detail.COMMENT),
                Notify(U.URGE, R.LEADER, 2, "再次催办：该措施已被多次催办，请督促责任人",
                       detail=Detail.COMMENT, from_nth=2, not_to_actor=True)]),
+    _t(Action.RECHECK, "回头看", [S.CLOSED], None, [R.REVIEWER], [N.RESULT],
+       help="整改办对已销号措施开展回头看：巩固良好（ok），或出现反弹（relapse，须写明情况，"
+            "措施重新打开为整改中）",
+       notify=[Notify(U.RELAPSE, R.OWNER, 1, "回头看发现问题反弹，措施已重新打开，请继续整改",
+                      detail=Detail.COMMENT, only_to=S.IN_PROGRESS),
+               Notify(U.RELAPSE, R.LEADER, 2, "回头看发现问题反弹，措施已重新打开，请督促整改",
+                      detail=Detail.COMMENT, only_to=S.IN_PROGRESS)],
+       results={"ok": None, "relapse": S.IN_PROGRESS}, comment_for=["relapse"]),
 )}
+
+#: What a 回头看 result means, in Chinese (``recheck --result``).
+RECHECK_RESULTS: Mapping[str, str] = {"ok": "巩固良好", "relapse": "出现反弹"}
 
 
 class SystemAction(StrEnum):
@@ -465,7 +516,12 @@ REMINDER_RECIPIENTS: tuple[Relation, ...] = (
 #: the reviewers (整改办) for a submission, and the owning unit's members (each person once:
 #: the owner hears as the owner).
 EVENT_RECIPIENTS: frozenset[Relation] = frozenset({Relation.OWNER, Relation.LEADER,
-                                                   Relation.REVIEWER, Relation.UNIT_MEMBER})
+                                                   Relation.REVIEWER, Relation.UNIT_MEMBER,
+                                                   Relation.ACCEPTOR})
+#: Relations a campaign's acceptors (三方验收) may name besides people: the 整改办 (anyone
+#: with the reviewer role), the measure's leader, the campaign's first responsible.
+ACCEPTOR_RELATIONS: tuple[Relation, ...] = (
+    Relation.REVIEWER, Relation.LEADER, Relation.FIRST_RESPONSIBLE)
 
 
 def parse_role(name: str) -> Role | None:
@@ -560,25 +616,28 @@ def parse_action(name: str) -> Action:
 
 
 def available_actions(state: State, relations: Iterable[Relation], *,
-                      pending_extension: bool = False) -> list[Action]:
+                      pending_extension: bool = False, with_acceptors: bool = False
+                      ) -> list[Action]:
     """Actions a person with ``relations`` may perform now on a measure in ``state`` (with an
-    extension request waiting for a decision or not)."""
+    extension request waiting for a decision or not, in a campaign with acceptors or not)."""
     rels = set(relations)
-    return [a for a, t in TRANSITIONS.items() if state in t.sources and t.who & rels
-            and t.allowed_with(pending_extension)]
+    return [a for a, t in TRANSITIONS.items() if state in t.sources
+            and t.allowed(with_acceptors) & rels and t.allowed_with(pending_extension)]
 
 
 def check(action: Action, *, measure_id: int, state: State, person: str,
           relations: Iterable[Relation], provided: Iterable[Need],
-          pending_extension: bool = False) -> Transition:
+          pending_extension: bool = False, result: str | None = None,
+          with_acceptors: bool = False) -> Transition:
     """Validate an action without side effects; return its Transition or raise why not.
 
     Order of checks: permission (exit 3), state and a waiting extension request (exit 2 /
     HTTP 409), inputs (exit 2 / HTTP 422).
     """
     transition = TRANSITIONS[action]
-    if not transition.who & set(relations):
-        allowed = [r.label for r in Relation if r in transition.who]
+    who = transition.allowed(with_acceptors)
+    if not who & set(relations):
+        allowed = [r.label for r in Relation if r in who]
         raise NotPermitted(person, transition.label, measure_id, allowed)
     if state not in transition.sources:
         allowed_from = [s.label for s in State if s in transition.sources]
@@ -586,7 +645,14 @@ def check(action: Action, *, measure_id: int, state: State, person: str,
                                    allowed_from)
     if not transition.allowed_with(pending_extension):
         raise ExtensionPending(measure_id, transition.label, pending_extension)
-    missing = [n for n in Need if n in transition.needs and n not in set(provided)]
+    needed = set(transition.needs)
+    if result is not None and transition.results and result not in transition.results:
+        choices = "、".join(f"{k}（{RECHECK_RESULTS.get(k, k)}）" for k in transition.results)
+        raise InputError(f"「{transition.label}」的结论「{result}」无效；可选：{choices}",
+                         field="result")
+    if result in transition.comment_for:
+        needed.add(Need.COMMENT)
+    missing = [n for n in Need if n in needed and n not in set(provided)]
     if missing:
         raise InputError(
             f"「{transition.label}」需要提供：{'、'.join(n.label for n in missing)}",
@@ -709,6 +775,9 @@ RULE_TRUTH: Mapping[Rule, Truth] = {
     Rule.EXTENSION_DECLINED: Truth(_OPEN, same_deadline=True),
     # an urge holds while the owner still has the work (not once submitted or signed off)
     Rule.URGE: Truth(_OPEN),
+    # 回头看: still closed and nothing has happened since (a recheck meanwhile settles it)
+    Rule.FOLLOWUP: Truth(frozenset({State.CLOSED}), same_version=True),
+    Rule.RELAPSE: Truth(frozenset({State.IN_PROGRESS}), same_version=True),
 }
 #: Rules whose sentence is worked out again from the measure at send time (the others are
 #: facts of the history row that caused them: a reason, a new deadline).

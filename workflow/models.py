@@ -120,9 +120,10 @@ class Campaign(Base):
     #: How the imported report counts its results (``Counting.as_json()``), so the report
     #: written back counts the same way; None for campaigns not imported from a report.
     counting: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    #: Ids of the people named as acceptors (三方验收) when the campaign was created on the web;
-    #: stored for the acceptance rules, which do not read it yet.
-    acceptors: Mapped[list[int] | None] = mapped_column(JSON)
+    #: The acceptors (三方验收): person ids, and relation names (``reviewer``: any 整改办
+    #: member, ``leader``: the measure's 责任领导, ``first_responsible``). With any, a submitted
+    #: measure is verified only when each of them has verified it (``workflow.acceptance``).
+    acceptors: Mapped[list[int | str] | None] = mapped_column(JSON)
     #: The official report's 主送机关 and 落款 (``report --to/--from`` override them).
     report_to: Mapped[str | None] = mapped_column(String(200))
     report_from: Mapped[str | None] = mapped_column(String(200))
@@ -229,6 +230,9 @@ class Measure(Base):
     extension_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("person.id", name="fk_measure_extension_by"))
     extension_at: Mapped[datetime | None]
+    #: When the last 回头看 (recheck) was recorded; a closed measure rechecked since it was
+    #: closed does not come up for a re-check again.
+    rechecked_at: Mapped[datetime | None]
 
     campaign: Mapped[Campaign] = relationship()
     problem: Mapped[Problem] = relationship(back_populates="measures")
@@ -240,6 +244,26 @@ class Measure(Base):
         back_populates="measure", order_by="ProgressReport.id")
     history: Mapped[list[HistoryEntry]] = relationship(
         back_populates="measure", order_by="HistoryEntry.seq", viewonly=True)
+    #: 协办单位: units that assist the 责任部门, in the ledger's order
+    assisting: Mapped[list[MeasureAssistingUnit]] = relationship(
+        order_by="MeasureAssistingUnit.position", cascade="all, delete-orphan")
+
+    @property
+    def assisting_units(self) -> list[Unit]:
+        return [link.unit for link in self.assisting]
+
+
+class MeasureAssistingUnit(Base):
+    """A unit assisting with a measure (协办单位) besides its 责任部门: its members see the
+    measure, may report progress on it and get its reminders as copies."""
+
+    __tablename__ = "measure_assisting_unit"
+
+    measure_id: Mapped[int] = mapped_column(ForeignKey("measure.id"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    unit: Mapped[Unit] = relationship()
 
 
 class ProgressReport(Base):

@@ -101,6 +101,9 @@ class Policy:
     link_valid_workdays: int = 3
     #: 催办: a second urge of one measure within this many hours is refused
     urge_cooldown_hours: int = 4
+    #: 回头看: a closed measure comes up for a re-check this many months after it was closed
+    #: (0: never); per kind through ``[kind.<kind>.followup]``
+    followup_months: int = 6
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity, for the lru_cache below
@@ -267,6 +270,10 @@ def build_policy(doc: Mapping[str, Any]) -> Policy:
     unknown_urge = sorted(set(urge) - {"cooldown_hours"})
     if unknown_urge:
         raise PolicyError(f"urge.{unknown_urge[0]}", "未知配置项；可用：cooldown_hours")
+    followup = _table(doc, "followup")
+    unknown_followup = sorted(set(followup) - {"months"})
+    if unknown_followup:
+        raise PolicyError(f"followup.{unknown_followup[0]}", "未知配置项；可用：months")
     daily_nudge = immediate.get("daily_nudge", True)
     working_only = window.get("working_days_only", True)
     documents = _table(doc, "documents")
@@ -299,12 +306,13 @@ def build_policy(doc: Mapping[str, Any]) -> Policy:
         link_valid_workdays=_int(links.get("valid_workdays", 3), "approval_link.valid_workdays",
                                  1, 30),
         urge_cooldown_hours=_int(urge.get("cooldown_hours", 4), "urge.cooldown_hours", 0, 720),
+        followup_months=_int(followup.get("months", 6), "followup.months", 0, 60),
     )
 
 
 KNOWN_TABLES = {"send_window", "reminders", "escalation", "escalation_repeat", "sla", "long_term",
                 "immediate", "kind", "calendar", "digest", "documents", "warning",
-                "approval_link", "urge"}
+                "approval_link", "urge", "followup"}
 #: Tables that hold for the whole installation and cannot be overridden per campaign.
 GLOBAL_TABLES = {"calendar", "digest"}
 #: Actions whose one-time link asks its person to be signed in, unless the policy says otherwise.

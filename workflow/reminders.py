@@ -28,6 +28,7 @@ URGENCY_LABELS = {
     5: "等待审核/销号",
     6: "进展停滞",
     7: "定期报送",
+    8: "回头看",
 }
 WEEKDAY_LABELS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 
@@ -125,6 +126,8 @@ class MeasureSnapshot:
     created_on: date
     changed_on: date
     progress_on: date | None
+    #: the day of the last 回头看 (recheck), if any
+    rechecked_on: date | None = None
 
     @property
     def active_on(self) -> date:
@@ -291,7 +294,17 @@ class Planner:
                                             Rule.CLOSURE_SLA, (Relation.LEADER,), 5))
         if m.kind is Kind.LONG_TERM and m.state in (State.VERIFIED, State.CLOSED):
             families.append(self._checkins(changed, today, policy.checkin_months))
+        if m.state is State.CLOSED and policy.followup_months > 0 and (
+                m.rechecked_on is None or m.rechecked_on < changed):
+            families.append([self._followup(changed, policy.followup_months)])
         return families
+
+    def _followup(self, closed_on: date, months: int) -> _Stage:
+        """The 回头看 of a measure closed on ``closed_on``: ``followup_day``, or the first
+        working day after it."""
+        due = followup_day(closed_on, months)
+        return _Stage(self.days.on_or_after(due), Rule.FOLLOWUP,
+                      f"{Rule.FOLLOWUP}@{closed_on.isoformat()}", (Relation.REVIEWER,), 8)
 
     def plan(self, m: MeasureSnapshot, policy: Policy, now: datetime) -> Plan:
         """The latest due notice of each family, and when the next one falls due."""
@@ -304,8 +317,8 @@ class Planner:
         """``plan`` with ``measure_id`` 0 in its notices: the same object for every measure
         that shares the dates. A plan depends only on dates, so a burst of thousands due on the
         same deadline is planned once."""
-        key = (m.state, m.kind, m.deadline, m.created_on, m.changed_on, m.progress_on, policy,
-               now)
+        key = (m.state, m.kind, m.deadline, m.created_on, m.changed_on, m.progress_on,
+               m.rechecked_on, policy, now)
         found = self._plans.get(key)
         if found is None:
             found = self._plan(replace(m, id=0), policy, now)
@@ -338,6 +351,15 @@ class Planner:
         return Plan(tuple(notices), min(upcoming) if upcoming else None)
 
 
+def followup_day(closed_on: date, months: int) -> date:
+    """The day a measure closed on ``closed_on`` comes up for its 回头看: ``months`` later, the
+    same day of the month (or the month's last day)."""
+    index = closed_on.year * 12 + closed_on.month - 1 + months
+    year, month = divmod(index, 12)
+    last_day = (date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month + 1, min(closed_on.day, last_day))
+
+
 def warning_for(policy: Policy, n: int) -> tuple[tuple[Relation, ...], str | None]:
     """Whom a ``before:n`` reminder goes to and its colour under the policy's 三色预警: the owner
     alone (no colour) unless a warning tier covers ``n`` working days; then the owner and the
@@ -363,7 +385,7 @@ def urgency_of(rule: str, colour: str | None, deadline: date | None, today: date
             return 2
         return 3 if family is Rule.BEFORE else 4
     return {Rule.REVIEW_SLA: 5, Rule.CLOSURE_SLA: 5, Rule.STAGNATION: 6,
-            Rule.CHECKIN: 7}.get(family, 3) if family is not None else 3
+            Rule.CHECKIN: 7, Rule.FOLLOWUP: 8}.get(family, 3) if family is not None else 3
 
 
 def deadline_text(deadline: date, today: date, days: WorkdayIndex) -> str:
@@ -414,5 +436,8 @@ def describe(notice: Notice, now: datetime, days: WorkdayIndex, anchor: date | N
         Rule.CLOSURE_SLA: f"已核验通过{waited}{on}，仍待责任领导销号",
         Rule.STAGNATION: f"已{waited or '较长时间'}没有报送整改进展{on}",
         Rule.CHECKIN: f"长期坚持事项，请报送 {today.year}年{today.month}月 的整改进展",
+        Rule.FOLLOWUP: (f"已于 {day_text(anchor, bracketed=False)} 销号，请开展回头看，检查整改成效是否巩固"
+                        "（rectiflow measure do ID recheck --result ok|relapse）"
+                        if anchor is not None else "已销号的措施到期回头看，请检查整改成效是否巩固"),
     }
     return texts.get(family, notice.rule) if family is not None else notice.rule

@@ -27,8 +27,8 @@ from workflow import gongwen
 from workflow.errors import InputError, NotFound
 from workflow.importers.ledger import HEADER_LABEL
 from workflow.importers.report.parsed import Counting, Level, Result
-from workflow.lifecycle import KIND_LABELS, STATE_LABELS
-from workflow.models import Campaign, Person, Problem, ProgressReport
+from workflow.lifecycle import KIND_LABELS, STATE_LABELS, Action, State
+from workflow.models import Campaign, HistoryEntry, Measure, Person, Problem, ProgressReport
 from workflow.reminders import WorkdayIndex
 from workflow.services.digest import load_snapshot
 from workflow.stats import (
@@ -99,6 +99,9 @@ class ReportData:
     progress: dict[int, list[Progress]]
     people: dict[int, tuple[str, str]]  # id → (name, email)
     facts: CampaignFacts = field(default_factory=CampaignFacts)
+    #: 回头看 recorded up to ``as_of``, and the relapses (反弹) they found, by measure
+    rechecks: int = 0
+    relapses: dict[int, int] = field(default_factory=dict)
 
     def person_email(self, pid: int | None) -> str:
         return self.people[pid][1] if pid is not None and pid in self.people else ""
@@ -195,8 +198,35 @@ def load_report(session: Session, campaign_id: int, now: datetime, days: Workday
     facts = CampaignFacts(campaign.feedback_date, first.name if first else None,
                           campaign.report_to, campaign.report_from, campaign.organisation_text,
                           campaign.next_steps_text)
+    rechecks, relapses = _rechecks(session, campaign.id, now)
     return ReportData(campaign.id, campaign.title, as_utc(now), stats, summary, areas,
-                      dict(progress), people, facts)
+                      dict(progress), people, facts, rechecks, relapses)
+
+
+def _rechecks(session: Session, campaign_id: int, now: datetime) -> tuple[int, dict[int, int]]:
+    """How many 回头看 the campaign's measures had up to ``now``, and the relapses (反弹: a
+    recheck that left the measure in progress) by measure."""
+    rows = session.execute(
+        select(HistoryEntry.measure_id, HistoryEntry.to_state)
+        .join(Measure, Measure.id == HistoryEntry.measure_id)
+        .where(Measure.campaign_id == campaign_id, HistoryEntry.action == Action.RECHECK.value,
+               HistoryEntry.at <= as_utc(now))).all()
+    relapses: dict[int, int] = defaultdict(int)
+    for mid, to_state in rows:
+        if to_state == State.IN_PROGRESS:
+            relapses[mid] += 1
+    return len(rows), dict(relapses)
+
+
+def recheck_sentence(data: ReportData) -> str:
+    """"开展回头看N项次，发现反弹M项次，已重新整改" (empty when there was none)."""
+    if not data.rechecks:
+        return ""
+    relapsed = sum(data.relapses.values())
+    if not relapsed:
+        return f"已销号事项开展回头看{data.rechecks}项次，未发现反弹。"
+    return (f"已销号事项开展回头看{data.rechecks}项次，发现反弹{relapsed}项次"
+            f"（涉及{len(data.relapses)}项措施），均已重新打开整改。")
 
 
 def counted_summary(counts: Counts, areas: list[AreaSection], counting: Counting,
@@ -284,6 +314,7 @@ def opening(data: ReportData) -> str:
     if data.facts.feedback_date is not None:
         parts.append(f"{cn_date(data.facts.feedback_date)}，收到{source_words(data.title)}意见。")
     parts.append(f"截至{cn_date(data.as_of)}，{data.summary}")
+    parts.append(recheck_sentence(data))
     parts.append("现将整改情况报告如下。")
     return "".join(parts)
 
@@ -509,7 +540,9 @@ def write_xlsx(data: ReportData, path: Path | IO[bytes]) -> None:
     counts = data.stats.counts
     for label, value in (("整改措施", counts.total), ("已销号", counts.completed),
                          ("整改完成", counts.finished), ("长期坚持", counts.long_term),
-                         ("暂未完成", counts.unfinished), ("逾期", counts.overdue)):
+                         ("暂未完成", counts.unfinished), ("逾期", counts.overdue),
+                         ("回头看（项次）", data.rechecks),
+                         ("反弹（项次）", sum(data.relapses.values()))):
         summary.append([label, value])
     workbook.save(path if not isinstance(path, Path) else str(path))
 

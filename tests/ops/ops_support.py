@@ -33,6 +33,7 @@ from workflow.models import (
     Evidence,
     HistoryEntry,
     Measure,
+    MeasureAssistingUnit,
     OutboxItem,
     OutboxMessage,
     Person,
@@ -209,7 +210,9 @@ def _build(inst: Installation, sessions: sessionmaker[Session], title: str, pref
              "title": f"措施{i}：修订食堂原材料采购管理办法", "deadline": date(2026, 11, 20 + i),
              "kind": "long_term" if i == 6 else "deadline",
              "area": "学习传达有差距" if i < 4 else "制度执行不严格",
-             "problem": f"问题{i % 3}"} for i in range(8)]
+             "problem": f"问题{i % 3}",
+             "assisting": [f"{prefix}协办科", "后勤党总支"] if i in (1, 2) else []}
+            for i in range(8)]
     measures = ledger.measures(campaign, rows)
     with db.transaction(sessions) as session:
         problem = session.get(Problem, measures[0].problem_id)
@@ -234,6 +237,7 @@ def _build(inst: Installation, sessions: sessionmaker[Session], title: str, pref
         (6, Action.START, o, {}), (6, Action.SUBMIT, o, {"comment": "长期坚持"}),
         (6, Action.VERIFY, rev, {}), (6, Action.CLOSE, lead, {}),
         (7, Action.REASSIGN, lead, {"owner": col}),
+        (6, Action.RECHECK, rev, {"result": "ok"}),  # 回头看
     ]
     for n, (index, action, actor, extra) in enumerate(steps):
         with db.transaction(sessions) as session:
@@ -244,6 +248,8 @@ def _build(inst: Installation, sessions: sessionmaker[Session], title: str, pref
                         now=at(12))
         mint(session, measure=session.get(Measure, ids[3]), action=Action.CLOSE,
              person_id=p["Leader"].id, now=at(12))
+        # 三方验收 from now on: a role and a person
+        session.get_one(Campaign, campaign.id).acceptors = ["reviewer", p["Leader"].id]
     with db.transaction(sessions, write_lock=True) as session:
         sweep(session, reminder_context(session, policies, frozenset()), now=at(23, 10))
     with db.transaction(sessions) as session:
@@ -329,6 +335,13 @@ def _snapshot(session: Session, title: str) -> dict[str, Any]:
                              for r in _rows(session, Unit, Unit.id.is_not(None))),
                             key=lambda r: r["name"])
     shown["calendar_days"] = _rows(session, CalendarDay, CalendarDay.day.is_not(None))
+    for campaign in shown["campaign"]:  # 三方验收: people by email, roles as they are
+        campaign["acceptors"] = [people[a] if isinstance(a, int) else a
+                                 for a in campaign["acceptors"] or []]
+    shown["assisting_units"] = [
+        (labels["measures"][r["measure_id"]], units[r["unit_id"]], r["position"])
+        for r in _rows(session, MeasureAssistingUnit,
+                       MeasureAssistingUnit.measure_id.in_(measure_ids))]
     return shown
 
 

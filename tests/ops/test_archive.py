@@ -264,3 +264,26 @@ def test_tampered_history_in_an_archive_is_refused(installations, run, tmp_path)
     # Then the import refuses it: the hash chain does not verify
     assert result.code == 2
     assert "历史记录哈希链校验失败" in result.err
+
+
+def test_an_archive_from_before_assisting_units_is_still_read(installations, run, tmp_path):
+    # Given an archive as written before 协办单位 existed (no assisting_units table)
+    source = installations.make(BACKEND, "source")
+    build_ledger(source)
+    archive = tmp_path / "campaign.zip"
+    exported = export(run, source, archive)
+    assert exported["tables"]["assisting_units"] == 4
+
+    def older(members: dict[str, bytes]) -> dict[str, bytes]:
+        manifest = json.loads(members["manifest.json"])
+        del manifest["tables"]["assisting_units"]
+        kept = {k: v for k, v in members.items() if k != "data/assisting_units.json"}
+        return {**kept, "manifest.json": json.dumps(manifest).encode()}
+
+    target = installations.make(BACKEND, "target")
+    result = run(target, "import", "archive", str(_rewrite(archive, tmp_path / "old.zip", older)),
+                 "--json")
+    # Then it imports, with no assisting units
+    assert result.code == 0, result.err
+    assert result.json()["measures"] == 8
+    assert snapshot(target)["assisting_units"] == []

@@ -79,8 +79,9 @@ def _row(label: str, sources: set[str], dest: str | None, who: set[str],
 EXPECTED: dict[str, Expect] = {
     "start": _row("开始整改", {"assigned"}, "in_progress", {"owner", "unit_member"}),
     "submit": _row("提交", {"in_progress"}, "submitted", {"owner"}, ("comment",)),
-    "reject": _row("退回", {"submitted"}, "in_progress", {"reviewer", "leader"}, ("comment",)),
-    "verify": _row("核验通过", {"submitted"}, "verified", {"reviewer", "leader"}),
+    "reject": _row("退回", {"submitted"}, "in_progress", {"reviewer", "leader", "acceptor"},
+                   ("comment",)),
+    "verify": _row("核验通过", {"submitted"}, "verified", {"reviewer", "leader", "acceptor"}),
     "close": _row("销号", {"verified"}, "closed", {"leader", "first_responsible"}),
     "reopen": _row("重新打开", {"verified", "closed"}, "in_progress", {"leader"}, ("comment",)),
     "extend": _row("延期", {"assigned", "in_progress"}, None, {"leader"}, ("deadline", "comment")),
@@ -93,15 +94,22 @@ EXPECTED: dict[str, Expect] = {
                               ("comment",)),
     "urge": _row("催办", {"assigned", "in_progress"}, None,
                  {"reviewer", "leader", "first_responsible"}, ("comment",)),
+    # 回头看: the state follows the result (RECHECK_DEST); a relapse needs a comment too
+    "recheck": _row("回头看", {"closed"}, None, {"reviewer"}, ("result",)),
 }
+#: 回头看: each result and where it leaves a closed measure.
+RECHECK_DEST = {"ok": "closed", "relapse": "in_progress"}
+#: 三方验收: in a campaign with acceptors only they verify (an admin who is not one may not).
+WHO_WITH_ACCEPTORS = {"verify": frozenset({"acceptor"})}
 #: Actions that need an extension request waiting (the others but ``request_extension``, which
 #: needs none waiting, do not care).
 NEEDS_REQUEST = {"approve_extension", "decline_extension"}
 STATES = ["assigned", "in_progress", "submitted", "verified", "closed"]
 STATE_LABEL = {"assigned": "已交办", "in_progress": "整改中", "submitted": "待核验",
                "verified": "待销号", "closed": "已销号"}
-NEED_LABEL = {"comment": "说明/理由", "deadline": "新的完成时限", "owner": "新的责任人"}
-NEED_ORDER = ["comment", "deadline", "owner"]
+NEED_LABEL = {"comment": "说明/理由", "deadline": "新的完成时限", "owner": "新的责任人",
+              "result": "回头看结论（ok 或 relapse）"}
+NEED_ORDER = ["comment", "deadline", "owner", "result"]
 
 #: How each member of the ``cast`` fixture stands to ``cast.measure``.
 CAST_RELATIONS: dict[str, frozenset[str]] = {
@@ -113,6 +121,7 @@ CAST_RELATIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin"}),
     "outsider": frozenset(),
     "viewer": frozenset(),
+    "helper": frozenset({"assisting_member"}),  # in an assisting unit (协办单位)
 }
 
 #: The admin's route from a fresh measure to each state.
@@ -134,10 +143,12 @@ def allowed_with_request(action: str, pending: bool) -> bool:
     return not pending if action == "request_extension" else True
 
 
-def expected_outcome(action: str, state: str, relations: frozenset[str]) -> str:
+def expected_outcome(action: str, state: str, relations: frozenset[str],
+                     with_acceptors: bool = False) -> str:
     """``ok``, ``not_permitted`` or ``wrong_state``; permission is checked before the state."""
     row = EXPECTED[action]
-    if not row.who & relations:
+    who = WHO_WITH_ACCEPTORS.get(action, row.who) if with_acceptors else row.who
+    if not who & relations:
         return "not_permitted"
     if state not in row.sources:
         return "wrong_state"
@@ -165,7 +176,8 @@ def test_check_follows_the_table(action: str, state: str, relation: str | None) 
     def attempt():  # type: ignore[no-untyped-def]
         return check(Action(action), measure_id=42, state=State(state), person="张三",
                      relations={Relation(r) for r in relations}, provided=set(Need),
-                     pending_extension=action in NEEDS_REQUEST)
+                     pending_extension=action in NEEDS_REQUEST,
+                     result="relapse" if action == "recheck" else None)
 
     # When the pure check runs / Then it agrees with the design table
     if expected == "not_permitted":
@@ -180,6 +192,41 @@ def test_check_follows_the_table(action: str, state: str, relation: str | None) 
         transition = attempt()
         assert transition.action == action
         assert transition.target(State(state)) == (row.dest or state)
+        for result, dest in (RECHECK_DEST.items() if action == "recheck" else ()):
+            assert transition.target(State(state), result) == dest
+
+
+@pytest.mark.parametrize("action", list(EXPECTED))
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("relation", [None, *(r.value for r in Relation)])
+def test_check_follows_the_table_with_acceptors(action: str, state: str,
+                                                relation: str | None) -> None:
+    # Given a campaign with acceptors (三方验收): only they may verify
+    relations = frozenset({relation}) if relation else frozenset()
+    expected = expected_outcome(action, state, relations, with_acceptors=True)
+    call = dict(measure_id=42, state=State(state), person="张三",
+                relations={Relation(r) for r in relations}, provided=set(Need),
+                pending_extension=action in NEEDS_REQUEST,
+                result="ok" if action == "recheck" else None, with_acceptors=True)
+    if expected == "not_permitted":
+        with pytest.raises(NotPermitted):
+            check(Action(action), **call)  # type: ignore[arg-type]
+    elif expected == "wrong_state":
+        with pytest.raises(TransitionNotAllowed):
+            check(Action(action), **call)  # type: ignore[arg-type]
+    else:
+        assert check(Action(action), **call).action == action  # type: ignore[arg-type]
+
+
+def test_a_relapse_needs_a_reason_and_a_result_must_be_known() -> None:
+    base = dict(measure_id=9, state=State.CLOSED, person="x", relations={Relation.REVIEWER})
+    with pytest.raises(InputError, match="「回头看」需要提供：说明/理由") as err:
+        check(Action.RECHECK, provided={Need.RESULT}, result="relapse", **base)  # type: ignore[arg-type]
+    assert err.value.field == "comment"
+    check(Action.RECHECK, provided={Need.RESULT}, result="ok", **base)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="结论「bad」无效") as err:
+        check(Action.RECHECK, provided={Need.RESULT, Need.COMMENT}, result="bad", **base)  # type: ignore[arg-type]
+    assert err.value.field == "result"
 
 
 def test_a_refusal_names_the_states_that_would_allow_it() -> None:
@@ -244,6 +291,12 @@ def test_available_actions_follow_the_table(state: str, person: str, pending: bo
     offered = available_actions(State(state), {Relation(r) for r in relations},
                                 pending_extension=pending)
     assert [a.value for a in offered] == expected
+    with_acceptors = [a for a in EXPECTED
+                      if expected_outcome(a, state, relations, with_acceptors=True) == "ok"
+                      and allowed_with_request(a, pending)]
+    assert [a.value for a in available_actions(State(state), {Relation(r) for r in relations},
+                                               pending_extension=pending,
+                                               with_acceptors=True)] == with_acceptors
 
 
 def test_nobody_without_a_relation_is_offered_anything() -> None:
@@ -274,7 +327,7 @@ EXPECTED_SYSTEM = {"create": ("交办", "系统导入"), "import": ("导入", "�
 EXPECTED_NOTIFY = {
     "create": [("assigned", "owner", 3)],
     "reassign": [("assigned", "owner", 3), ("reassigned", "former_owner", 5)],
-    "submit": [("submitted", "reviewer", 4)],
+    "submit": [("submitted", "reviewer", 4), ("submitted", "acceptor", 4)],
     "reject": [("returned", "owner", 2)],
     "reopen": [("reopened", "owner", 2)],
     "verify": [("to_close", "leader", 2)],
@@ -284,6 +337,7 @@ EXPECTED_NOTIFY = {
     "approve_extension": [("extension_approved", "owner", 3)],
     "decline_extension": [("extension_declined", "owner", 2)],
     "urge": [("urge", "owner", 1), ("urge", "leader", 2)],
+    "recheck": [("relapse", "owner", 1), ("relapse", "leader", 2)],
 }
 #: history action → what replay undoes; others undo nothing.
 EXPECTED_REPLAY = {"extend": "deadline", "recompute_deadline": "recount", "reassign": "owner",
@@ -301,7 +355,7 @@ EXPECTED_VALUES: list[tuple[type[StrEnum], list[str]]] = [
     (Rule, ["before", "overdue", "nudge", "review_sla", "closure_sla", "stagnation", "checkin",
             "assigned", "returned", "reopened", "to_close", "submitted", "extended", "closed",
             "reassigned", "digest", "extension_request", "extension_approved",
-            "extension_declined", "urge"]),
+            "extension_declined", "urge", "followup", "relapse"]),
 ]
 LABELLED: list[type[StrEnum]] = [State, Kind, Action, SystemAction, Relation, Need, Role,
                                  OutboxStatus, ChannelName, Preference, Rule]
@@ -347,7 +401,7 @@ def test_every_notification_goes_to_a_person_the_measure_names() -> None:
     # The event handler resolves a recipient from the measure's owner and leader columns, the
     # reviewers' role, or the former owner its history row names
     assert EVENT_RECIPIENTS == {Relation.OWNER, Relation.LEADER, Relation.REVIEWER,
-                                Relation.UNIT_MEMBER}
+                                Relation.UNIT_MEMBER, Relation.ACCEPTOR}
     for kind in HISTORY_KINDS.values():
         for notify in kind.notify:
             assert notify.recipient in EVENT_RECIPIENTS | set(Former), kind.action
@@ -360,6 +414,15 @@ def test_only_sign_off_and_extension_requests_carry_an_approval_link() -> None:
     assert LINK_ACTIONS == {"to_close": Action.CLOSE, "closure_sla": Action.CLOSE,
                             "extension_request": Action.APPROVE_EXTENSION}
     assert not any(EXPECTED[action.value].needs for action in LINK_ACTIONS.values())
+
+
+def test_only_a_relapse_and_a_last_acceptance_notify() -> None:
+    # a 回头看 found ok tells nobody; a relapse (the measure back in progress) tells owner and
+    # leader; a verification still waiting for other acceptors asks nobody to sign off
+    assert {n.only_to for n in notifications_for("recheck")} == {State.IN_PROGRESS}
+    assert [n.only_to for n in notifications_for("verify")] == [State.VERIFIED]
+    assert all(n.only_to is None for a in HISTORY_ACTIONS if a not in ("recheck", "verify")
+               for n in notifications_for(a))
 
 
 def test_the_leader_hears_of_an_urge_from_the_second_on_and_not_of_their_own() -> None:
@@ -411,6 +474,8 @@ class World:
     sessions: sessionmaker[Session]
     people: dict[str, Person]
     campaign: Campaign
+    #: the same cast in a campaign with acceptors (三方验收): the 整改办 and Leader by name
+    accepting: Campaign
     serial: Iterator[int] = field(default_factory=itertools.count)
 
     def request_extension(self, measure_id: int) -> None:
@@ -420,17 +485,28 @@ class World:
                                            self.people["owner"].email, comment="采购周期长",
                                            deadline=NEW_DEADLINE), now=NOW)
 
-    def fresh_measure(self, state: str) -> int:
+    def fresh_measure(self, state: str, accepting: bool = False) -> int:
         """Import a measure like the cast's (owner, leader, unit 饮食服务中心) and walk it there."""
         number = next(self.serial)
         row = LedgerRow(row=number + 2, seq=f"L{number}", area="学习传达有差距",
                         problem="组织学习还不到位", title=f"修订食堂采购管理办法（{number}）",
                         leader_id=self.people["leader"].id, unit="饮食服务中心",
                         owner_id=self.people["owner"].id, deadline=date(2026, 12, 31),
-                        kind=Kind.DEADLINE)
+                        kind=Kind.DEADLINE, assisting=("保卫处",))
         with db.transaction(self.sessions) as session:
-            write_rows(session, session.merge(self.campaign), [row], NOW)
+            write_rows(session, session.merge(self.accepting if accepting else self.campaign),
+                       [row], NOW)
             measure_id = session.scalars(select(Measure.id).where(Measure.seq == f"L{number}")).one()
+        if accepting:  # only the acceptors verify: the admin walks the rest
+            steps = ROUTE[state]
+            for step in steps:
+                who = ["reviewer", "leader"] if step == "verify" else ["admin"]
+                for person in who:
+                    with db.transaction(self.sessions) as session:
+                        perform(session, ActionRequest(measure_id, Action(step),
+                                                       self.people[person].email,
+                                                       comment="推进"), now=NOW)
+            return measure_id
         walk_to(self.sessions, measure_id, state, self.people["admin"], NOW)
         return measure_id
 
@@ -465,12 +541,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     ("outsider", "Outsider", "owner", "物业管理科"),
                     ("admin", "Admin", "admin", "整改办"),
                     ("viewer", "Viewer", "viewer", None),
+                    ("helper", "Helper", "owner", "保卫处"),
                 ]
             }
             campaign = Campaign(title="第五轮巡察反馈问题整改", created_at=NOW,
                                 first_responsible_id=people["secretary"].id)
             session.add(campaign)
-        yield World(sessions, people, campaign)
+            accepting = Campaign(title="第五轮巡察（三方验收）", created_at=NOW,
+                                 first_responsible_id=people["secretary"].id,
+                                 acceptors=["reviewer", people["leader"].id])
+            session.add(accepting)
+        yield World(sessions, people, campaign, accepting)
     finally:
         engine.dispose()
         if backend == "postgresql":
@@ -514,7 +595,8 @@ def walk_to(sessions: sessionmaker[Session], measure_id: int, state: str, admin:
 def full_request(action: str, measure_id: int, actor: Person, new_owner: Person) -> ActionRequest:
     """A request carrying every input the action could want."""
     return ActionRequest(measure_id, Action(action), actor.email, comment="依据整改方案办理",
-                         deadline=NEW_DEADLINE, owner=new_owner.email)
+                         deadline=NEW_DEADLINE, owner=new_owner.email,
+                         result="relapse" if action == "recheck" else None)
 
 
 def attempt(sessions: sessionmaker[Session], request: ActionRequest) -> int:
@@ -560,7 +642,7 @@ def test_every_action_from_every_state_by_everyone(world: World, action: str, st
         return
 
     # Then the measure moves as the table says, one version on, with one history row
-    assert after.state == (row.dest or state)
+    assert after.state == (RECHECK_DEST["relapse"] if action == "recheck" else row.dest or state)
     assert after.version == before.version + 1
     assert after.history == before.history + 1
     with db.transaction(world.sessions) as session:
@@ -577,6 +659,47 @@ def test_every_action_from_every_state_by_everyone(world: World, action: str, st
         assert (after.deadline, after.owner_id) == (before.deadline, before.owner_id)
 
 
+#: How each member of the cast stands to a measure of the campaign with acceptors.
+ACCEPTING_RELATIONS: dict[str, frozenset[str]] = {
+    person: rels | ({"acceptor"} if person in ("reviewer", "leader") else set())
+    for person, rels in CAST_RELATIONS.items()}
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("action", ["verify", "reject", "recheck", "close", "reopen"])
+@pytest.mark.parametrize("person", list(CAST_RELATIONS))
+def test_actions_in_a_campaign_with_acceptors(world: World, action: str, state: str,
+                                              person: str) -> None:
+    # Given a measure of the campaign with acceptors (整改办 and Leader), walked to ``state``
+    measure_id = world.fresh_measure(state, accepting=True)
+    before = snapshot(world.sessions, measure_id)
+    actor = world.people[person]
+    request = full_request(action, measure_id, actor, world.people["colleague"])
+    expected = expected_outcome(action, state, ACCEPTING_RELATIONS[person], with_acceptors=True)
+    # When ``person`` tries ``action``
+    if expected == "not_permitted":
+        with pytest.raises(NotPermitted):
+            attempt(world.sessions, request)
+    elif expected == "wrong_state":
+        with pytest.raises(TransitionNotAllowed):
+            attempt(world.sessions, request)
+    else:
+        attempt(world.sessions, request)
+    after = snapshot(world.sessions, measure_id)
+    if expected != "ok":
+        assert after == before  # a refusal changes nothing
+        return
+    # Then one verification of two leaves it submitted; the rest move as the table says
+    row = EXPECTED[action]
+    assert after.version == before.version + 1
+    if action == "verify":
+        assert after.state == "submitted"
+    elif action == "recheck":
+        assert after.state == "in_progress"
+    else:
+        assert after.state == (row.dest or state)
+
+
 MISSING_INPUT_CASES = [
     (action, state, missing)
     for action, row in EXPECTED.items() for missing in row.needs for state in sorted(row.sources)
@@ -591,9 +714,10 @@ def test_a_missing_input_is_refused_and_changes_nothing(world: World, action: st
     if action in NEEDS_REQUEST:
         world.request_extension(measure_id)
     before = snapshot(world.sessions, measure_id)
-    actor = world.people["owner" if action in ("submit", "request_extension") else "leader"]
+    actor = world.people["owner" if action in ("submit", "request_extension")
+                         else "reviewer" if action == "recheck" else "leader"]
     inputs: dict[str, object] = {"comment": "理由", "deadline": NEW_DEADLINE,
-                                 "owner": world.people["colleague"].email}
+                                 "owner": world.people["colleague"].email, "result": "relapse"}
     inputs[missing] = "   " if missing == "comment" else None  # blank text counts as missing
     # When they leave one input out
     request = ActionRequest(measure_id, Action(action), actor.email, **inputs)  # type: ignore[arg-type]

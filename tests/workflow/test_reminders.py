@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 
 import pytest
 
-from workflow.lifecycle import Kind, State
+from workflow.lifecycle import Kind, Relation, State
 from workflow.policy import Policy, PolicyError, build_policy, load_policy_file, parse_policy
 from workflow.reminders import MeasureSnapshot, Planner, WorkdayIndex, describe
 from workflow.timeutil import SHANGHAI, local_date
@@ -132,9 +133,23 @@ def test_no_deadline_reminders_once_submitted(planner: Planner, state: State) ->
     assert not [n for n in plan.notices if n.rule.startswith(("before", "overdue"))]
 
 
-def test_closed_measure_has_nothing_more_to_plan(planner: Planner) -> None:
-    plan = planner.plan(snapshot(state=State.CLOSED), POLICY, at("2026-12-01 09:00"))
-    assert plan == type(plan)((), None)
+def test_closed_measure_has_nothing_more_to_plan_but_its_recheck(planner: Planner) -> None:
+    # Closed on 2026-11-30: nothing due now, the 回头看 six months later (Monday 2027-05-31)
+    closed = snapshot(state=State.CLOSED, changed="2026-11-30 15:00")
+    plan = planner.plan(closed, POLICY, at("2026-12-01 09:00"))
+    assert plan.notices == ()
+    assert plan.next_at == at("2027-05-31 08:30")
+    # Without re-checks (months 0), or once re-checked since closing, nothing more at all
+    off = replace(POLICY, followup_months=0)
+    assert planner.plan(closed, off, at("2026-12-01 09:00")) == type(plan)((), None)
+    rechecked = replace(closed, rechecked_on=date(2026, 12, 1))
+    assert planner.plan(rechecked, POLICY, at("2026-12-01 09:00")) == type(plan)((), None)
+    # Closed on 31 August: due on the last day of February, or the next working day
+    [notice] = planner.plan(snapshot(state=State.CLOSED, changed="2026-08-31 10:00"), POLICY,
+                            at("2027-03-01 09:00")).notices
+    assert (notice.rule, notice.stage, notice.to) == (
+        "followup", "followup@2026-08-31", (Relation.REVIEWER,))
+    assert notice.due_at == at("2027-03-01 08:30")  # 2027-02-28 is a Sunday
 
 
 # ------------------------------------------------------------------ waiting states and kinds

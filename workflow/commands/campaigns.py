@@ -12,7 +12,12 @@ from workflow.commands.common import App, emit_json, json_option, parse_date, pa
 from workflow.errors import InputError, NotFound
 from workflow.ledger import campaign_dict
 from workflow.models import Campaign
-from workflow.services.campaigns import create_campaign
+from workflow.services.campaigns import (
+    acceptor_labels,
+    create_campaign,
+    set_acceptors,
+    split_names,
+)
 from workflow.services.people import find_person
 
 
@@ -67,13 +72,16 @@ def _text(value: str | None, path: Path | None, name: str) -> str | None:
 @click.option("--supervising-office", help="督办文书的发文单位（整改办）")
 @click.option("--notices", type=click.Choice(["on", "off"]),
               help="本整改任务逾期时是否生成督办文书（覆盖策略文件的 [documents] enabled）")
+@click.option("--acceptors", help="三方验收的验收人，逗号或顿号分隔：人员（邮箱或姓名）或角色"
+              "（reviewer/整改办、leader/责任领导、first_responsible/第一责任人）；\"\" 取消")
 @pass_app
 def campaign_set(app: App, campaign_id: int, first_responsible: str | None,
                  feedback_date: str | None, report_to: str | None, report_from: str | None,
                  organisation_text: str | None, organisation_file: Path | None,
                  next_steps_text: str | None, next_steps_file: Path | None,
-                 supervising_office: str | None, notices: str | None) -> None:
-    """修改整改任务：第一责任人、反馈日期、报告的主送机关/落款/可编辑正文、督办文书。"""
+                 supervising_office: str | None, notices: str | None,
+                 acceptors: str | None) -> None:
+    """修改整改任务：第一责任人、反馈日期、报告的主送机关/落款/可编辑正文、督办文书、验收人。"""
     organisation = _text(organisation_text, organisation_file, "organisation")
     next_steps = _text(next_steps_text, next_steps_file, "next-steps")
     with app.transaction() as session:
@@ -100,7 +108,14 @@ def campaign_set(app: App, campaign_id: int, first_responsible: str | None,
             policy.setdefault("documents", {})["enabled"] = notices == "on"
             app.runtime.policies.effective("deadline", policy)  # a bad override is refused here
             campaign.policy = policy
+        shown_acceptors: list[str] | None = None
+        if acceptors is not None:
+            set_acceptors(session, campaign, split_names(acceptors))
+            shown_acceptors = acceptor_labels(session, campaign.acceptors)
     click.echo(f"已更新整改任务 {campaign_id}")
+    if shown_acceptors is not None:
+        click.echo("三方验收：" + ("、".join(shown_acceptors) + "（每位都核验通过后方为核验通过）"
+                                 if shown_acceptors else "已取消，恢复单人核验"))
 
 
 @campaign_group.command("list")

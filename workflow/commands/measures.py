@@ -19,6 +19,7 @@ from workflow.commands.common import (
 )
 from workflow.ledger import MeasureFilter, list_measures, measure_detail, measure_dict
 from workflow.lifecycle import (
+    RECHECK_RESULTS,
     STATE_LABELS,
     TRANSITIONS,
     Action,
@@ -114,6 +115,15 @@ def measure_show(app: App, measure_id: int, as_json: bool) -> None:
                    f"理由：{request['reason']}")
     if shown["urges"]:
         click.echo(f"  已催办 {shown['urges']} 次")
+    if shown["assisting_units"]:
+        click.echo(f"  协办部门：{'、'.join(shown['assisting_units'])}")
+    if shown.get("acceptors"):
+        marks = "、".join(a["acceptor"] + ("（已验收）" if a["accepted"] else "（待验收）")
+                         for a in shown["acceptors"])
+        click.echo(f"  三方验收：{marks}")
+    for r in shown["rechecks"]:
+        click.echo(f"  回头看 {_local(r['at'])}：{RECHECK_RESULTS.get(r['result'], r['result'])}"
+                   + (f"，{r['comment']}" if r["comment"] else ""))
     click.echo(f"  责任领导：{shown['leader'] or '—'}    责任部门：{shown['unit'] or '—'}"
                f"    责任人：{shown['owner'] or '—'}    版本：{shown['version']}")
     if shown["progress"]:
@@ -159,17 +169,18 @@ def _local(iso: str) -> str:
 @click.option("--owner", help="新的责任人（改派时必填）")
 @click.option("--evidence", multiple=True, type=click.Path(), help="佐证材料文件，可重复（提交时）")
 @click.option("--version", "expected_version", type=int, help="期望的版本号；不符则视为冲突")
+@click.option("--result", help="回头看结论：ok（巩固良好）或 relapse（出现反弹，须写 --comment）")
 @json_option
 @now_option
 @pass_app
 def measure_do(app: App, measure_id: int, action: str, actor: str, comment: str | None,
                deadline: str | None, owner: str | None, evidence: tuple[str, ...],
-               expected_version: int | None, as_json: bool) -> None:
-    """对措施执行一个操作（开始、提交、退回、核验、销号、重新打开、延期、改派）。"""
+               expected_version: int | None, result: str | None, as_json: bool) -> None:
+    """对措施执行一个操作（开始、提交、退回、核验、销号、重新打开、延期、改派、回头看等）。"""
     request = ActionRequest(
         measure_id=measure_id, action=parse_action(action), actor=actor, comment=comment,
         deadline=parse_date(deadline, "deadline"), owner=owner,
-        expected_version=expected_version)
+        expected_version=expected_version, result=result.strip() if result else None)
     now = app.now()
     with app.runtime.evidence.removed_on_error() as store, app.transaction() as session:
         if evidence:

@@ -46,6 +46,7 @@ from workflow.models import (
     HistoryEntry,
     HistoryOrigin,
     Measure,
+    MeasureAssistingUnit,
     OutboxItem,
     OutboxMessage,
     Person,
@@ -72,6 +73,7 @@ TABLES: dict[str, type[Base]] = {
     "areas": Area,
     "problems": Problem,
     "measures": Measure,
+    "assisting_units": MeasureAssistingUnit,
     "progress_reports": ProgressReport,
     "evidence": Evidence,
     "history": HistoryEntry,
@@ -80,6 +82,8 @@ TABLES: dict[str, type[Base]] = {
     "approval_links": ApprovalLink,
     "calendar_days": CalendarDay,
 }
+#: Tables an archive written before they existed does not have (read as empty).
+OPTIONAL_TABLES = frozenset({"assisting_units"})
 #: History records carry, besides their columns, the ids their hash was computed over.
 ORIGIN_KEY = "hashed_ids"
 
@@ -219,6 +223,8 @@ def collect_campaign(session: Session, campaign: Campaign, *, with_passwords: bo
     tables["problems"] = _rows(session, Problem, Problem.area_id.in_(
         select(Area.id).where(Area.campaign_id == campaign.id)))
     tables["measures"] = _rows(session, Measure, Measure.campaign_id == campaign.id)
+    tables["assisting_units"] = _rows(session, MeasureAssistingUnit,
+                                      MeasureAssistingUnit.measure_id.in_(measure_ids))
     tables["progress_reports"] = _rows(session, ProgressReport,
                                        ProgressReport.measure_id.in_(measure_ids))
     tables["evidence"] = _rows(session, Evidence, Evidence.report_id.in_(
@@ -245,8 +251,10 @@ def collect_campaign(session: Session, campaign: Campaign, *, with_passwords: bo
 
     people: set[int | None] = set()
     people.update(r["first_responsible_id"] for r in tables["campaign"])
+    people.update(a for r in tables["campaign"] for a in r["acceptors"] or ()
+                  if isinstance(a, int))
     for m in tables["measures"]:
-        people.update((m["owner_id"], m["leader_id"]))
+        people.update((m["owner_id"], m["leader_id"], m["extension_by_id"]))
     people.update(r["author_id"] for r in tables["progress_reports"])
     for h in history:
         people.update((h["actor_id"], h["on_behalf_of_id"]))
@@ -260,6 +268,7 @@ def collect_campaign(session: Session, campaign: Campaign, *, with_passwords: bo
         for person in tables["people"]:
             person["password_hash"] = None
     units = {m["unit_id"] for m in tables["measures"]} | {p["unit_id"] for p in tables["people"]}
+    units.update(a["unit_id"] for a in tables["assisting_units"])
     tables["units"] = _closure(session, Unit, {u for u in units if u is not None}, "parent_id")
     tables["calendar_days"] = _rows(session, CalendarDay, CalendarDay.day.is_not(None))
     return {name: tables[name] for name in TABLES}
@@ -425,12 +434,17 @@ def read_archive(path: Path, reporter: Reporter = SILENT) -> Archive:
         with zipfile.ZipFile(path) as zf:
             manifest = _manifest(zf, source)
             listed = manifest["tables"]
-            if not isinstance(listed, dict) or set(listed) != set(TABLES):
+            if not isinstance(listed, dict) or not (
+                    set(TABLES) - OPTIONAL_TABLES <= set(listed) <= set(TABLES)):
                 raise ArchiveRejected(source, f"{MANIFEST} 的数据表列表与格式不符")
             entries = manifest["evidence"]
             reporter.phase("校验归档", total=len(TABLES) + len(entries))
             tables: dict[str, list[dict[str, Any]]] = {}
             for name in TABLES:
+                if name not in listed:  # an optional table the archive predates
+                    tables[name] = []
+                    reporter.advance()
+                    continue
                 entry = listed[name]
                 body = _member(zf, source, f"data/{name}.json", entry.get("bytes"),
                                entry.get("sha256"))
@@ -545,7 +559,8 @@ class _Importer:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("units", self.units), ("people", self.people), ("campaign", self.campaign),
             ("areas", self.areas), ("problems", self.problems), ("measures", self.measures),
-            ("progress_reports", self.progress), ("evidence", self.evidence),
+            ("assisting_units", self.assisting_units), ("progress_reports", self.progress),
+            ("evidence", self.evidence),
             ("history", self.history), ("outbox_messages", self.outbox_messages),
             ("outbox_items", self.outbox_items), ("approval_links", self.approval_links),
             ("calendar_days", self.calendar_days)]
@@ -609,7 +624,10 @@ class _Importer:
     def campaign(self) -> None:
         people = self.maps["people"]
         mapping = self.insert("campaign", self.records("campaign"), lambda v: {
-            **v, "first_responsible_id": people.of(v["first_responsible_id"])})
+            **v, "first_responsible_id": people.of(v["first_responsible_id"]),
+            # 三方验收: the people named are people of this installation now; roles stay
+            "acceptors": [people[a] if isinstance(a, int) else a for a in v["acceptors"]]
+            if v["acceptors"] else v["acceptors"]})
         self.summary.campaign_id = next(iter(mapping.values()))
 
     def areas(self) -> None:
@@ -633,7 +651,14 @@ class _Importer:
         self.insert("measures", self.records("measures"), lambda v: {
             **v, "campaign_id": campaigns[v["campaign_id"]], "problem_id": problems[v["problem_id"]],
             "owner_id": people.of(v["owner_id"]), "leader_id": people.of(v["leader_id"]),
-            "unit_id": units.of(v["unit_id"])})
+            "unit_id": units.of(v["unit_id"]), "extension_by_id": people.of(v["extension_by_id"])})
+
+    def assisting_units(self) -> None:
+        measures, units = self.maps["measures"], self.maps["units"]
+        rows = [{**r, "measure_id": measures[r["measure_id"]], "unit_id": units[r["unit_id"]]}
+                for r in self.archive.tables["assisting_units"]]
+        if rows:
+            self.session.execute(insert(_table(MeasureAssistingUnit)), rows)
 
     def progress(self) -> None:
         measures, people = self.maps["measures"], self.maps["people"]

@@ -6,6 +6,7 @@ through ``create_campaign``; the caller owns the transaction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,9 +15,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from workflow.acceptance import party_key, party_label
 from workflow.errors import AlreadyExists, InputError, NotFound
 from workflow.ledger import campaign_dict
-from workflow.lifecycle import OPEN_STATES, State
+from workflow.lifecycle import ACCEPTOR_RELATIONS, OPEN_STATES, State
 from workflow.models import Campaign, Measure, Person
 from workflow.services.people import find_person
 
@@ -47,16 +49,50 @@ def create_campaign(session: Session, *, title: str, now: datetime,
     campaign = Campaign(title=title, created_at=now, feedback_date=feedback_date)
     if first_responsible and first_responsible.strip():
         campaign.first_responsible = _person(session, first_responsible, "first_responsible")
-    accepting: list[int] = []
-    for key in acceptors:
-        if key.strip():
-            person = _person(session, key, "acceptors")
-            if person.id not in accepting:
-                accepting.append(person.id)
-    campaign.acceptors = accepting or None
+    campaign.acceptors = parse_acceptors(session, acceptors) or None
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def split_names(value: str) -> list[str]:
+    """Names given in one text, separated by commas, 、 or semicolons."""
+    return [part.strip() for part in re.split(r"[,，、;；]", value) if part.strip()]
+
+
+def parse_acceptors(session: Session, keys: Iterable[str]) -> list[int | str]:
+    """The acceptors (三方验收) named by ``keys``: a relation by its code name or label
+    (reviewer/整改办, leader/责任领导, first_responsible/第一责任人) or a person by email or
+    unique name; each once, in order. An unknown one is bad input naming ``acceptors``."""
+    accepting: list[int | str] = []
+    for key in keys:
+        key = key.strip()
+        if not key:
+            continue
+        relation = next((r for r in ACCEPTOR_RELATIONS if key in (r.value, r.label)), None)
+        entry: int | str = (relation.value if relation is not None
+                            else _person(session, key, "acceptors").id)
+        if entry not in accepting:
+            accepting.append(entry)
+    return accepting
+
+
+def set_acceptors(session: Session, campaign: Campaign, keys: Iterable[str]) -> list[int | str]:
+    """Name the campaign's acceptors (三方验收); none clears them (a single verify again).
+
+    A submission some acceptors have already verified keeps those verifications: they count
+    against the new list where they name one of its parties."""
+    accepting = parse_acceptors(session, keys)
+    campaign.acceptors = accepting or None
+    return accepting
+
+
+def acceptor_labels(session: Session, acceptors: Sequence[int | str] | None) -> list[str]:
+    """How a campaign's acceptors are shown: people's names, relations' labels."""
+    ids = [a for a in acceptors or () if isinstance(a, int)]
+    names = dict(session.execute(select(Person.id, Person.name).where(Person.id.in_(ids))).all()
+                 ) if ids else {}
+    return [party_label(party_key(a), names) for a in acceptors or ()]
 
 
 def get_campaign(session: Session, campaign_id: int) -> Campaign:

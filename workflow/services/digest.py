@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, case, null, select, text, type_coerce, union, union_all
+from sqlalchemy import DateTime, case, func, null, select, text, type_coerce, union, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -453,6 +453,11 @@ class Digest:
     own_open: list[MeasureRecord] = field(default_factory=list)
     #: 催办 of the week by measure (the measures in scope that were urged, and how often)
     urges: dict[int, int] = field(default_factory=dict)
+    #: 回头看 of the week by measure, and those that found a relapse (反弹)
+    rechecks: dict[int, int] = field(default_factory=dict)
+    relapses: dict[int, int] = field(default_factory=dict)
+    #: every relapse (反弹) found up to ``as_of``, by measure
+    relapses_total: dict[int, int] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -497,6 +502,11 @@ class Digest:
             "by_leader": leaders,
             "urges": sum(self.urges.values()),
             "urged_items": [{"measure_id": mid, "urges": n} for mid, n in sorted(self.urges.items())],
+            "rechecks": sum(self.rechecks.values()),
+            "relapses": sum(self.relapses.values()),
+            "relapses_total": sum(self.relapses_total.values()),
+            "relapsed_items": [{"measure_id": mid, "relapses": n}
+                               for mid, n in sorted(self.relapses_total.items())],
             "empty": self.empty,
         }
 
@@ -508,9 +518,10 @@ def _flag_json(flag: Flagged, name: str) -> dict[str, Any]:
 
 
 def build_digest(now_snapshot: Snapshot, week_ago: Snapshot, scope: Scope, days: WorkdayIndex,
-                 *, stagnation: int = 10, urges: Mapping[int, int] | None = None) -> Digest:
-    """One reader's digest from the snapshots at ``as_of`` and a week earlier, and the week's
-    urges by measure. Pure."""
+                 *, stagnation: int = 10, urges: Mapping[int, int] | None = None,
+                 followups: Followups | None = None) -> Digest:
+    """One reader's digest from the snapshots at ``as_of`` and a week earlier, the week's
+    urges by measure and the 回头看 counts. Pure."""
     today = local_date(now_snapshot.as_of)
     current = now_snapshot.select(scope)
     previous = week_ago.select(scope)
@@ -526,8 +537,25 @@ def build_digest(now_snapshot: Snapshot, week_ago: Snapshot, scope: Scope, days:
                        and r.owner_id == scope.owner_id and r.state in OPEN_STATES),
                       key=lambda r: (r.deadline or date.max, r.id))
     urged = {r.id: (urges or {})[r.id] for r in current if r.id in (urges or {})}
+    seen = followups or Followups()
+
+    def in_scope(counts: Mapping[int, int]) -> dict[int, int]:
+        return {r.id: counts[r.id] for r in current if r.id in counts}
+
     return Digest(now_snapshot.as_of, now_snapshot.campaign_id, now_snapshot.campaign_title,
-                  scope, stats, before, changes, headline, now_snapshot.people, own_open, urged)
+                  scope, stats, before, changes, headline, now_snapshot.people, own_open, urged,
+                  in_scope(seen.rechecks), in_scope(seen.relapses),
+                  in_scope(seen.relapses_total))
+
+
+@dataclass(frozen=True)
+class Followups:
+    """回头看 by measure: of the week, those of the week that found a relapse (反弹), and every
+    relapse up to the digest's moment."""
+
+    rechecks: Mapping[int, int] = field(default_factory=dict)
+    relapses: Mapping[int, int] = field(default_factory=dict)
+    relapses_total: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -538,6 +566,36 @@ class DigestInputs:
     week_ago: Snapshot
     #: 催办 of the week (after ``week_ago.as_of``, up to ``now.as_of``) by measure
     urges: dict[int, int] = field(default_factory=dict)
+    #: 回头看 of the week, and every relapse up to ``now.as_of``
+    followups: Followups = field(default_factory=Followups)
+
+
+def _is_relapse(row: HistoryRow) -> bool:
+    """A 回头看 that found a relapse (反弹): it left the closed measure in progress."""
+    return row.action == Action.RECHECK and row.to_state == State.IN_PROGRESS
+
+
+def _followups(session: Session, changes: LaterChanges, campaign_id: int | None,
+               since: datetime, until: datetime) -> Followups:
+    """The week's 回头看 and relapses (from the week's history) and every relapse before."""
+    rechecks: dict[int, int] = {}
+    relapses: dict[int, int] = {}
+    for mid, rows in changes.history.items():
+        week = [h for h in rows if h.action == Action.RECHECK and since < h.at <= until]
+        if week:
+            rechecks[mid] = len(week)
+        found = sum(1 for h in week if _is_relapse(h))
+        if found:
+            relapses[mid] = found
+    query = (select(HistoryEntry.measure_id, func.count())
+             .where(HistoryEntry.action == Action.RECHECK.value,
+                    HistoryEntry.to_state == State.IN_PROGRESS.value, HistoryEntry.at <= until)
+             .group_by(HistoryEntry.measure_id))
+    if campaign_id is not None:
+        query = query.where(HistoryEntry.measure_id.in_(
+            select(Measure.id).where(Measure.campaign_id == campaign_id)))
+    total = {mid: int(n) for mid, n in session.execute(query)}
+    return Followups(rechecks, relapses, total)
 
 
 def _urges_between(changes: LaterChanges, since: datetime, until: datetime) -> dict[int, int]:
@@ -557,8 +615,9 @@ def load_inputs(session: Session, campaign_id: int | None, as_of: datetime) -> D
         current = load_snapshot(session, campaign_id, as_of, current=records, changes=changes)
         week_ago = load_snapshot(session, campaign_id, as_of - WEEK, current=records,
                                  changes=changes)
-    return DigestInputs(current, week_ago,
-                        _urges_between(changes, as_utc(as_of - WEEK), as_utc(as_of)))
+    since, until = as_utc(as_of - WEEK), as_utc(as_of)
+    return DigestInputs(current, week_ago, _urges_between(changes, since, until),
+                        _followups(session, changes, campaign_id, since, until))
 
 
 def digest_for(session: Session, campaign_id: int | None, as_of: datetime, scope: Scope,
@@ -566,7 +625,7 @@ def digest_for(session: Session, campaign_id: int | None, as_of: datetime, scope
     """Read the snapshots and build one digest (the CLI's and the renderer's entry point)."""
     inputs = load_inputs(session, campaign_id, as_of)
     return build_digest(inputs.now, inputs.week_ago, scope, days, stagnation=stagnation,
-                        urges=inputs.urges)
+                        urges=inputs.urges, followups=inputs.followups)
 
 
 # ------------------------------------------------------------------ sending
@@ -618,7 +677,7 @@ def send_digests(session: Session, *, now: datetime, days: WorkdayIndex, send_at
             run.readers += 1
             digest = built.get(reader.scope) or build_digest(
                 inputs.now, inputs.week_ago, reader.scope, days, stagnation=stagnation,
-                urges=inputs.urges)
+                urges=inputs.urges, followups=inputs.followups)
             built[reader.scope] = digest
             if digest.empty:
                 run.empty += 1

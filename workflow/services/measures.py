@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow import events
+from workflow.acceptance import Acceptance, next_party, parties, parties_of, party_label
 from workflow.errors import (
     ConflictError,
     DeadlinePassed,
@@ -40,10 +41,18 @@ from workflow.lifecycle import (
     Transition,
     check,
 )
-from workflow.models import Campaign, Evidence, HistoryEntry, Measure, Person, ProgressReport
+from workflow.models import (
+    Campaign,
+    Evidence,
+    HistoryEntry,
+    Measure,
+    MeasureAssistingUnit,
+    Person,
+    ProgressReport,
+)
 from workflow.policy import Policy, PolicySet
 from workflow.services.people import find_person, principals_for, unit_ancestors
-from workflow.timeutil import local_date, local_text
+from workflow.timeutil import as_utc, local_date, local_text
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ class ActionRequest:
     owner: str | Person | None = None
     expected_version: int | None = None
     evidence: Sequence[StoredFile] = field(default_factory=tuple)
+    #: the outcome of an action that has one (回头看: ``ok`` or ``relapse``)
+    result: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,26 +95,41 @@ def relations_of(session: Session, person: Person, measure: Measure, campaign: C
         rels.add(Relation.LEADER)
     if campaign.first_responsible_id == person.id:
         rels.add(Relation.FIRST_RESPONSIBLE)
-    if only is not None and Relation.UNIT_MEMBER not in only:
+    if campaign.acceptors and parties_of(person.id, rels, parties(campaign.acceptors)):
+        rels.add(Relation.ACCEPTOR)
+    if only is not None and not only & {Relation.UNIT_MEMBER, Relation.ASSISTING_MEMBER}:
         return rels
     if person.unit_id is not None and measure.unit_id is not None and (
             person.unit_id == measure.unit_id  # the common case needs no query
             or person.unit_id in unit_ancestors(session, measure.unit_id)):
         rels.add(Relation.UNIT_MEMBER)
+    if (only is None or Relation.ASSISTING_MEMBER in only) and person.unit_id is not None \
+            and person.unit_id in assisting_unit_ids(session, measure.id):
+        rels.add(Relation.ASSISTING_MEMBER)  # no lifecycle action needs it: asked for by name
     return rels
+
+
+def assisting_unit_ids(session: Session, measure_id: int) -> set[int]:
+    """The measure's assisting units (协办单位) and the units above them: a member of any
+    of these assists."""
+    ids = set(session.scalars(select(MeasureAssistingUnit.unit_id)
+                              .where(MeasureAssistingUnit.measure_id == measure_id)))
+    for unit_id in list(ids):
+        ids.update(unit_ancestors(session, unit_id))
+    return ids
 
 
 def acting_principal(session: Session, actor: Person, measure: Measure, action: Action,
                      on: date) -> tuple[Person, set[Relation]]:
     """Whom ``actor`` acts as for ``action``: themselves if allowed, else someone away who named
     them delegate. Falls back to the actor's own relations so the check can explain a refusal."""
-    transition = TRANSITIONS[action]
-    own = relations_of(session, actor, measure, measure.campaign, only=transition.who)
-    if transition.who & own:
+    who = TRANSITIONS[action].allowed(bool(measure.campaign.acceptors))
+    own = relations_of(session, actor, measure, measure.campaign, only=who)
+    if who & own:
         return actor, own  # acting for themselves: no need to look for delegators
     for principal in principals_for(session, actor, on)[1:]:
-        rels = relations_of(session, principal, measure, measure.campaign, only=transition.who)
-        if transition.who & rels:
+        rels = relations_of(session, principal, measure, measure.campaign, only=who)
+        if who & rels:
             return principal, rels
     return actor, own
 
@@ -124,7 +150,8 @@ _LOAD_MEASURE = (select(Measure).options(joinedload(Measure.campaign))
 _LOAD_FOR_ACTION = (
     select(Measure)
     # an action needs only the campaign's first responsible; the rest loads if asked for
-    .options(joinedload(Measure.campaign).load_only(Campaign.id, Campaign.first_responsible_id))
+    .options(joinedload(Measure.campaign).load_only(Campaign.id, Campaign.first_responsible_id,
+                                                    Campaign.acceptors))
     .where(Measure.id == bindparam("measure_id"))
     .add_columns(select(HistoryEntry.hash).where(HistoryEntry.measure_id == Measure.id)
                  .order_by(HistoryEntry.seq.desc()).limit(1).correlate(Measure).scalar_subquery()))
@@ -189,7 +216,41 @@ def _provided(request: ActionRequest) -> set[Need]:
         provided.add(Need.DEADLINE)
     if request.owner:
         provided.add(Need.OWNER)
+    if request.result:
+        provided.add(Need.RESULT)
     return provided
+
+
+def current_acceptances(session: Session, measure_id: int) -> list[Acceptance]:
+    """The acceptances (三方验收) of the measure's current submission: the verifications
+    recorded since its last submission, oldest first."""
+    last_submit = select(func.max(HistoryEntry.seq)).where(
+        HistoryEntry.measure_id == measure_id,
+        HistoryEntry.action == Action.SUBMIT.value).scalar_subquery()
+    rows = session.execute(
+        select(HistoryEntry.data, HistoryEntry.actor_id, HistoryEntry.on_behalf_of_id,
+               HistoryEntry.at)
+        .where(HistoryEntry.measure_id == measure_id, HistoryEntry.action == Action.VERIFY.value,
+               HistoryEntry.seq > func.coalesce(last_submit, 0))
+        .order_by(HistoryEntry.seq))
+    return [Acceptance((data or {})["acceptor"], on_behalf or actor, as_utc(at).isoformat())
+            for data, actor, on_behalf, at in rows if (data or {}).get("acceptor")]
+
+
+def _validate_acceptance(session: Session, measure: Measure, principal: Person,
+                         rels: set[Relation]) -> dict[str, Any]:
+    """Which acceptor (三方验收) this verification fills and who is still to verify."""
+    keys = parties(measure.campaign.acceptors)
+    done = current_acceptances(session, measure.id)
+    ids = {int(k.split(":")[1]) for k in keys if k.startswith("person:")}
+    ids.update(a.by_id for a in done)
+    names = dict(session.execute(select(Person.id, Person.name).where(Person.id.in_(ids)))
+                 .all()) if ids else {}
+    names[principal.id] = principal.name
+    party, remaining = next_party(measure.id, principal.id, principal.name, rels, keys, done,
+                                  names)
+    return {"acceptor": party, "acceptor_label": party_label(party, names),
+            "accepted": [a.party for a in done] + [party], "remaining": remaining}
 
 
 def urge_count_and_last(session: Session, measure_id: int) -> tuple[int, datetime | None]:
@@ -246,10 +307,21 @@ def _validate_urge(session: Session, measure: Measure, now: datetime,
     return {"nth": count + 1}
 
 
+def _result_data(request: ActionRequest) -> dict[str, Any]:
+    """The stated outcome (回头看: ok or relapse), for the actions that have one."""
+    transition = TRANSITIONS[request.action]
+    if not transition.results:
+        if request.result is not None:
+            raise InputError(f"「{transition.label}」不需要结论（--result / result）",
+                             field="result")
+        return {}
+    return {"result": request.result}
+
+
 def _validate_inputs(session: Session, request: ActionRequest, measure: Measure,
                      today: date, now: datetime, policies: PolicySet | None) -> dict[str, Any]:
     """Action-specific input checks; returns the data recorded in history."""
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = _result_data(request)
     if request.action is Action.REQUEST_EXTENSION:
         data = _validate_extension_request(request, measure, today)
     elif request.action in (Action.APPROVE_EXTENSION, Action.DECLINE_EXTENSION):
@@ -281,11 +353,20 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def target_state(transition: Transition, state: State, request: ActionRequest,
+                 data: dict[str, Any]) -> State:
+    """Where the action leaves the measure: a 回头看 by its result; a 三方验收 verification
+    leaves it submitted while other acceptors have still to verify it."""
+    if transition.action is Action.VERIFY and data.get("remaining"):
+        return state
+    return transition.target(state, request.result)
+
+
 def _changes(measure: Measure, transition: Transition, request: ActionRequest,
              data: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The measure's new column values for this action (pure: the caller writes them)."""
     changes: dict[str, Any] = {"next_reminder_at": now}  # the next sweep re-plans from here
-    new_state = transition.target(State(measure.state))
+    new_state = target_state(transition, State(measure.state), request, data)
     if new_state != measure.state:
         changes["state"] = new_state
         changes["state_changed_at"] = now
@@ -309,6 +390,8 @@ def _changes(measure: Measure, transition: Transition, request: ActionRequest,
         changes["owner_id"] = data["owner_to"]
     elif request.action is Action.SUBMIT:
         changes["last_progress_at"] = now
+    elif request.action is Action.RECHECK:
+        changes["rechecked_at"] = now
     return changes
 
 
@@ -386,10 +469,14 @@ def perform(session: Session, request: ActionRequest, *, now: datetime,
         raise NotPermitted(actor.name, request.action.label, measure.id, [])
     today = local_date(now)
     principal, rels = acting_principal(session, actor, measure, request.action, today)
+    with_acceptors = bool(measure.campaign.acceptors)
     transition = check(request.action, measure_id=measure.id, state=State(measure.state),
                        person=actor.name, relations=rels, provided=_provided(request),
-                       pending_extension=measure.extension_deadline is not None)
+                       pending_extension=measure.extension_deadline is not None,
+                       result=request.result, with_acceptors=with_acceptors)
     data = _validate_inputs(session, request, measure, today, now, policies)
+    if request.action is Action.VERIFY and with_acceptors:
+        data.update(_validate_acceptance(session, measure, principal, rels))
     if request.action is Action.REQUEST_EXTENSION:
         data["requested_by"] = actor.id
     if request.expected_version is not None and request.expected_version != measure.version:
@@ -474,7 +561,8 @@ def report_progress(session: Session, *, measure_id: int, actor: str | Person, t
     returns the report's id."""
     measure = load_measure(session, measure_id)
     person = actor if isinstance(actor, Person) else find_person(session, actor)
-    allowed = {Relation.OWNER, Relation.UNIT_MEMBER, Relation.ADMIN, Relation.LEADER}
+    allowed = {Relation.OWNER, Relation.UNIT_MEMBER, Relation.ASSISTING_MEMBER, Relation.ADMIN,
+               Relation.LEADER}
     if not relations_with_delegation(session, person, measure, local_date(now)) & allowed:
         labels = [r.label for r in Relation if r in allowed]
         raise NotPermitted(person.name, "报送进展", measure.id, labels)

@@ -45,7 +45,7 @@ from workflow import metrics
 from workflow.calendar_store import load_calendar
 from workflow.gcpause import cyclic_gc_paused
 from workflow.lifecycle import Kind, Relation, Role, Rule, State
-from workflow.models import Campaign, Measure, OutboxMessage, Person
+from workflow.models import Campaign, Measure, MeasureAssistingUnit, OutboxMessage, Person
 from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
 from workflow.policy import Policy, PolicySet
 from workflow.progress import SILENT, Reporter
@@ -55,6 +55,8 @@ from workflow.timeutil import local_date
 from workflow.workcalendar import WorkCalendar, overrides_from_toml
 
 BATCH = 5000
+#: What a copy to an assisting unit's member (协办单位) adds to the owner's sentence.
+COPY_NOTE = "（协办抄送）"
 #: pg_advisory_xact_lock's key for "a sweep is running" (any constant unique to rectiflow).
 SWEEP_LOCK_KEY = 0x5245_4354  # "RECT"
 
@@ -167,6 +169,7 @@ class DueMeasure(NamedTuple):
     created_on: date
     changed_on: date
     progress_on: date | None
+    rechecked_on: date | None
     owner_id: int | None
     leader_id: int | None
     campaign_id: int
@@ -174,7 +177,8 @@ class DueMeasure(NamedTuple):
 
     def snapshot(self) -> MeasureSnapshot:
         return MeasureSnapshot(self.id, State(self.state), Kind(self.kind), self.deadline,
-                               self.created_on, self.changed_on, self.progress_on)
+                               self.created_on, self.changed_on, self.progress_on,
+                               self.rechecked_on)
 
 
 class NextReminder(NamedTuple):
@@ -186,9 +190,10 @@ class NextReminder(NamedTuple):
     at: datetime | None
 
 
-#: When a measure was created, changed state and last reported progress: planning counts the
-#: local dates of these.
-MEASURE_TIMES = (Measure.created_at, Measure.state_changed_at, Measure.last_progress_at)
+#: When a measure was created, changed state, last reported progress and was last rechecked
+#: (回头看): planning counts the local dates of these.
+MEASURE_TIMES = (Measure.created_at, Measure.state_changed_at, Measure.last_progress_at,
+                 Measure.rechecked_at)
 
 
 def due_query(following: bool, times: Sequence[Any] = MEASURE_TIMES) -> Any:
@@ -242,9 +247,10 @@ class SweepStore:
         """Up to ``batch`` measures due at ``now``, earliest first, after ``after``."""
         return [DueMeasure(mid, version, state, kind, deadline, local_date(created),
                            local_date(changed), local_date(progress) if progress else None,
+                           local_date(rechecked) if rechecked else None,
                            owner, leader, campaign, next_at)
-                for (mid, version, state, kind, deadline, created, changed, progress, owner,
-                     leader, campaign, next_at)
+                for (mid, version, state, kind, deadline, created, changed, progress, rechecked,
+                     owner, leader, campaign, next_at)
                 in self.session.execute(due_query(after is not None), due_parameters(now, batch, after))]
 
     def insert_items(self, rows: list[ItemRow]) -> None:
@@ -302,6 +308,9 @@ class Planning:
     now: datetime
     recipients: Recipients
     campaigns: Campaigns
+    #: the members of each measure's assisting units (协办单位), who get copies of what its
+    #: owner is reminded of; only measures that have any
+    assisting: dict[int, list[int]] = field(default_factory=dict)
     #: the plans worked out so far, by (kind, campaign), shared by campaigns whose policies
     #: are equal
     _plans: dict[tuple[str, int], PolicyPlans] = field(default_factory=dict)
@@ -317,8 +326,26 @@ class Planning:
         people = {m.owner_id for m in batch} | {m.leader_id for m in batch}
         people.update(self.campaigns[cid].first_responsible_id for cid in campaign_ids)
         people.discard(None)
+        people.update(self._load_assisting([m.id for m in batch]))
         self.recipients.load(people)  # type: ignore[arg-type]  # None discarded above
         self.recipients.reviewers()
+
+    def _load_assisting(self, ids: list[int]) -> set[int]:
+        """Read the members of the batch's assisting units; return them."""
+        session = self.recipients.session
+        found: set[int] = set()
+        for start in range(0, len(ids), 900):
+            rows = session.execute(
+                select(MeasureAssistingUnit.measure_id, Person.id)
+                .join(Person, Person.unit_id == MeasureAssistingUnit.unit_id)
+                .where(MeasureAssistingUnit.measure_id.in_(ids[start:start + 900]),
+                       Person.active.is_(True))
+                .order_by(MeasureAssistingUnit.measure_id, MeasureAssistingUnit.position,
+                          Person.id))
+            for measure_id, person_id in rows:
+                self.assisting.setdefault(measure_id, []).append(person_id)
+                found.add(person_id)
+        return found
 
     def plans_for(self, kind: str, campaign_id: int) -> PolicyPlans:
         """The policy of the measures of ``kind`` in the campaign, and their plans so far."""
@@ -344,7 +371,7 @@ class Planning:
 def _waiting_since(notice: Notice, snapshot: MeasureSnapshot) -> date:
     """The day a notice's reason counts from: the change of state for the sign-off rules, the
     last activity for the others."""
-    if notice.rule in (Rule.REVIEW_SLA, Rule.CLOSURE_SLA):
+    if notice.rule in (Rule.REVIEW_SLA, Rule.CLOSURE_SLA, Rule.FOLLOWUP):
         return snapshot.changed_on
     return snapshot.active_on
 
@@ -360,10 +387,11 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
     reminders: list[NextReminder] = []
     route, campaigns = planning.recipients.route, planning.campaigns
     reviewers = planning.recipients.reviewers()
+    assisting = planning.assisting
     for measure in batch:
         plans = planning.plans_for(measure.kind, measure.campaign_id)
         dates = (measure.state, measure.kind, measure.deadline, measure.created_on,
-                 measure.changed_on, measure.progress_on)
+                 measure.changed_on, measure.progress_on, measure.rechecked_on)
         plan = plans.by_dates.get(dates)
         if plan is None:
             plan = plans.by_dates[dates] = planning.plan(measure, plans.policy)
@@ -379,6 +407,9 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
                           else campaigns[measure.campaign_id].first_responsible_id)
                 if person is not None:
                     people.append((person, relation.value))
+                if relation == Relation.OWNER:  # 协办单位 members get a copy
+                    people.extend((member, Relation.ASSISTING_MEMBER.value)
+                                  for member in assisting.get(measure.id, ()))
             told: set[int] = set()
             for person, meant_as in people:
                 receiver, absent = route(person)
@@ -387,9 +418,11 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
                 told.add(receiver)
                 # PlannedItem(measure_id, rule, stage, deadline, recipient_id, urgency, reason,
                 # on_behalf_of, colour, version, relation, meant_for)
+                copy = COPY_NOTE if meant_as == Relation.ASSISTING_MEMBER else ""
                 items.append(PlannedItem(
                     measure.id, notice.rule, notice.stage, notice.deadline, receiver,
-                    notice.urgency, reason + f"（代{absent}接收）" if absent else reason, absent,
+                    notice.urgency,
+                    reason + copy + (f"（代{absent}接收）" if absent else ""), absent,
                     notice.colour, measure.version, meant_as, person))
     return items, reminders
 

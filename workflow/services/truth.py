@@ -28,11 +28,11 @@ from workflow.lifecycle import (
 )
 from workflow.models import Measure
 from workflow.reminders import MeasureSnapshot, Notice, describe
-from workflow.services.sweep import ReminderContext
+from workflow.services.sweep import COPY_NOTE, ReminderContext
 from workflow.timeutil import local_date
 
 #: Rules whose sentence counts from the change of state (the others from the last activity).
-_WAITING = frozenset({Rule.REVIEW_SLA, Rule.CLOSURE_SLA})
+_WAITING = frozenset({Rule.REVIEW_SLA, Rule.CLOSURE_SLA, Rule.FOLLOWUP})
 
 
 @dataclass
@@ -48,7 +48,8 @@ def _snapshot(measure: Measure) -> MeasureSnapshot:
     return MeasureSnapshot(
         measure.id, State(measure.state), Kind(measure.kind), measure.deadline,
         local_date(measure.created_at), local_date(measure.state_changed_at),
-        local_date(measure.last_progress_at) if measure.last_progress_at else None)
+        local_date(measure.last_progress_at) if measure.last_progress_at else None,
+        local_date(measure.rechecked_at) if measure.rechecked_at else None)
 
 
 class SendTimeCheck:
@@ -135,6 +136,8 @@ class SendTimeCheck:
                         item.get("colour"))
         anchor = snapshot.changed_on if family in _WAITING else snapshot.active_on
         reason = describe(notice, now, self.ctx.days, anchor)
+        if item.get("relation") == Relation.ASSISTING_MEMBER:
+            reason += COPY_NOTE
         if item.get("on_behalf_of"):
             reason += f"（代{item['on_behalf_of']}接收）"
         urgency = self.ctx.planner.urgency(item["rule"], item.get("colour"), deadline, today)

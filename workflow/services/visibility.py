@@ -2,9 +2,9 @@
 
 The rule: admins, reviewers (整改办) and viewers see every measure. Anyone else sees the measures
 they own, lead, or are first responsible for (through the campaign), and the measures of their
-unit and of the units below it; a delegate also sees what the people who named them see while
-the delegation lasts. A measure someone may not see does not exist for them (HTTP 404, not 403),
-so its existence does not leak.
+unit and of the units below it, as 责任部门 or as 协办单位 (an assisting unit); a delegate also
+sees what the people who named them see while the delegation lasts. A measure someone may not
+see does not exist for them (HTTP 404, not 403), so its existence does not leak.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import Session
 
 from workflow.lifecycle import SEE_ALL_ROLES
-from workflow.models import Campaign, Measure, Person, Unit
+from workflow.models import Campaign, Measure, MeasureAssistingUnit, Person, Unit
 from workflow.services.people import principals_for
 
 
@@ -39,6 +39,8 @@ class Scope:
             clauses += [Measure.owner_id.in_(self.people), Measure.leader_id.in_(self.people)]
         if self.units:
             clauses.append(Measure.unit_id.in_(self.units))
+            clauses.append(Measure.id.in_(select(MeasureAssistingUnit.measure_id).where(
+                MeasureAssistingUnit.unit_id.in_(self.units))))
         if self.campaigns:
             clauses.append(Measure.campaign_id.in_(self.campaigns))
         return or_(*clauses) if clauses else false()
@@ -46,7 +48,9 @@ class Scope:
     def sees(self, measure: Measure) -> bool:
         return (self.everything or measure.owner_id in self.people
                 or measure.leader_id in self.people or measure.unit_id in self.units
-                or measure.campaign_id in self.campaigns)
+                or measure.campaign_id in self.campaigns
+                or (bool(self.units)
+                    and any(link.unit_id in self.units for link in measure.assisting)))
 
 
 def unit_subtrees(session: Session, roots: set[int]) -> set[int]:

@@ -15,9 +15,12 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from workflow.lifecycle import OPEN_STATES, Action, Role, State, available_actions
 from workflow.models import Campaign, Measure, Person, Problem, ProgressReport
-from workflow.services.measures import relations_with_delegation
+from workflow.policy import PolicySet
+from workflow.reminders import followup_day
+from workflow.services.measures import current_acceptances, relations_with_delegation
 from workflow.services.people import principals_for
 from workflow.services.visibility import unit_subtrees
+from workflow.timeutil import local_date
 
 LIMIT = 200
 
@@ -49,18 +52,39 @@ def _items(session: Session, person_id: int, measures: Sequence[Measure], today:
            wanted: frozenset[Action]) -> list[WorkItem]:
     person = session.get(Person, person_id)
     assert person is not None
+    principals = {p.id for p in principals_for(session, person, today)}
     items = []
     for measure in measures:
         rels = relations_with_delegation(session, person, measure, today)
+        accepting = bool(measure.campaign.acceptors)
         actions = available_actions(State(measure.state), rels,
-                                    pending_extension=measure.extension_deadline is not None)
+                                    pending_extension=measure.extension_deadline is not None,
+                                    with_acceptors=accepting)
+        if accepting and Action.VERIFY in actions and any(
+                a.by_id in principals for a in current_acceptances(session, measure.id)):
+            actions.remove(Action.VERIFY)  # 三方验收: accepted already, nothing more to do
         if set(actions) & wanted:
             items.append(WorkItem(measure, actions))
     return items
 
 
-def my_work(session: Session, person_id: int, today: date) -> list[WorkSection]:
-    """The sections of 我的事项 that apply to this person, each with its measures."""
+def _followups_due(session: Session, measures: Sequence[Measure], today: date,
+                   policies: PolicySet) -> list[Measure]:
+    """The closed measures whose 回头看 has fallen due under their policy and not been done."""
+    due = []
+    for measure in measures:
+        policy = policies.effective(measure.kind, measure.campaign.policy)
+        if policy.followup_months <= 0:
+            continue
+        if followup_day(local_date(measure.state_changed_at), policy.followup_months) <= today:
+            due.append(measure)
+    return due
+
+
+def my_work(session: Session, person_id: int, today: date,
+            policies: PolicySet | None = None) -> list[WorkSection]:
+    """The sections of 我的事项 that apply to this person, each with its measures (with
+    ``policies``, the 整改办's 回头看 that have fallen due)."""
     person = session.get(Person, person_id)
     assert person is not None
     principals = principals_for(session, person, today)
@@ -71,14 +95,19 @@ def my_work(session: Session, person_id: int, today: date) -> list[WorkSection]:
     units = unit_subtrees(session, {p.unit_id for p in principals if p.unit_id is not None})
     reviewer = any(p.has_role(Role.REVIEWER) for p in principals)
     submitted = Measure.state == State.SUBMITTED.value
+    # 三方验收: an acceptor named in a campaign verifies its submissions too
+    accepting = [cid for cid, acceptors in session.execute(
+        select(Campaign.id, Campaign.acceptors)) if acceptors]
 
     plan: list[tuple[str, str, str, ColumnElement[bool], frozenset[Action]]] = [
         ("owner", "需要我整改", "我是责任人：开始整改、报送进展、按时提交",
          and_(Measure.owner_id.in_(pids), Measure.state.in_(open_values)),
          frozenset({Action.START, Action.SUBMIT})),
         ("review", "需要我核验", "已提交的整改材料：核验通过或退回",
-         submitted if reviewer else and_(submitted, Measure.leader_id.in_(pids)),
-         frozenset({Action.VERIFY, Action.REJECT})),
+         submitted if reviewer else and_(submitted, or_(Measure.leader_id.in_(pids),
+                                                         Measure.campaign_id.in_(accepting))),
+         # (whoever may return a submission may verify it, unless they accepted it already)
+         frozenset({Action.VERIFY})),
         ("close", "需要我销号", "已核验通过，等待责任领导或第一责任人销号",
          and_(Measure.state == State.VERIFIED.value,
               or_(Measure.leader_id.in_(pids), Measure.campaign_id.in_(campaigns))),
@@ -97,6 +126,22 @@ def my_work(session: Session, person_id: int, today: date) -> list[WorkSection]:
         items = _items(session, person.id, _load(session, condition), today, wanted)
         if items:
             sections.append(WorkSection(key, title, hint, items))
+    if reviewer and policies is not None:
+        # the longest closed first: those are due first
+        closed = session.scalars(
+            select(Measure).options(joinedload(Measure.problem).joinedload(Problem.area),
+                                    joinedload(Measure.owner), joinedload(Measure.unit),
+                                    joinedload(Measure.campaign))
+            .where(Measure.state == State.CLOSED.value,
+                   or_(Measure.rechecked_at.is_(None),
+                       Measure.rechecked_at < Measure.state_changed_at))
+            .order_by(Measure.state_changed_at, Measure.id).limit(LIMIT)).unique().all()
+        items = _items(session, person.id, _followups_due(session, closed, today, policies),
+                       today, frozenset({Action.RECHECK}))
+        if items:
+            sections.append(WorkSection(
+                "followup", "待回头看",
+                "已销号满规定时间的措施：检查整改成效是否巩固，巩固良好或发现反弹（须写明情况）", items))
     return sections
 
 

@@ -125,9 +125,34 @@ class ExtensionRequestOut(BaseModel):
     at: str
 
 
+class RecheckOut(BaseModel):
+    result: str | None
+    at: str
+    by: str | None
+    comment: str | None
+
+
+class AcceptorOut(BaseModel):
+    acceptor: str
+    key: str
+    accepted: bool
+
+
+class AcceptanceOut(BaseModel):
+    acceptor: str
+    key: str
+    by: str | None
+    by_name: str | None
+    at: str
+
+
 class MeasureDetailOut(MeasureOut):
     extension_request: ExtensionRequestOut | None = None
     urges: int = 0
+    assisting_units: list[str] = []
+    rechecks: list[RecheckOut] = []
+    acceptors: list[AcceptorOut] | None = None
+    acceptances: list[AcceptanceOut] | None = None
     history: list[HistoryOut]
     progress: list[ProgressOut]
 
@@ -138,8 +163,10 @@ class ActionIn(BaseModel):
     deadline: date | None = Field(default=None, description="新的完成时限（延期时必填）")
     owner: str | None = Field(default=None, max_length=254, description="新的责任人邮箱（改派时必填）")
     version: int | None = Field(default=None, description="期望的版本号；与当前版本不符时返回 409")
+    result: str | None = Field(default=None, max_length=16,
+                               description="回头看结论：ok（巩固良好）或 relapse（出现反弹，须写 comment）")
 
-    _clean = field_validator("comment", "owner")(_no_nul)
+    _clean = field_validator("comment", "owner", "result")(_no_nul)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -252,7 +279,8 @@ def act(measure_id: Id, action: str, request: Request, body: ActionIn | None = N
             perform(session, ActionRequest(
                 measure_id=measure_id, action=parse_action(action), actor=person,
                 comment=body.comment, deadline=body.deadline, owner=body.owner,
-                expected_version=body.version), now=web.now(), policies=web.policies)
+                expected_version=body.version, result=body.result), now=web.now(),
+                policies=web.policies)
         return measure_detail(session, measure_id, web.today())
 
 

@@ -28,7 +28,12 @@ from workflow.lifecycle import CHANNEL_LABELS, PREFERENCE_LABELS, ROLE_LABELS, R
 from workflow.models import Campaign, Person
 from workflow.outbox import dead_messages, explain_failure, retry_dead
 from workflow.passwords import hash_password
-from workflow.services.campaigns import campaign_figures, create_campaign, get_campaign
+from workflow.services.campaigns import (
+    acceptor_labels,
+    campaign_figures,
+    create_campaign,
+    get_campaign,
+)
 from workflow.services.holidays import enter_notice
 from workflow.services.imports import file_kind, refusal_errors, unknown_people
 from workflow.services.people import (
@@ -159,8 +164,7 @@ def campaign_page(campaign_id: Id, request: Request) -> Response:
         person = clerk_person(request, session, "查看整改任务")
         campaign = get_campaign(session, campaign_id)
         digest = campaign_digest(web, session, campaign_id).as_json()
-        acceptors = (session.scalars(select(Person.name).where(
-            Person.id.in_(campaign.acceptors))).all() if campaign.acceptors else [])
+        acceptors = acceptor_labels(session, campaign.acceptors)
         return web.render(request, "clerk_campaign.html", page(
             request, person, "clerk", campaign=campaign, digest=digest, acceptors=acceptors,
             sub="campaigns"))

@@ -48,7 +48,8 @@ class CampaignIn(BaseModel):
                                           description="第一责任人（邮箱或姓名）")
     feedback_date: date | None = Field(default=None, description="反馈日期")
     acceptors: list[str] = Field(default_factory=list, max_length=50,
-                                 description="验收人（邮箱或姓名），留待三方验收使用")
+                                 description="验收人（三方验收）：人员（邮箱或姓名）或角色"
+                                             "（reviewer/整改办、leader/责任领导、first_responsible/第一责任人）")
     inspected_unit: str | None = Field(default=None, max_length=200,
                                        description="被巡察单位（尚未使用）")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -20,6 +20,7 @@ from workflow.evidence import StoredFile
 from workflow.ledger import (
     SORTS,
     MeasureFilter,
+    acceptance_dict,
     deadline_health,
     ledger_page,
     measure_query,
@@ -29,6 +30,7 @@ from workflow.lifecycle import (
     KIND_LABELS,
     NOTICE_READERS,
     NOTICE_REPLIERS,
+    RECHECK_RESULTS,
     STATE_LABELS,
     TRANSITIONS,
     Action,
@@ -59,6 +61,7 @@ from workflow.services.measures import (
     report_progress,
 )
 from workflow.services.notices import list_notices
+from workflow.services.people import principals_for
 from workflow.services.worklist import closure_queue, my_work
 from workflow.web.api import Id, named_people_are_input
 from workflow.web.auth import check_csrf, csrf_token, page_person
@@ -70,7 +73,7 @@ ERROR_TITLES = {400: "请求有误", 401: "需要登录", 403: "无权操作", 4
                 410: "链接已失效", 422: "输入有误", 429: "请稍后再试"}
 #: Relations that may write a progress report without a state change (``report_progress``).
 PROGRESS_RELATIONS = frozenset({Relation.OWNER, Relation.UNIT_MEMBER, Relation.ADMIN,
-                                Relation.LEADER})
+                                Relation.LEADER, Relation.ASSISTING_MEMBER})
 PER_PAGE = 50
 
 
@@ -207,7 +210,7 @@ def my(request: Request) -> Response:
     today = web.today()
     with web.transaction() as session:
         person = page_person(request, session)
-        sections = my_work(session, person.id, today)
+        sections = my_work(session, person.id, today, web.policies)
         return web.render(request, "my.html", page(
             request, person, "my", sections=sections, today=today, health=deadline_health,
             due_text=web.due_text(session)))
@@ -228,8 +231,13 @@ def measure_page(measure_id: Id, request: Request) -> Response:
         person = page_person(request, session)
         measure = _visible(web, session, person, measure_id)
         rels = relations_with_delegation(session, person, measure, today)
-        actions = [TRANSITIONS[a] for a in available_actions(
-            State(measure.state), rels, pending_extension=measure.extension_deadline is not None)]
+        acceptance = acceptance_dict(session, measure)
+        offered = available_actions(
+            State(measure.state), rels, pending_extension=measure.extension_deadline is not None,
+            with_acceptors=acceptance is not None)
+        if acceptance is not None and _accepted_already(session, person, acceptance, today):
+            offered = [a for a in offered if a is not Action.VERIFY]
+        actions = [TRANSITIONS[a] for a in offered]
         history = session.scalars(
             select(HistoryEntry).options(joinedload(HistoryEntry.actor),
                                          joinedload(HistoryEntry.on_behalf_of))
@@ -242,6 +250,7 @@ def measure_page(measure_id: Id, request: Request) -> Response:
                      if e.action in (Action.EXTEND, Action.APPROVE_EXTENSION,
                                      SystemAction.RECOMPUTE_DEADLINE)]
         urges = [e for e in history if e.action == Action.URGE]
+        rechecks = [e for e in history if e.action == Action.RECHECK]
         can_report = bool(rels & PROGRESS_RELATIONS) and (
             measure.state != State.CLOSED or measure.kind == Kind.LONG_TERM)
         # 督办 documents: for the leader, the 整改办 and the unit (NOTICE_READERS)
@@ -249,13 +258,29 @@ def measure_page(measure_id: Id, request: Request) -> Response:
         return web.render(request, "measure.html", page(
             request, person, "ledger", measure=measure, actions=actions, history=history,
             reports=reports, extensions=deadlines, can_report=can_report, Need=Need,
-            urges=urges,
+            urges=urges, rechecks=rechecks, acceptance=_with_times(acceptance),
+            RECHECK_RESULTS=RECHECK_RESULTS,
             notices=notices, can_reply=bool(rels & NOTICE_REPLIERS),
             DOCUMENT_KINDS=DOCUMENT_KINDS,
             relations=sorted(r.label for r in rels),
             health=deadline_health(measure.state, measure.deadline, today),
             max_bytes=web.settings.evidence_max_bytes, today=today,
             due_text=web.due_text(session)))
+
+
+def _with_times(acceptance: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The acceptance document with its times as datetimes, for the ``local`` filter."""
+    if acceptance is None:
+        return None
+    return {**acceptance, "acceptances": [
+        {**a, "at": datetime.fromisoformat(a["at"])} for a in acceptance["acceptances"]]}
+
+
+def _accepted_already(session: Session, person: Person, acceptance: dict[str, Any],
+                      today: date) -> bool:
+    """Whether ``person`` (or someone they stand in for) has accepted the current submission."""
+    emails = {p.email for p in principals_for(session, person, today)}
+    return any(a["by"] in emails for a in acceptance["acceptances"])
 
 
 def _uploads(form: FormData) -> list[UploadFile]:
@@ -293,9 +318,16 @@ async def measure_action(measure_id: Id, action_name: str, request: Request) -> 
                 deadline=_date(form.get("deadline")),
                 owner=str(form.get("owner") or "").strip() or None,
                 expected_version=_int(str(form.get("version") or "")),
+                result=str(form.get("result") or "").strip() or None,
                 evidence=_store(web, uploads)), now=web.now(), policies=web.policies)
         state = STATE_LABELS[State(outcome.measure.state)]
-    flash(request, "ok", f"已{TRANSITIONS[action].label}，当前状态：{state}。")
+        waiting = len(outcome.entry.data.get("remaining") or ())
+    if waiting:  # 三方验收: one acceptance of several
+        flash(request, "ok", f"已记录您的验收，尚有 {waiting} 位验收人未验收，当前状态：{state}。")
+    else:
+        result = RECHECK_RESULTS.get(str(outcome.entry.data.get("result")), "")
+        done = TRANSITIONS[action].label + (f"（{result}）" if result else "")
+        flash(request, "ok", f"已{done}，当前状态：{state}。")
     return RedirectResponse(f"/measures/{measure_id}", status_code=303)
 
 

@@ -53,6 +53,17 @@ class LedgerRow:
     deadline_how: str | None = None
     #: The 整改进展/完成情况 cell, kept as the measure's first progress note.
     note: str | None = None
+    #: 协办部门: units assisting the 责任部门, in the cell's order
+    assisting: tuple[str, ...] = ()
+
+
+#: What separates the units of one 协办部门 cell: 、，,；; / and line breaks (and spaces).
+ASSISTING_SPLIT = re.compile(r"[、，,；;/／\n\r\t ]+")
+
+
+def split_units(cell: str) -> tuple[str, ...]:
+    """The unit names of a 协办部门 cell, each once, in order."""
+    return tuple(dict.fromkeys(name for name in ASSISTING_SPLIT.split(cell) if name))
 
 
 @dataclass
@@ -99,6 +110,15 @@ class _RowDeadline:
     pattern: str | None = None
 
 
+def assisting_problems(unit: str, assisting: tuple[str, ...]) -> list[str]:
+    """Why a 协办部门 cell is refused (nothing when it is fine)."""
+    problems = [f"协办部门名称过长（{len(name)} 字，最多 200 字）" for name in assisting
+                if len(name) > 200]
+    if unit and unit in assisting:
+        problems.append(f"协办部门不能与责任部门相同（{unit}）")
+    return problems
+
+
 class RowChecker:
     """Checks rows one by one against the people, the campaign's taken 序号 and its dates."""
 
@@ -129,7 +149,11 @@ class RowChecker:
                 bad("seq", f"序号「{seq}」在该整改任务中已存在")
             else:
                 self.seen[seq] = source.row
-        texts = {k: text_of(values.get(k)) for k in ("area", "problem", "title", "unit", "note")}
+        texts = {k: text_of(values.get(k))
+                 for k in ("area", "problem", "title", "unit", "note", "assisting")}
+        assisting = split_units(texts["assisting"])
+        for reason in assisting_problems(texts["unit"], assisting):
+            bad("assisting", reason)
         for key in ("area", "problem", "title"):
             if not texts[key]:
                 bad(key, f"{HEADER_LABEL[key]}为空" + _blank_hint(source, key))
@@ -149,7 +173,7 @@ class RowChecker:
         return LedgerRow(source.row, seq, texts["area"], texts["problem"], texts["title"],
                          resolved["leader"], texts["unit"] or None, resolved["owner"],
                          given.deadline, given.kind, given.rule, given.provisional, given.how,
-                         texts["note"] or None)
+                         texts["note"] or None, assisting)
 
     def _tally(self, pattern: str, raw: Any, given: _RowDeadline) -> None:
         count, example, reading = self.readings.get(pattern, (0, "", ""))

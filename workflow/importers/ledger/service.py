@@ -198,9 +198,10 @@ def preview_lines(summary: ImportSummary, people: dict[int, str]) -> list[str]:
         deadline = row.deadline.isoformat() if row.deadline else "无完成时限"
         if row.deadline_how:
             deadline += f"（{row.deadline_how}）"
+        assisting = f"（协办：{'、'.join(row.assisting)}）" if row.assisting else ""
         lines.append(f"  第 {row.row} 行 {row.seq or ''}｜{row.area}｜{row.problem}｜{row.title}｜"
-                     f"领导 {people.get(row.leader_id, row.leader_id)}｜{row.unit or '—'}｜"
-                     f"责任人 {people.get(row.owner_id, row.owner_id)}｜{deadline}｜"
+                     f"领导 {people.get(row.leader_id, row.leader_id)}｜{row.unit or '—'}"
+                     f"{assisting}｜责任人 {people.get(row.owner_id, row.owner_id)}｜{deadline}｜"
                      f"{row.kind.label}")
     if summary.date_readings:
         lines.append("完成时限的读法：")

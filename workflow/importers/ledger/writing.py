@@ -18,7 +18,16 @@ from workflow import events
 from workflow.history import GENESIS
 from workflow.importers.ledger.rows import LedgerRow
 from workflow.lifecycle import State, SystemAction
-from workflow.models import Area, Campaign, HistoryEntry, Measure, Problem, ProgressReport, Unit
+from workflow.models import (
+    Area,
+    Campaign,
+    HistoryEntry,
+    Measure,
+    MeasureAssistingUnit,
+    Problem,
+    ProgressReport,
+    Unit,
+)
 from workflow.pg import bulk
 from workflow.services.measures import new_history_entry
 
@@ -41,7 +50,8 @@ def _insert_ids(session: Session, model: type[Area | Problem | Measure],
     return [found[tuple(v[c] for c in key_columns)] for v in values]
 
 
-def _insert(session: Session, model: type[HistoryEntry | ProgressReport],
+def _insert(session: Session,
+            model: type[HistoryEntry | ProgressReport | MeasureAssistingUnit],
             values: Sequence[dict[str, Any]]) -> None:
     """Insert ``values`` (PostgreSQL: by COPY, ``workflow.pg.bulk``)."""
     table = cast(Table, model.__table__)
@@ -108,7 +118,8 @@ class LedgerWriter:
                 self.problems[(values["area_id"], values["text"])] = new_id
 
     def _add_units(self, rows: Sequence[LedgerRow]) -> None:
-        for name in sorted({r.unit for r in rows if r.unit and r.unit not in self.units}):
+        named = {r.unit for r in rows if r.unit} | {u for r in rows for u in r.assisting}
+        for name in sorted(n for n in named if n not in self.units):
             self.units[name] = self.session.execute(
                 insert(Unit).values(name=name).returning(Unit.id)).scalar_one()
 
@@ -138,6 +149,11 @@ class LedgerWriter:
                               to_state=State.ASSIGNED.value, actor_id=None, on_behalf_of_id=None,
                               comment=None, data={"row": r.row}, at=now, prev_hash=GENESIS)
             for mid, r in zip(ids, rows, strict=True)])
+        assisting = [{"measure_id": mid, "unit_id": self.units[name], "position": i}
+                     for mid, r in zip(ids, rows, strict=True)
+                     for i, name in enumerate(r.assisting)]
+        if assisting:
+            _insert(session, MeasureAssistingUnit, assisting)
         notes = [{"measure_id": mid, "author_id": None, "text": r.note, "at": now}
                  for mid, r in zip(ids, rows, strict=True) if r.note]
         if notes:
