@@ -168,6 +168,7 @@ def campaign_dict(session: Session, campaign: Campaign) -> dict[str, Any]:
         "areas": areas,
         "problems": problems,
         "measures": measures,
+        "inspected_unit": campaign.inspected_unit.name if campaign.inspected_unit else None,
     }
 
 

@@ -86,6 +86,8 @@ class Relation(StrEnum):
     LEADER = "leader"
     FIRST_RESPONSIBLE = "first_responsible"
     ADMIN = "admin"
+    #: the 巡察办 above the inspected units: may urge (催办) anywhere, acts on no measure
+    SUPERVISOR = "supervisor"
 
     @property
     def label(self) -> str:
@@ -99,6 +101,7 @@ RELATION_LABELS: Mapping[Relation, str] = {
     Relation.LEADER: "责任领导",
     Relation.FIRST_RESPONSIBLE: "第一责任人",
     Relation.ADMIN: "管理员",
+    Relation.SUPERVISOR: "巡察办",
 }
 
 
@@ -342,8 +345,8 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
                       detail=Detail.COMMENT)],
        pending=Pending.REQUIRED),
     _t(Action.URGE, "催办", [S.ASSIGNED, S.IN_PROGRESS], None,
-       [R.REVIEWER, R.LEADER, R.FIRST_RESPONSIBLE], [N.COMMENT],
-       help="整改办、责任领导或第一责任人催办责任人，须写明催办内容；同一措施两次催办须间隔冷却时间",
+       [R.REVIEWER, R.LEADER, R.FIRST_RESPONSIBLE, R.SUPERVISOR], [N.COMMENT],
+       help="整改办、责任领导、第一责任人或巡察办催办责任人，须写明催办内容；同一措施两次催办须间隔冷却时间",
        notify=[Notify(U.URGE, R.OWNER, 1, "催办：请抓紧推进整改", detail=Detail.COMMENT),
                Notify(U.URGE, R.LEADER, 2, "再次催办：该措施已被多次催办，请督促责任人",
                       detail=Detail.COMMENT, from_nth=2, not_to_actor=True)]),
@@ -442,6 +445,8 @@ class Role(StrEnum):
     LEADER = "leader"
     ADMIN = "admin"
     VIEWER = "viewer"
+    #: 巡察办: sees every inspected unit, compares them, urges and issues 督办 documents
+    SUPERVISOR = "supervisor"
 
     @property
     def label(self) -> str:
@@ -454,9 +459,14 @@ ROLE_LABELS: Mapping[str, str] = {
     Role.LEADER: "责任领导",
     Role.ADMIN: "管理员",
     Role.VIEWER: "只读",
+    Role.SUPERVISOR: "巡察办",
 }
-#: Roles that see every measure of every campaign.
-SEE_ALL_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.REVIEWER, Role.VIEWER})
+#: Roles that see every measure of every campaign of the whole installation.
+SEE_EVERYTHING_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.SUPERVISOR})
+#: Roles that see every measure of the campaigns of their own inspected unit (their unit or an
+#: ancestor of it is the campaign's ``inspected_unit``) and of campaigns without one.
+SEE_ALL_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.REVIEWER, Role.VIEWER,
+                                            Role.SUPERVISOR})
 #: Relations a reminder may be addressed to (the policy's escalation ``to``): the people a
 #: measure names, its campaign's first responsible, and the reviewers (整改办).
 REMINDER_RECIPIENTS: tuple[Relation, ...] = (
@@ -650,7 +660,7 @@ def parse_document_kind(name: str) -> DocumentKind | None:
 #: reply (回执) to one: the supervised unit answers, the 整改办 may record an answer on paper.
 NOTICE_READERS: frozenset[Relation] = frozenset({
     Relation.OWNER, Relation.UNIT_MEMBER, Relation.LEADER, Relation.FIRST_RESPONSIBLE,
-    Relation.REVIEWER, Relation.ADMIN})
+    Relation.REVIEWER, Relation.ADMIN, Relation.SUPERVISOR})
 NOTICE_REPLIERS: frozenset[Relation] = frozenset({
     Relation.OWNER, Relation.UNIT_MEMBER, Relation.REVIEWER, Relation.ADMIN})
 
