@@ -31,7 +31,7 @@ from workflow.lifecycle import (
     Relation,
     notifications_for,
 )
-from workflow.models import HistoryEntry, Measure, Person
+from workflow.models import Campaign, HistoryEntry, Measure, Person
 from workflow.outbox import PlannedItem, write_notices
 from workflow.policy import PolicySet
 from workflow.reminders import day_text
@@ -82,7 +82,8 @@ def _read_facts(session: Session, relevant: Sequence[tuple[MeasureChanged, Notif
     for start in range(0, len(ids), 1000):
         for row in session.execute(
                 select(Measure.id, Measure.owner_id, Measure.leader_id, Measure.deadline,
-                       Measure.version, Measure.unit_id)
+                       Measure.version, Measure.unit_id, Campaign.inspected_unit_id)
+                .join(Campaign, Campaign.id == Measure.campaign_id)
                 .where(Measure.id.in_(ids[start:start + 1000]))):
             facts.rows[row.id] = row
     wanted = sorted({e.entry_id for e, n in relevant if e.entry_id is not None
@@ -116,7 +117,9 @@ def _targets(notice: Notify, event: MeasureChanged, row: Any, entry: HistoryEntr
     """Whom ``notice`` is meant for, before delegation."""
     if notice.recipient is Relation.REVIEWER:
         # a reviewer who submitted (an admin) needs no news of it
-        return [pid for pid in recipients.reviewers() if pid != event.actor_id]
+        # the 整改办 of the campaign's inspected unit (all of them for a campaign without one)
+        return [pid for pid in recipients.reviewers_for(row.inspected_unit_id)
+                if pid != event.actor_id]
     if notice.recipient is Relation.UNIT_MEMBER:
         # the owner hears as the owner, the one who acted needs no news of it
         return [pid for pid in facts.members.get(row.unit_id or 0, [])

@@ -18,7 +18,9 @@ from workflow.errors import AlreadyExists, InputError, NotFound
 from workflow.ledger import campaign_dict
 from workflow.lifecycle import OPEN_STATES, State
 from workflow.models import Campaign, Measure, Person, Unit
+from workflow.lifecycle import SEE_EVERYTHING_ROLES
 from workflow.services.people import find_person, get_or_create_unit, unit_ancestors
+from workflow.services.visibility import Scope, person_reaches
 
 MAX_TITLE = 300
 
@@ -34,7 +36,8 @@ def _person(session: Session, key: str, field: str) -> Person:
 
 def create_campaign(session: Session, *, title: str, now: datetime,
                     first_responsible: str | None = None, feedback_date: date | None = None,
-                    acceptors: Iterable[str] = (), inspected_unit: str | None = None) -> Campaign:
+                    acceptors: Iterable[str] = (), inspected_unit: str | None = None,
+                    creator: Person | None = None) -> Campaign:
     """A new campaign; the title must be given and new. People are named by email or unique
     name; an unknown one is bad input naming its field."""
     title = (title or "").strip()
@@ -56,7 +59,9 @@ def create_campaign(session: Session, *, title: str, now: datetime,
     campaign.acceptors = accepting or None
     session.add(campaign)
     session.flush()
-    set_inspected_unit(session, campaign, inspected_unit)
+    set_inspected_unit(session, campaign,
+                       inspected_unit or default_inspected_unit(session, creator))
+    check_may_inspect(session, creator, campaign)
     return campaign
 
 
@@ -103,11 +108,36 @@ def place_unit(session: Session, campaign: Campaign, unit_id: int) -> None:
                      field="unit")
 
 
-def get_campaign(session: Session, campaign_id: int) -> Campaign:
+def get_campaign(session: Session, campaign_id: int, scope: Scope | None = None) -> Campaign:
+    """The campaign; NotFound (404) if there is none, or if ``scope`` does not cover it (a
+    campaign of another inspected unit does not exist for the asker)."""
     campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
+    if campaign is None or (scope is not None and not scope.sees_campaign(campaign_id)):
         raise NotFound("整改任务", campaign_id)
     return campaign
+
+
+def check_may_inspect(session: Session, creator: Person | None, campaign: Campaign) -> None:
+    """A reviewer may only create or fill campaigns of their own inspected unit (or of none)."""
+    if creator is not None and not person_reaches(session, creator, campaign):
+        raise InputError("只能为本单位（被巡察单位）新建或导入整改任务", field="inspected_unit")
+
+
+def default_inspected_unit(session: Session, creator: Person | None) -> str | None:
+    """The inspected unit a scoped reviewer's new campaign belongs to: the nearest unit at or
+    above theirs that is already some campaign's inspected unit; None for admins, the 巡察办
+    and people outside every inspected unit."""
+    if creator is None or creator.unit_id is None or set(creator.roles or ()) & SEE_EVERYTHING_ROLES:
+        return None
+    inspected = set(session.scalars(select(Campaign.inspected_unit_id).distinct()))
+    current: int | None = creator.unit_id
+    seen: set[int] = set()
+    while current is not None and current not in seen:
+        seen.add(current)
+        if current in inspected:
+            return session.get(Unit, current).name  # type: ignore[union-attr]
+        current = session.scalar(select(Unit.parent_id).where(Unit.id == current))
+    return None
 
 
 @dataclass(frozen=True)
@@ -124,6 +154,11 @@ class CampaignFigures:
         """The closed share of all measures (the digest's definition), 0 when there are none."""
         total = self.campaign["measures"]
         return self.closed / total if total else 0.0
+
+
+def seen_campaigns(scope: Scope) -> frozenset[int] | None:
+    """The campaigns ``scope`` covers whole (None: every campaign)."""
+    return None if scope.everything else scope.campaigns
 
 
 def campaign_figures(session: Session, today: date,

@@ -54,6 +54,7 @@ from workflow.outbox import channels_for, load_recipients
 from workflow.policy import PolicySet
 from workflow.reminders import WorkdayIndex
 from workflow.services.sweep import reminder_context
+from workflow.services.visibility import reviewers_reaching
 from workflow.stats import (
     Change,
     Counts,
@@ -428,10 +429,18 @@ def readers_for(snapshot: Snapshot, reviewer_ids: Iterable[int]) -> list[Reader]
     return readers
 
 
-def reviewer_ids(session: Session) -> list[int]:
-    return sorted(pid for pid, roles in session.execute(
-        select(Person.id, Person.roles).where(Person.active.is_(True)))
-        if Role.REVIEWER in (roles or []))
+def reviewer_ids(session: Session, campaign_id: int | None = None) -> list[int]:
+    """The active reviewers (整改办); with ``campaign_id``, those the campaign's inspected unit
+    reaches (every one for a campaign without an inspected unit)."""
+    found = {pid: unit_id for pid, roles, unit_id in session.execute(
+        select(Person.id, Person.roles, Person.unit_id).where(Person.active.is_(True)))
+        if Role.REVIEWER in (roles or [])}
+    inspected = (session.scalar(select(Campaign.inspected_unit_id).where(
+        Campaign.id == campaign_id)) if campaign_id is not None else None)
+    if inspected is None:
+        return sorted(found)
+    parents = dict(session.execute(select(Unit.id, Unit.parent_id)).tuples())
+    return reviewers_reaching(found, inspected, parents)
 
 
 # ------------------------------------------------------------------ the digest
@@ -603,11 +612,10 @@ def send_digests(session: Session, *, now: datetime, days: WorkdayIndex, send_at
     run = DigestRun()
     ids = [campaign_id] if campaign_id is not None else list(
         session.scalars(select(Campaign.id).order_by(Campaign.id)))
-    reviewers = reviewer_ids(session)
     week = iso_week(now)
     for cid in ids:
         inputs = load_inputs(session, cid, now)
-        readers = readers_for(inputs.now, reviewers)
+        readers = readers_for(inputs.now, reviewer_ids(session, cid))
         recipients = load_recipients(session, [r.person_id for r in readers])
         rows: list[dict[str, Any]] = []
         built: dict[Scope, Digest] = {}

@@ -150,3 +150,28 @@ def person_reaches(session: Session, person: Person, campaign: Campaign) -> bool
     if person.unit_id is None:
         return False
     return campaign.inspected_unit_id in unit_ancestors(session, person.unit_id)
+
+
+def reviewers_reaching(reviewer_units: Mapping[int, int | None], inspected_unit_id: int,
+                       parents: Mapping[int, int | None]) -> list[int]:
+    """The reviewers (by id → unit) whose unit is ``inspected_unit_id`` or below it (pure)."""
+    return sorted(pid for pid, unit_id in reviewer_units.items()
+                  if inspected_unit_id in ancestors_of(unit_id, parents))
+
+
+def foreign_units(session: Session, person: Person, today: date) -> set[int]:
+    """The units that lie inside another inspected unit than ``person``'s: their people and
+    names are not offered to ``person`` (lists of people, autocomplete, filters). Empty for
+    admins and the 巡察办, and while no campaign names an inspected unit."""
+    principals = principals_for(session, person, today)
+    if any(set(p.roles or ()) & SEE_EVERYTHING_ROLES for p in principals):
+        return set()
+    inspected = {i for i in session.scalars(select(Campaign.inspected_unit_id).distinct())
+                 if i is not None}
+    if not inspected:
+        return set()
+    parents = _parents(session)
+    mine: set[int] = set()
+    for p in principals:
+        mine |= ancestors_of(p.unit_id, parents)
+    return unit_subtrees(session, inspected - mine, parents) - mine
