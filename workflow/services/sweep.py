@@ -119,7 +119,8 @@ class Recipients:
         found = self._by_inspected.get(inspected_unit_id)
         if found is None:
             if self._parents is None:
-                self._parents = dict(self.session.execute(select(Unit.id, Unit.parent_id)).tuples())
+                self._parents = {uid: parent for uid, parent in self.session.execute(
+                    select(Unit.id, Unit.parent_id))}
             found = self._by_inspected[inspected_unit_id] = reviewers_reaching(
                 self._reviewer_units, inspected_unit_id, self._parents)
         return found

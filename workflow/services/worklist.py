@@ -17,7 +17,7 @@ from workflow.lifecycle import OPEN_STATES, Action, Role, State, available_actio
 from workflow.models import Campaign, Measure, Person, Problem, ProgressReport
 from workflow.services.measures import relations_with_delegation
 from workflow.services.people import principals_for
-from workflow.services.visibility import unit_subtrees
+from workflow.services.visibility import scope_of, unit_subtrees
 
 LIMIT = 200
 
@@ -59,6 +59,14 @@ def _items(session: Session, person_id: int, measures: Sequence[Measure], today:
     return items
 
 
+def _reviewable(session: Session, person: Person, today: date,
+                submitted: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Submitted measures a reviewer (整改办) may verify: those of their inspected unit's
+    campaigns and of campaigns without one (every one while no campaign names one)."""
+    condition = scope_of(session, person, today).condition()
+    return submitted if condition is None else and_(submitted, condition)
+
+
 def my_work(session: Session, person_id: int, today: date) -> list[WorkSection]:
     """The sections of 我的事项 that apply to this person, each with its measures."""
     person = session.get(Person, person_id)
@@ -77,7 +85,8 @@ def my_work(session: Session, person_id: int, today: date) -> list[WorkSection]:
          and_(Measure.owner_id.in_(pids), Measure.state.in_(open_values)),
          frozenset({Action.START, Action.SUBMIT})),
         ("review", "需要我核验", "已提交的整改材料：核验通过或退回",
-         submitted if reviewer else and_(submitted, Measure.leader_id.in_(pids)),
+         _reviewable(session, person, today, submitted) if reviewer
+         else and_(submitted, Measure.leader_id.in_(pids)),
          frozenset({Action.VERIFY, Action.REJECT})),
         ("close", "需要我销号", "已核验通过，等待责任领导或第一责任人销号",
          and_(Measure.state == State.VERIFIED.value,

@@ -59,6 +59,7 @@ from workflow.services.measures import (
     report_progress,
 )
 from workflow.services.notices import list_notices
+from workflow.services.visibility import Scope, foreign_units
 from workflow.services.worklist import closure_queue, my_work
 from workflow.web.api import Id, named_people_are_input
 from workflow.web.auth import check_csrf, csrf_token, page_person
@@ -123,16 +124,27 @@ def ledger_filter(request: Request) -> tuple[MeasureFilter, dict[str, str]]:
     return flt, shown
 
 
-def _options(session: Session, campaign_id: int | None) -> dict[str, Any]:
+def _options(session: Session, campaign_id: int | None, scope: Scope,
+             hidden: set[int]) -> dict[str, Any]:
+    """The filter's choices; nothing of another inspected unit (its campaigns, areas, units,
+    leaders) is offered to someone whose scope stops at their own."""
     areas = select(Area.id, Area.title, Area.campaign_id).order_by(Area.campaign_id, Area.position)
     if campaign_id is not None:
         areas = areas.where(Area.campaign_id == campaign_id)
+    campaigns = select(Campaign.id, Campaign.title).order_by(Campaign.id)
+    if not scope.everything and scope.unit_campaigns is not None:
+        condition = scope.condition()
+        seen = set(scope.unit_campaigns | scope.campaigns) | set(session.scalars(
+            select(Measure.campaign_id).where(condition).distinct()))  # type: ignore[arg-type]
+        campaigns = campaigns.where(Campaign.id.in_(seen))
+        areas = areas.where(Area.campaign_id.in_(seen))
     leaders = [p for p in session.scalars(select(Person).order_by(Person.name))
-               if p.has_role(Role.LEADER)]
+               if p.has_role(Role.LEADER) and p.unit_id not in hidden]
     return {
-        "campaigns": session.execute(select(Campaign.id, Campaign.title).order_by(Campaign.id)).all(),
+        "campaigns": session.execute(campaigns).all(),
         "areas": session.execute(areas).all(),
-        "units": session.execute(select(Unit.id, Unit.name).order_by(Unit.name)).all(),
+        "units": [u for u in session.execute(select(Unit.id, Unit.name).order_by(Unit.name)).all()
+                  if u.id not in hidden],
         "leaders": leaders,
     }
 
@@ -146,7 +158,8 @@ def ledger(request: Request) -> Response:
     today = web.today()
     with web.transaction() as session:
         person = page_person(request, session)
-        result = ledger_page(session, flt, today, scope=web.scope(session, person).condition(),
+        scope = web.scope(session, person)
+        result = ledger_page(session, flt, today, scope=scope.condition(),
                              sort=sort, descending=descending,
                              page=_int(request.query_params.get("page")) or 1, per_page=PER_PAGE)
         rows = [(m, deadline_health(m.state, m.deadline, today)) for m in result.measures]
@@ -163,7 +176,8 @@ def ledger(request: Request) -> Response:
             request, person, "ledger", rows=rows, result=result, shown=shown, sort=sort,
             descending=descending, link=link, today=today, export="/ledger.xlsx?" + urlencode(base),
             states=list(State), kinds=list(Kind), due_text=web.due_text(session),
-            **_options(session, flt.campaign_id)))
+            **_options(session, flt.campaign_id, scope,
+                       foreign_units(session, person, today))))
 
 
 @router.get("/ledger.xlsx")
