@@ -46,12 +46,7 @@ class BadGrouping(InputError):
 
 def visible_records(session: Session, scope: Scope) -> list[MeasureRecord]:
     """The measures as they stand now that ``scope`` covers, in ledger order."""
-    records = current_records(session)
-    condition = scope.condition()
-    if condition is None:
-        return records
-    visible = set(session.scalars(select(Measure.id).where(condition)))
-    return [r for r in records if r.id in visible]
+    return current_records(session, condition=scope.condition())
 
 
 def stats_rows(session: Session, scope: Scope, by: str, today: date, days: WorkdayIndex, *,
@@ -76,9 +71,11 @@ def stats_rows(session: Session, scope: Scope, by: str, today: date, days: Workd
             for group, counts in groups.items()]
     if by == "campaign":
         tallies = history_tallies(session, records)
+        ids_of: dict[int, list[int]] = {}
+        for r in records:
+            ids_of.setdefault(r.campaign_id, []).append(r.id)
         for row in rows:
-            row.update(_tally_of(tallies, [r.id for r in records
-                                           if r.campaign_id == row["campaign_id"]]))
+            row.update(_tally_of(tallies, ids_of.get(row["campaign_id"], [])))
     if by in ("unit", "leader"):  # areas and campaigns keep the ledger's order
         rows.sort(key=lambda row: str(row[by]))
     return rows

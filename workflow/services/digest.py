@@ -19,7 +19,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, case, null, select, text, type_coerce, union, union_all
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    case,
+    null,
+    select,
+    text,
+    type_coerce,
+    union,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -156,7 +166,8 @@ def _utc_results(session: Session) -> None:
         session.execute(text("SET LOCAL timezone = 'UTC'"))
 
 
-def _current_records(session: Session, campaign_id: int | None) -> list[MeasureRecord]:
+def _current_records(session: Session, campaign_id: int | None,
+                     condition: ColumnElement[bool] | None = None) -> list[MeasureRecord]:
     _utc_results(session)
     connection = session.connection()
     # the 方面, 问题 and 部门 are read once, not joined into every measure row (narrow rows are
@@ -179,6 +190,8 @@ def _current_records(session: Session, campaign_id: int | None) -> list[MeasureR
                    type_coerce(Measure.last_progress_at, raw))
     if campaign_id is not None:
         query = query.where(Measure.campaign_id == campaign_id)
+    if condition is not None:
+        query = query.where(condition)
     rows = list(connection.execute(query).all())
     missing = {row[3] for row in rows} - problems.keys()
     for start in range(0, len(missing), CHUNK):  # a measure filed under another campaign's 问题
@@ -349,11 +362,13 @@ def rewind(session: Session, current: Sequence[MeasureRecord], campaign_id: int 
     return result
 
 
-def current_records(session: Session, campaign_id: int | None = None) -> list[MeasureRecord]:
+def current_records(session: Session, campaign_id: int | None = None,
+                    condition: ColumnElement[bool] | None = None) -> list[MeasureRecord]:
     """The measures of a campaign (all campaigns when None) as they stand now, in ledger
-    order: what the dashboard and ``/api/stats`` count."""
+    order: what the dashboard and ``/api/stats`` count; with ``condition`` (a reader's scope,
+    a WHERE clause on ``Measure``) only those it selects, chosen by the database."""
     with _collector_paused():
-        return _current_records(session, campaign_id)
+        return _current_records(session, campaign_id, condition)
 
 
 def _people(session: Session, ids: Iterable[int]) -> dict[int, PersonRef]:
