@@ -8,7 +8,10 @@ appears, and a group's figures never include measures outside the reader's scope
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -47,6 +50,54 @@ class BadGrouping(InputError):
 def visible_records(session: Session, scope: Scope) -> list[MeasureRecord]:
     """The measures as they stand now that ``scope`` covers, in ledger order."""
     return current_records(session, condition=scope.condition())
+
+
+def ledger_fingerprint(session: Session) -> tuple[Any, ...]:
+    """What changes whenever the ledger's figures may: every change to a measure through the
+    services writes a history row and bumps its version; campaigns and units are counted. One
+    indexed round trip, a few milliseconds over 20,000 measures."""
+    return tuple(session.execute(select(
+        func.count(Measure.id), func.max(Measure.id), func.coalesce(func.sum(Measure.version), 0),
+        select(func.max(HistoryEntry.id)).scalar_subquery(),
+        select(func.count(Campaign.id)).scalar_subquery(),
+        select(func.max(Campaign.inspected_unit_id)).scalar_subquery(),
+        select(func.count(Unit.id)).scalar_subquery(),
+        select(func.coalesce(func.sum(Unit.parent_id), 0)).scalar_subquery())).one())
+
+
+@dataclass
+class FiguresCache:
+    """The statistics most recently worked out, by (scope, grouping, day, stagnation), kept
+    while the ledger's fingerprint is unchanged and for at most ``max_age`` seconds (a change
+    made around the services, by hand in SQL, shows within that time). The 巡察办's comparison
+    over every inspected unit is the same for every supervisor and admin (one scope), so they
+    share one entry. Process-local: each web worker keeps its own."""
+
+    max_age: float = 60.0
+    size: int = 256
+    entries: OrderedDict[tuple[Any, ...], tuple[float, tuple[Any, ...], list[dict[str, Any]]]] = (
+        field(default_factory=OrderedDict))
+
+    def rows(self, session: Session, scope: Scope, by: str, today: date, days: WorkdayIndex, *,
+             stagnation: int = STAGNATION) -> list[dict[str, Any]]:
+        if by not in GROUPINGS:
+            raise BadGrouping(by)
+        key = (scope, by, today, stagnation)
+        fingerprint = ledger_fingerprint(session)
+        found = self.entries.get(key)
+        moment = time.monotonic()
+        if found is not None and found[1] == fingerprint and moment - found[0] <= self.max_age:
+            self.entries.move_to_end(key)
+            return found[2]
+        rows = stats_rows(session, scope, by, today, days, stagnation=stagnation)
+        self.entries[key] = (moment, fingerprint, rows)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return rows
+
+    def clear(self) -> None:
+        self.entries.clear()
 
 
 def stats_rows(session: Session, scope: Scope, by: str, today: date, days: WorkdayIndex, *,

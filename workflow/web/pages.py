@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import String, cast, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 from starlette.datastructures import FormData, UploadFile
 
@@ -133,15 +133,19 @@ def _options(session: Session, campaign_id: int | None, scope: Scope,
         areas = areas.where(Area.campaign_id == campaign_id)
     campaigns = select(Campaign.id, Campaign.title).order_by(Campaign.id)
     if not scope.everything and scope.unit_campaigns is not None:
-        condition = scope.condition()
         seen = set(scope.unit_campaigns | scope.campaigns) | set(session.scalars(
-            select(Measure.campaign_id).where(condition).distinct()))  # type: ignore[arg-type]
+            select(Measure.campaign_id).where(or_(Measure.owner_id.in_(scope.people),
+                                                  Measure.leader_id.in_(scope.people)))
+            .distinct()))
         campaigns = campaigns.where(Campaign.id.in_(seen))
         areas = areas.where(Area.campaign_id.in_(seen))
-    # columns, not Person objects: an installation of 200 inspected units has thousands
-    leaders = [p for p in session.execute(select(Person.id, Person.name, Person.roles,
-                                                 Person.unit_id).order_by(Person.name))
-               if Role.LEADER in (p.roles or ()) and p.unit_id not in hidden]
+    # the leaders by a text match on the stored role list, then exactly: an installation of
+    # 200 inspected units has thousands of people and a few hundred leaders
+    leaders = [p for p in session.execute(
+        select(Person.id, Person.name, Person.roles, Person.unit_id)
+        .where(cast(Person.roles, String).like(f'%"{Role.LEADER.value}"%'))
+        .order_by(Person.name))
+        if Role.LEADER in (p.roles or ()) and p.unit_id not in hidden]
     return {
         "campaigns": session.execute(campaigns).all(),
         "areas": session.execute(areas).all(),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from workflow.lifecycle import Kind
 from workflow.models import Person
-from workflow.services.dashboard import GROUPINGS, stats_rows
+from workflow.services.dashboard import GROUPINGS
 from workflow.web.api import ERRORS, Credentials, ErrorOut, token_or_session_person
 from workflow.web.context import Web, web_of
 
@@ -38,5 +38,5 @@ def stats(request: Request,
     with web.transaction() as session:
         person = reader(web, session, request, credentials)
         days = web.runtime.reminder_context(session).days
-        return stats_rows(session, web.scope(session, person), by, web.today(), days,
-                          stagnation=web.policies.effective(Kind.DEADLINE).stagnation)
+        return web.figures.rows(session, web.scope(session, person), by, web.today(), days,
+                                stagnation=web.policies.effective(Kind.DEADLINE).stagnation)
