@@ -280,3 +280,39 @@ def test_people_lists_leave_out_the_other_unit(two: Any, api: Any, browser: Any)
 
 
 assert PASSWORD
+
+
+def test_weekly_digests_go_to_each_units_own_people_and_the_ranking_to_the_supervisor(
+        two: Any, sessions: Any, now: Any) -> None:
+    from sqlalchemy import select as sql_select
+
+    from notifications.render import render
+    from workflow.models import OutboxMessage
+    from workflow.policy import load_policy_file
+    from workflow.services.digest import send_weekly_digests
+
+    with db.transaction(sessions) as session:
+        run = send_weekly_digests(session, load_policy_file(None), frozenset(), now)
+        assert run.messages
+        sent = {(m.recipient_id, (m.payload or {}).get("campaign_id"),
+                 bool((m.payload or {}).get("ranking")))
+                for m in session.scalars(sql_select(OutboxMessage))}
+        ranking = session.scalar(sql_select(OutboxMessage).where(
+            OutboxMessage.recipient_id == two.supervisor.id))
+        assert ranking is not None
+        shown = render(session, ranking, "http://testserver")
+    # a unit's 整改办 reads its own campaign's digest and the installation-wide one, never the
+    # other unit's; the cast's 整改办 (outside both units) only the installation-wide one
+    assert (two.reviewer_a.id, two.campaign_a.id, False) in sent
+    assert (two.reviewer_a.id, two.campaign_b.id, False) not in sent
+    assert (two.reviewer_b.id, two.campaign_a.id, False) not in sent
+    assert (two.reviewer.id, two.campaign_a.id, False) not in sent
+    assert (two.reviewer.id, two.campaign.id, False) in sent
+    assert (two.reviewer_a.id, two.campaign.id, False) in sent
+    assert {who for who, _, ranked in sent if ranked} == {two.supervisor.id}
+    assert "甲学院" in shown.text and "乙学院" in shown.text and "排名" in shown.text
+    assert "<td>甲学院</td>" in shown.html
+    # a second run in the same week writes nothing twice
+    with db.transaction(sessions) as session:
+        again = send_weekly_digests(session, load_policy_file(None), frozenset(), now)
+    assert not again.messages

@@ -668,7 +668,52 @@ def send_digests(session: Session, *, now: datetime, days: WorkdayIndex, send_at
         created = _insert_messages(session, rows)
         run.messages.extend(created)
         run.skipped_existing += len(rows) - len(created)
+    if campaign_id is None:
+        _ranking_digests(session, run, now=now, week=week, send_at=send_at,
+                         configured=configured, stagnation=stagnation, calendar=calendar)
     return run
+
+
+RANKING_SUBJECT = "【整改周报】各被巡察单位整改进展排名"
+
+
+def subject_for_ranking(as_of: datetime) -> str:
+    day = local_date(as_of)
+    return f"{RANKING_SUBJECT}（{day.year}年{day.month}月{day.day}日）"
+
+
+def _ranking_digests(session: Session, run: DigestRun, *, now: datetime, week: str,
+                     send_at: datetime, configured: frozenset[str], stagnation: int,
+                     calendar: Mapping[str, bool] | None) -> None:
+    """The 巡察办's weekly digest: every inspected unit ranked (``dashboard.inspected_unit_rows``,
+    worked out again at send time), one per supervisor, channel and ISO week. Nothing while no
+    campaign names an inspected unit."""
+    if session.scalar(select(Campaign.id).where(Campaign.inspected_unit_id.is_not(None))
+                      .limit(1)) is None:
+        return
+    supervisors = sorted(pid for pid, roles in session.execute(
+        select(Person.id, Person.roles).where(Person.active.is_(True)))
+        if Role.SUPERVISOR in (roles or []))
+    recipients = load_recipients(session, supervisors)
+    rows: list[dict[str, Any]] = []
+    for pid in supervisors:
+        person = recipients.get(pid)
+        if person is None:
+            continue
+        run.readers += 1
+        payload = {"ranking": True, "as_of": as_utc(now).isoformat(), "name": person.name,
+                   "stagnation": stagnation, "calendar": dict(calendar or {}), "items": []}
+        for channel in channels_for(person, configured):
+            rows.append({
+                "channel": channel, "kind": MessageKind.DIGEST, "recipient_id": person.id,
+                "recipient": person.email, "subject": subject_for_ranking(now),
+                "payload": payload, "key": f"digest|ranking|{pid}|{channel}|{week}",
+                "status": OutboxStatus.PENDING, "attempts": 0, "not_before": send_at,
+                "created_at": now, "info": {}, "lease_until": None, "last_error": None,
+                "sent_at": None})
+    created = _insert_messages(session, rows)
+    run.messages.extend(created)
+    run.skipped_existing += len(rows) - len(created)
 
 
 def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
