@@ -661,6 +661,10 @@ def parse_document_kind(name: str) -> DocumentKind | None:
 NOTICE_READERS: frozenset[Relation] = frozenset({
     Relation.OWNER, Relation.UNIT_MEMBER, Relation.LEADER, Relation.FIRST_RESPONSIBLE,
     Relation.REVIEWER, Relation.ADMIN, Relation.SUPERVISOR})
+#: Who may issue a 督办 document by hand (besides the sweep's escalation stages): the 巡察办,
+#: the 整改办 of the campaign's inspected unit, admins.
+NOTICE_ISSUERS: frozenset[Relation] = frozenset({
+    Relation.SUPERVISOR, Relation.REVIEWER, Relation.ADMIN})
 NOTICE_REPLIERS: frozenset[Relation] = frozenset({
     Relation.OWNER, Relation.UNIT_MEMBER, Relation.REVIEWER, Relation.ADMIN})
 

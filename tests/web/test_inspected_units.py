@@ -316,3 +316,32 @@ def test_weekly_digests_go_to_each_units_own_people_and_the_ranking_to_the_super
     with db.transaction(sessions) as session:
         again = send_weekly_digests(session, load_policy_file(None), frozenset(), now)
     assert not again.messages
+
+
+def test_the_supervisor_issues_a_notice_and_the_other_units_reviewer_cannot(
+        two: Any, api: Any, rectiflow: Any) -> None:
+    made = api("supervisor").post(f"/api/measures/{two.late_b.id}/notices",
+                                  json={"kind": "reminder"})
+    assert made.status_code == 201, made.text
+    doc = made.json()
+    assert doc["kind"] == "reminder" and doc["stage"] == "manual:reminder"
+    assert doc["unit"] == "乙学院教务科"
+    # once per measure, deadline and kind: the same document again
+    again = api("supervisor").post(f"/api/measures/{two.late_b.id}/notices",
+                                   json={"kind": "reminder"})
+    assert again.status_code == 201 and again.json()["id"] == doc["id"]
+    assert api("reviewer_b").get(f"/api/notices/{doc['id']}").status_code == 200
+    assert api("reviewer_a").get(f"/api/notices/{doc['id']}").status_code == 404
+    assert api("reviewer_a").post(f"/api/measures/{two.late_b.id}/notices",
+                                  json={"kind": "notice"}).status_code == 404
+    assert api("owner_b").post(f"/api/measures/{two.late_b.id}/notices",
+                               json={"kind": "notice"}).status_code == 403
+    assert api("reviewer_b").post(f"/api/measures/{two.late_b.id}/notices",
+                                  json={"kind": "warning"}).status_code == 201
+    result = rectiflow("notice", "issue", str(two.late_a.id), "--kind", "warning",
+                       "--as", two.reviewer_b.email)
+    assert result.code == 3, result.err
+    result = rectiflow("notice", "issue", str(two.late_a.id), "--kind", "warning",
+                       "--as", two.supervisor.email, "--json")
+    assert result.code == 0, result.err
+    assert '"manual:warning"' in result.out
