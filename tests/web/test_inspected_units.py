@@ -345,3 +345,12 @@ def test_the_supervisor_issues_a_notice_and_the_other_units_reviewer_cannot(
                        "--as", two.supervisor.email, "--json")
     assert result.code == 0, result.err
     assert '"manual:warning"' in result.out
+
+
+def test_metrics_name_each_campaigns_inspected_unit(two: Any, sessions: Any, now: Any) -> None:
+    from workflow.metrics import MeasureCollector
+
+    families = {f.name: f for f in MeasureCollector(sessions, lambda: now).collect()}
+    info = {(s.labels["campaign_id"], s.labels["inspected_unit"])
+            for s in families["rectiflow_campaign_inspected_unit"].samples}
+    assert info == {(str(two.campaign_a.id), "甲学院"), (str(two.campaign_b.id), "乙学院")}
