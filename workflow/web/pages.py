@@ -124,6 +124,11 @@ def ledger_filter(request: Request) -> tuple[MeasureFilter, dict[str, str]]:
     return flt, shown
 
 
+#: Up to this many campaigns, the 方面, units and leaders of all are offered without choosing
+#: a campaign first.
+CHOICES_ACROSS_CAMPAIGNS = 20
+
+
 def _options(session: Session, campaign_id: int | None, scope: Scope,
              hidden: set[int]) -> dict[str, Any]:
     """The filter's choices; nothing of another inspected unit (its campaigns, areas, units,
@@ -139,6 +144,11 @@ def _options(session: Session, campaign_id: int | None, scope: Scope,
             .distinct()))
         campaigns = campaigns.where(Campaign.id.in_(seen))
         areas = areas.where(Area.campaign_id.in_(seen))
+    listed = session.execute(campaigns).all()
+    if campaign_id is None and len(listed) > CHOICES_ACROSS_CAMPAIGNS:
+        # 200 inspected units: their 方面, units and leaders are offered once a campaign is
+        # chosen (thousands of choices make a page nobody can use, and slow to write)
+        return {"campaigns": listed, "areas": [], "units": [], "leaders": []}
     # the leaders by a text match on the stored role list, then exactly: an installation of
     # 200 inspected units has thousands of people and a few hundred leaders
     leaders = [p for p in session.execute(
@@ -147,7 +157,7 @@ def _options(session: Session, campaign_id: int | None, scope: Scope,
         .order_by(Person.name))
         if Role.LEADER in (p.roles or ()) and p.unit_id not in hidden]
     return {
-        "campaigns": session.execute(campaigns).all(),
+        "campaigns": listed,
         "areas": session.execute(areas).all(),
         "units": [u for u in session.execute(select(Unit.id, Unit.name).order_by(Unit.name)).all()
                   if u.id not in hidden],
