@@ -354,3 +354,19 @@ def test_metrics_name_each_campaigns_inspected_unit(two: Any, sessions: Any, now
     info = {(s.labels["campaign_id"], s.labels["inspected_unit"])
             for s in families["rectiflow_campaign_inspected_unit"].samples}
     assert info == {(str(two.campaign_a.id), "甲学院"), (str(two.campaign_b.id), "乙学院")}
+
+
+def test_a_units_reviewer_cannot_add_people_to_the_other_unit_or_make_a_supervisor(
+        two: Any, api: Any) -> None:
+    client = api("reviewer_a")
+    refused = client.post("/api/people", json={"name": "冒名", "email": "fake@example.edu.cn",
+                                               "roles": ["viewer"], "unit": "乙学院教务科",
+                                               "password": "long-enough-1"})
+    assert refused.status_code == 422 and refused.json()["field"] == "unit"
+    assert client.post("/api/people", json={"name": "巡察", "email": "x2@example.edu.cn",
+                                            "roles": ["supervisor"]}).status_code == 403
+    made = client.post("/api/people", json={"name": "新同事", "email": "new@example.edu.cn",
+                                            "roles": ["owner"], "unit": "甲学院教务科"})
+    assert made.status_code == 201, made.text
+    assert api("admin").post("/api/people", json={"name": "巡察二", "email": "x3@example.edu.cn",
+                                                  "roles": ["supervisor"]}).status_code == 201

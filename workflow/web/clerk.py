@@ -40,6 +40,7 @@ from workflow.services.imports import file_kind, refusal_errors, unknown_people
 from workflow.services.people import (
     add_person,
     check_may_manage,
+    check_unit_allowed,
     find_person,
     import_people,
     read_people_csv,
@@ -306,6 +307,7 @@ async def import_add_person(campaign_id: Id, request: Request) -> Response:
                              campaign_id=campaign_id)
             roles = [values["role"]]
             check_may_manage(actor, None, roles)
+            check_unit_allowed(session, values["unit"], foreign_units(session, actor, web.today()))
             added = add_person(session, name=values["name"], email=values["email"],
                                roles=roles, unit=values["unit"] or None)
             name = added.name
@@ -351,6 +353,7 @@ async def people_add(request: Request) -> Response:
         with web.transaction() as session:
             actor = clerk_person(request, session, "添加人员")
             check_may_manage(actor, None, values["roles"])
+            check_unit_allowed(session, values["unit"], foreign_units(session, actor, web.today()))
             password_hash = hash_password(password) if isinstance(password, str) and password else None
             added = add_person(session, name=values["name"], email=values["email"],
                                roles=values["roles"], wecom_id=values["wecom_id"],
@@ -409,6 +412,7 @@ async def person_edit(person_id: Id, request: Request) -> Response:
             actor = clerk_person(request, session, "修改人员")
             target = _target(web, session, person_id, actor)
             check_may_manage(actor, target, values["roles"])
+            check_unit_allowed(session, values["unit"], foreign_units(session, actor, web.today()))
             update_person(session, target, name=values["name"], roles=values["roles"],
                           unit=values["unit"], wecom_id=values["wecom_id"],
                           mobile=values["mobile"], channel=values["channel"] or None)
@@ -502,7 +506,8 @@ def _people_preview(web: Web, request: Request, token: str, **values: Any) -> Re
         try:
             rows = read_people_csv(kept.path.read_bytes(), kept.filename)
             added = import_people(session, rows, kept.filename,
-                                  allow_admin=actor.has_role(Role.ADMIN))
+                                  allow_admin=actor.has_role(Role.ADMIN),
+                                  hidden_units=foreign_units(session, actor, web.today()))
             found: dict[str, Any] = {"added": [
                 {"name": p.name, "email": p.email, "roles": list(p.roles),
                  "unit": p.unit.name if p.unit else ""} for p in added]}
@@ -542,7 +547,8 @@ async def people_import_confirm(request: Request) -> Response:
             kept = store.get(token, purpose=PEOPLE_PURPOSE, person_id=actor.id)
             rows = read_people_csv(kept.path.read_bytes(), kept.filename)
             count = len(import_people(session, rows, kept.filename,
-                                      allow_admin=actor.has_role(Role.ADMIN)))
+                                      allow_admin=actor.has_role(Role.ADMIN),
+                                  hidden_units=foreign_units(session, actor, web.today())))
     except ImportRejected:
         return redirect(f"/people/import/file?upload={token}")
     store.discard(kept)

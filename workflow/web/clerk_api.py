@@ -24,7 +24,12 @@ from workflow.services.campaigns import (
     seen_campaigns,
 )
 from workflow.services.imports import file_kind, refusal_errors
-from workflow.services.people import add_person, check_may_manage, parse_roles
+from workflow.services.people import (
+    add_person,
+    check_may_manage,
+    check_unit_allowed,
+    parse_roles,
+)
 from workflow.services.visibility import foreign_units
 from workflow.web.api import ERRORS, Credentials, ErrorOut, Id, _no_nul, token_or_session_person
 from workflow.web.context import Web, web_of
@@ -202,6 +207,7 @@ def new_person(body: PersonIn, request: Request, credentials: Credentials = None
         actor = clerk(web, session, request, credentials, "添加人员")
         roles = parse_roles(body.roles)
         check_may_manage(actor, None, roles)
+        check_unit_allowed(session, body.unit, foreign_units(session, actor, web.today()))
         password_hash = hash_password(body.password) if body.password else None
         person = add_person(session, name=body.name, email=body.email, roles=roles,
                             wecom_id=body.wecom_id, mobile=body.mobile, unit=body.unit,
