@@ -260,6 +260,7 @@ def collect_campaign(session: Session, campaign: Campaign, *, with_passwords: bo
         for person in tables["people"]:
             person["password_hash"] = None
     units = {m["unit_id"] for m in tables["measures"]} | {p["unit_id"] for p in tables["people"]}
+    units.update(r.get("inspected_unit_id") for r in tables["campaign"])
     tables["units"] = _closure(session, Unit, {u for u in units if u is not None}, "parent_id")
     tables["calendar_days"] = _rows(session, CalendarDay, CalendarDay.day.is_not(None))
     return {name: tables[name] for name in TABLES}
@@ -608,8 +609,10 @@ class _Importer:
 
     def campaign(self) -> None:
         people = self.maps["people"]
+        units = self.maps["units"]
         mapping = self.insert("campaign", self.records("campaign"), lambda v: {
-            **v, "first_responsible_id": people.of(v["first_responsible_id"])})
+            **v, "first_responsible_id": people.of(v["first_responsible_id"]),
+            "inspected_unit_id": units.of(v.get("inspected_unit_id"))})
         self.summary.campaign_id = next(iter(mapping.values()))
 
     def areas(self) -> None:
