@@ -183,7 +183,8 @@ def render_ranking(rows: list[dict[str, Any]], *, name: str, as_of: datetime,
     """The 巡察办's ranking of the inspected units as (html, text, markdown); unit names are
     user text, escaped in the HTML."""
     day = as_of.astimezone(SHANGHAI)
-    head = f"{name}：截至{day.year}年{day.month}月{day.day}日，各被巡察单位整改进展排名如下（按完成率，逾期少者在前）。"
+    head = (f"{name}：截至{day.year}年{day.month}月{day.day}日，各被巡察单位整改进展排名如下"
+            "（按完成率，逾期少者在前）。")
     header = [label for _, label in RANKING_COLUMNS]
     cells = [[_cell(key, row.get(key)) for key, _ in RANKING_COLUMNS] for row in rows]
     text_lines = [head, "", "｜".join(header), *("｜".join(c) for c in cells), "",

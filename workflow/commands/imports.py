@@ -17,7 +17,6 @@ from workflow.progress import terminal_reporter
 from workflow.services.people import find_person
 from workflow.workcalendar import overrides_from_toml
 
-
 INSPECTED_HELP = ("被巡察单位（单位名称，新单位自动建立）：整改任务属于该单位，台账中的责任部门归入其下；"
                   "该单位的整改办、领导和只读人员只能看到本单位的整改任务")
 

@@ -63,8 +63,8 @@ def notice_issue(app: App, measure_id: int, kind: str, actor: str, as_json: bool
     if as_json:
         emit_json(shown)
         return
-    click.echo(f"已签发{shown['kind_label']}{shown['number']}（编号 {shown['id']}，措施 {measure_id}）"
-               if issued.new else f"该措施已签发过{shown['kind_label']}{shown['number']}（编号 {shown['id']}）")
+    title = f"{shown['kind_label']}{shown['number']}（编号 {shown['id']}"
+    click.echo(f"已签发{title}，措施 {measure_id}）" if issued.new else f"该措施已签发过{title}）")
 
 
 @notice_group.command("get")

@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 
 from workflow.errors import AlreadyExists, InputError, NotFound
 from workflow.ledger import campaign_dict
-from workflow.lifecycle import OPEN_STATES, State
+from workflow.lifecycle import OPEN_STATES, SEE_EVERYTHING_ROLES, State
 from workflow.models import Campaign, Measure, Person, Unit
-from workflow.lifecycle import SEE_EVERYTHING_ROLES
 from workflow.services.people import find_person, get_or_create_unit, unit_ancestors
 from workflow.services.visibility import Scope, person_reaches
 

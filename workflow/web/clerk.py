@@ -35,7 +35,6 @@ from workflow.services.campaigns import (
     seen_campaigns,
 )
 from workflow.services.holidays import enter_notice
-from workflow.services.visibility import foreign_units
 from workflow.services.imports import file_kind, refusal_errors, unknown_people
 from workflow.services.people import (
     add_person,
@@ -47,6 +46,7 @@ from workflow.services.people import (
     set_delegate,
     update_person,
 )
+from workflow.services.visibility import foreign_units
 from workflow.web.api import Id
 from workflow.web.auth import check_csrf, page_person
 from workflow.web.context import Web, web_of
