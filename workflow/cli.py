@@ -46,6 +46,7 @@ def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand != "doctor":  # doctor reports a bad policy file as one check
         app.runtime.policies  # noqa: B018 - a bad policy file is refused at start, with its place
     ctx.obj = app
+    ctx.call_on_close(lambda: app.runtime.close() if "runtime" in app.__dict__ else None)
 
 
 @cli.group("db")

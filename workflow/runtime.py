@@ -58,6 +58,13 @@ class Runtime:
     def engine(self) -> Engine:
         return self._engine or db.make_engine(self.settings.database_url)
 
+    def close(self) -> None:
+        """Close the pooled connections of an engine this runtime made (one handed in belongs to
+        whoever made it). A command run in-process (tests, the web's own jobs) would otherwise
+        keep them open until the garbage collector finds the runtime."""
+        if self._engine is None and "engine" in self.__dict__:
+            self.engine.dispose()  # the engine stays usable: it opens new connections on demand
+
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         """Sessions whose services' events reach this runtime's publisher."""
