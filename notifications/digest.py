@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import date, datetime
+from html import escape
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,7 +21,14 @@ from workflow.calendar_store import load_calendar
 from workflow.lifecycle import STATE_LABELS, ChannelName
 from workflow.models import OutboxMessage, Person
 from workflow.reminders import WorkdayIndex
-from workflow.services.digest import Digest, Scope, digest_for, subject_for_digest
+from workflow.services.dashboard import inspected_unit_rows
+from workflow.services.digest import (
+    Digest,
+    Scope,
+    current_records,
+    digest_for,
+    subject_for_digest,
+)
 from workflow.stats import Counts, Flagged, percent
 from workflow.timeutil import SHANGHAI, local_text
 
@@ -162,10 +170,73 @@ def _calendar_from_payload(session: Session, raw: dict[str, bool]) -> WorkdayInd
     return WorkdayIndex(load_calendar(session, overrides).is_workday)
 
 
+RANKING_COLUMNS = (("rank", "排名"), ("inspected_unit", "被巡察单位"), ("total", "措施"),
+                   ("closed", "已销号"), ("overdue", "逾期"), ("completion_rate", "完成率"),
+                   ("on_time_rate", "按期完成率"), ("urges", "催办"), ("relapses", "回头看反弹"))
+
+
+def _cell(key: str, value: Any) -> str:
+    if key in ("completion_rate", "on_time_rate"):
+        return "—" if value is None else f"{value * 100:.1f}%"
+    return str(value)
+
+
+def render_ranking(rows: list[dict[str, Any]], *, name: str, as_of: datetime,
+                   base_url: str) -> tuple[str, str, str]:
+    """The 巡察办's ranking of the inspected units as (html, text, markdown); unit names are
+    user text, escaped in the HTML."""
+    day = as_of.astimezone(SHANGHAI)
+    head = (f"{name}：截至{day.year}年{day.month}月{day.day}日，各被巡察单位整改进展排名如下"
+            "（按完成率，逾期少者在前）。")
+    header = [label for _, label in RANKING_COLUMNS]
+    cells = [[_cell(key, row.get(key)) for key, _ in RANKING_COLUMNS] for row in rows]
+    text_lines = [head, "", "｜".join(header), *("｜".join(c) for c in cells), "",
+                  f"详情：{base_url}/api/stats?by=inspected_unit"]
+    md_lines = [f"**{RANKING_SUBJECT_MD}**", head, *(
+        f"{c[0]}. {c[1]}：完成率 {c[5]}，逾期 {c[4]}，催办 {c[7]}，反弹 {c[8]}" for c in cells)]
+    markdown = "\n".join(md_lines)
+    while len(markdown.encode()) > MARKDOWN_LIMIT and len(md_lines) > 3:
+        md_lines.pop()
+        markdown = "\n".join([*md_lines, "……（其余单位见邮件或系统）"])
+    table = "".join(
+        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in cells)
+    html = (f"<p>{escape(head)}</p><table border=\"1\" cellpadding=\"4\" "
+            f"style=\"border-collapse:collapse\"><thead><tr>"
+            + "".join(f"<th>{escape(h)}</th>" for h in header)
+            + f"</tr></thead><tbody>{table}</tbody></table>"
+            f"<p><a href=\"{escape(base_url)}/api/stats?by=inspected_unit\">查看详情</a></p>")
+    return html, "\n".join(text_lines), markdown
+
+
+RANKING_SUBJECT_MD = "各被巡察单位整改进展排名"
+
+
+def _render_ranking_message(session: Session, message: OutboxMessage,
+                            base_url: str) -> Rendered:
+    """The 巡察办's ranking digest, worked out at send time over every inspected unit."""
+    payload = message.payload
+    as_of = datetime.fromisoformat(payload["as_of"])
+    days = _calendar_from_payload(session, payload.get("calendar") or {})
+    today = as_of.astimezone(SHANGHAI).date()
+    rows = inspected_unit_rows(session, current_records(session), today, days,
+                               stagnation=int(payload.get("stagnation", 10)))
+    person = session.get(Person, message.recipient_id) if message.recipient_id else None
+    name = payload.get("name") or (person.name if person else message.recipient)
+    html, text, markdown = render_ranking(rows, name=str(name), as_of=as_of, base_url=base_url)
+    return Rendered(
+        message_id=message.id, key=message.key, channel=message.channel,
+        recipient=message.recipient, recipient_name=str(name),
+        wecom_id=person.wecom_id if person else None, subject=message.subject,
+        text=text, html=html, markdown=markdown, url=f"{base_url}/my",
+        created_at=message.created_at, extra={})
+
+
 def render_digest_message(session: Session, message: OutboxMessage, base_url: str) -> Rendered:
     """Render a ``digest`` outbox row at send time from its payload (campaign, scope, as_of):
     the snapshot is rebuilt as of that moment, so a late send says what was true then."""
     payload = message.payload
+    if payload.get("ranking"):
+        return _render_ranking_message(session, message, base_url)
     as_of = datetime.fromisoformat(payload["as_of"])
     days = _calendar_from_payload(session, payload.get("calendar") or {})
     digest = digest_for(session, payload.get("campaign_id"), as_of,

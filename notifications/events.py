@@ -87,7 +87,9 @@ def _read_facts(session: Session, relevant: Sequence[tuple[MeasureChanged, Notif
     for start in range(0, len(ids), 1000):
         for row in session.execute(
                 select(Measure.id, Measure.owner_id, Measure.leader_id, Measure.deadline,
-                       Measure.version, Measure.unit_id, Measure.campaign_id)
+                       Measure.version, Measure.unit_id, Measure.campaign_id,
+                       Campaign.inspected_unit_id)
+                .join(Campaign, Campaign.id == Measure.campaign_id)
                 .where(Measure.id.in_(ids[start:start + 1000]))):
             facts.rows[row.id] = row
     wanted = sorted({e.entry_id for e, n in relevant if e.entry_id is not None
@@ -131,7 +133,9 @@ def _targets(notice: Notify, event: MeasureChanged, row: Any, entry: HistoryEntr
     """Whom ``notice`` is meant for, before delegation."""
     if notice.recipient is Relation.REVIEWER:
         # a reviewer who submitted (an admin) needs no news of it
-        return [pid for pid in recipients.reviewers() if pid != event.actor_id]
+        # the 整改办 of the campaign's inspected unit (all of them for a campaign without one)
+        return [pid for pid in recipients.reviewers_for(row.inspected_unit_id)
+                if pid != event.actor_id]
     if notice.recipient is Relation.UNIT_MEMBER:
         # the owner hears as the owner, the one who acted needs no news of it
         return [pid for pid in facts.members.get(row.unit_id or 0, [])

@@ -200,6 +200,7 @@ def campaign_dict(session: Session, campaign: Campaign) -> dict[str, Any]:
         "measures": measures,
         # 三方验收: people by email, roles by name (reviewer, leader, first_responsible)
         "acceptors": _acceptor_keys(session, campaign.acceptors),
+        "inspected_unit": campaign.inspected_unit.name if campaign.inspected_unit else None,
     }
 
 
@@ -271,10 +272,13 @@ def ledger_counts(session: Session, flt: MeasureFilter, today: date,
     overdue = case((is_open & (Measure.deadline < today), 1), else_=0)
     soon = case((is_open & (Measure.deadline >= today)
                  & (Measure.deadline <= today + timedelta(days=DUE_SOON_DAYS)), 1), else_=0)
-    ids = _filtered(flt, today, scope).order_by(None).with_only_columns(Measure.id).subquery()
-    rows = session.execute(
-        select(Measure.state, func.count(), func.sum(overdue), func.sum(soon))
-        .where(Measure.id.in_(select(ids.c.id))).group_by(Measure.state)).all()
+    # the filter's and scope's conditions are all on ``measure`` (the joins are eager loads),
+    # so the counts read the table once rather than joining it to a subquery of itself
+    where = _filtered(flt, today, scope).whereclause
+    counting = select(Measure.state, func.count(), func.sum(overdue), func.sum(soon))
+    if where is not None:
+        counting = counting.where(where)
+    rows = session.execute(counting.group_by(Measure.state)).all()
     by_state = {s.value: 0 for s in State}
     total = late = due = 0
     for state, count, n_overdue, n_soon in rows:

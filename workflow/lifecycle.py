@@ -91,6 +91,8 @@ class Relation(StrEnum):
     ASSISTING_MEMBER = "assisting_member"
     #: one of the campaign's acceptors (三方验收), by name or by the relation named
     ACCEPTOR = "acceptor"
+    #: the 巡察办 above the inspected units: may urge (催办) anywhere, acts on no measure
+    SUPERVISOR = "supervisor"
 
     @property
     def label(self) -> str:
@@ -106,6 +108,7 @@ RELATION_LABELS: Mapping[Relation, str] = {
     Relation.ADMIN: "管理员",
     Relation.ASSISTING_MEMBER: "协办单位成员",
     Relation.ACCEPTOR: "验收人",
+    Relation.SUPERVISOR: "巡察办",
 }
 
 
@@ -382,8 +385,8 @@ TRANSITIONS: Mapping[Action, Transition] = {t.action: t for t in (
                       detail=Detail.COMMENT)],
        pending=Pending.REQUIRED),
     _t(Action.URGE, "催办", [S.ASSIGNED, S.IN_PROGRESS], None,
-       [R.REVIEWER, R.LEADER, R.FIRST_RESPONSIBLE], [N.COMMENT],
-       help="整改办、责任领导或第一责任人催办责任人，须写明催办内容；同一措施两次催办须间隔冷却时间",
+       [R.REVIEWER, R.LEADER, R.FIRST_RESPONSIBLE, R.SUPERVISOR], [N.COMMENT],
+       help="整改办、责任领导、第一责任人或巡察办催办责任人，须写明催办内容；同一措施两次催办须间隔冷却时间",
        notify=[Notify(U.URGE, R.OWNER, 1, "催办：请抓紧推进整改", detail=Detail.COMMENT),
                Notify(U.URGE, R.LEADER, 2, "再次催办：该措施已被多次催办，请督促责任人",
                       detail=Detail.COMMENT, from_nth=2, not_to_actor=True)]),
@@ -493,6 +496,8 @@ class Role(StrEnum):
     LEADER = "leader"
     ADMIN = "admin"
     VIEWER = "viewer"
+    #: 巡察办: sees every inspected unit, compares them, urges and issues 督办 documents
+    SUPERVISOR = "supervisor"
 
     @property
     def label(self) -> str:
@@ -505,9 +510,14 @@ ROLE_LABELS: Mapping[str, str] = {
     Role.LEADER: "责任领导",
     Role.ADMIN: "管理员",
     Role.VIEWER: "只读",
+    Role.SUPERVISOR: "巡察办",
 }
-#: Roles that see every measure of every campaign.
-SEE_ALL_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.REVIEWER, Role.VIEWER})
+#: Roles that see every measure of every campaign of the whole installation.
+SEE_EVERYTHING_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.SUPERVISOR})
+#: Roles that see every measure of the campaigns of their own inspected unit (their unit or an
+#: ancestor of it is the campaign's ``inspected_unit``) and of campaigns without one.
+SEE_ALL_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.REVIEWER, Role.VIEWER,
+                                            Role.SUPERVISOR})
 #: Relations a reminder may be addressed to (the policy's escalation ``to``): the people a
 #: measure names, its campaign's first responsible, and the reviewers (整改办).
 REMINDER_RECIPIENTS: tuple[Relation, ...] = (
@@ -716,7 +726,11 @@ def parse_document_kind(name: str) -> DocumentKind | None:
 #: reply (回执) to one: the supervised unit answers, the 整改办 may record an answer on paper.
 NOTICE_READERS: frozenset[Relation] = frozenset({
     Relation.OWNER, Relation.UNIT_MEMBER, Relation.LEADER, Relation.FIRST_RESPONSIBLE,
-    Relation.REVIEWER, Relation.ADMIN})
+    Relation.REVIEWER, Relation.ADMIN, Relation.SUPERVISOR})
+#: Who may issue a 督办 document by hand (besides the sweep's escalation stages): the 巡察办,
+#: the 整改办 of the campaign's inspected unit, admins.
+NOTICE_ISSUERS: frozenset[Relation] = frozenset({
+    Relation.SUPERVISOR, Relation.REVIEWER, Relation.ADMIN})
 NOTICE_REPLIERS: frozenset[Relation] = frozenset({
     Relation.OWNER, Relation.UNIT_MEMBER, Relation.REVIEWER, Relation.ADMIN})
 

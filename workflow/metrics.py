@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from workflow.lifecycle import OPEN_STATES, ChannelName, MessageKind, State
-from workflow.models import Campaign, Measure
+from workflow.models import Campaign, Measure, Unit
 from workflow.timeutil import local_date
 
 #: Seconds from a message's due time to its sending: from "at once" to "half a day late".
@@ -240,15 +240,20 @@ class MeasureCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         families = self._families()
-        up, by_state, open_, overdue, awaiting = families
+        up, by_state, open_, overdue, awaiting, inspected = families
         try:
             with self.sessions() as session:
                 rows = measure_counts(session, local_date(self.clock()))
+                units = session.execute(
+                    select(Campaign.id, Unit.name).join(Unit, Unit.id == Campaign.inspected_unit_id)
+                    .order_by(Campaign.id)).all()
         except SQLAlchemyError as exc:
             log.warning("metrics: the ledger could not be read: %s", exc)
             up.add_metric([], 0)
             return iter([up])
         up.add_metric([], 1)
+        for cid, unit in units:
+            inspected.add_metric([str(cid), unit], 1)
         totals: dict[tuple[str, str], list[int]] = {}
         for cid, title, state, count, late in rows:
             labels = (str(cid), title)
@@ -281,6 +286,10 @@ class MeasureCollector(Collector):
             GaugeMetricFamily("rectiflow_measures_awaiting_signoff",
                               "Verified measures waiting for the leader's sign-off (待销号)",
                               labels=labels),
+            # an info series to join on campaign_id: the gauges above by inspected unit
+            GaugeMetricFamily("rectiflow_campaign_inspected_unit",
+                              "1 for each campaign that names an inspected unit (被巡察单位)",
+                              labels=["campaign_id", "inspected_unit"]),
         ]
 
 

@@ -69,6 +69,7 @@ class Unit(Base):
     """A department (部门/处室/科室); units form a tree."""
 
     __tablename__ = "unit"
+    __table_args__ = (Index("ix_unit_parent", "parent_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -109,6 +110,7 @@ class Campaign(Base):
     """One round of inspection (巡察), audit or special governance feedback to rectify."""
 
     __tablename__ = "campaign"
+    __table_args__ = (Index("ix_campaign_inspected_unit", "inspected_unit_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300), unique=True)
@@ -133,8 +135,12 @@ class Campaign(Base):
     next_steps_text: Mapped[str | None] = mapped_column(Text)
     #: Who issues the campaign's 督办 documents (the supervising office, 整改办).
     supervising_office: Mapped[str | None] = mapped_column(String(200))
+    #: The unit this round inspected (被巡察单位); its people's reviewer, leader and viewer
+    #: rights reach this campaign. None: the campaign belongs to the whole installation.
+    inspected_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
 
     first_responsible: Mapped[Person | None] = relationship()
+    inspected_unit: Mapped[Unit | None] = relationship()
     areas: Mapped[list[Area]] = relationship(back_populates="campaign", order_by="Area.position")
 
 

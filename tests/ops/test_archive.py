@@ -287,3 +287,24 @@ def test_an_archive_from_before_assisting_units_is_still_read(installations, run
     assert result.code == 0, result.err
     assert result.json()["measures"] == 8
     assert snapshot(target)["assisting_units"] == []
+
+
+def test_the_inspected_unit_moves_with_the_campaign(installations, run, tmp_path):
+    # Given a campaign whose inspected unit is 后勤集团, its units below it
+    source = installations.make(BACKEND, "source")
+    build_ledger(source)
+    with db.transaction(source.sessions) as session:
+        from workflow.services.campaigns import set_inspected_unit
+
+        campaign = session.scalar(select(Campaign).where(Campaign.title == TITLE))
+        set_inspected_unit(session, campaign, "后勤集团")
+    archive = tmp_path / "campaign.zip"
+    export(run, source, archive)
+    # When it is imported into an installation that has other units already
+    target = installations.make(BACKEND, "target")
+    assert run(target, "campaign", "add", "别的任务", "--inspected-unit", "别的单位").code == 0
+    assert run(target, "import", "archive", str(archive), "--json").code == 0
+    # Then it names the same unit, by name, in the target
+    listed = {c["title"]: c["inspected_unit"]
+              for c in run(target, "campaign", "list", "--json").json()}
+    assert listed == {TITLE: "后勤集团", "别的任务": "别的单位"}

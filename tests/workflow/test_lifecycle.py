@@ -93,7 +93,8 @@ EXPECTED: dict[str, Expect] = {
     "decline_extension": _row("不同意延期", {"assigned", "in_progress"}, None, {"leader"},
                               ("comment",)),
     "urge": _row("催办", {"assigned", "in_progress"}, None,
-                 {"reviewer", "leader", "first_responsible"}, ("comment",)),
+                 # the 巡察办 (issue 22) may urge and nothing else
+                 {"reviewer", "leader", "first_responsible", "supervisor"}, ("comment",)),
     # 回头看: the state follows the result (RECHECK_DEST); a relapse needs a comment too
     "recheck": _row("回头看", {"closed"}, None, {"reviewer"}, ("result",)),
 }
@@ -347,7 +348,7 @@ HISTORY_ACTIONS = [*EXPECTED, *EXPECTED_SYSTEM]
 #: The stored strings of each vocabulary: the database, JSON and CLI contracts.
 EXPECTED_VALUES: list[tuple[type[StrEnum], list[str]]] = [
     (SystemAction, ["create", "import", "recompute_deadline"]),
-    (Role, ["owner", "reviewer", "leader", "admin", "viewer"]),
+    (Role, ["owner", "reviewer", "leader", "admin", "viewer", "supervisor"]),
     (OutboxStatus, ["pending", "sending", "sent", "dead", "cancelled"]),
     (ChannelName, ["email", "wecom", "wecom_robot", "file"]),
     (Preference, ["auto", "email", "wecom", "both"]),

@@ -16,6 +16,7 @@ from workflow.services.campaigns import (
     acceptor_labels,
     create_campaign,
     set_acceptors,
+    set_inspected_unit,
     split_names,
 )
 from workflow.services.people import find_person
@@ -30,15 +31,17 @@ def campaign_group() -> None:
 @click.argument("title")
 @click.option("--first-responsible", help="第一责任人（邮箱或姓名）")
 @click.option("--feedback-date", help="反馈日期 YYYY-MM-DD")
+@click.option("--inspected-unit", help="被巡察单位（单位名称）；不填则属于整个系统")
 @json_option
 @pass_app
 def campaign_add(app: App, title: str, first_responsible: str | None, feedback_date: str | None,
-                 as_json: bool) -> None:
+                 inspected_unit: str | None, as_json: bool) -> None:
     """新建整改任务。"""
     with app.transaction() as session:
         campaign = create_campaign(session, title=title, now=app.now(),
                                    first_responsible=first_responsible,
-                                   feedback_date=parse_date(feedback_date, "feedback_date"))
+                                   feedback_date=parse_date(feedback_date, "feedback_date"),
+                                   inspected_unit=inspected_unit)
         shown = campaign_dict(session, campaign)
         title = campaign.title
     emit_json(shown) if as_json else click.echo(f"已新建整改任务「{title}」，编号 {shown['id']}")
@@ -70,6 +73,7 @@ def _text(value: str | None, path: Path | None, name: str) -> str | None:
 @click.option("--next-steps-file", type=click.Path(path_type=Path, dir_okay=False),
               help="同上，从 UTF-8 文本文件读取（每行一段）")
 @click.option("--supervising-office", help="督办文书的发文单位（整改办）")
+@click.option("--inspected-unit", help="被巡察单位（只能设置一次）")
 @click.option("--notices", type=click.Choice(["on", "off"]),
               help="本整改任务逾期时是否生成督办文书（覆盖策略文件的 [documents] enabled）")
 @click.option("--acceptors", help="三方验收的验收人，逗号或顿号分隔：人员（邮箱或姓名）或角色"
@@ -80,8 +84,8 @@ def campaign_set(app: App, campaign_id: int, first_responsible: str | None,
                  organisation_text: str | None, organisation_file: Path | None,
                  next_steps_text: str | None, next_steps_file: Path | None,
                  supervising_office: str | None, notices: str | None,
-                 acceptors: str | None) -> None:
-    """修改整改任务：第一责任人、反馈日期、报告的主送机关/落款/可编辑正文、督办文书、验收人。"""
+                 inspected_unit: str | None, acceptors: str | None) -> None:
+    """修改整改任务：第一责任人、反馈日期、报告的主送机关/落款/可编辑正文、督办文书、被巡察单位、验收人。"""
     organisation = _text(organisation_text, organisation_file, "organisation")
     next_steps = _text(next_steps_text, next_steps_file, "next-steps")
     with app.transaction() as session:
@@ -92,6 +96,7 @@ def campaign_set(app: App, campaign_id: int, first_responsible: str | None,
             campaign.first_responsible = find_person(session, first_responsible)
         if feedback_date:
             campaign.feedback_date = parse_date(feedback_date, "feedback_date")
+        set_inspected_unit(session, campaign, inspected_unit)
         for column, value, limit in (("report_to", report_to, 200),
                                      ("report_from", report_from, 200),
                                      ("supervising_office", supervising_office, 200),
@@ -130,8 +135,9 @@ def campaign_list(app: App, as_json: bool) -> None:
         emit_json(shown)
         return
     for c in shown:
+        unit = f"  被巡察单位：{c['inspected_unit']}" if c["inspected_unit"] else ""
         click.echo(f"{c['id']:>4}  {c['title']}  {c['areas']}个方面 {c['problems']}个问题 "
-                   f"{c['measures']}项措施")
+                   f"{c['measures']}项措施{unit}")
 
 
 def register(cli: click.Group) -> None:

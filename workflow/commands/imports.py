@@ -17,6 +17,9 @@ from workflow.progress import terminal_reporter
 from workflow.services.people import find_person
 from workflow.workcalendar import overrides_from_toml
 
+INSPECTED_HELP = ("被巡察单位（单位名称，新单位自动建立）：整改任务属于该单位，台账中的责任部门归入其下；"
+                  "该单位的整改办、领导和只读人员只能看到本单位的整改任务")
+
 
 @click.group("import")
 def import_group() -> None:
@@ -28,12 +31,13 @@ def import_group() -> None:
 @click.option("--campaign", "campaign_title", help="整改任务名称（默认取文件名）；已存在则追加")
 @click.option("--first-responsible", help="第一责任人（邮箱或姓名），新建整改任务时设置")
 @click.option("--feedback-date", help="反馈日期 YYYY-MM-DD；完成时限可写作「反馈后N个工作日」")
+@click.option("--inspected-unit", help=INSPECTED_HELP)
 @click.option("--dry-run", is_flag=True, help="只检查，不写入")
 @json_option
 @pass_app
 def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
-                      first_responsible: str | None, feedback_date: str | None, dry_run: bool,
-                      as_json: bool) -> None:
+                      first_responsible: str | None, feedback_date: str | None,
+                      inspected_unit: str | None, dry_run: bool, as_json: bool) -> None:
     """导入整改台账（.xlsx 第一个工作表，或 UTF-8/GBK 编码的 .csv）；有任何错误行则整份不导入。
 
     表头可在前 10 行内（上方可有标题行），可分两行；合并单元格按块填入每一行，「一、……方面」这样的
@@ -43,7 +47,7 @@ def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
         calendar = load_calendar(session, overrides_from_toml(app.runtime.policies.calendar))
         summary = import_ledger(session, file, campaign_title=campaign_title, now=app.now(),
                                 dry_run=dry_run, feedback_date=feedback, calendar=calendar,
-                                reporter=reporter)
+                                reporter=reporter, inspected_unit=inspected_unit)
         if first_responsible and summary.campaign_id is not None and not dry_run:
             campaign = session.get(Campaign, summary.campaign_id)
             assert campaign is not None
@@ -76,16 +80,17 @@ def import_ledger_cmd(app: App, file: Path, campaign_title: str | None,
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--campaign", "campaign_title", required=True,
               help="整改任务名称；不存在则新建，已存在则追加")
+@click.option("--inspected-unit", help=INSPECTED_HELP)
 @click.option("--dry-run", is_flag=True, help="只解析并显示识别结果，不写入")
 @json_option
 @pass_app
-def import_report_cmd(app: App, file: Path, campaign_title: str, dry_run: bool,
-                      as_json: bool) -> None:
+def import_report_cmd(app: App, file: Path, campaign_title: str, inspected_unit: str | None,
+                      dry_run: bool, as_json: bool) -> None:
     """导入反馈意见或整改情况报告（.txt 或 .docx）：按「一、（一）1.（1）①」编号识别方面、问题和
     整改措施，按「整改结果」定状态，「整改情况」记为整改进展；并与文中自述的数字核对。"""
     with app.transaction() as session:
         summary = import_report(session, file, campaign_title=campaign_title, now=app.now(),
-                                dry_run=dry_run)
+                                dry_run=dry_run, inspected_unit=inspected_unit)
     if as_json:
         emit_json(summary.as_json())
         return

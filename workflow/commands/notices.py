@@ -9,6 +9,7 @@ import click
 from workflow.commands.common import App, emit_json, json_option, now_option, pass_app
 from workflow.lifecycle import DOCUMENT_KINDS, DocumentKind
 from workflow.services.notices import (
+    issue_by_hand,
     list_notices,
     load_notice,
     notice_dict,
@@ -41,6 +42,29 @@ def notice_list(app: App, campaign_id: int | None, measure_id: int | None, as_js
         reply = "已回执" if n["reply"] else f"回执期限 {n['reply_due']}"
         click.echo(f"{n['id']:>4}  {n['kind_label']}{n['number']}  措施 {n['measure_id']}  "
                    f"{n['unit'] or '—'}  {n['stage']}  {reply}")
+
+
+@notice_group.command("issue")
+@click.argument("measure_id", type=int)
+@click.option("--kind", required=True,
+              type=click.Choice([k.value for k in DocumentKind]),
+              help="文书种类：" + "、".join(f"{k.value}（{f.label}）" for k, f in DOCUMENT_KINDS.items()))
+@click.option("--as", "actor", required=True, help="签发人（巡察办、本单位整改办或管理员）")
+@now_option
+@json_option
+@pass_app
+def notice_issue(app: App, measure_id: int, kind: str, actor: str, as_json: bool) -> None:
+    """手工签发一份督办文书（同一措施、同一完成时限、同一种类只签发一次）。"""
+    with app.transaction() as session:
+        days = app.runtime.reminder_context(session).days
+        issued = issue_by_hand(session, measure_id, DocumentKind(kind), actor=actor,
+                               now=app.now(), days=days)
+        shown = notice_dict(load_notice(session, issued.id))
+    if as_json:
+        emit_json(shown)
+        return
+    title = f"{shown['kind_label']}{shown['number']}（编号 {shown['id']}"
+    click.echo(f"已签发{title}，措施 {measure_id}）" if issued.new else f"该措施已签发过{title}）")
 
 
 @notice_group.command("get")

@@ -269,6 +269,7 @@ def collect_campaign(session: Session, campaign: Campaign, *, with_passwords: bo
             person["password_hash"] = None
     units = {m["unit_id"] for m in tables["measures"]} | {p["unit_id"] for p in tables["people"]}
     units.update(a["unit_id"] for a in tables["assisting_units"])
+    units.update(r.get("inspected_unit_id") for r in tables["campaign"])
     tables["units"] = _closure(session, Unit, {u for u in units if u is not None}, "parent_id")
     tables["calendar_days"] = _rows(session, CalendarDay, CalendarDay.day.is_not(None))
     return {name: tables[name] for name in TABLES}
@@ -623,11 +624,13 @@ class _Importer:
 
     def campaign(self) -> None:
         people = self.maps["people"]
+        units = self.maps["units"]
         mapping = self.insert("campaign", self.records("campaign"), lambda v: {
             **v, "first_responsible_id": people.of(v["first_responsible_id"]),
             # 三方验收: the people named are people of this installation now; roles stay
             "acceptors": [people[a] if isinstance(a, int) else a for a in v["acceptors"]]
-            if v["acceptors"] else v["acceptors"]})
+            if v["acceptors"] else v["acceptors"],
+            "inspected_unit_id": units.of(v.get("inspected_unit_id"))})
         self.summary.campaign_id = next(iter(mapping.values()))
 
     def areas(self) -> None:

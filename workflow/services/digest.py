@@ -19,7 +19,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, case, func, null, select, text, type_coerce, union, union_all
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    case,
+    func,
+    null,
+    select,
+    text,
+    type_coerce,
+    union,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -54,6 +65,7 @@ from workflow.outbox import channels_for, load_recipients
 from workflow.policy import PolicySet
 from workflow.reminders import WorkdayIndex
 from workflow.services.sweep import reminder_context
+from workflow.services.visibility import reviewers_reaching
 from workflow.stats import (
     Change,
     Counts,
@@ -155,7 +167,8 @@ def _utc_results(session: Session) -> None:
         session.execute(text("SET LOCAL timezone = 'UTC'"))
 
 
-def _current_records(session: Session, campaign_id: int | None) -> list[MeasureRecord]:
+def _current_records(session: Session, campaign_id: int | None,
+                     condition: ColumnElement[bool] | None = None) -> list[MeasureRecord]:
     _utc_results(session)
     connection = session.connection()
     # the 方面, 问题 and 部门 are read once, not joined into every measure row (narrow rows are
@@ -178,6 +191,8 @@ def _current_records(session: Session, campaign_id: int | None) -> list[MeasureR
                    type_coerce(Measure.last_progress_at, raw))
     if campaign_id is not None:
         query = query.where(Measure.campaign_id == campaign_id)
+    if condition is not None:
+        query = query.where(condition)
     rows = list(connection.execute(query).all())
     missing = {row[3] for row in rows} - problems.keys()
     for start in range(0, len(missing), CHUNK):  # a measure filed under another campaign's 问题
@@ -348,11 +363,13 @@ def rewind(session: Session, current: Sequence[MeasureRecord], campaign_id: int 
     return result
 
 
-def current_records(session: Session, campaign_id: int | None = None) -> list[MeasureRecord]:
+def current_records(session: Session, campaign_id: int | None = None,
+                    condition: ColumnElement[bool] | None = None) -> list[MeasureRecord]:
     """The measures of a campaign (all campaigns when None) as they stand now, in ledger
-    order: what the dashboard and ``/api/stats`` count."""
+    order: what the dashboard and ``/api/stats`` count; with ``condition`` (a reader's scope,
+    a WHERE clause on ``Measure``) only those it selects, chosen by the database."""
     with _collector_paused():
-        return _current_records(session, campaign_id)
+        return _current_records(session, campaign_id, condition)
 
 
 def _people(session: Session, ids: Iterable[int]) -> dict[int, PersonRef]:
@@ -428,10 +445,18 @@ def readers_for(snapshot: Snapshot, reviewer_ids: Iterable[int]) -> list[Reader]
     return readers
 
 
-def reviewer_ids(session: Session) -> list[int]:
-    return sorted(pid for pid, roles in session.execute(
-        select(Person.id, Person.roles).where(Person.active.is_(True)))
-        if Role.REVIEWER in (roles or []))
+def reviewer_ids(session: Session, campaign_id: int | None = None) -> list[int]:
+    """The active reviewers (整改办); with ``campaign_id``, those the campaign's inspected unit
+    reaches (every one for a campaign without an inspected unit)."""
+    found = {pid: unit_id for pid, roles, unit_id in session.execute(
+        select(Person.id, Person.roles, Person.unit_id).where(Person.active.is_(True)))
+        if Role.REVIEWER in (roles or [])}
+    inspected = (session.scalar(select(Campaign.inspected_unit_id).where(
+        Campaign.id == campaign_id)) if campaign_id is not None else None)
+    if inspected is None:
+        return sorted(found)
+    parents = dict(session.execute(select(Unit.id, Unit.parent_id)).tuples().all())
+    return reviewers_reaching(found, inspected, parents)
 
 
 # ------------------------------------------------------------------ the digest
@@ -662,11 +687,10 @@ def send_digests(session: Session, *, now: datetime, days: WorkdayIndex, send_at
     run = DigestRun()
     ids = [campaign_id] if campaign_id is not None else list(
         session.scalars(select(Campaign.id).order_by(Campaign.id)))
-    reviewers = reviewer_ids(session)
     week = iso_week(now)
     for cid in ids:
         inputs = load_inputs(session, cid, now)
-        readers = readers_for(inputs.now, reviewers)
+        readers = readers_for(inputs.now, reviewer_ids(session, cid))
         recipients = load_recipients(session, [r.person_id for r in readers])
         rows: list[dict[str, Any]] = []
         built: dict[Scope, Digest] = {}
@@ -704,7 +728,52 @@ def send_digests(session: Session, *, now: datetime, days: WorkdayIndex, send_at
         created = _insert_messages(session, rows)
         run.messages.extend(created)
         run.skipped_existing += len(rows) - len(created)
+    if campaign_id is None:
+        _ranking_digests(session, run, now=now, week=week, send_at=send_at,
+                         configured=configured, stagnation=stagnation, calendar=calendar)
     return run
+
+
+RANKING_SUBJECT = "【整改周报】各被巡察单位整改进展排名"
+
+
+def subject_for_ranking(as_of: datetime) -> str:
+    day = local_date(as_of)
+    return f"{RANKING_SUBJECT}（{day.year}年{day.month}月{day.day}日）"
+
+
+def _ranking_digests(session: Session, run: DigestRun, *, now: datetime, week: str,
+                     send_at: datetime, configured: frozenset[str], stagnation: int,
+                     calendar: Mapping[str, bool] | None) -> None:
+    """The 巡察办's weekly digest: every inspected unit ranked (``dashboard.inspected_unit_rows``,
+    worked out again at send time), one per supervisor, channel and ISO week. Nothing while no
+    campaign names an inspected unit."""
+    if session.scalar(select(Campaign.id).where(Campaign.inspected_unit_id.is_not(None))
+                      .limit(1)) is None:
+        return
+    supervisors = sorted(pid for pid, roles in session.execute(
+        select(Person.id, Person.roles).where(Person.active.is_(True)))
+        if Role.SUPERVISOR in (roles or []))
+    recipients = load_recipients(session, supervisors)
+    rows: list[dict[str, Any]] = []
+    for pid in supervisors:
+        person = recipients.get(pid)
+        if person is None:
+            continue
+        run.readers += 1
+        payload = {"ranking": True, "as_of": as_utc(now).isoformat(), "name": person.name,
+                   "stagnation": stagnation, "calendar": dict(calendar or {}), "items": []}
+        for channel in channels_for(person, configured):
+            rows.append({
+                "channel": channel, "kind": MessageKind.DIGEST, "recipient_id": person.id,
+                "recipient": person.email, "subject": subject_for_ranking(now),
+                "payload": payload, "key": f"digest|ranking|{pid}|{channel}|{week}",
+                "status": OutboxStatus.PENDING, "attempts": 0, "not_before": send_at,
+                "created_at": now, "info": {}, "lease_until": None, "last_error": None,
+                "sent_at": None})
+    created = _insert_messages(session, rows)
+    run.messages.extend(created)
+    run.skipped_existing += len(rows) - len(created)
 
 
 def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:

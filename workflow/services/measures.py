@@ -52,6 +52,7 @@ from workflow.models import (
 )
 from workflow.policy import Policy, PolicySet
 from workflow.services.people import find_person, principals_for, unit_ancestors
+from workflow.services.visibility import person_reaches
 from workflow.timeutil import as_utc, local_date, local_text
 
 
@@ -87,8 +88,10 @@ def relations_of(session: Session, person: Person, measure: Measure, campaign: C
     rels: set[Relation] = set()
     if person.has_role(Role.ADMIN):
         rels.add(Relation.ADMIN)
-    if person.has_role(Role.REVIEWER):
-        rels.add(Relation.REVIEWER)
+    if person.has_role(Role.REVIEWER) and person_reaches(session, person, campaign):
+        rels.add(Relation.REVIEWER)  # 整改办 of the campaign's inspected unit (or of all)
+    if person.has_role(Role.SUPERVISOR):
+        rels.add(Relation.SUPERVISOR)
     if measure.owner_id == person.id:
         rels.add(Relation.OWNER)
     if measure.leader_id == person.id:
@@ -151,7 +154,8 @@ _LOAD_FOR_ACTION = (
     select(Measure)
     # an action needs only the campaign's first responsible; the rest loads if asked for
     .options(joinedload(Measure.campaign).load_only(Campaign.id, Campaign.first_responsible_id,
-                                                    Campaign.acceptors))
+                                                    Campaign.acceptors,
+                                                    Campaign.inspected_unit_id))
     .where(Measure.id == bindparam("measure_id"))
     .add_columns(select(HistoryEntry.hash).where(HistoryEntry.measure_id == Measure.id)
                  .order_by(HistoryEntry.seq.desc()).limit(1).correlate(Measure).scalar_subquery()))

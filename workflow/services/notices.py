@@ -25,6 +25,7 @@ from workflow import gongwen
 from workflow.errors import InputError, NotFound, NotPermitted
 from workflow.lifecycle import (
     DOCUMENT_KINDS,
+    NOTICE_ISSUERS,
     NOTICE_READERS,
     NOTICE_REPLIERS,
     STATE_LABELS,
@@ -170,6 +171,35 @@ def issue_notices(session: Session, requests: Sequence[DocumentRequest], *, now:
             row = by_key[key]
             found[key] = IssuedNotice(notice_id, row["kind"], row["number"], new=True)
     return found
+
+
+#: Working days a unit has to answer a document issued by hand.
+HAND_REPLY_DAYS = 5
+
+
+def issue_by_hand(session: Session, measure_id: int, kind: DocumentKind, *,
+                  actor: str | Person, now: datetime, days: WorkdayIndex,
+                  reply_days: int = HAND_REPLY_DAYS) -> IssuedNotice:
+    """Issue a 督办 document for an open measure by hand (the 巡察办, the campaign's 整改办 or
+    an admin), numbered like the sweep's. Once per measure, deadline and kind: asking again
+    returns the document already issued."""
+    measure = session.get(Measure, measure_id)
+    if measure is None:
+        raise NotFound("整改措施", measure_id)
+    person = actor if isinstance(actor, Person) else find_person(session, actor)
+    label = DOCUMENT_KINDS[kind].label
+    if not relations_with_delegation(session, person, measure, local_date(now)) & NOTICE_ISSUERS:
+        raise NotPermitted(person.name, f"签发{label}", measure_id,
+                           [r.label for r in Relation if r in NOTICE_ISSUERS])
+    if State(measure.state) not in (State.ASSIGNED, State.IN_PROGRESS):
+        raise InputError(f"措施 {measure_id} 当前为「{STATE_LABELS[State(measure.state)]}」，"
+                         f"只有未完成的措施可以签发{label}", field="kind")
+    deadline = measure.deadline or local_date(now)
+    key = f"{measure_id}|{deadline.isoformat()}|manual:{kind.value}"
+    issued = issue_notices(session, [DocumentRequest(
+        measure_id=measure_id, kind=kind, stage=f"manual:{kind.value}", stage_key=key,
+        deadline=deadline, reply_days=reply_days)], now=now, days=days)
+    return issued[key]
 
 
 # ------------------------------------------------------------------ reading and answering

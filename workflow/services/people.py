@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 
 from sqlalchemy import bindparam, func, select
@@ -181,6 +181,17 @@ def principals_for(session: Session, actor: Person, on: date) -> list[Person]:
     return [actor, *delegators]
 
 
+def check_unit_allowed(session: Session, unit: str | None, hidden_units: Collection[int]) -> None:
+    """A person may be put only in a unit the manager reaches: not one inside another
+    inspected unit (``hidden_units``, from ``visibility.foreign_units``)."""
+    name = (unit or "").strip()
+    if not name or not hidden_units:
+        return
+    unit_id = session.scalar(select(Unit.id).where(Unit.name == name))
+    if unit_id is not None and unit_id in hidden_units:
+        raise InputError(f"部门「{name}」不在你的管理范围内", field="unit")
+
+
 def check_may_manage(actor: Person, target: Person | None, roles: Iterable[str] = ()) -> None:
     """A reviewer (整改办) manages people, but only an admin may grant the admin role or change,
     reset or deactivate an admin: otherwise a reviewer could make themselves one."""
@@ -190,6 +201,9 @@ def check_may_manage(actor: Person, target: Person | None, roles: Iterable[str] 
         raise RoleRequired(actor.name, "管理人员", ["整改办", "管理员"])
     if Role.ADMIN.value in set(roles) or (target is not None and target.has_role(Role.ADMIN)):
         raise RoleRequired(actor.name, "添加或修改管理员账号", ["管理员"])
+    if Role.SUPERVISOR.value in set(roles) or (target is not None
+                                               and target.has_role(Role.SUPERVISOR)):
+        raise RoleRequired(actor.name, "添加或修改巡察办人员", ["管理员"])
 
 
 #: The people file's columns (header in Chinese) → ``add_person``'s arguments.
@@ -225,7 +239,8 @@ def read_people_csv(data: bytes, source: str) -> list[tuple[int, dict[str, str]]
 
 
 def import_people(session: Session, rows: Sequence[tuple[int, dict[str, str]]], source: str,
-                  *, allow_admin: bool = True) -> list[Person]:
+                  *, allow_admin: bool = True,
+                  hidden_units: Collection[int] = ()) -> list[Person]:
     """Add every row as a person, or none: ImportRejected names each bad row and column. The
     caller rolls back after a refusal or a dry run. ``allow_admin`` False refuses rows that
     grant the admin role (a reviewer's import)."""
@@ -235,8 +250,9 @@ def import_people(session: Session, rows: Sequence[tuple[int, dict[str, str]]], 
         try:
             with session.begin_nested():
                 roles = parse_roles([values.get("roles", "")])
-                if not allow_admin and Role.ADMIN.value in roles:
-                    raise InputError("只有管理员可以添加管理员", field="role")
+                if not allow_admin and {Role.ADMIN.value, Role.SUPERVISOR.value} & set(roles):
+                    raise InputError("只有管理员可以添加管理员或巡察办人员", field="role")
+                check_unit_allowed(session, values.get("unit"), hidden_units)
                 added.append(add_person(
                     session, name=values.get("name", ""), email=values.get("email", ""),
                     roles=roles, wecom_id=values.get("wecom_id"), mobile=values.get("mobile"),

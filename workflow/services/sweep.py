@@ -45,12 +45,13 @@ from workflow import metrics
 from workflow.calendar_store import load_calendar
 from workflow.gcpause import cyclic_gc_paused
 from workflow.lifecycle import Kind, Relation, Role, Rule, State
-from workflow.models import Campaign, Measure, MeasureAssistingUnit, OutboxMessage, Person
+from workflow.models import Campaign, Measure, MeasureAssistingUnit, OutboxMessage, Person, Unit
 from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
 from workflow.policy import Policy, PolicySet
 from workflow.progress import SILENT, Reporter
 from workflow.reminders import MeasureSnapshot, Notice, Planner, WorkdayIndex
 from workflow.services.notices import DocumentRequest, issue_notices
+from workflow.services.visibility import reviewers_reaching
 from workflow.timeutil import local_date
 from workflow.workcalendar import WorkCalendar, overrides_from_toml
 
@@ -96,15 +97,35 @@ class Recipients:
     session: Session
     today: date
     _reviewers: list[int] | None = None
+    _reviewer_units: dict[int, int | None] = field(default_factory=dict)
+    _by_inspected: dict[int, list[int]] = field(default_factory=dict)
+    _parents: dict[int, int | None] | None = None
     _routes: dict[int, Route] = field(default_factory=dict)  # each person's, for ``today``
 
     def reviewers(self) -> list[int]:
         """The active people with the reviewer role, read once."""
         if self._reviewers is None:
-            self._reviewers = [pid for pid, roles in self.session.execute(
-                select(Person.id, Person.roles).where(Person.active.is_(True)))
+            found = [(pid, unit_id) for pid, roles, unit_id in self.session.execute(
+                select(Person.id, Person.roles, Person.unit_id).where(Person.active.is_(True)))
                 if Role.REVIEWER in (roles or [])]
+            self._reviewers = [pid for pid, _ in found]
+            self._reviewer_units = dict(found)
         return self._reviewers
+
+    def reviewers_for(self, inspected_unit_id: int | None) -> list[int]:
+        """The reviewers (整改办) of a campaign inspecting ``inspected_unit_id``: those whose
+        unit is it or below it; every reviewer for a campaign without an inspected unit."""
+        everyone = self.reviewers()
+        if inspected_unit_id is None:
+            return everyone
+        found = self._by_inspected.get(inspected_unit_id)
+        if found is None:
+            if self._parents is None:
+                self._parents = {uid: parent for uid, parent in self.session.execute(
+                    select(Unit.id, Unit.parent_id))}
+            found = self._by_inspected[inspected_unit_id] = reviewers_reaching(
+                self._reviewer_units, inspected_unit_id, self._parents)
+        return found
 
     def load(self, ids: set[int]) -> None:
         """Read the people of ``ids`` not read before, and where their messages go today."""
@@ -127,6 +148,7 @@ class Recipients:
 class CampaignFacts(NamedTuple):
     policy: Mapping[str, Any] | None
     first_responsible_id: int | None
+    inspected_unit_id: int | None = None
 
 
 @dataclass
@@ -139,10 +161,10 @@ class Campaigns:
     def load(self, ids: set[int]) -> None:
         missing = sorted(ids - self._known.keys())
         if missing:
-            query = (select(Campaign.id, Campaign.policy, Campaign.first_responsible_id)
-                     .where(Campaign.id.in_(missing)))
-            self._known.update((cid, CampaignFacts(policy, first))
-                               for cid, policy, first in self.session.execute(query))
+            query = (select(Campaign.id, Campaign.policy, Campaign.first_responsible_id,
+                            Campaign.inspected_unit_id).where(Campaign.id.in_(missing)))
+            self._known.update((cid, CampaignFacts(policy, first, inspected))
+                               for cid, policy, first, inspected in self.session.execute(query))
 
     def __getitem__(self, campaign_id: int) -> CampaignFacts:
         return self._known[campaign_id]
@@ -386,7 +408,6 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
     items: list[PlannedItem] = []
     reminders: list[NextReminder] = []
     route, campaigns = planning.recipients.route, planning.campaigns
-    reviewers = planning.recipients.reviewers()
     assisting = planning.assisting
     for measure in batch:
         plans = planning.plans_for(measure.kind, measure.campaign_id)
@@ -400,6 +421,8 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
             people: list[tuple[int, str]] = []  # whom the notice's relations name, in order
             for relation in notice.to:
                 if relation == Relation.REVIEWER:
+                    reviewers = planning.recipients.reviewers_for(
+                        campaigns[measure.campaign_id].inspected_unit_id)
                     people.extend((reviewer, relation.value) for reviewer in reviewers)
                     continue
                 person = (measure.owner_id if relation == Relation.OWNER

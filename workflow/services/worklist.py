@@ -19,7 +19,7 @@ from workflow.policy import PolicySet
 from workflow.reminders import followup_day
 from workflow.services.measures import current_acceptances, relations_with_delegation
 from workflow.services.people import principals_for
-from workflow.services.visibility import unit_subtrees
+from workflow.services.visibility import scope_of, unit_subtrees
 from workflow.timeutil import local_date
 
 LIMIT = 200
@@ -81,6 +81,14 @@ def _followups_due(session: Session, measures: Sequence[Measure], today: date,
     return due
 
 
+def _in_scope(session: Session, person: Person, today: date,
+              wanted: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``wanted`` within what the person sees: a reviewer (整改办) reaches the campaigns of their
+    inspected unit and those without one (every one while no campaign names one)."""
+    condition = scope_of(session, person, today).condition()
+    return wanted if condition is None else and_(wanted, condition)
+
+
 def my_work(session: Session, person_id: int, today: date,
             policies: PolicySet | None = None) -> list[WorkSection]:
     """The sections of 我的事项 that apply to this person, each with its measures (with
@@ -104,8 +112,9 @@ def my_work(session: Session, person_id: int, today: date,
          and_(Measure.owner_id.in_(pids), Measure.state.in_(open_values)),
          frozenset({Action.START, Action.SUBMIT})),
         ("review", "需要我核验", "已提交的整改材料：核验通过或退回",
-         submitted if reviewer else and_(submitted, or_(Measure.leader_id.in_(pids),
-                                                         Measure.campaign_id.in_(accepting))),
+         _in_scope(session, person, today, submitted) if reviewer
+         else and_(submitted, or_(Measure.leader_id.in_(pids),
+                                  Measure.campaign_id.in_(accepting))),
          # (whoever may return a submission may verify it, unless they accepted it already)
          frozenset({Action.VERIFY})),
         ("close", "需要我销号", "已核验通过，等待责任领导或第一责任人销号",
@@ -132,9 +141,10 @@ def my_work(session: Session, person_id: int, today: date,
             select(Measure).options(joinedload(Measure.problem).joinedload(Problem.area),
                                     joinedload(Measure.owner), joinedload(Measure.unit),
                                     joinedload(Measure.campaign))
-            .where(Measure.state == State.CLOSED.value,
-                   or_(Measure.rechecked_at.is_(None),
-                       Measure.rechecked_at < Measure.state_changed_at))
+            .where(_in_scope(session, person, today, and_(
+                Measure.state == State.CLOSED.value,
+                or_(Measure.rechecked_at.is_(None),
+                    Measure.rechecked_at < Measure.state_changed_at))))
             .order_by(Measure.state_changed_at, Measure.id).limit(LIMIT)).unique().all()
         items = _items(session, person.id, _followups_due(session, closed, today, policies),
                        today, frozenset({Action.RECHECK}))

@@ -33,18 +33,21 @@ from workflow.services.campaigns import (
     campaign_figures,
     create_campaign,
     get_campaign,
+    seen_campaigns,
 )
 from workflow.services.holidays import enter_notice
 from workflow.services.imports import file_kind, refusal_errors, unknown_people
 from workflow.services.people import (
     add_person,
     check_may_manage,
+    check_unit_allowed,
     find_person,
     import_people,
     read_people_csv,
     set_delegate,
     update_person,
 )
+from workflow.services.visibility import foreign_units
 from workflow.web.api import Id
 from workflow.web.auth import check_csrf, page_person
 from workflow.web.context import Web, web_of
@@ -100,9 +103,11 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def people_options(session: Session) -> list[Person]:
-    return list(session.scalars(select(Person).where(Person.active.is_(True))
-                                .order_by(Person.name)))
+def people_options(session: Session, viewer: Person, today: date) -> list[Person]:
+    """The active people ``viewer`` may pick (not those inside another inspected unit)."""
+    hidden = foreign_units(session, viewer, today)
+    return [p for p in session.scalars(select(Person).where(Person.active.is_(True))
+                                       .order_by(Person.name)) if p.unit_id not in hidden]
 
 
 @contextmanager
@@ -121,8 +126,9 @@ def rolled_back(web: Web) -> Iterator[Session]:
 def _campaigns_page(web: Web, request: Request, session: Session, person: Person,
                     values: dict[str, str], error: InputError | None) -> Response:
     return web.render(request, "clerk_campaigns.html", page(
-        request, person, "clerk", figures=campaign_figures(session, web.today()),
-        people=people_options(session), values=values, error=error,
+        request, person, "clerk",
+        figures=campaign_figures(session, web.today(), seen_campaigns(web.scope(session, person))),
+        people=people_options(session, person, web.today()), values=values, error=error,
         sub="campaigns"), status_code=error.http_status if error else 200)
 
 
@@ -139,15 +145,16 @@ async def campaign_create(request: Request) -> Response:
     web = web_of(request)
     form = await checked_form(request)
     values = {k: text(form, k) for k in ("title", "first_responsible", "feedback_date",
-                                         "acceptors")}
+                                         "acceptors", "inspected_unit")}
     try:
         with web.transaction() as session:
-            clerk_person(request, session, "新建整改任务")
+            creator = clerk_person(request, session, "新建整改任务")
             campaign = create_campaign(
                 session, title=values["title"], now=web.now(),
                 first_responsible=values["first_responsible"] or None,
                 feedback_date=form_date(values["feedback_date"], "feedback_date"),
-                acceptors=split_names(values["acceptors"]))
+                acceptors=split_names(values["acceptors"]),
+                inspected_unit=values["inspected_unit"] or None, creator=creator)
             campaign_id, title = campaign.id, campaign.title
     except InputError as exc:
         with web.transaction() as session:
@@ -162,7 +169,7 @@ def campaign_page(campaign_id: Id, request: Request) -> Response:
     web = web_of(request)
     with web.transaction() as session:
         person = clerk_person(request, session, "查看整改任务")
-        campaign = get_campaign(session, campaign_id)
+        campaign = get_campaign(session, campaign_id, web.scope(session, person))
         digest = campaign_digest(web, session, campaign_id).as_json()
         acceptors = acceptor_labels(session, campaign.acceptors)
         return web.render(request, "clerk_campaign.html", page(
@@ -174,8 +181,8 @@ def campaign_page(campaign_id: Id, request: Request) -> Response:
 def campaign_digest_page(campaign_id: Id, request: Request) -> Response:
     web = web_of(request)
     with web.transaction() as session:
-        clerk_person(request, session, "查看周报")
-        get_campaign(session, campaign_id)
+        person = clerk_person(request, session, "查看周报")
+        get_campaign(session, campaign_id, web.scope(session, person))
         html = digest_html(web, campaign_digest(web, session, campaign_id))
     return HTMLResponse(html)
 
@@ -185,8 +192,8 @@ async def campaign_digest_send(campaign_id: Id, request: Request) -> Response:
     web = web_of(request)
     await checked_form(request)
     with web.transaction(write_lock=True) as session:
-        clerk_person(request, session, "发送周报")
-        get_campaign(session, campaign_id)
+        person = clerk_person(request, session, "发送周报")
+        get_campaign(session, campaign_id, web.scope(session, person))
         run = send_campaign_digest(web, session, campaign_id)
     if run.messages:
         flash(request, "ok", f"本周周报已写入发件箱：{run.readers} 位读者，{len(run.messages)} 条消息，"
@@ -225,7 +232,7 @@ def _import_preview(web: Web, request: Request, campaign_id: int, token: str,
     dry run's writes are rolled back."""
     with rolled_back(web) as session:
         person = clerk_person(request, session, "导入台账")
-        campaign = get_campaign(session, campaign_id)
+        campaign = get_campaign(session, campaign_id, web.scope(session, person))
         if not token:
             return _import_page(web, request, session, person, campaign, **values)
         kept = uploads(web).get(token, purpose=IMPORT_PURPOSE, person_id=person.id,
@@ -250,7 +257,7 @@ async def import_upload(campaign_id: Id, request: Request) -> Response:
     file = form.get("file")
     with web.transaction() as session:
         person = clerk_person(request, session, "导入台账")
-        get_campaign(session, campaign_id)
+        get_campaign(session, campaign_id, web.scope(session, person))
         person_id = person.id
     try:
         if not isinstance(file, UploadFile) or not file.filename:
@@ -272,7 +279,7 @@ async def import_confirm(campaign_id: Id, request: Request) -> Response:
     try:
         with web.transaction(write_lock=True) as session:
             person = clerk_person(request, session, "导入台账")
-            campaign = get_campaign(session, campaign_id)
+            campaign = get_campaign(session, campaign_id, web.scope(session, person))
             kept = store.get(token, purpose=IMPORT_PURPOSE, person_id=person.id,
                              campaign_id=campaign_id)
             outcome = run_import(web, session, campaign, kept.path, dry_run=False)
@@ -300,6 +307,7 @@ async def import_add_person(campaign_id: Id, request: Request) -> Response:
                              campaign_id=campaign_id)
             roles = [values["role"]]
             check_may_manage(actor, None, roles)
+            check_unit_allowed(session, values["unit"], foreign_units(session, actor, web.today()))
             added = add_person(session, name=values["name"], email=values["email"],
                                roles=roles, unit=values["unit"] or None)
             name = added.name
@@ -315,8 +323,10 @@ async def import_add_person(campaign_id: Id, request: Request) -> Response:
 
 def _people_page(web: Web, request: Request, session: Session, person: Person,
                  values: dict[str, Any], error: InputError | None) -> Response:
-    everyone = session.scalars(select(Person).options(
+    hidden = foreign_units(session, person, web.today())
+    everyone = [p for p in session.scalars(select(Person).options(
         joinedload(Person.unit), joinedload(Person.delegate)).order_by(Person.id)).all()
+        if p.unit_id not in hidden]
     return web.render(request, "clerk_people.html", page(
         request, person, "clerk", people=everyone, values=values, error=error,
         roles=ROLE_LABELS, today=web.today(), sub="people"),
@@ -343,6 +353,7 @@ async def people_add(request: Request) -> Response:
         with web.transaction() as session:
             actor = clerk_person(request, session, "添加人员")
             check_may_manage(actor, None, values["roles"])
+            check_unit_allowed(session, values["unit"], foreign_units(session, actor, web.today()))
             password_hash = hash_password(password) if isinstance(password, str) and password else None
             added = add_person(session, name=values["name"], email=values["email"],
                                roles=values["roles"], wecom_id=values["wecom_id"],
@@ -357,9 +368,10 @@ async def people_add(request: Request) -> Response:
     return redirect("/people")
 
 
-def _target(session: Session, person_id: int) -> Person:
+def _target(web: Web, session: Session, person_id: int, actor: Person) -> Person:
+    """The person to manage; one inside another inspected unit does not exist for ``actor``."""
     target = session.get(Person, person_id)
-    if target is None:
+    if target is None or target.unit_id in foreign_units(session, actor, web.today()):
         raise InputError(f"找不到人员：{person_id}", field="person")
     return target
 
@@ -373,7 +385,7 @@ def _person_page(web: Web, request: Request, session: Session, actor: Person, ta
                        "channel": target.channel_preference}
     response = web.render(request, "clerk_person.html", page(
         request, actor, "clerk", target=target, values=shown, error=error, roles=ROLE_LABELS,
-        preferences=PREFERENCE_LABELS, people=people_options(session), today=web.today(),
+        preferences=PREFERENCE_LABELS, people=people_options(session, actor, web.today()), today=web.today(),
         password=password, sub="people"), status_code=error.http_status if error else 200)
     if password:
         response.headers["Cache-Control"] = "no-store"
@@ -385,7 +397,7 @@ def person_page(person_id: Id, request: Request) -> Response:
     web = web_of(request)
     with web.transaction() as session:
         actor = clerk_person(request, session, "管理人员")
-        return _person_page(web, request, session, actor, _target(session, person_id))
+        return _person_page(web, request, session, actor, _target(web, session, person_id, actor))
 
 
 @router.post("/people/{person_id}")
@@ -398,8 +410,9 @@ async def person_edit(person_id: Id, request: Request) -> Response:
     try:
         with web.transaction() as session:
             actor = clerk_person(request, session, "修改人员")
-            target = _target(session, person_id)
+            target = _target(web, session, person_id, actor)
             check_may_manage(actor, target, values["roles"])
+            check_unit_allowed(session, values["unit"], foreign_units(session, actor, web.today()))
             update_person(session, target, name=values["name"], roles=values["roles"],
                           unit=values["unit"], wecom_id=values["wecom_id"],
                           mobile=values["mobile"], channel=values["channel"] or None)
@@ -407,7 +420,7 @@ async def person_edit(person_id: Id, request: Request) -> Response:
     except InputError as exc:
         with web.transaction() as session:
             actor = clerk_person(request, session, "修改人员")
-            return _person_page(web, request, session, actor, _target(session, person_id),
+            return _person_page(web, request, session, actor, _target(web, session, person_id, actor),
                                 values, exc)
     flash(request, "ok", f"已保存 {name} 的信息。")
     return redirect(f"/people/{person_id}")
@@ -420,7 +433,7 @@ async def person_active(person_id: Id, request: Request) -> Response:
     active = text(form, "active") == "1"
     with web.transaction() as session:
         actor = clerk_person(request, session, "停用或启用人员")
-        target = _target(session, person_id)
+        target = _target(web, session, person_id, actor)
         check_may_manage(actor, target)
         if target.id == actor.id and not active:
             raise InputError("不能停用自己的账号", field="active")
@@ -438,7 +451,7 @@ async def person_delegate(person_id: Id, request: Request) -> Response:
     delegate_key = text(form, "delegate")
     with web.transaction() as session:
         actor = clerk_person(request, session, "设置代理")
-        target = _target(session, person_id)
+        target = _target(web, session, person_id, actor)
         check_may_manage(actor, target)
         delegate = find_person(session, delegate_key) if delegate_key else None
         until = form_date(text(form, "until"), "until")
@@ -460,7 +473,7 @@ async def person_password(person_id: Id, request: Request) -> Response:
     password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
     with web.transaction() as session:
         actor = clerk_person(request, session, "重置密码")
-        target = _target(session, person_id)
+        target = _target(web, session, person_id, actor)
         check_may_manage(actor, target)
         update_person(session, target, password_hash=hash_password(password))
         return _person_page(web, request, session, actor, target, password=password)
@@ -493,7 +506,8 @@ def _people_preview(web: Web, request: Request, token: str, **values: Any) -> Re
         try:
             rows = read_people_csv(kept.path.read_bytes(), kept.filename)
             added = import_people(session, rows, kept.filename,
-                                  allow_admin=actor.has_role(Role.ADMIN))
+                                  allow_admin=actor.has_role(Role.ADMIN),
+                                  hidden_units=foreign_units(session, actor, web.today()))
             found: dict[str, Any] = {"added": [
                 {"name": p.name, "email": p.email, "roles": list(p.roles),
                  "unit": p.unit.name if p.unit else ""} for p in added]}
@@ -533,7 +547,8 @@ async def people_import_confirm(request: Request) -> Response:
             kept = store.get(token, purpose=PEOPLE_PURPOSE, person_id=actor.id)
             rows = read_people_csv(kept.path.read_bytes(), kept.filename)
             count = len(import_people(session, rows, kept.filename,
-                                      allow_admin=actor.has_role(Role.ADMIN)))
+                                      allow_admin=actor.has_role(Role.ADMIN),
+                                  hidden_units=foreign_units(session, actor, web.today())))
     except ImportRejected:
         return redirect(f"/people/import/file?upload={token}")
     store.discard(kept)

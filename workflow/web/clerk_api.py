@@ -17,9 +17,20 @@ from sqlalchemy.orm import Session, joinedload
 from workflow.errors import InputError
 from workflow.models import Person
 from workflow.passwords import hash_password
-from workflow.services.campaigns import campaign_figures, create_campaign, get_campaign
+from workflow.services.campaigns import (
+    campaign_figures,
+    create_campaign,
+    get_campaign,
+    seen_campaigns,
+)
 from workflow.services.imports import file_kind, refusal_errors
-from workflow.services.people import add_person, check_may_manage, parse_roles
+from workflow.services.people import (
+    add_person,
+    check_may_manage,
+    check_unit_allowed,
+    parse_roles,
+)
+from workflow.services.visibility import foreign_units
 from workflow.web.api import ERRORS, Credentials, ErrorOut, Id, _no_nul, token_or_session_person
 from workflow.web.context import Web, web_of
 from workflow.web.office import (
@@ -51,7 +62,7 @@ class CampaignIn(BaseModel):
                                  description="验收人（三方验收）：人员（邮箱或姓名）或角色"
                                              "（reviewer/整改办、leader/责任领导、first_responsible/第一责任人）")
     inspected_unit: str | None = Field(default=None, max_length=200,
-                                       description="被巡察单位（尚未使用）")
+                                       description="被巡察单位（单位名称）；不填则属于整个系统")
 
     _clean = field_validator("title", "first_responsible", "inspected_unit")(_no_nul)
 
@@ -87,10 +98,11 @@ def campaigns(request: Request, credentials: Credentials = None) -> list[dict[st
     """整改任务及其进度（与 `rectiflow campaign list --json` 同形，另有 closed、open、overdue）。"""
     web = web_of(request)
     with web.transaction() as session:
-        clerk(web, session, request, credentials, "查看整改任务")
+        person = clerk(web, session, request, credentials, "查看整改任务")
+        seen = seen_campaigns(web.scope(session, person))
         return [{**f.campaign, "closed": f.closed, "open": f.open, "overdue": f.overdue,
                  "completion_rate": round(f.completion_rate, 4)}
-                for f in campaign_figures(session, web.today())]
+                for f in campaign_figures(session, web.today(), seen)]
 
 
 @router.post("/campaigns", status_code=201, response_model=CreatedOut,
@@ -100,10 +112,11 @@ def new_campaign(body: CampaignIn, request: Request,
     """新建整改任务。"""
     web = web_of(request)
     with web.transaction() as session:
-        clerk(web, session, request, credentials, "新建整改任务")
+        creator = clerk(web, session, request, credentials, "新建整改任务")
         campaign = create_campaign(session, title=body.title, now=web.now(),
                                    first_responsible=body.first_responsible,
-                                   feedback_date=body.feedback_date, acceptors=body.acceptors)
+                                   feedback_date=body.feedback_date, acceptors=body.acceptors,
+                                   inspected_unit=body.inspected_unit, creator=creator)
         return {"id": campaign.id}
 
 
@@ -117,7 +130,8 @@ def import_into(campaign_id: Id, request: Request, file: Annotated[UploadFile, F
     web = web_of(request)
     with web.transaction() as session:
         person = clerk(web, session, request, credentials, "导入台账")
-        campaign = get_campaign(session, campaign_id)
+        scope = web.scope(session, person)
+        campaign = get_campaign(session, campaign_id, scope)
         person_id = person.id
     store = uploads(web)
     try:
@@ -128,7 +142,7 @@ def import_into(campaign_id: Id, request: Request, file: Annotated[UploadFile, F
         return _refused(exc)
     try:
         with web.transaction() as session:
-            campaign = get_campaign(session, campaign_id)
+            campaign = get_campaign(session, campaign_id, scope)
             try:
                 outcome = run_import(web, session, campaign, upload.path, dry_run=dry_run)
             except InputError as exc:
@@ -156,7 +170,8 @@ def report(campaign_id: Id, request: Request,
     """整改情况报告（docx、md）或整改台账（xlsx），与 `rectiflow report` 相同。"""
     web = web_of(request)
     with web.transaction() as session:
-        clerk(web, session, request, credentials, "导出整改情况报告")
+        person = clerk(web, session, request, credentials, "导出整改情况报告")
+        get_campaign(session, campaign_id, web.scope(session, person))
         return report_file(web, session, campaign_id, format).response()
 
 
@@ -166,8 +181,8 @@ def digest(campaign_id: Id, request: Request, credentials: Credentials = None) -
     """整改进展周报的统计（与 `rectiflow digest --campaign ID --json` 同形）。"""
     web = web_of(request)
     with web.transaction() as session:
-        clerk(web, session, request, credentials, "查看周报")
-        get_campaign(session, campaign_id)
+        person = clerk(web, session, request, credentials, "查看周报")
+        get_campaign(session, campaign_id, web.scope(session, person))
         return campaign_digest(web, session, campaign_id).as_json()
 
 
@@ -176,10 +191,11 @@ def people(request: Request, credentials: Credentials = None) -> list[dict[str, 
     """全部人员（与 `rectiflow user list --json` 同形）。"""
     web = web_of(request)
     with web.transaction() as session:
-        clerk(web, session, request, credentials, "查看人员")
+        person = clerk(web, session, request, credentials, "查看人员")
+        hidden = foreign_units(session, person, web.today())
         everyone = session.scalars(select(Person).options(
             joinedload(Person.unit), joinedload(Person.delegate)).order_by(Person.id)).all()
-        return [person_json(p) for p in everyone]
+        return [person_json(p) for p in everyone if p.unit_id not in hidden]
 
 
 @router.post("/people", status_code=201, responses={
@@ -192,6 +208,7 @@ def new_person(body: PersonIn, request: Request, credentials: Credentials = None
         actor = clerk(web, session, request, credentials, "添加人员")
         roles = parse_roles(body.roles)
         check_may_manage(actor, None, roles)
+        check_unit_allowed(session, body.unit, foreign_units(session, actor, web.today()))
         password_hash = hash_password(body.password) if body.password else None
         person = add_person(session, name=body.name, email=body.email, roles=roles,
                             wecom_id=body.wecom_id, mobile=body.mobile, unit=body.unit,

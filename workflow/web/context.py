@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from workflow.models import Person
 from workflow.policy import PolicySet
 from workflow.reminders import deadline_text
 from workflow.runtime import Runtime
+from workflow.services.dashboard import FiguresCache
 from workflow.services.visibility import Scope, scope_of
 from workflow.timeutil import local_date, local_text
 from workflow.web.security import ApiTokens, LoginLimiter
@@ -59,6 +60,8 @@ class Web:
     tokens: ApiTokens
     limiter: LoginLimiter
     templates: Jinja2Templates
+    #: the statistics most recently worked out, while the ledger has not changed (this app's)
+    figures: FiguresCache = field(default_factory=lambda: FiguresCache())
 
     @property
     def settings(self) -> Settings:

@@ -17,10 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from workflow.errors import NotFound
-from workflow.lifecycle import DOCUMENT_KINDS
+from workflow.lifecycle import DOCUMENT_KINDS, DocumentKind
 from workflow.models import Campaign, Measure, OfficialNotice, Person
 from workflow.services.notices import (
     check_reader,
+    issue_by_hand,
     load_notice,
     may_read,
     notice_dict,
@@ -28,7 +29,7 @@ from workflow.services.notices import (
     notice_filename,
     record_reply,
 )
-from workflow.web.api import ERRORS, Credentials, Id, QueryId, _no_nul, _person
+from workflow.web.api import ERRORS, Credentials, Id, QueryId, _no_nul, _person, visible_measure
 from workflow.web.auth import check_csrf, page_person
 from workflow.web.context import Web, web_of
 from workflow.web.pages import _int, flash, page
@@ -175,3 +176,24 @@ def api_notice_reply(notice_id: Id, body: ReplyIn, request: Request,
         visible_notice(web, session, person, notice_id)
         return notice_dict(record_reply(session, notice_id, actor=person, text=body.comment,
                                         now=web.now()))
+
+
+class IssueIn(BaseModel):
+    kind: DocumentKind = Field(description="notice（督办通知书）、reminder（督办提醒书）、"
+                                           "warning（督办告诫书）、accountability（问责建议书）")
+
+
+@router.post("/api/measures/{measure_id}/notices", response_model=NoticeOut, status_code=201,
+             tags=["api"], responses=ERRORS)
+def api_issue_notice(measure_id: Id, body: IssueIn, request: Request,
+                     credentials: Credentials = None) -> dict[str, Any]:
+    """手工签发督办文书（巡察办、本单位整改办、管理员）；同一措施、同一完成时限、同一种类只签发一次，
+    再次签发返回已有的文书。看不到的措施 404，无权签发 403，已完成的措施 422。"""
+    web = web_of(request)
+    with web.transaction() as session:
+        person = _person(web, session, credentials)
+        visible_measure(web, session, person, measure_id)
+        days = web.runtime.reminder_context(session).days
+        issued = issue_by_hand(session, measure_id, body.kind, actor=person, now=web.now(),
+                               days=days)
+        return notice_dict(load_notice(session, issued.id))

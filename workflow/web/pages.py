@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import String, cast, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 from starlette.datastructures import FormData, UploadFile
 
@@ -62,6 +62,7 @@ from workflow.services.measures import (
 )
 from workflow.services.notices import list_notices
 from workflow.services.people import principals_for
+from workflow.services.visibility import Scope, foreign_units
 from workflow.services.worklist import closure_queue, my_work
 from workflow.web.api import Id, named_people_are_input
 from workflow.web.auth import check_csrf, csrf_token, page_person
@@ -126,16 +127,43 @@ def ledger_filter(request: Request) -> tuple[MeasureFilter, dict[str, str]]:
     return flt, shown
 
 
-def _options(session: Session, campaign_id: int | None) -> dict[str, Any]:
+#: Up to this many campaigns, the 方面, units and leaders of all are offered without choosing
+#: a campaign first.
+CHOICES_ACROSS_CAMPAIGNS = 20
+
+
+def _options(session: Session, campaign_id: int | None, scope: Scope,
+             hidden: set[int]) -> dict[str, Any]:
+    """The filter's choices; nothing of another inspected unit (its campaigns, areas, units,
+    leaders) is offered to someone whose scope stops at their own."""
     areas = select(Area.id, Area.title, Area.campaign_id).order_by(Area.campaign_id, Area.position)
     if campaign_id is not None:
         areas = areas.where(Area.campaign_id == campaign_id)
-    leaders = [p for p in session.scalars(select(Person).order_by(Person.name))
-               if p.has_role(Role.LEADER)]
+    campaigns = select(Campaign.id, Campaign.title).order_by(Campaign.id)
+    if not scope.everything and scope.unit_campaigns is not None:
+        seen = set(scope.unit_campaigns | scope.campaigns) | set(session.scalars(
+            select(Measure.campaign_id).where(or_(Measure.owner_id.in_(scope.people),
+                                                  Measure.leader_id.in_(scope.people)))
+            .distinct()))
+        campaigns = campaigns.where(Campaign.id.in_(seen))
+        areas = areas.where(Area.campaign_id.in_(seen))
+    listed = session.execute(campaigns).all()
+    if campaign_id is None and len(listed) > CHOICES_ACROSS_CAMPAIGNS:
+        # 200 inspected units: their 方面, units and leaders are offered once a campaign is
+        # chosen (thousands of choices make a page nobody can use, and slow to write)
+        return {"campaigns": listed, "areas": [], "units": [], "leaders": []}
+    # the leaders by a text match on the stored role list, then exactly: an installation of
+    # 200 inspected units has thousands of people and a few hundred leaders
+    leaders = [p for p in session.execute(
+        select(Person.id, Person.name, Person.roles, Person.unit_id)
+        .where(cast(Person.roles, String).like(f'%"{Role.LEADER.value}"%'))
+        .order_by(Person.name))
+        if Role.LEADER in (p.roles or ()) and p.unit_id not in hidden]
     return {
-        "campaigns": session.execute(select(Campaign.id, Campaign.title).order_by(Campaign.id)).all(),
+        "campaigns": listed,
         "areas": session.execute(areas).all(),
-        "units": session.execute(select(Unit.id, Unit.name).order_by(Unit.name)).all(),
+        "units": [u for u in session.execute(select(Unit.id, Unit.name).order_by(Unit.name)).all()
+                  if u.id not in hidden],
         "leaders": leaders,
     }
 
@@ -149,7 +177,8 @@ def ledger(request: Request) -> Response:
     today = web.today()
     with web.transaction() as session:
         person = page_person(request, session)
-        result = ledger_page(session, flt, today, scope=web.scope(session, person).condition(),
+        scope = web.scope(session, person)
+        result = ledger_page(session, flt, today, scope=scope.condition(),
                              sort=sort, descending=descending,
                              page=_int(request.query_params.get("page")) or 1, per_page=PER_PAGE)
         rows = [(m, deadline_health(m.state, m.deadline, today)) for m in result.measures]
@@ -166,7 +195,8 @@ def ledger(request: Request) -> Response:
             request, person, "ledger", rows=rows, result=result, shown=shown, sort=sort,
             descending=descending, link=link, today=today, export="/ledger.xlsx?" + urlencode(base),
             states=list(State), kinds=list(Kind), due_text=web.due_text(session),
-            **_options(session, flt.campaign_id)))
+            **_options(session, flt.campaign_id, scope,
+                       foreign_units(session, person, today))))
 
 
 @router.get("/ledger.xlsx")

@@ -1,4 +1,4 @@
-"""``GET /api/stats?by=unit|leader|area|campaign``: the figures of the measures the reader may
+"""``GET /api/stats?by=unit|leader|area|campaign|inspected_unit``: the figures of the measures the reader may
 see, grouped (design.md, "Contracts of the office-tool capabilities"). Bearer token or the page
 session; anyone signed in may ask, and gets only their own scope's groups and figures."""
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from workflow.lifecycle import Kind
 from workflow.models import Person
-from workflow.services.dashboard import GROUPINGS, stats_rows
+from workflow.services.dashboard import GROUPINGS
 from workflow.web.api import ERRORS, Credentials, ErrorOut, token_or_session_person
 from workflow.web.context import Web, web_of
 
@@ -31,10 +31,12 @@ def stats(request: Request,
           by: str = Query("unit", description="分组：" + "、".join(
               f"{key}（{word}）" for key, word in GROUPINGS.items())),
           credentials: Credentials = None) -> list[dict[str, Any]]:
-    """按部门、责任领导、方面或整改任务分组的完成与逾期情况，只含本人可见的整改措施。"""
+    """按部门、责任领导、方面、整改任务或被巡察单位分组的完成与逾期情况，只含本人可见的整改措施。
+    按被巡察单位分组时另有催办次数（urges）、回头看发现反弹（relapses）、排名（rank）和各整改任务的
+    同样数字（campaigns）。"""
     web = web_of(request)
     with web.transaction() as session:
         person = reader(web, session, request, credentials)
         days = web.runtime.reminder_context(session).days
-        return stats_rows(session, web.scope(session, person), by, web.today(), days,
-                          stagnation=web.policies.effective(Kind.DEADLINE).stagnation)
+        return web.figures.rows(session, web.scope(session, person), by, web.today(), days,
+                                stagnation=web.policies.effective(Kind.DEADLINE).stagnation)

@@ -27,6 +27,7 @@ from workflow.importers.ledger.sheets import SheetFile
 from workflow.importers.ledger.writing import LedgerWriter
 from workflow.models import Campaign, Measure, Person
 from workflow.progress import SILENT, Reporter
+from workflow.services.campaigns import set_inspected_unit
 from workflow.workcalendar import Deadline, DeadlineRule, WorkCalendar
 
 #: Rows written per batch.
@@ -93,7 +94,7 @@ class _Tally:
 def import_ledger(session: Session, path: Path, *, campaign_title: str | None, now: datetime,
                   dry_run: bool = False, feedback_date: date | None = None,
                   calendar: WorkCalendar | None = None,
-                  reporter: Reporter = SILENT) -> ImportSummary:
+                  reporter: Reporter = SILENT, inspected_unit: str | None = None) -> ImportSummary:
     """Import a ledger file into a campaign (new or existing); all rows or none.
 
     ``feedback_date`` (or the existing campaign's) anchors deadlines written as
@@ -124,6 +125,7 @@ def import_ledger(session: Session, path: Path, *, campaign_title: str | None, n
             campaign = existing or _new_campaign(session, title, now)
             if feedback_date is not None:
                 campaign.feedback_date = feedback_date
+            set_inspected_unit(session, campaign, inspected_unit)
             summary.campaign_id = campaign.id
             writer = LedgerWriter(session, campaign, now)
         reporter.phase("导入台账" if writer else "检查台账",

@@ -29,6 +29,7 @@ from workflow.models import (
     Unit,
 )
 from workflow.pg import bulk
+from workflow.services.campaigns import place_unit
 from workflow.services.measures import new_history_entry
 
 
@@ -74,6 +75,8 @@ class LedgerWriter:
             (p.area_id, p.text): p.id for p in session.scalars(
                 select(Problem).join(Area).where(Area.campaign_id == campaign.id))}
         self.units = {u.name: u.id for u in session.scalars(select(Unit))}
+        #: units known to sit under the campaign's inspected unit
+        self.placed: set[int] = set()
         self.position = session.scalar(
             select(Measure.position).where(Measure.campaign_id == campaign.id)
             .order_by(Measure.position.desc()).limit(1)) or 0
@@ -118,10 +121,18 @@ class LedgerWriter:
                 self.problems[(values["area_id"], values["text"])] = new_id
 
     def _add_units(self, rows: Sequence[LedgerRow]) -> None:
-        named = {r.unit for r in rows if r.unit} | {u for r in rows for u in r.assisting}
-        for name in sorted(n for n in named if n not in self.units):
+        # a campaign with an inspected unit places its ledger's units under it
+        parent = self.campaign.inspected_unit_id
+        names = {r.unit for r in rows if r.unit} | {u for r in rows for u in r.assisting}
+        for name in sorted(names - self.units.keys()):
             self.units[name] = self.session.execute(
-                insert(Unit).values(name=name).returning(Unit.id)).scalar_one()
+                insert(Unit).values(name=name, parent_id=parent).returning(Unit.id)).scalar_one()
+            self.placed.add(self.units[name])
+        if parent is not None:
+            for name in sorted(names):
+                if self.units[name] not in self.placed:
+                    place_unit(self.session, self.campaign, self.units[name])
+                    self.placed.add(self.units[name])
 
     def _add_measures(self, rows: Sequence[LedgerRow]) -> list[int]:
         campaign_id, now, start = self.campaign.id, self.now, self.position

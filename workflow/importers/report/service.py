@@ -17,6 +17,7 @@ from workflow.importers.report.parser import other_document_kind, parse_report
 from workflow.importers.report.reading import read_document
 from workflow.importers.report.summary import ReportImportSummary
 from workflow.importers.report.writing import campaign_by_title, write_report
+from workflow.services.campaigns import set_inspected_unit
 
 
 class ReportRejected(InputError):
@@ -37,7 +38,8 @@ class ReportRejected(InputError):
 
 
 def import_report(session: Session, path: Path, *, campaign_title: str, now: datetime,
-                  dry_run: bool = False) -> ReportImportSummary:
+                  dry_run: bool = False, inspected_unit: str | None = None
+                  ) -> ReportImportSummary:
     """Import a report or feedback list into a campaign (found or created by title).
 
     Writes in the caller's transaction; refuses a document with no problems, or one that is
@@ -52,5 +54,6 @@ def import_report(session: Session, path: Path, *, campaign_title: str, now: dat
     campaign = campaign_by_title(session, campaign_title, now=now, create=not dry_run)
     if not dry_run:
         assert campaign is not None
+        set_inspected_unit(session, campaign, inspected_unit)
         write_report(session, campaign, report, now, source=path.name)
     return ReportImportSummary(campaign.id if campaign else None, report, dry_run)
