@@ -105,6 +105,33 @@ WRAPPED_JS = """(selector) => {
   }
   return found;
 }"""
+#: Every date ("2026-12-01", "2026-12-01 周二", "2026-12-01（周二）") and count of working days
+#: in the page's text, wherever it is, must be on one line.
+DATES_JS = r"""() => {
+  const pattern = /\d{4}-\d{2}-\d{2}(?:（周.）| 周.)?|\d+ ?个工作日/g, found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const texts = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) texts.push(node);
+  // a date split over several text nodes (spans) is checked through its parent's text
+  const parents = new Set(texts.map(n => n.parentElement));
+  for (const el of parents) {
+    const text = el.textContent;
+    for (const match of text.matchAll(pattern)) {
+      const range = document.createRange();
+      let start = match.index, end = match.index + match[0].length, offset = 0;
+      const inner = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      for (let node = inner.nextNode(); node; node = inner.nextNode()) {
+        const len = node.textContent.length;
+        if (start >= offset && start <= offset + len) range.setStart(node, start - offset);
+        if (end >= offset && end <= offset + len) { range.setEnd(node, end - offset); break; }
+        offset += len;
+      }
+      const boxes = [...range.getClientRects()].filter(b => b.width > 0 && b.height > 0);
+      if (boxes.some(a => boxes.some(b => b.top >= a.bottom - 1))) found.push(match[0]);
+    }
+  }
+  return found;
+}"""
 #: Key fields, by page: each shown one must lie inside the screen's width.
 KEY_FIELDS = ("#ledger .title-link, #ledger td.deadline, #ledger td.state, #ledger td.health, "
               "#ledger td.owner, .my-section .title-link, .my-section td.deadline, "
@@ -137,6 +164,7 @@ def check_phone_page(page: Any, label: str) -> None:
     assert scroll <= width, f"{label}: scrolls sideways ({scroll} > {width})"
     assert page.evaluate(OUTSIDE_JS, KEY_FIELDS) == [], label
     assert page.evaluate(WRAPPED_JS, UNBROKEN) == [], label
+    assert page.evaluate(DATES_JS) == [], label
     assert page.evaluate(OVERLAP_JS) == [], label
 
 

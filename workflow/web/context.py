@@ -48,8 +48,9 @@ def make_templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-#: Dates (``2026-12-01``, ``2026-12-01（周二）``) and counts (``4 个工作日``) in a sentence.
-_UNBREAKABLE = re.compile(r"\d{4}-\d{2}-\d{2}(?:（周.）)?|\d+ ?个工作日|\d+ ?项")
+#: Dates (``2026-12-01``, ``2026-12-01（周二）``, ``2026-12-01 周二``) and counts (``4 个工作日``)
+#: in a sentence.
+_UNBREAKABLE = re.compile(r"\d{4}-\d{2}-\d{2}(?:（周.）| 周.)?|\d+ ?个工作日|\d+ ?项")
 
 
 def unbroken(text: object) -> Markup:
