@@ -442,7 +442,7 @@ class LinkChoice:
 #: first responsible's close link offers no 退回). An extension link can decline.
 LINK_CHOICES: Mapping[Action, LinkChoice] = {
     Action.CLOSE: LinkChoice("确认销号", Action.REOPEN, "退回整改", "销号或退回"),
-    Action.APPROVE_EXTENSION: LinkChoice("批准延期", Action.DECLINE_EXTENSION, "不同意延期",
+    Action.APPROVE_EXTENSION: LinkChoice("确认批准延期", Action.DECLINE_EXTENSION, "不同意延期",
                                          "审批延期"),
 }
 
