@@ -217,10 +217,8 @@ def dashboard_view(session: Session, scope: Scope, person_id: int, today: date,
     """The dashboard for one reader: totals, one breakdown per ``DASHBOARD_SECTIONS`` row (the
     same rows as ``GET /api/stats``), the last ``weeks`` weeks, and what waits for the reader."""
     records = visible_records(session, scope)
-    whole = Counts.of([])
-    for counts in count_by(records, lambda r: None, today, days,
-                           stagnation=stagnation).values():
-        whole = counts
+    whole = count_by(records, lambda r: None, today, days,
+                     stagnation=stagnation).get(None, Counts())
     totals = Figure("全部", whole.total, whole.completed, whole.overdue, {})
     breakdowns = []
     for by, title, hint in DASHBOARD_SECTIONS:
