@@ -92,47 +92,69 @@ def text_bars(bars: Sequence[Bar], width: int = 20) -> list[str]:
     return lines
 
 
+#: The chart is drawn for a phone: shown at most ``WIDTH_PX`` CSS pixels wide (a 390 px
+#: screen less the mail's margins), drawn at twice that for sharp text, with each row's label
+#: on its own line above its bar so a long 方面 keeps the bar's full width. At 360 px the
+#: labels are ``FONT_PT`` points at ``DPI`` scaled by WIDTH_PX / (WIDTH_IN * DPI): 14 px.
+WIDTH_PX = 360
+WIDTH_IN = 3.6
+DPI = 200
+FONT_PT = 10
+ROW_IN = 0.52
+#: The longest label drawn in full, leaving room for the figures on the same line.
+LABEL_CHARS = 13
+
+
 def progress_chart(bars: Sequence[Bar], title: str = "整改进展") -> Chart:
-    """A horizontal stacked bar per row (e.g. per 方面): done, long-term, open, overdue."""
+    """A horizontal stacked bar per row (e.g. per 方面): done, long-term, open, overdue; the
+    row's label above its bar, its figures at the bar's end."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib import font_manager
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     font_path = find_cjk_font()
     cjk = font_path is not None
-    prop = font_manager.FontProperties(fname=font_path) if font_path else None
+    prop = font_manager.FontProperties(fname=font_path, size=FONT_PT) if font_path else None
+    small = font_manager.FontProperties(fname=font_path, size=FONT_PT - 1) if font_path else None
     shown = list(bars)[:15]
     labels = [b.label if cjk else f"#{i + 1}" for i, b in enumerate(shown)]
-    height = 1.6 + 0.42 * max(len(shown), 1)
+    labels = [label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
+              for label in labels]
+    height = 1.25 + ROW_IN * max(len(shown), 1)
+    peak = max([b.total for b in shown] + [1])
     with _lock:  # matplotlib's font cache is not thread-safe
-        figure = Figure(figsize=(7.2, height), dpi=110)
-        axes = figure.add_subplot()
+        figure = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
+        axes = figure.add_axes((0.03, 0.6 / height, 0.94, 1 - 1.05 / height))
         left = [0] * len(shown)
         for key, zh, en, colour in SEGMENTS:
             values = [getattr(b, key) for b in shown]
-            axes.barh(range(len(shown)), values, left=left, color=colour,
-                      label=zh if cjk else en, height=0.6)
+            axes.barh([i + 0.18 for i in range(len(shown))], values, left=left, color=colour,
+                      label=zh if cjk else en, height=0.36)
             left = [a + v for a, v in zip(left, values, strict=True)]
-        for i, b in enumerate(shown):
+        for i, (b, label) in enumerate(zip(shown, labels, strict=True)):
             done = b.finished + b.long_term
             share = f"{done * 100 / b.total:.0f}%" if b.total else "-"
-            axes.text(left[i], i, f" {done}/{b.total} {share}", va="center", fontsize=8)
-        axes.set_yticks(range(len(shown)))
-        axes.set_yticklabels(labels, fontproperties=prop, fontsize=9)
-        axes.invert_yaxis()
-        axes.set_xlim(0, max(left + [1]) * 1.25)
-        axes.spines[["top", "right"]].set_visible(False)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        legend = axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4,
-                             fontsize=8, frameon=False, prop=prop)
-        if prop is not None:
+            axes.text(0, i - 0.1, label, va="bottom", ha="left", fontproperties=prop,
+                      fontsize=FONT_PT)
+            figures = f"{done}/{b.total} {share}" + (f"  逾期 {b.overdue}" if b.overdue and cjk
+                                                      else f"  late {b.overdue}" if b.overdue
+                                                      else "")
+            axes.text(peak * 1.0, i - 0.1, figures, va="bottom", ha="right",
+                      fontproperties=prop, fontsize=FONT_PT,
+                      color="#c62828" if b.overdue else "#202124")
+        axes.set_ylim(len(shown) - 0.5, -0.75)
+        axes.set_xlim(0, peak)
+        axes.axis("off")
+        legend = figure.legend(loc="lower center", ncol=4, fontsize=FONT_PT - 1, frameon=False,
+                               prop=small, handlelength=1, columnspacing=1,
+                               bbox_to_anchor=(0.5, 0.0))
+        if small is not None:
             for text in legend.get_texts():
-                text.set_fontproperties(prop)
-        axes.set_title(title if cjk else "Progress", fontproperties=prop, fontsize=11)
-        figure.tight_layout()
+                text.set_fontproperties(small)
+        figure.suptitle(title if cjk else "Progress", fontproperties=prop, fontsize=FONT_PT + 1,
+                        x=0.03, ha="left", y=1 - 0.12 / height, va="top")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
     alt = "；".join(f"{b.label} {b.finished + b.long_term}/{b.total}" for b in shown)

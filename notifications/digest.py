@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from notifications.channels.base import Rendered
-from notifications.chart import Bar, Chart, legend_note, progress_chart, text_bars
+from notifications.chart import WIDTH_PX, Bar, Chart, legend_note, progress_chart, text_bars
 from notifications.templating import TEMPLATES
 from workflow.calendar_store import load_calendar
 from workflow.lifecycle import STATE_LABELS, ChannelName
@@ -129,6 +129,7 @@ def context(digest: Digest, base_url: str, *, name: str, limit: int = LIST_LIMIT
         "leaders": leaders[:limit] if digest.scope.whole else [],
         "text_chart": text_bars(bars),
         "chart_src": chart_src,
+        "chart_width": WIDTH_PX,
         "chart_alt": chart.alt if chart else "",
         "chart_legend": legend_note(chart, bars) if chart else [],
         "home": f"{base_url}/my",

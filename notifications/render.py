@@ -19,12 +19,14 @@ from notifications.digest import render_digest_message
 from notifications.templating import TEMPLATES
 from workflow.lifecycle import (
     KIND_LABELS,
+    LINK_ACTIONS,
     RULE_LABELS,
     STATE_LABELS,
     ChannelName,
     Kind,
     MessageKind,
     State,
+    link_choice,
 )
 from workflow.models import Campaign, Measure, OutboxMessage, Person, Problem
 from workflow.outbox import by_measure, subject_for
@@ -80,8 +82,10 @@ def render(session: Session, message: OutboxMessage, base_url: str,
     for group_items in by_measure(items):
         first = group_items[0]
         measure = measures[first["measure_id"]]
-        special = next((link for item in group_items
-                        if link_maker and (link := link_maker(message, item))), None)
+        linked = next(((item, link) for item in group_items
+                       if link_maker and (link := link_maker(message, item))), None)
+        special = linked[1] if linked else None
+        link_action = LINK_ACTIONS.get(linked[0]["rule"]) if linked else None
         rows.append({
             "id": measure.id,
             "title": measure.title,
@@ -97,6 +101,9 @@ def render(session: Session, message: OutboxMessage, base_url: str,
             "colour": first.get("colour"),
             "link": f"{base_url}/measures/{measure.id}",
             "action_link": special,
+            # the button names what the link's page does (销号或退回, 审批延期)
+            "action_button": (link_choice(link_action).message_button
+                              if link_action is not None else "办理"),
             "document": _document(next((i["document"] for i in group_items if i.get("document")),
                                        None), base_url),
             "group": (RULE_LABELS.get(first["rule"], first["rule"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, func, select
@@ -20,9 +20,10 @@ from workflow.models import (
     Person,
     Problem,
     ProgressReport,
+    Unit,
 )
 from workflow.services.measures import current_acceptances, load_measure
-from workflow.timeutil import as_utc
+from workflow.timeutil import SHANGHAI, as_utc
 
 
 def is_overdue(state: State | str, kind: Kind | str, deadline: date | None, today: date) -> bool:
@@ -40,6 +41,22 @@ class MeasureFilter:
     unit_id: int | None = None
     kind: Kind | None = None
     area_id: int | None = None
+    #: the 方面 by its title, in every campaign (the statistics group 方面 by title)
+    area_title: str | None = None
+    #: deadline within these days (inclusive)
+    due_from: date | None = None
+    due_to: date | None = None
+    #: signed off (销号, state ``closed``) on these days, Asia/Shanghai (inclusive)
+    closed_from: date | None = None
+    closed_to: date | None = None
+    #: only measures whose owner still has work (``OPEN_STATES``)
+    open_only: bool = False
+    #: the campaigns of one inspected unit (被巡察单位), by its name
+    inspected_unit: str | None = None
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
 
 
 def measure_query(flt: MeasureFilter, today: date) -> Select[Measure]:
@@ -47,23 +64,59 @@ def measure_query(flt: MeasureFilter, today: date) -> Select[Measure]:
         joinedload(Measure.problem).joinedload(Problem.area),
         joinedload(Measure.owner), joinedload(Measure.leader), joinedload(Measure.unit),
     )
-    if flt.campaign_id is not None:
-        query = query.where(Measure.campaign_id == flt.campaign_id)
-    if flt.state is not None:
-        query = query.where(Measure.state == flt.state)
-    if flt.kind is not None:
-        query = query.where(Measure.kind == flt.kind)
-    if flt.area_id is not None:
-        query = query.where(Measure.problem_id.in_(
-            select(Problem.id).where(Problem.area_id == flt.area_id)))
-    for column, value in ((Measure.owner_id, flt.owner_id), (Measure.leader_id, flt.leader_id),
-                          (Measure.unit_id, flt.unit_id)):
-        if value is not None:
-            query = query.where(column == value)
-    if flt.overdue:
-        query = query.where(Measure.deadline < today,
-                            Measure.state.in_([s.value for s in OPEN_STATES]))
+    for condition in (*_equal_to(flt), *_areas(flt), *_dates(flt), *_open(flt, today)):
+        query = query.where(condition)
     return query.order_by(Measure.campaign_id, Measure.position, Measure.id)
+
+
+def _equal_to(flt: MeasureFilter) -> list[ColumnElement[bool]]:
+    pairs = ((Measure.campaign_id, flt.campaign_id), (Measure.state, flt.state),
+             (Measure.kind, flt.kind), (Measure.owner_id, flt.owner_id),
+             (Measure.leader_id, flt.leader_id), (Measure.unit_id, flt.unit_id))
+    return [column == value for column, value in pairs if value is not None]
+
+
+def _areas(flt: MeasureFilter) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if flt.area_id is not None:
+        found.append(Measure.problem_id.in_(
+            select(Problem.id).where(Problem.area_id == flt.area_id)))
+    if flt.inspected_unit is not None:
+        found.append(Measure.campaign_id.in_(
+            select(Campaign.id).join(Unit, Campaign.inspected_unit_id == Unit.id)
+            .where(Unit.name == flt.inspected_unit)))
+    if flt.area_title is not None:
+        found.append(Measure.problem_id.in_(
+            select(Problem.id).join(Area, Problem.area_id == Area.id)
+            .where(Area.title == flt.area_title)))
+    return found
+
+
+def _dates(flt: MeasureFilter) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if flt.due_from is not None:
+        found.append(Measure.deadline >= flt.due_from)
+    if flt.due_to is not None:
+        found.append(Measure.deadline <= flt.due_to)
+    if flt.closed_from is not None or flt.closed_to is not None:
+        # a closed measure's last state change is its sign-off (``MeasureRecord.closed_at``)
+        found.append(Measure.state == State.CLOSED.value)
+        if flt.closed_from is not None:
+            found.append(Measure.state_changed_at >= _local_midnight(flt.closed_from))
+        if flt.closed_to is not None:
+            found.append(Measure.state_changed_at
+                         < _local_midnight(flt.closed_to + timedelta(days=1)))
+    return found
+
+
+def _open(flt: MeasureFilter, today: date) -> list[ColumnElement[bool]]:
+    open_values = [s.value for s in OPEN_STATES]
+    found: list[ColumnElement[bool]] = []
+    if flt.open_only:
+        found.append(Measure.state.in_(open_values))
+    if flt.overdue:
+        found += [Measure.deadline < today, Measure.state.in_(open_values)]
+    return found
 
 
 def list_measures(session: Session, flt: MeasureFilter, today: date) -> Sequence[Measure]:

@@ -479,6 +479,34 @@ LINK_ACTIONS: Mapping[str, Action] = {
     # the reminder of a sign-off still waiting is as useful with the link as the first request
     Rule.CLOSURE_SLA: Action.CLOSE}
 
+@dataclass(frozen=True)
+class LinkChoice:
+    """What the page of a one-time link offers: the link's own action, and the action that
+    refuses it where the lifecycle has one, each named on its button."""
+
+    accept_button: str
+    refusal: Action | None
+    refuse_button: str
+    #: the button in the message that opens the page
+    message_button: str
+
+
+#: A link made to close can also send the measure back: a verified measure returns to the
+#: owner only through 重新打开 (the table's way back from verified; the leader's alone, so a
+#: first responsible's close link offers no 退回). An extension link can decline.
+LINK_CHOICES: Mapping[Action, LinkChoice] = {
+    Action.CLOSE: LinkChoice("确认销号", Action.REOPEN, "退回整改", "销号或退回"),
+    Action.APPROVE_EXTENSION: LinkChoice("确认批准延期", Action.DECLINE_EXTENSION, "不同意延期",
+                                         "审批延期"),
+}
+
+
+def link_choice(action: Action) -> LinkChoice:
+    """The choice a link for ``action`` offers (an action without an entry: itself alone)."""
+    label = TRANSITIONS[action].label
+    return LINK_CHOICES.get(action, LinkChoice(f"确认{label}", None, "", label))
+
+
 #: Replay effect and "always a change" of every history action, for the digest's hot loop.
 REPLAY: Mapping[str, Replay] = {name: kind.replay for name, kind in HISTORY_KINDS.items()}
 ALWAYS_A_CHANGE: frozenset[str] = frozenset(

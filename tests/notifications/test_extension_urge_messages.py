@@ -37,7 +37,7 @@ def test_a_request_asks_the_leader_with_a_link_and_the_approval_tells_the_owner(
     assert "【延期申请待审批】" in text
     assert ("完成时限由 2026-12-31（周四） 延至 2027-01-29（周五）。理由：招标延后，需跨年度完成"
             "（WangXiaoming 2026-12-08 10:00）") in text
-    assert f"一键办理：{BASE_URL}/approve/" in text
+    assert f"审批延期：{BASE_URL}/approve/" in text
     assert office.mail_to(office.owner) == []
     # When the leader approves it
     office.act(measure, Action.APPROVE_EXTENSION, office.leader)

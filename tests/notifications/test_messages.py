@@ -208,7 +208,7 @@ def test_a_verification_asks_the_leader_with_a_link_and_a_sign_off_tells_the_own
     office.deliver()
     [(subject, text)] = office.mail_to(office.leader)
     assert subject == "【整改督办】已核验通过，待您审阅并销号"
-    assert f"一键办理：{BASE_URL}/approve/" in text
+    assert f"销号或退回：{BASE_URL}/approve/" in text
     office.act(measure, Action.CLOSE, office.leader)
     office.deliver()
     [(subject, text)] = office.mail_to(office.owner)
@@ -243,7 +243,7 @@ def test_a_sign_off_reminder_carries_the_link_too(office: Office) -> None:
     office.sweep()
     office.deliver()
     [(subject, text)] = office.mail_to(office.leader)
-    assert "仍待责任领导销号" in text and f"一键办理：{BASE_URL}/approve/" in text
+    assert "仍待责任领导销号" in text and f"销号或退回：{BASE_URL}/approve/" in text
 
 
 def test_a_reassignment_tells_the_old_and_the_new_owner(office: Office) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ from web_support import PASSWORD, csrf_of
 
 from config.settings import Settings
 from workflow import db
-from workflow.models import Person
+from workflow.lifecycle import State
+from workflow.models import Measure, Person
 from workflow.runtime import Runtime
 from workflow.web.app import create_app
 from workflow.web.security import LoginLimiter
@@ -142,6 +143,32 @@ def api(app: Any, with_passwords: Any) -> Iterator[Any]:
     yield make
     for client in clients:
         client.close()
+
+
+# ------------------------------------------------------------------ a spread of measures
+
+
+@pytest.fixture
+def spread(cast: Any, ledger: Any, sessions: Any) -> Any:
+    """Besides the cast's measure (Owner, 饮食服务中心, led by Leader, due 12-31), an audit
+    campaign: two measures of 物业管理科 (Outsider's, led by Secretary), one overdue and one
+    closed, and one of Colleague in 饮食服务中心 (led by Leader), in progress and overdue."""
+    audit = ledger.campaign("审计发现问题整改")
+    overdue, closed, late = ledger.measures(audit, [
+        {"leader": cast.secretary, "owner": cast.outsider, "unit": "物业管理科",
+         "area": "作风建设有差距", "title": "清理公房出租合同", "deadline": date(2026, 11, 30)},
+        {"leader": cast.secretary, "owner": cast.outsider, "unit": "物业管理科",
+         "area": "作风建设有差距", "title": "建立维修资金台账", "deadline": date(2026, 12, 31)},
+        {"leader": cast.leader, "owner": cast.colleague, "unit": "饮食服务中心",
+         "area": "内部管理不规范", "title": "食堂出入库登记", "deadline": date(2026, 12, 1)},
+    ])
+    with db.transaction(sessions) as session:
+        session.execute(update(Measure).where(Measure.id == closed.id)
+                        .values(state=State.CLOSED))
+        session.execute(update(Measure).where(Measure.id == late.id)
+                        .values(state=State.IN_PROGRESS))
+    cast.audit = audit
+    return cast
 
 
 # ------------------------------------------------------------------ browser tests

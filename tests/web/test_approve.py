@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -19,7 +20,8 @@ from notifications.deliverer import Deliverer
 from workflow import db
 from workflow.lifecycle import Action, State
 from workflow.models import ApprovalLink, HistoryEntry, OutboxMessage
-from workflow.services.measures import ActionRequest, perform
+from workflow.services.approvals import mint
+from workflow.services.measures import ActionRequest, load_measure, perform
 
 LINK_RE = re.compile(r"http://testserver/approve/([A-Za-z0-9_-]+)")
 
@@ -348,3 +350,116 @@ def test_a_bad_sign_in_policy_is_refused_with_its_place(tmp_path: Any, text: str
     path.write_text(text, encoding="utf-8")
     with pytest.raises(PolicyError, match=re.escape(where)):
         load_policy_file(path)
+
+
+# ------------------------------------------------------------------ 退回 from the link's page
+# The page offers 销号 and 退回 (重新打开, the lifecycle's way back from 待销号) with a required
+# reason, each named on its button. The refusal follows the link's rules: one use, bound to
+# measure, version and person, offered only where the lifecycle lets the link's person take it;
+# a refused reason keeps what was typed and answers 422.
+
+
+def refuse(client: Any, token: str, csrf: str, reason: str) -> Any:
+    return client.post(f"/approve/{token}", data={"csrf_token": csrf, "decision": "refuse",
+                                                  "reason": reason})
+
+
+def test_the_page_names_both_actions_on_their_buttons(
+        app: Any, with_passwords: Any, link: str, verified: Any) -> None:
+    page, csrf = confirm(signed_in(app, verified.leader), link)
+    assert page.status_code == 200 and csrf
+    buttons = re.findall(r"<button[^>]*>([^<]+)</button>", page.text)
+    assert "确认销号" in buttons and "退回整改" in buttons
+    assert "一键办理" not in page.text
+    assert re.search(r'<textarea id="reason" name="reason" required', page.text)
+
+
+def test_the_leader_sends_it_back_with_a_reason_once(
+        app: Any, with_passwords: Any, link: str, verified: Any,
+                                                     sessions: Any) -> None:
+    # Given the leader on the link's page
+    client = signed_in(app, verified.leader)
+    _page, csrf = confirm(client, link)
+    assert csrf
+    # When they send it back with a reason
+    done = refuse(client, link, csrf, "佐证材料缺少党总支会议纪要，请补充后重新提交")
+    # Then the measure is back with the owner, the history says why, and the owner is told
+    assert done.status_code == 200, done.text
+    assert "已退回整改" in done.text
+    assert state_of(sessions, verified.measure.id) == State.IN_PROGRESS.value
+    with db.transaction(sessions) as session:
+        last = session.scalars(select(HistoryEntry).where(
+            HistoryEntry.measure_id == verified.measure.id)
+            .order_by(HistoryEntry.seq.desc())).first()
+        assert (last.action, last.actor_id, last.comment) == (
+            Action.REOPEN.value, verified.leader.id, "佐证材料缺少党总支会议纪要，请补充后重新提交")
+        told = session.scalars(select(OutboxMessage).where(
+            OutboxMessage.recipient_id == verified.owner.id)).all()
+        assert any(item.rule == "reopened" for m in told for item in m.items), told
+        assert session.scalar(select(ApprovalLink.used_at)) is not None
+    # And the link is used up: neither action can follow
+    again = client.get(f"/approve/{link}")
+    assert again.status_code == 410 and "已使用" in again.text
+
+
+def test_an_empty_reason_is_422_and_changes_nothing(
+        app: Any, with_passwords: Any, link: str, verified: Any,
+                                                    sessions: Any) -> None:
+    client = signed_in(app, verified.leader)
+    _page, csrf = confirm(client, link)
+    answer = refuse(client, link, csrf or "", "   ")
+    assert answer.status_code == 422
+    assert 'id="refusal-error"' in answer.text and "理由" in unescape(answer.text)
+    assert state_of(sessions, verified.measure.id) == State.VERIFIED.value
+    with db.transaction(sessions) as session:
+        assert session.scalar(select(ApprovalLink.used_at)) is None
+    # the link still works afterwards
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', answer.text).group(1)
+    assert refuse(client, link, csrf, "请补充会议纪要").status_code == 200
+
+
+def test_a_too_long_reason_is_422_and_keeps_what_was_typed(
+        app: Any, with_passwords: Any, link: str, verified: Any,
+                                                           sessions: Any) -> None:
+    client = signed_in(app, verified.leader)
+    _page, csrf = confirm(client, link)
+    typed = "请补充<会议纪要>。" + "详" * 2000
+    answer = refuse(client, link, csrf or "", typed)
+    assert answer.status_code == 422
+    assert "理由不能超过 2000 字" in answer.text
+    kept = re.search(r'<textarea id="reason"[^>]*>(.*?)</textarea>', answer.text, re.S)
+    assert kept and unescape(kept.group(1)) == typed
+    assert state_of(sessions, verified.measure.id) == State.VERIFIED.value
+
+
+def test_a_first_responsibles_close_link_offers_no_return(
+        app: Any, with_passwords: Any, verified: Any,
+                                                          sessions: Any, now: Any) -> None:
+    # The lifecycle lets the first responsible close but not send back (重新打开 is the leader's)
+    with db.transaction(sessions) as session:
+        token = mint(session, measure=load_measure(session, verified.measure.id),
+                     action=Action.CLOSE, person_id=verified.secretary.id, now=now)
+    client = signed_in(app, verified.secretary)
+    page, csrf = confirm(client, token)
+    assert "确认销号" in page.text and "退回整改" not in page.text
+    # A refusal posted anyway is refused (403), names the rule, and leaves the link usable
+    answer = refuse(client, token, csrf or "", "不同意")
+    assert answer.status_code == 403
+    assert "无权" in answer.text
+    assert state_of(sessions, verified.measure.id) == State.VERIFIED.value
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', answer.text).group(1)
+    done = client.post(f"/approve/{token}", data={"csrf_token": csrf, "decision": "accept"})
+    assert done.status_code == 200 and "已销号" in done.text
+    assert state_of(sessions, verified.measure.id) == State.CLOSED.value
+
+
+def test_a_forwarded_link_cannot_send_it_back_either(
+        app: Any, with_passwords: Any, link: str, verified: Any,
+                                                     sessions: Any) -> None:
+    client = signed_in(app, verified.outsider)
+    assert client.get(f"/approve/{link}").status_code == 403
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      client.get("/login").text)
+    answer = refuse(client, link, token.group(1) if token else "", "不同意")
+    assert answer.status_code == 403
+    assert state_of(sessions, verified.measure.id) == State.VERIFIED.value

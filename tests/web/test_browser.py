@@ -107,7 +107,7 @@ def test_leader_approves_from_the_message_on_a_phone(
     phone.screenshot(path=str(shots / "5-phone-confirm.png"), full_page=True)
     assert "确认销号" in phone.content()
     assert state_of(sessions, cast.measure.id) == "verified"
-    button = phone.locator("form button[type=submit]")
+    button = phone.locator("#accept button[type=submit]")
     assert button.bounding_box()["height"] >= 44  # a thumb-sized button
     button.click()
     phone.wait_for_selector(".flash.ok")

@@ -109,6 +109,33 @@ def test_the_leader_approves_a_request_by_the_link_in_the_message(app: Any, cast
     assert shown["history"][-1]["action"] == "approve_extension"
 
 
+def test_the_leader_declines_a_request_by_the_link_with_a_reason(app: Any, cast: Any,
+                                                                  sessions: Any, now: Any,
+                                                                  clock: Any) -> None:
+    # Given the owner asked for a later date and the leader opened the message's link
+    with db.transaction(sessions) as session:
+        perform(session, ActionRequest(cast.measure.id, Action.REQUEST_EXTENSION,
+                                       cast.owner.email, comment="招标延后",
+                                       deadline=date(2027, 1, 29)), now=now)
+    token, _sent = sent_link(app, sessions, clock)
+    client = TestClient(app, base_url="http://testserver")
+    page, csrf = confirm(client, token)
+    assert "不同意延期</button>" in page.text and 'name="reason"' in page.text
+    # A decline without a reason is refused (422) and the request still waits
+    empty = client.post(f"/approve/{token}", data={"csrf_token": csrf, "decision": "refuse",
+                                                   "reason": ""})
+    assert empty.status_code == 422
+    assert browser_free_show(app, cast)["extension_request"] is not None
+    # With a reason it is declined: the deadline stays, the owner hears why
+    done = client.post(f"/approve/{token}", data={"csrf_token": csrf, "decision": "refuse",
+                                                  "reason": "请按原时限完成招标"})
+    assert done.status_code == 200 and "已不同意延期" in done.text
+    shown = browser_free_show(app, cast)
+    assert (shown["deadline"], shown["extension_request"]) == ("2026-12-31", None)
+    assert shown["history"][-1]["action"] == "decline_extension"
+    assert shown["history"][-1]["comment"] == "请按原时限完成招标"
+
+
 def browser_free_show(app: Any, cast: Any) -> dict[str, Any]:
     web = app.state.web
     with web.transaction() as session:

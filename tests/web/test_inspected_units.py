@@ -370,3 +370,30 @@ def test_a_units_reviewer_cannot_add_people_to_the_other_unit_or_make_a_supervis
     assert made.status_code == 201, made.text
     assert api("admin").post("/api/people", json={"name": "巡察二", "email": "x3@example.edu.cn",
                                                   "roles": ["supervisor"]}).status_code == 201
+
+
+def test_the_supervisors_dashboard_ranks_the_inspected_units(two: Any, api: Any,
+                                                             browser: Any) -> None:
+    from tests.web.test_dashboard import groups, href, ledger_total
+
+    # Given the 巡察办's dashboard and the same figures from the API
+    client = browser("supervisor")
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    rows = {r["inspected_unit"]: r for r in api("supervisor").get(
+        "/api/stats", params={"by": "inspected_unit"}).json()}
+    drawn = groups(page.text, "inspected_unit")
+    # Then every inspected unit is drawn, first, and each unit's bar opens its measures
+    assert set(drawn) == set(rows)
+    assert page.text.index('id="by-inspected_unit"') < page.text.index('id="by-unit"')
+    for name in ("甲学院", "乙学院"):
+        row = rows[name]
+        assert f"{row['closed']}/{row['total']}" in drawn[name]
+        assert ledger_total(client, href(drawn[name], "all")) == row["total"]
+        if row["overdue"]:
+            assert ledger_total(client, href(drawn[name], "overdue")) == row["overdue"]
+    # and a unit's 整改办 gets no comparison and no word of the other unit
+    own = browser("reviewer_a").get("/dashboard")
+    assert own.status_code == 200
+    assert 'id="by-inspected_unit"' not in own.text
+    assert "乙学院" not in own.text

@@ -3,38 +3,9 @@ only the measures (and so the units, leaders and areas) in their own scope."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import update
-
-from workflow import db
-from workflow.lifecycle import State
-from workflow.models import Measure
-
-
-@pytest.fixture
-def spread(cast: Any, ledger: Any, sessions: Any) -> Any:
-    """Besides the cast's measure (Owner, 饮食服务中心, led by Leader, due 12-31), an audit
-    campaign: two measures of 物业管理科 (Outsider's, led by Secretary), one overdue and one
-    closed, and one of Colleague in 饮食服务中心 (led by Leader), in progress and overdue."""
-    audit = ledger.campaign("审计发现问题整改")
-    overdue, closed, late = ledger.measures(audit, [
-        {"leader": cast.secretary, "owner": cast.outsider, "unit": "物业管理科",
-         "area": "作风建设有差距", "title": "清理公房出租合同", "deadline": date(2026, 11, 30)},
-        {"leader": cast.secretary, "owner": cast.outsider, "unit": "物业管理科",
-         "area": "作风建设有差距", "title": "建立维修资金台账", "deadline": date(2026, 12, 31)},
-        {"leader": cast.leader, "owner": cast.colleague, "unit": "饮食服务中心",
-         "area": "内部管理不规范", "title": "食堂出入库登记", "deadline": date(2026, 12, 1)},
-    ])
-    with db.transaction(sessions) as session:
-        session.execute(update(Measure).where(Measure.id == closed.id)
-                        .values(state=State.CLOSED))
-        session.execute(update(Measure).where(Measure.id == late.id)
-                        .values(state=State.IN_PROGRESS))
-    cast.audit = audit
-    return cast
 
 
 def rows(client: Any, by: str) -> list[dict[str, Any]]:

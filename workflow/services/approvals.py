@@ -17,13 +17,21 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, object_session
 
-from workflow.errors import LinkExpired, LinkNotFound, LinkStale, LinkUsed
-from workflow.lifecycle import LINK_ACTIONS, TRANSITIONS, Action, State
+from workflow.errors import InputError, LinkExpired, LinkNotFound, LinkStale, LinkUsed
+from workflow.lifecycle import LINK_ACTIONS, TRANSITIONS, Action, LinkChoice, State, link_choice
 from workflow.models import ApprovalLink, Measure, OutboxMessage, Person
-from workflow.services.measures import ActionOutcome, ActionRequest, load_measure, perform
+from workflow.services.measures import (
+    ActionOutcome,
+    ActionRequest,
+    load_measure,
+    perform,
+    relations_with_delegation,
+)
 from workflow.timeutil import SHANGHAI, local_text
 
 DEFAULT_TTL = timedelta(hours=72)
+#: The longest reason a refusal through a link takes (the page's field says so too).
+REASON_MAX_CHARS = 2000
 
 
 def token_digest(token: str) -> str:
@@ -56,6 +64,27 @@ class LinkView:
     def action_label(self) -> str:
         return TRANSITIONS[self.action].label
 
+    @property
+    def choice(self) -> LinkChoice:
+        return link_choice(self.action)
+
+
+def refusal_for(session: Session, view: LinkView, on: date,
+                actor: Person | None = None) -> Action | None:
+    """The action that refuses what the link asks (``LINK_CHOICES``: 退回 a measure waiting for
+    销号, 不同意 an extension) if the link's person (or ``actor``, acting for them) may take it
+    on the measure as it stands; else None, and the page offers the link's action alone."""
+    refusal = view.choice.refusal
+    if refusal is None:
+        return None
+    transition = TRANSITIONS[refusal]
+    relations = relations_with_delegation(session, actor or view.person, view.measure, on)
+    if State(view.measure.state) not in transition.sources or not transition.who & relations:
+        return None
+    if not transition.allowed_with(view.measure.extension_deadline is not None):
+        return None
+    return refusal
+
 
 def inspect(session: Session, token: str, now: datetime) -> LinkView:
     """The link behind ``token`` if it can still be used; raise why not. Changes nothing."""
@@ -77,10 +106,25 @@ def inspect(session: Session, token: str, now: datetime) -> LinkView:
 
 
 def redeem(session: Session, token: str, now: datetime, *,
-           actor: Person | None = None) -> ActionOutcome:
+           actor: Person | None = None, refuse: bool = False,
+           reason: str | None = None) -> ActionOutcome:
     """Use the link: act as its person (or ``actor``, their signed-in delegate, where the policy
-    requires sign-in) on its version, and mark it used, in one transaction."""
+    requires sign-in) on its version, and mark it used, in one transaction. With ``refuse``
+    the link's refusal (``refusal_for``) is taken instead, with ``reason`` (required): the same
+    single use, the same measure, version and person. A refusal the person may not take is
+    refused (``NotPermitted`` from ``perform``); a missing reason is ``InputError``; either leaves the link
+    unused (the caller rolls back)."""
     view = inspect(session, token, now)
+    action, comment = view.action, "通过消息中的一次性链接办理"
+    if refuse:
+        refusal = view.choice.refusal
+        if refusal is None:
+            raise InputError(f"此链接只能用于「{view.action_label}」，不能退回。",
+                             field="decision")
+        action, comment = refusal, (reason or "").strip()
+        if len(comment) > REASON_MAX_CHARS:
+            raise InputError(f"理由不能超过 {REASON_MAX_CHARS} 字（现为 {len(comment)} 字）",
+                             field="reason")
     table = ApprovalLink.__table__
     marked = session.execute(
         update(table).where(table.c.id == view.link.id,  # type: ignore[arg-type]
@@ -88,8 +132,8 @@ def redeem(session: Session, token: str, now: datetime, *,
     if marked.rowcount != 1:  # type: ignore[attr-defined]
         raise LinkUsed(view.measure.id, local_text(now))
     return perform(session, ActionRequest(
-        measure_id=view.measure.id, action=view.action, actor=actor or view.person,
-        comment="通过消息中的一次性链接办理", expected_version=view.link.version), now=now)
+        measure_id=view.measure.id, action=action, actor=actor or view.person,
+        comment=comment, expected_version=view.link.version), now=now)
 
 
 def expiry_after_workdays(workdays: int, nth_after: Callable[[date, int], date]

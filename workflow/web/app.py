@@ -26,6 +26,7 @@ from workflow.web import (
     auth,
     clerk,
     clerk_api,
+    dashboard,
     notices,
     ops,
     pages,
@@ -95,7 +96,7 @@ def create_app(runtime: Runtime, *, limiter: LoginLimiter | None = None) -> Fast
                                 status_code=exc.http_status, headers=headers)
         return pages.error_page(request, exc)
 
-    for module in (auth, wecom_signin, api, clerk_api, stats_api, approve, pages, notices, admin,
-                   clerk):
+    for module in (auth, wecom_signin, api, clerk_api, stats_api, approve, pages, dashboard,
+                   notices, admin, clerk):
         app.include_router(module.router)
     return app

@@ -3,15 +3,18 @@ evidence storage, tokens, the login limiter and the templates."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
@@ -39,9 +42,28 @@ def make_templates() -> Jinja2Templates:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(STATE_LABELS=STATE_LABELS, KIND_LABELS=KIND_LABELS,
                        TRANSITIONS=TRANSITIONS, ROLES=ROLE_LABELS, history_label=history_label)
+    env.globals["ledger_url"] = ledger_url
+    env.filters["unbroken"] = unbroken
     env.filters["local"] = local_text
     env.filters["size"] = _size
     return Jinja2Templates(env=env)
+
+
+#: Dates (``2026-12-01``, ``2026-12-01（周二）``, ``2026-12-01 周二``) and counts (``4 个工作日``)
+#: in a sentence.
+_UNBREAKABLE = re.compile(r"\d{4}-\d{2}-\d{2}(?:（周.）| 周.)?|\d+ ?个工作日|\d+ ?项")
+
+
+def unbroken(text: object) -> Markup:
+    """``text`` escaped, its dates and counts each in a span that never breaks across lines
+    (``white-space: nowrap``), so a narrow screen wraps between them, never inside."""
+    escaped = str(escape(str(text)))
+    return Markup(_UNBREAKABLE.sub(lambda m: f'<span class="nw">{m.group(0)}</span>', escaped))
+
+
+def ledger_url(filters: Mapping[str, str]) -> str:
+    """The ledger (``/ledger``) filtered as ``filters`` say."""
+    return "/ledger?" + urlencode(dict(filters)) if filters else "/ledger"
 
 
 def _size(value: int) -> str:

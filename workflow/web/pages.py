@@ -115,15 +115,40 @@ def _choice(value: str | None, enum: type[State] | type[Kind]) -> Any:
         return None
 
 
+def _day(value: str | None) -> date | None:
+    """A date from a query (``YYYY-MM-DD``); anything else is ignored (None), as ``_int``."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+#: Ledger filters that the dashboard's figures link with and the filter form does not show:
+#: name → how the ledger says it.
+LINKED_FILTERS = {"inspected_unit": "被巡察单位", "area_title": "方面", "open": "仅未完成",
+                  "due_from": "完成时限自", "due_to": "完成时限至",
+                  "closed_from": "销号日期自", "closed_to": "销号日期至"}
+
+
 def ledger_filter(request: Request) -> tuple[MeasureFilter, dict[str, str]]:
     q = request.query_params
     flt = MeasureFilter(
         campaign_id=_int(q.get("campaign")), area_id=_int(q.get("area")),
         unit_id=_int(q.get("unit")), leader_id=_int(q.get("leader")),
         state=_choice(q.get("state"), State), kind=_choice(q.get("kind"), Kind),
-        overdue=q.get("overdue") == "1")
+        overdue=q.get("overdue") == "1",
+        area_title=(q.get("area_title") or "").strip() or None,
+        inspected_unit=(q.get("inspected_unit") or "").strip() or None,
+        due_from=_day(q.get("due_from")), due_to=_day(q.get("due_to")),
+        closed_from=_day(q.get("closed_from")), closed_to=_day(q.get("closed_to")),
+        open_only=q.get("open") == "1")
     shown = {k: q.get(k, "") for k in ("campaign", "area", "unit", "leader", "state", "kind",
                                        "overdue", "sort", "dir")}
+    shown.update({
+        "area_title": flt.area_title or "", "inspected_unit": flt.inspected_unit or "",
+        "open": "1" if flt.open_only else "",
+        **{k: getattr(flt, k).isoformat() if getattr(flt, k) else ""
+           for k in ("due_from", "due_to", "closed_from", "closed_to")}})
     return flt, shown
 
 
@@ -195,6 +220,10 @@ def ledger(request: Request) -> Response:
             request, person, "ledger", rows=rows, result=result, shown=shown, sort=sort,
             descending=descending, link=link, today=today, export="/ledger.xlsx?" + urlencode(base),
             states=list(State), kinds=list(Kind), due_text=web.due_text(session),
+            linked=[(key, word, shown[key]) for key, word in LINKED_FILTERS.items()
+                    if shown[key]],
+            folded=not any(shown[k] for k in ("campaign", "area", "unit", "leader", "state",
+                                              "kind", "overdue")),
             **_options(session, flt.campaign_id, scope,
                        foreign_units(session, person, today))))
 
