@@ -15,13 +15,13 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Executable, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.channels.base import Channel, DeliveryError, Rendered
@@ -30,7 +30,7 @@ from workflow import db, metrics
 from workflow.errors import InputError, NotFound
 from workflow.lifecycle import ChannelName, MessageKind, OutboxStatus
 from workflow.models import OutboxMessage, Person
-from workflow.pg.delivery import mark_without_flush_wait
+from workflow.pg.delivery import marks_without_flush_wait
 from workflow.services.truth import SendTimeCheck
 
 log = logging.getLogger("rectiflow.deliver")
@@ -156,16 +156,17 @@ class Deliverer:
             by_channel[one.channel].append(one)
         budget = self.lease.total_seconds() * 0.8
         left: list[int] = []
-        for name, messages in by_channel.items():
-            sender = self.channels[name]
-            try:
-                for one in messages:
-                    if time.monotonic() - started > budget:
-                        left.append(one.id)
-                        continue
-                    self._send(sender, one, now, lease_until, report)
-            finally:
-                sender.close()
+        with self._marks() as mark:
+            for name, messages in by_channel.items():
+                sender = self.channels[name]
+                try:
+                    for one in messages:
+                        if time.monotonic() - started > budget:
+                            left.append(one.id)
+                            continue
+                        self._send(sender, one, now, lease_until, report, mark)
+                finally:
+                    sender.close()
         if left:
             self._hand_back(left, lease_until)
         return report
@@ -259,7 +260,7 @@ class Deliverer:
     # ------------------------------------------------------------------ one message
 
     def _send(self, channel: Channel, one: Ready, now: datetime, lease_until: datetime,
-              report: DeliveryReport) -> None:
+              report: DeliveryReport, mark: Callable[[Executable], None]) -> None:
         try:
             info = channel.send(one.rendered)
         except DeliveryError as exc:
@@ -271,30 +272,43 @@ class Deliverer:
             self._failed(one.id, DeliveryError(channel.name, repr(exc), retryable=True),
                          now, report)
             return
-        self._mark_sent(one, info, now, lease_until)
+        mark(self._sent(one, info, now, lease_until))
         report.sent += 1
         metrics.message_sent(one.channel, (now - one.due).total_seconds())
         log.info("sent outbox message %s by %s", one.id, one.channel,
                  extra={"message_id": one.id, "channel": one.channel})
 
-    def _mark_sent(self, one: Ready, info: Mapping[str, Any], now: datetime,
-                   lease_until: datetime) -> None:
-        """One statement, committed before the next send: a message whose lease was taken
-        over meanwhile is left to the deliverer that holds it."""
+    @staticmethod
+    def _sent(one: Ready, info: Mapping[str, Any], now: datetime,
+              lease_until: datetime) -> Executable:
+        """The statement that marks ``one`` sent; a message whose lease was taken over
+        meanwhile is left to the deliverer that holds it."""
         values: dict[str, Any] = {
             "status": OutboxStatus.SENT, "sent_at": now, "lease_until": None,
             "attempts": OutboxMessage.attempts + 1, "last_error": None, "failing_since": None,
             "info": {**one.info, **info}}
         if one.subject is not None:
             values["subject"] = one.subject  # what the person saw
-        with db.transaction(self.sessions) as session:
-            if session.get_bind().dialect.name == "postgresql":
-                mark_without_flush_wait(session)  # a lost mark repeats a send, loses nothing
-            session.execute(update(OutboxMessage)
-                            .where(OutboxMessage.id == one.id,
-                                   OutboxMessage.status == OutboxStatus.SENDING,
-                                   OutboxMessage.lease_until == lease_until)
-                            .values(**values).execution_options(synchronize_session=False))
+        return (update(OutboxMessage)
+                .where(OutboxMessage.id == one.id, OutboxMessage.status == OutboxStatus.SENDING,
+                       OutboxMessage.lease_until == lease_until)
+                .values(**values).execution_options(synchronize_session=False))
+
+    @contextmanager
+    def _marks(self) -> Iterator[Callable[[Executable], None]]:
+        """Runs each mark as its own committed transaction, before the next send. On
+        PostgreSQL one round trip that does not wait for the disk (``workflow.pg.delivery``)."""
+        engine = self.sessions.kw["bind"]
+        if engine.dialect.name == "postgresql":
+            with marks_without_flush_wait(engine) as connection:
+                yield connection.execute
+            return
+
+        def mark(statement: Executable) -> None:
+            with db.transaction(self.sessions) as session:
+                session.execute(statement)
+
+        yield mark
 
     def _failed(self, message_id: int, error: DeliveryError, now: datetime,
                 report: DeliveryReport) -> None:
