@@ -100,7 +100,7 @@ class Ready:
     id: int
     channel: str
     due: datetime
-    rendered: Rendered
+    rendered: Rendered | None  # None: rendered right before sending (a digest)
     info: dict[str, Any]  # the row's info as it stands (with what was dropped)
     subject: str | None  # the subject as sent, when it differs from the planned one
 
@@ -211,6 +211,12 @@ class Deliverer:
                 report.deferred += 1
                 metrics.message_deferred(message.channel)
                 continue
+            if message.kind == MessageKind.DIGEST:
+                # a digest rebuilds the campaign's snapshot (seconds for a large one): rendered
+                # alone right before it goes out, not while the batch's transaction is open
+                ready.append(Ready(message.id, message.channel, message.not_before, None, {},
+                                   None))
+                continue
             rendered = render(session, message, self.base_url, self.link_maker, self.check, now,
                               measures=measures)
             dropped = rendered.extra.get("dropped") or []
@@ -259,8 +265,27 @@ class Deliverer:
 
     # ------------------------------------------------------------------ one message
 
+    def _render_alone(self, message_id: int, lease_until: datetime) -> Ready | None:
+        """A message rendered in a transaction of its own (a digest); None when it is no longer
+        this deliverer's to send."""
+        with self._transaction() as session:
+            message = session.get(OutboxMessage, message_id)
+            if (message is None or message.status != OutboxStatus.SENDING
+                    or message.lease_until != lease_until):
+                return None  # sent meanwhile, or reclaimed by another deliverer: theirs now
+            rendered = render(session, message, self.base_url, self.link_maker)
+            return Ready(message.id, message.channel, message.not_before, rendered,
+                         dict(message.info),
+                         rendered.subject if rendered.subject != message.subject else None)
+
     def _send(self, channel: Channel, one: Ready, now: datetime, lease_until: datetime,
               report: DeliveryReport, mark: Callable[[Executable], None]) -> None:
+        if one.rendered is None:
+            alone = self._render_alone(one.id, lease_until)
+            if alone is None:
+                return
+            one = alone
+        assert one.rendered is not None
         try:
             info = channel.send(one.rendered)
         except DeliveryError as exc:
