@@ -326,7 +326,11 @@ class Deliverer:
         engine = self.sessions.kw["bind"]
         if engine.dialect.name == "postgresql":
             with marks_without_flush_wait(engine) as connection:
-                yield connection.execute
+
+                def mark_now(statement: Executable) -> None:
+                    connection.execute(statement)
+
+                yield mark_now
             return
 
         def mark(statement: Executable) -> None:

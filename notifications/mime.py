@@ -9,13 +9,13 @@ largest single cost of delivering a message (bench/deliver.py).
 from __future__ import annotations
 
 import hashlib
+from email import encoders
 from email.header import Header
 from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
-from email import encoders
 
 from notifications.channels.base import Rendered
 
@@ -33,13 +33,13 @@ def build_email(rendered: Rendered, sender: str) -> Message:
     msg = MIMEMultipart("alternative")
     msg["From"] = formataddr((SENDER_NAME, sender), charset="utf-8")
     msg["To"] = formataddr((rendered.recipient_name, rendered.recipient), charset="utf-8")
-    msg["Subject"] = Header(rendered.subject, "utf-8")
+    msg["Subject"] = Header(rendered.subject, "utf-8")  # type: ignore[assignment]
     domain = sender.rpartition("@")[2] or "rectiflow.local"
     msg["Message-ID"] = message_id(rendered, domain)
     if rendered.created_at is not None:
         msg["Date"] = format_datetime(rendered.created_at)
-    msg["X-Rectiflow-Key"] = Header(rendered.key, "utf-8") if not rendered.key.isascii() \
-        else rendered.key
+    key = rendered.key  # ids and rule names; a policy's own stage names may be Chinese
+    msg["X-Rectiflow-Key"] = key if key.isascii() else Header(key, "utf-8")  # type: ignore[assignment]
     msg.attach(MIMEText(rendered.text, "plain", "utf-8"))
     html: Message = MIMEText(rendered.html, "html", "utf-8")
     images = rendered.extra.get("inline_images") or ()

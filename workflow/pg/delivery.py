@@ -5,11 +5,11 @@ its own transaction, committed at once (autocommit), whose commit returns withou
 server to flush its WAL to disk (``synchronous_commit = off`` for this connection, reset before
 it goes back to the pool). It is for statements that only record what was done already (a
 message marked sent); each is as atomic and as visible to others as a committed transaction, and
-costs one round trip (the portable code: BEGIN, the statement, COMMIT and the disk's wait). What it gives up: after a crash of
-the *database server* (not of the deliverer: a killed deliverer cannot lose a commit it was told
-of), the marks of the last moment (at most three times ``wal_writer_delay``, 600 ms by default)
-may be lost, and their messages are sent again once their lease runs out. It never loses a
-message: the claim that leased it was committed as usual. The portable code commits every mark
+costs one round trip (the portable code: BEGIN, the statement, COMMIT and the disk's wait).
+What it gives up: after a crash of the *database server* (not of the deliverer: a killed
+deliverer cannot lose a commit it was told of), the marks of the last moment (at most three times
+``wal_writer_delay``, 600 ms by default) may be lost, and their messages are sent again once
+their lease runs out. It never loses a message: the claim that leased it was committed as usual. The portable code commits every mark
 durably; SQLite's WAL mode with ``synchronous=NORMAL`` already behaves like this.
 
 Why it exists, measured with ``bench/throughput.py`` (delivery): a durable commit waits for
