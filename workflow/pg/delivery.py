@@ -7,10 +7,11 @@ it goes back to the pool). It is for statements that only record what was done a
 message marked sent); each is as atomic and as visible to others as a committed transaction, and
 costs one round trip (the portable code: BEGIN, the statement, COMMIT and the disk's wait).
 What it gives up: after a crash of the *database server* (not of the deliverer: a killed
-deliverer cannot lose a commit it was told of), the marks of the last moment (at most three times
-``wal_writer_delay``, 600 ms by default) may be lost, and their messages are sent again once
-their lease runs out. It never loses a message: the claim that leased it was committed as usual. The portable code commits every mark
-durably; SQLite's WAL mode with ``synchronous=NORMAL`` already behaves like this.
+deliverer cannot lose a commit it was told of), the marks of the last moment (at most three
+times ``wal_writer_delay``, 600 ms by default) may be lost, and their messages are sent again
+once their lease runs out. It never loses a message: the claim that leased it was committed as
+usual. The portable code commits every mark durably; SQLite's WAL mode with
+``synchronous=NORMAL`` already behaves like this.
 
 Why it exists, measured with ``bench/throughput.py`` (delivery): a durable commit waits for
 the disk, about 6 ms on a shared machine, longer than the SMTP exchange itself (2 ms): one per
