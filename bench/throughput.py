@@ -70,6 +70,9 @@ FIGURES = {
     "import_xlsx": Figure("import_xlsx", "import 50k ledger rows, xlsx", "s", False, "≤ 20 s"),
 }
 
+#: sizes that a busy machine may want smaller (--messages, --transition-measures)
+SIZES = {"messages": 1000, "actions_n": 500}
+
 #: which parts run which figures
 PARTS = ("delivery", "burst", "transitions", "digest", "import")
 
@@ -89,7 +92,7 @@ def _run(checkout: Path, command: list[str], timeout: float = 3600) -> str:
 
 
 def delivery(checkout: Path, quick: bool) -> dict[str, dict[str, float]]:
-    messages = 300 if quick else 1000
+    messages = 300 if quick else SIZES["messages"]
     out = _run(checkout, [sys.executable, str(HERE / "throughput.py"), "--child", "delivery",
                           "--code", str(checkout), "--messages", str(messages)])
     figures: dict[str, dict[str, float]] = {"delivery": {}, "ceiling": {}, "share": {}}
@@ -119,7 +122,8 @@ _TRANSITIONS_ROW = re.compile(r"^(SQLite|PostgreSQL)\s+1 线程 中位数\s+([\d
 
 def transitions(checkout: Path, quick: bool) -> dict[str, dict[str, float]]:
     out = _run(checkout, [sys.executable, "bench/transitions.py", "--workers", "1",
-                          "--n", "200" if quick else "500", "--rounds", "3" if quick else "5"])
+                          "--n", "200" if quick else str(SIZES["actions_n"]),
+                          "--rounds", "3"])
     return {"transitions": {label: float(value.replace(",", ""))
                             for label, value in _TRANSITIONS_ROW.findall(out)}}
 
@@ -224,12 +228,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(PARTS),
                         help=f"comma-separated parts (default all: {','.join(PARTS)})")
     parser.add_argument("--quick", action="store_true", help="small sizes, a sanity check")
+    parser.add_argument("--messages", type=int, default=1000,
+                        help="email messages per delivery run (default 1,000)")
+    parser.add_argument("--transition-measures", type=int, default=500,
+                        help="measures for bench/transitions.py (--n, default 500; 4 actions "
+                             "each a round, 3 rounds)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--messages", type=int, default=1000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "delivery":
         return delivery_child(args.code, args.messages)
+    SIZES.update(messages=args.messages, actions_n=args.transition_measures)
     parts = [p for p in args.only.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -326,7 +335,7 @@ def delivery_child(code: Path, messages: int) -> int:
                                               "RECTIFLOW_OUTBOX_DIR": str(temp / "outbox")})
                     deliverer = Runtime(settings, engine=backend.engine).deliverer()
                     rates, ceilings = [], []
-                    for _ in range(3):
+                    for _ in range(2):
                         ceilings.append(ceiling(server, messages))
                         bench.requeue(backend.sessions)
                         before = server.counts()[1]
