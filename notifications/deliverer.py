@@ -2,8 +2,11 @@
 
 A claim is one statement (``UPDATE ... WHERE id IN (SELECT ... [FOR UPDATE SKIP LOCKED])
 RETURNING id``), so two deliverers never take the same row, and a deliverer that dies leaves its
-rows to be reclaimed when the lease runs out. Each result is written in its own short
-transaction right after the send: a crash repeats at most the one message in flight.
+rows to be reclaimed when the lease runs out. The batch is claimed, read and rendered in one
+transaction (a few statements for the whole batch, not a few per message); each message sent is
+marked by one statement right after the send: a crash repeats at most the one message in
+flight. (Marking the whole batch at its end would save that statement, and repeat up to a batch
+per crash.)
 """
 
 from __future__ import annotations
@@ -12,21 +15,22 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Executable, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from notifications.channels.base import Channel, DeliveryError
-from notifications.render import LinkMaker, render
+from notifications.channels.base import Channel, DeliveryError, Rendered
+from notifications.render import LinkMaker, load_measures, render
 from workflow import db, metrics
 from workflow.errors import InputError, NotFound
-from workflow.lifecycle import ChannelName, OutboxStatus
+from workflow.lifecycle import ChannelName, MessageKind, OutboxStatus
 from workflow.models import OutboxMessage, Person
+from workflow.pg.delivery import marks_without_flush_wait
 from workflow.services.truth import SendTimeCheck
 
 log = logging.getLogger("rectiflow.deliver")
@@ -89,6 +93,18 @@ def claim(session: Session, now: datetime, *, limit: int, lease: timedelta,
     return sorted(session.scalars(statement).all())
 
 
+@dataclass(frozen=True)
+class Ready:
+    """A claimed message rendered and ready to send, with what marking it sent writes."""
+
+    id: int
+    channel: str
+    due: datetime
+    rendered: Rendered | None  # None: rendered right before sending (a digest)
+    info: dict[str, Any]  # the row's info as it stands (with what was dropped)
+    subject: str | None  # the subject as sent, when it differs from the planned one
+
+
 class Deliverer:
     """Sends what is due through the configured channels."""
 
@@ -121,35 +137,36 @@ class Deliverer:
         return report
 
     def run_once(self, now: datetime) -> DeliveryReport:
-        """Claim one batch and send it. Rows are only sent while this deliverer still holds
-        their lease: a batch that takes too long hands what is left back instead of racing the
-        deliverer that would reclaim it."""
+        """Claim one batch, read and render it in the same transaction, and send it over one
+        connection per channel, each message marked sent by one statement right after it went
+        out (a crash repeats at most the message in flight). Rows are only sent while this
+        deliverer still holds their lease: a batch that takes too long hands what is left back
+        instead of racing the deliverer that would reclaim it."""
         lease_until = now + self.lease
         started = time.monotonic()
+        report = DeliveryReport()
         with self._transaction() as session:
             ids = claim(session, now, limit=self.batch, lease=self.lease,
                         channels=frozenset(self.channels))
-        report = DeliveryReport()
-        if not ids:
-            return report
-        by_channel: dict[str, list[int]] = defaultdict(list)
-        with self._transaction() as session:
-            for message_id, name in session.execute(
-                    select(OutboxMessage.id, OutboxMessage.channel)
-                    .where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
-                by_channel[name].append(message_id)
+            if not ids:
+                return report
+            ready = self._prepare(session, ids, now, report)
+        by_channel: dict[str, list[Ready]] = defaultdict(list)
+        for one in ready:
+            by_channel[one.channel].append(one)
         budget = self.lease.total_seconds() * 0.8
         left: list[int] = []
-        for name, message_ids in by_channel.items():
-            sender = self.channels[name]
-            try:
-                for message_id in message_ids:
-                    if time.monotonic() - started > budget:
-                        left.append(message_id)
-                        continue
-                    self._deliver_one(sender, message_id, now, lease_until, report)
-            finally:
-                sender.close()
+        with self._marks() as mark:
+            for name, messages in by_channel.items():
+                sender = self.channels[name]
+                try:
+                    for one in messages:
+                        if time.monotonic() - started > budget:
+                            left.append(one.id)
+                            continue
+                        self._send(sender, one, now, lease_until, report, mark)
+                finally:
+                    sender.close()
         if left:
             self._hand_back(left, lease_until)
         return report
@@ -168,25 +185,40 @@ class Deliverer:
                             .execution_options(synchronize_session=False))
         log.info("handed %s unsent outbox messages back: the batch outlasted its lease", len(ids))
 
-    # ------------------------------------------------------------------ one message
+    # ------------------------------------------------------------------ the batch
 
-    def _deliver_one(self, channel: Channel, message_id: int, now: datetime,
-                     lease_until: datetime, report: DeliveryReport) -> None:
-        with self._transaction() as session:
-            message = session.get(OutboxMessage, message_id)
-            if (message is None or message.status != OutboxStatus.SENDING
-                    or message.lease_until != lease_until):
-                return  # sent meanwhile, or reclaimed by another deliverer: theirs now
-            wait_until = self._paced(session, channel, message, now)
+    def _prepare(self, session: Session, ids: list[int], now: datetime,
+                 report: DeliveryReport) -> list[Ready]:
+        """Read the claimed messages with their measures and recipients (a few statements for
+        the whole batch), defer those over a channel's limit, cancel those with nothing true
+        left in them, and render the rest."""
+        messages = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                                   .order_by(OutboxMessage.id)).all()
+        measures = load_measures(session, sorted({
+            item["measure_id"] for message in messages if message.kind != MessageKind.DIGEST
+            for item in message.payload.get("items", [])}))
+        people = sorted({m.recipient_id for m in messages if m.recipient_id is not None})
+        if people:  # into the session, where render finds them without a statement each
+            session.scalars(select(Person).where(Person.id.in_(people))).all()
+        waits = self._paced(session, messages, now)
+        ready: list[Ready] = []
+        for message in messages:
+            wait_until = waits.get(message.id)
             if wait_until is not None:
                 message.status = OutboxStatus.PENDING
                 message.not_before = wait_until
                 message.lease_until = None
                 report.deferred += 1
                 metrics.message_deferred(message.channel)
-                return
-            due, name = message.not_before, message.channel
-            rendered = render(session, message, self.base_url, self.link_maker, self.check, now)
+                continue
+            if message.kind == MessageKind.DIGEST:
+                # a digest rebuilds the campaign's snapshot (seconds for a large one): rendered
+                # alone right before it goes out, not while the batch's transaction is open
+                ready.append(Ready(message.id, message.channel, message.not_before, None, {},
+                                   None))
+                continue
+            rendered = render(session, message, self.base_url, self.link_maker, self.check, now,
+                              measures=measures)
             dropped = rendered.extra.get("dropped") or []
             if dropped and not rendered.extra.get("count"):
                 # nothing in it is true any more: not sent, and kept with why
@@ -195,53 +227,117 @@ class Deliverer:
                 message.info = {**message.info, "dropped": _why(dropped)}
                 report.cancelled += 1
                 log.info("outbox message %s not sent: none of its items holds any more",
-                         message_id, extra={"message_id": message_id, "channel": name})
-                return
-        try:
-            info = channel.send(rendered)
-        except DeliveryError as exc:
-            self._failed(message_id, exc, now, report)
-            return
-        except Exception as exc:  # a bug or an unexpected library error: keep it, retry
-            log.exception("unexpected error sending outbox message %s", message_id,
-                          extra={"message_id": message_id, "channel": name})
-            self._failed(message_id, DeliveryError(channel.name, repr(exc), retryable=True),
-                         now, report)
-            return
+                         message.id, extra={"message_id": message.id, "channel": message.channel})
+                continue
+            info = {**message.info, "dropped": _why(dropped)} if dropped else dict(message.info)
+            ready.append(Ready(message.id, message.channel, message.not_before, rendered, info,
+                               rendered.subject if rendered.subject != message.subject else None))
+        return ready
+
+    def _paced(self, session: Session, messages: Sequence[OutboxMessage],
+               now: datetime) -> dict[int, datetime]:
+        """The messages over a per-recipient limit of their channel, and when the oldest send
+        leaves the window. Sends counted are those done and those planned in this batch."""
+        waits: dict[int, datetime] = {}
+        recent: dict[tuple[str, str, int], tuple[int, datetime | None]] = {}
+        for message in messages:
+            limits = self.channels[message.channel].limits
+            for count, seconds in limits:
+                window = (message.channel, message.recipient, seconds)
+                if window not in recent:
+                    recent[window] = tuple(session.execute(  # type: ignore[assignment]
+                        select(func.count(), func.min(OutboxMessage.sent_at))
+                        .where(OutboxMessage.channel == message.channel,
+                               OutboxMessage.recipient == message.recipient,
+                               OutboxMessage.status == OutboxStatus.SENT,
+                               OutboxMessage.sent_at > now - timedelta(seconds=seconds))).one())
+                sent, oldest = recent[window]
+                if sent >= count:
+                    waits[message.id] = (oldest or now) + timedelta(seconds=seconds,
+                                                                    milliseconds=100)
+                    break
+            else:
+                for _, seconds in limits:  # this one goes out now: it counts for the next
+                    window = (message.channel, message.recipient, seconds)
+                    sent, oldest = recent[window]
+                    recent[window] = (sent + 1, min(oldest, now) if oldest else now)
+        return waits
+
+    # ------------------------------------------------------------------ one message
+
+    def _render_alone(self, message_id: int, lease_until: datetime) -> Ready | None:
+        """A message rendered in a transaction of its own (a digest); None when it is no longer
+        this deliverer's to send."""
         with self._transaction() as session:
             message = session.get(OutboxMessage, message_id)
-            assert message is not None
-            message.status = OutboxStatus.SENT
-            message.sent_at = now
-            message.lease_until = None
-            message.attempts += 1
-            message.last_error = None
-            message.failing_since = None
-            message.info = {**message.info, **info}
-            if dropped:
-                message.info = {**message.info, "dropped": _why(dropped)}
-            if rendered.subject != message.subject:
-                message.subject = rendered.subject  # what the person saw
-        report.sent += 1
-        metrics.message_sent(name, (now - due).total_seconds())
-        log.info("sent outbox message %s by %s", message_id, name,
-                 extra={"message_id": message_id, "channel": name})
+            if (message is None or message.status != OutboxStatus.SENDING
+                    or message.lease_until != lease_until):
+                return None  # sent meanwhile, or reclaimed by another deliverer: theirs now
+            rendered = render(session, message, self.base_url, self.link_maker)
+            return Ready(message.id, message.channel, message.not_before, rendered,
+                         dict(message.info),
+                         rendered.subject if rendered.subject != message.subject else None)
 
-    def _paced(self, session: Session, channel: Channel, message: OutboxMessage,
-               now: datetime) -> datetime | None:
-        """When a per-recipient limit is reached: the time the oldest send leaves the window."""
-        for count, seconds in channel.limits:
-            since = now - timedelta(seconds=seconds)
-            recent = session.execute(
-                select(func.count(), func.min(OutboxMessage.sent_at))
-                .where(OutboxMessage.channel == message.channel,
-                       OutboxMessage.recipient == message.recipient,
-                       OutboxMessage.status == OutboxStatus.SENT,
-                       OutboxMessage.sent_at > since)).one()
-            if recent[0] >= count and recent[1] is not None:
-                oldest: datetime = recent[1]
-                return oldest + timedelta(seconds=seconds, milliseconds=100)
-        return None
+    def _send(self, channel: Channel, one: Ready, now: datetime, lease_until: datetime,
+              report: DeliveryReport, mark: Callable[[Executable], None]) -> None:
+        if one.rendered is None:
+            alone = self._render_alone(one.id, lease_until)
+            if alone is None:
+                return
+            one = alone
+        assert one.rendered is not None
+        try:
+            info = channel.send(one.rendered)
+        except DeliveryError as exc:
+            self._failed(one.id, exc, now, report)
+            return
+        except Exception as exc:  # a bug or an unexpected library error: keep it, retry
+            log.exception("unexpected error sending outbox message %s", one.id,
+                          extra={"message_id": one.id, "channel": one.channel})
+            self._failed(one.id, DeliveryError(channel.name, repr(exc), retryable=True),
+                         now, report)
+            return
+        mark(self._sent(one, info, now, lease_until))
+        report.sent += 1
+        metrics.message_sent(one.channel, (now - one.due).total_seconds())
+        log.info("sent outbox message %s by %s", one.id, one.channel,
+                 extra={"message_id": one.id, "channel": one.channel})
+
+    @staticmethod
+    def _sent(one: Ready, info: Mapping[str, Any], now: datetime,
+              lease_until: datetime) -> Executable:
+        """The statement that marks ``one`` sent; a message whose lease was taken over
+        meanwhile is left to the deliverer that holds it."""
+        values: dict[str, Any] = {
+            "status": OutboxStatus.SENT, "sent_at": now, "lease_until": None,
+            "attempts": OutboxMessage.attempts + 1, "last_error": None, "failing_since": None,
+            "info": {**one.info, **info}}
+        if one.subject is not None:
+            values["subject"] = one.subject  # what the person saw
+        return (update(OutboxMessage)
+                .where(OutboxMessage.id == one.id, OutboxMessage.status == OutboxStatus.SENDING,
+                       OutboxMessage.lease_until == lease_until)
+                .values(**values).execution_options(synchronize_session=False))
+
+    @contextmanager
+    def _marks(self) -> Iterator[Callable[[Executable], None]]:
+        """Runs each mark as its own committed transaction, before the next send. On
+        PostgreSQL one round trip that does not wait for the disk (``workflow.pg.delivery``)."""
+        engine = self.sessions.kw["bind"]
+        if engine.dialect.name == "postgresql":
+            with marks_without_flush_wait(engine) as connection:
+
+                def mark_now(statement: Executable) -> None:
+                    connection.execute(statement)
+
+                yield mark_now
+            return
+
+        def mark(statement: Executable) -> None:
+            with db.transaction(self.sessions) as session:
+                session.execute(statement)
+
+        yield mark
 
     def _failed(self, message_id: int, error: DeliveryError, now: datetime,
                 report: DeliveryReport) -> None:

@@ -7,7 +7,7 @@ reasons; the subject counts measures."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,8 @@ from workflow.services.truth import SendTimeCheck
 LinkMaker = Callable[[OutboxMessage, dict[str, Any]], str | None]
 
 
-def _measures(session: Session, ids: Sequence[int]) -> dict[int, Measure]:
+def load_measures(session: Session, ids: Sequence[int]) -> dict[int, Measure]:
+    """The measures ``ids`` with what a message shows of them, 500 to a statement."""
     found: dict[int, Measure] = {}
     for start in range(0, len(ids), 500):
         for measure in session.scalars(
@@ -63,15 +64,18 @@ def _document(document: dict[str, Any] | None, base_url: str) -> dict[str, str] 
 
 def render(session: Session, message: OutboxMessage, base_url: str,
            link_maker: LinkMaker | None = None, check: SendTimeCheck | None = None,
-           now: datetime | None = None) -> Rendered:
+           now: datetime | None = None,
+           measures: Mapping[int, Measure] | None = None) -> Rendered:
     """The texts of one message, for every channel's needs. With ``check`` (and ``now``), items
     no longer true are left out (``extra["dropped"]``); a message left with none has
-    ``extra["count"]`` 0 and is not to be sent."""
+    ``extra["count"]`` 0 and is not to be sent. ``measures`` are those read already for a
+    batch of messages (``load_measures``); by default the message's own are read."""
     if message.kind == MessageKind.DIGEST:
         return render_digest_message(session, message, base_url)
     payload = message.payload
     items = payload.get("items", [])
-    measures = _measures(session, sorted({i["measure_id"] for i in items}))
+    if measures is None:
+        measures = load_measures(session, sorted({i["measure_id"] for i in items}))
     dropped: list[dict[str, Any]] = []
     if check is not None and now is not None:
         revision = check.revise(items, measures, planned_at=message.created_at, now=now)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.channels.base import DeliveryError, MemoryChannel, Rendered
@@ -170,6 +170,37 @@ def test_a_crashed_deliverers_lease_runs_out_and_another_sends(sessions, ledger,
     message = rows(sessions)[message_id]
     assert (message.status, message.attempts, message.sent_at) == ("sent", 1, later)
     assert message.lease_until is None
+
+
+def test_a_batch_is_read_in_a_few_statements_and_each_message_marked_by_one(database,
+                                                                           sessions, ledger,
+                                                                           now):
+    # Given 33 messages due, each for its own person and measure
+    queue(sessions, ledger, 33, now)
+
+    def statements_of_a_batch(size: int) -> list[str]:
+        seen: list[str] = []
+
+        def count_it(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]  # noqa: E501
+            verb = statement.split(None, 1)[0].upper()
+            if verb != "BEGIN":  # SQLite's begin is a statement; PostgreSQL's marks autocommit
+                seen.append(verb)
+
+        event.listen(database.engine, "before_cursor_execute", count_it)
+        try:
+            report = memory_deliverer(sessions, batch=size)[0].run_once(now)
+        finally:
+            event.remove(database.engine, "before_cursor_execute", count_it)
+        assert report.sent == size
+        return seen
+
+    # When the deliverer sends a batch of 3, then one of 30
+    few, many = statements_of_a_batch(3), statements_of_a_batch(30)
+    # Then reading and rendering a batch takes the same few statements whatever its size, and
+    # each message sent adds the one UPDATE that marks it (a crash repeats at most one send)
+    assert len(many) - len(few) == 27
+    assert many.count("UPDATE") == 1 + 30  # the claim, then one mark per message
+    assert sorted(m.status for m in rows(sessions).values()) == ["sent"] * 33
 
 
 # ------------------------------------------------------------------ retries
