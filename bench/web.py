@@ -31,13 +31,14 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchdb import fresh_engine  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
 from workflow import db  # noqa: E402
@@ -117,6 +118,14 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def bench_app(engine: Any, folder: Path) -> Any:
+    """The web app on the benchmark's database, at the pinned time, with login limits lifted."""
+    settings = Settings(database_url=str(engine.url), secret_key="bench",
+                        evidence_dir=folder / "evidence", outbox_dir=folder / "outbox")
+    return create_app(Runtime(settings, engine=engine, clock=lambda: NOW),
+                      limiter=LoginLimiter(attempts=1000))
+
+
 def run(backend: str, n: int, requests: int, actions: int) -> bool:
     print(f"\n== {NAMES[backend]}: 台账 with {n:,} measures ==")
     with fresh_engine(backend) as engine, tempfile.TemporaryDirectory() as folder:
@@ -124,11 +133,7 @@ def run(backend: str, n: int, requests: int, actions: int) -> bool:
         start = time.perf_counter()
         ids = seed(sessions, n)
         print(f"seeded in {time.perf_counter() - start:.1f} s")
-        settings = Settings(database_url=str(engine.url), secret_key="bench",
-                            evidence_dir=Path(folder) / "evidence",
-                            outbox_dir=Path(folder) / "outbox")
-        app = create_app(Runtime(settings, engine=engine, clock=lambda: NOW),
-                         limiter=LoginLimiter(attempts=1000))
+        app = bench_app(engine, Path(folder))
         met = True
         with TestClient(app) as reviewer, TestClient(app) as owner:
             login(reviewer, "reviewer@example.edu.cn")
@@ -224,14 +229,9 @@ def run_units(backend: str, units: int, n: int, people: int, requests: int) -> b
         seed_units(sessions, units, n, people)
         if backend == "postgresql":
             with engine.begin() as conn:
-                from sqlalchemy import text
                 conn.execute(text("ANALYZE"))
         print(f"seeded in {time.perf_counter() - start:.1f} s")
-        settings = Settings(database_url=str(engine.url), secret_key="bench",
-                            evidence_dir=Path(folder) / "evidence",
-                            outbox_dir=Path(folder) / "outbox")
-        app = create_app(Runtime(settings, engine=engine, clock=lambda: NOW),
-                         limiter=LoginLimiter(attempts=1000))
+        app = bench_app(engine, Path(folder))
         met = True
         with TestClient(app) as supervisor, TestClient(app) as reviewer:
             login(supervisor, "supervisor@example.edu.cn")

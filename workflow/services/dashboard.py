@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from workflow.errors import InputError
 from workflow.lifecycle import OPEN_STATES, State
 from workflow.models import Campaign, HistoryEntry, Measure, Person, Unit
+from workflow.policy import PolicySet
 from workflow.reminders import WorkdayIndex
 from workflow.services.digest import current_records
 from workflow.services.visibility import Scope
@@ -336,7 +337,8 @@ class DashboardView:
 
 def dashboard_view(session: Session, scope: Scope, person_id: int, today: date,
                    days: WorkdayIndex, *, stagnation: int = STAGNATION,
-                   weeks: int = TREND_WEEKS) -> DashboardView:
+                   weeks: int = TREND_WEEKS, policies: PolicySet | None = None
+                   ) -> DashboardView:
     """The dashboard for one reader: totals, one breakdown per ``DASHBOARD_SECTIONS`` row (the
     same rows as ``GET /api/stats``), the last ``weeks`` weeks, and what waits for the reader."""
     records = visible_records(session, scope)
@@ -356,7 +358,8 @@ def dashboard_view(session: Session, scope: Scope, person_id: int, today: date,
             for row, found in zip(rows, filters, strict=True)]))
     return DashboardView(today, totals, whole.due_soon, days.nth_after(today, DUE_WINDOW),
                          breakdowns,
-                         trend(records, today, weeks), my_work(session, person_id, today))
+                         trend(records, today, weeks),
+                         my_work(session, person_id, today, policies))
 
 
 def trend(records: list[MeasureRecord], today: date, weeks: int = TREND_WEEKS) -> list[Week]:

@@ -27,7 +27,7 @@ def dashboard(request: Request) -> Response:
         view = dashboard_view(
             session, web.scope(session, person), person.id, today,
             web.runtime.reminder_context(session).days,
-            stagnation=web.policies.effective(Kind.DEADLINE).stagnation)
+            stagnation=web.policies.effective(Kind.DEADLINE).stagnation, policies=web.policies)
         return web.render(request, "dashboard.html", page(
             request, person, "dashboard", view=view, today=today, health=deadline_health,
             due_text=web.due_text(session)))
