@@ -370,18 +370,24 @@ def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *
                       areas=len(by_area), problems=len(problems))
 
 
-def count_by(records: Iterable[MeasureRecord], key: Callable[[MeasureRecord], K_], today: date,
-             days: WorkdayIndex, *, due_window: int = DUE_WINDOW,
-             stagnation: int = STAGNATION) -> dict[K_, Counts]:
-    """The counts of ``records`` per ``key(record)`` (a unit, a leader, a campaign ...), by the
-    same rules as :func:`compute`; groups in the order their first record comes."""
+def flag_codes(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,
+               due_window: int = DUE_WINDOW, stagnation: int = STAGNATION) -> list[int]:
+    """Each record's flag code as read on ``today``: work them out once and pass them to
+    :func:`count_by` (``codes=``) when the same records are counted by several keys."""
     facts = Reading(today, days, due_window=due_window, stagnation=stagnation).facts
-    keys: list[K_] = []
-    codes: list[int] = []
-    for r in records:
-        keys.append(key(r))
-        codes.append(facts(r)[0])
-    return _grouped(keys, codes)
+    return [facts(r)[0] for r in records]
+
+
+def count_by(records: Sequence[MeasureRecord], key: Callable[[MeasureRecord], K_], today: date,
+             days: WorkdayIndex, *, due_window: int = DUE_WINDOW,
+             stagnation: int = STAGNATION, codes: Sequence[int] | None = None
+             ) -> dict[K_, Counts]:
+    """The counts of ``records`` per ``key(record)`` (a unit, a leader, a campaign ...), by the
+    same rules as :func:`compute`; groups in the order their first record comes. ``codes``:
+    the records' :func:`flag_codes` for the same day and rules, when already worked out."""
+    if codes is None:
+        codes = flag_codes(records, today, days, due_window=due_window, stagnation=stagnation)
+    return _grouped([key(r) for r in records], codes)
 
 
 _RECORD_ID = attrgetter("record.id")

@@ -26,7 +26,15 @@ from workflow.reminders import WorkdayIndex
 from workflow.services.digest import current_records
 from workflow.services.visibility import Scope
 from workflow.services.worklist import WorkSection, my_work
-from workflow.stats import DUE_WINDOW, NO_UNIT, STAGNATION, Counts, MeasureRecord, count_by
+from workflow.stats import (
+    DUE_WINDOW,
+    NO_UNIT,
+    STAGNATION,
+    Counts,
+    MeasureRecord,
+    count_by,
+    flag_codes,
+)
 from workflow.timeutil import local_date
 
 #: What the figures may be grouped by, and the word for it.
@@ -115,19 +123,24 @@ def stats_rows(session: Session, scope: Scope, by: str, today: date, days: Workd
 
 
 def rows_of(session: Session, records: list[MeasureRecord], by: str, today: date,
-            days: WorkdayIndex, *, stagnation: int = STAGNATION) -> list[dict[str, Any]]:
-    """``stats_rows`` of records already cut to the reader's scope."""
+            days: WorkdayIndex, *, stagnation: int = STAGNATION,
+            codes: list[int] | None = None) -> list[dict[str, Any]]:
+    """``stats_rows`` of records already cut to the reader's scope (``codes``: their
+    ``flag_codes``, when the same records are grouped several ways)."""
     if by not in GROUPINGS:
         raise BadGrouping(by)
+    if codes is None:
+        codes = flag_codes(records, today, days, stagnation=stagnation)
     if by == "inspected_unit":
-        return inspected_unit_rows(session, records, today, days, stagnation=stagnation)
+        return inspected_unit_rows(session, records, today, days, stagnation=stagnation,
+                                   codes=codes)
     key: Callable[[MeasureRecord], Any] = {
         "unit": lambda r: r.unit or NO_UNIT,
         "leader": lambda r: r.leader_id,
         "area": lambda r: r.area,
         "campaign": lambda r: r.campaign_id,
     }[by]
-    groups = count_by(records, key, today, days, stagnation=stagnation)
+    groups = count_by(records, key, today, days, stagnation=stagnation, codes=codes)
     names, extra = _names(session, by, list(groups))
     rows = [{by: names[group], **extra.get(group, {}), **_figures(counts)}
             for group, counts in groups.items()]
@@ -169,8 +182,8 @@ def _tally_of(tallies: dict[str, dict[int, int]], ids: list[int]) -> dict[str, i
 
 
 def inspected_unit_rows(session: Session, records: list[MeasureRecord], today: date,
-                        days: WorkdayIndex, *, stagnation: int = STAGNATION
-                        ) -> list[dict[str, Any]]:
+                        days: WorkdayIndex, *, stagnation: int = STAGNATION,
+                        codes: list[int] | None = None) -> list[dict[str, Any]]:
     """The 巡察办's comparison: one row per inspected unit (campaigns without one together
     under ``NO_INSPECTED_UNIT``), its figures, its 催办 and 回头看 relapses, and the same per
     campaign under ``campaigns``; units ranked by completion rate, then fewest overdue."""
@@ -179,9 +192,12 @@ def inspected_unit_rows(session: Session, records: list[MeasureRecord], today: d
     units = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(
         {i for _, i in campaigns.values() if i is not None}))).tuples().all())
     tallies = history_tallies(session, records)
+    if codes is None:
+        codes = flag_codes(records, today, days, stagnation=stagnation)
     by_unit = count_by(records, lambda r: campaigns[r.campaign_id][1], today, days,
-                       stagnation=stagnation)
-    by_campaign = count_by(records, lambda r: r.campaign_id, today, days, stagnation=stagnation)
+                       stagnation=stagnation, codes=codes)
+    by_campaign = count_by(records, lambda r: r.campaign_id, today, days, stagnation=stagnation,
+                           codes=codes)
     ids_of: dict[int, list[int]] = {}
     for r in records:
         ids_of.setdefault(r.campaign_id, []).append(r.id)
@@ -342,8 +358,9 @@ def dashboard_view(session: Session, scope: Scope, person_id: int, today: date,
     """The dashboard for one reader: totals, one breakdown per ``DASHBOARD_SECTIONS`` row (the
     same rows as ``GET /api/stats``), the last ``weeks`` weeks, and what waits for the reader."""
     records = visible_records(session, scope)
-    whole = count_by(records, lambda r: None, today, days,
-                     stagnation=stagnation).get(None, Counts())
+    codes = flag_codes(records, today, days, stagnation=stagnation)  # once, for every breakdown
+    whole = count_by(records, lambda r: None, today, days, stagnation=stagnation,
+                     codes=codes).get(None, Counts())
     totals = Figure("全部", whole.total, whole.completed, whole.overdue, {})
     breakdowns = []
     sections = list(DASHBOARD_SECTIONS)
@@ -351,7 +368,7 @@ def dashboard_view(session: Session, scope: Scope, person_id: int, today: date,
         # the 巡察办 (and admins) compare the inspected units first
         sections.insert(0, INSPECTED_UNIT_SECTION)
     for by, title, hint in sections:
-        rows = rows_of(session, records, by, today, days, stagnation=stagnation)
+        rows = rows_of(session, records, by, today, days, stagnation=stagnation, codes=codes)
         filters = _GROUP_FILTERS[by](session, rows)
         breakdowns.append(Breakdown(by, title, hint, [
             Figure(str(row[by]), row["total"], row["closed"], row["overdue"], found)

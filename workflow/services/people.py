@@ -63,12 +63,14 @@ def get_or_create_unit(session: Session, name: str, parent: Unit | None = None) 
 
 
 def unit_ancestors(session: Session, unit_id: int | None) -> set[int]:
-    """The unit and every unit above it."""
+    """The unit and every unit above it. Units already in the session are not read again (a
+    list of measures asks this for each of them)."""
     seen: set[int] = set()
     current = unit_id
     while current is not None and current not in seen:
         seen.add(current)
-        current = session.scalar(select(Unit.parent_id).where(Unit.id == current))
+        unit = session.get(Unit, current)
+        current = unit.parent_id if unit is not None else None
     return seen
 
 

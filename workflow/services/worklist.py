@@ -13,11 +13,11 @@ from datetime import date
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from workflow.lifecycle import OPEN_STATES, Action, Role, State, available_actions
+from workflow.lifecycle import OPEN_STATES, Action, Relation, Role, State, available_actions
 from workflow.models import Campaign, Measure, Person, Problem, ProgressReport
 from workflow.policy import PolicySet
 from workflow.reminders import followup_day
-from workflow.services.measures import current_acceptances, relations_with_delegation
+from workflow.services.measures import current_acceptances, relations_of
 from workflow.services.people import principals_for
 from workflow.services.visibility import scope_of, unit_subtrees
 from workflow.timeutil import local_date
@@ -52,10 +52,13 @@ def _items(session: Session, person_id: int, measures: Sequence[Measure], today:
            wanted: frozenset[Action]) -> list[WorkItem]:
     person = session.get(Person, person_id)
     assert person is not None
-    principals = {p.id for p in principals_for(session, person, today)}
+    acting_as = principals_for(session, person, today)  # read once, not once per measure
+    principals = {p.id for p in acting_as}
     items = []
     for measure in measures:
-        rels = relations_with_delegation(session, person, measure, today)
+        rels: set[Relation] = set()  # relations_with_delegation, with the principals read above
+        for principal in acting_as:
+            rels |= relations_of(session, principal, measure, measure.campaign)
         accepting = bool(measure.campaign.acceptors)
         actions = available_actions(State(measure.state), rels,
                                     pending_extension=measure.extension_deadline is not None,
