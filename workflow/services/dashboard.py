@@ -145,12 +145,9 @@ def rows_of(session: Session, records: list[MeasureRecord], by: str, today: date
     rows = [{by: names[group], **extra.get(group, {}), **_figures(counts)}
             for group, counts in groups.items()]
     if by == "campaign":
-        tallies = history_tallies(session, records)
-        ids_of: dict[int, list[int]] = {}
-        for r in records:
-            ids_of.setdefault(r.campaign_id, []).append(r.id)
+        per_campaign = _campaign_tallies(history_tallies(session, records), records)
         for row in rows:
-            row.update(_tally_of(tallies, ids_of.get(row["campaign_id"], [])))
+            row.update(_tally_of(per_campaign, [row["campaign_id"]]))
     if by in ("unit", "leader"):  # areas and campaigns keep the ledger's order
         rows.sort(key=lambda row: str(row[by]))
     return rows
@@ -177,6 +174,19 @@ def history_tallies(session: Session, records: list[MeasureRecord]
     return {"urges": urges, "relapses": relapses}
 
 
+def _campaign_tallies(tallies: dict[str, dict[int, int]], records: list[MeasureRecord]
+                      ) -> dict[str, dict[int, int]]:
+    """``history_tallies`` added up per campaign (only the measures with history are visited)."""
+    campaign_of = {r.id: r.campaign_id for r in records}
+    summed: dict[str, dict[int, int]] = {}
+    for name, per in tallies.items():
+        into = summed[name] = {}
+        for measure_id, n in per.items():
+            cid = campaign_of[measure_id]
+            into[cid] = into.get(cid, 0) + n
+    return summed
+
+
 def _tally_of(tallies: dict[str, dict[int, int]], ids: list[int]) -> dict[str, int]:
     return {name: sum(per.get(i, 0) for i in ids) for name, per in tallies.items()}
 
@@ -198,18 +208,16 @@ def inspected_unit_rows(session: Session, records: list[MeasureRecord], today: d
                        stagnation=stagnation, codes=codes)
     by_campaign = count_by(records, lambda r: r.campaign_id, today, days, stagnation=stagnation,
                            codes=codes)
-    ids_of: dict[int, list[int]] = {}
-    for r in records:
-        ids_of.setdefault(r.campaign_id, []).append(r.id)
+    per_campaign = _campaign_tallies(tallies, records)
     rows = []
     for unit_id, counts in by_unit.items():
         mine = [cid for cid in by_campaign if campaigns[cid][1] == unit_id]
         rows.append({
             "inspected_unit": units.get(unit_id, NO_INSPECTED_UNIT) if unit_id is not None
             else NO_INSPECTED_UNIT, "inspected_unit_id": unit_id, **_figures(counts),
-            **_tally_of(tallies, [i for cid in mine for i in ids_of[cid]]),
+            **_tally_of(per_campaign, mine),
             "campaigns": [{"campaign_id": cid, "campaign": campaigns[cid][0],
-                           **_figures(by_campaign[cid]), **_tally_of(tallies, ids_of[cid])}
+                           **_figures(by_campaign[cid]), **_tally_of(per_campaign, [cid])}
                           for cid in mine]})
     rows.sort(key=lambda row: (-row["completion_rate"], row["overdue"], str(row["inspected_unit"])))
     for rank, row in enumerate(rows, 1):

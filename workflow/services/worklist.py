@@ -17,7 +17,7 @@ from workflow.lifecycle import OPEN_STATES, Action, Relation, Role, State, avail
 from workflow.models import Campaign, Measure, Person, Problem, ProgressReport
 from workflow.policy import PolicySet
 from workflow.reminders import followup_day
-from workflow.services.measures import current_acceptances, relations_of
+from workflow.services.measures import assisting_units_of, current_acceptances, relations_of
 from workflow.services.people import principals_for
 from workflow.services.visibility import scope_of, unit_subtrees
 from workflow.timeutil import local_date
@@ -54,11 +54,13 @@ def _items(session: Session, person_id: int, measures: Sequence[Measure], today:
     assert person is not None
     acting_as = principals_for(session, person, today)  # read once, not once per measure
     principals = {p.id for p in acting_as}
+    assisting = assisting_units_of(session, [m.id for m in measures])
     items = []
     for measure in measures:
-        rels: set[Relation] = set()  # relations_with_delegation, with the principals read above
+        rels: set[Relation] = set()  # relations_with_delegation, with what is read above
         for principal in acting_as:
-            rels |= relations_of(session, principal, measure, measure.campaign)
+            rels |= relations_of(session, principal, measure, measure.campaign,
+                                 assisting=assisting[measure.id])
         accepting = bool(measure.campaign.acceptors)
         actions = available_actions(State(measure.state), rels,
                                     pending_extension=measure.extension_deadline is not None,
