@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from workflow.lifecycle import OPEN_STATES, Action, Relation, Role, State, available_actions
-from workflow.models import Campaign, Measure, Person, Problem, ProgressReport
+from workflow.models import Campaign, Measure, Person, Problem, ProgressReport, Unit
 from workflow.policy import PolicySet
 from workflow.reminders import followup_day
 from workflow.services.measures import assisting_units_of, current_acceptances, relations_of
@@ -55,6 +55,9 @@ def _items(session: Session, person_id: int, measures: Sequence[Measure], today:
     acting_as = principals_for(session, person, today)  # read once, not once per measure
     principals = {p.id for p in acting_as}
     assisting = assisting_units_of(session, [m.id for m in measures])
+    # every unit held in the session while the relations are worked out: unit_ancestors then
+    # walks up the tree without a query per measure (the session keeps only what is referenced)
+    _held_units = session.scalars(select(Unit)).all() if measures else []
     items = []
     for measure in measures:
         rels: set[Relation] = set()  # relations_with_delegation, with what is read above
