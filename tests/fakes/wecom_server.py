@@ -247,12 +247,9 @@ class FakeWeCom:
     def _getuserinfo(self, query: dict[str, str]) -> dict[str, Any]:
         self.userinfo_calls += 1
         name = "auth/getuserinfo"
-        refused = self._check_token(query)
+        refused = self._refused(name, query)
         if refused is not None:
-            return self._error(name, refused)
-        injected = self._injected(name)
-        if injected is not None:
-            return self._error(name, injected)
+            return refused
         code = query.get("code", "")
         if not code:
             return self._error(name, 41008)
@@ -263,6 +260,14 @@ class FakeWeCom:
         if userid is not None:
             return {"errcode": 0, "errmsg": "ok", "userid": userid}
         return {"errcode": 0, "errmsg": "ok", "openid": openid, "external_userid": ""}
+
+    def _refused(self, name: str, query: dict[str, str]) -> dict[str, Any] | None:
+        """The error answer of a call whose token is missing, unknown or expired, or that a
+        test has told to fail; None when the call may go on."""
+        code = self._check_token(query)
+        if code is None:
+            code = self._injected(name)
+        return None if code is None else self._error(name, code)
 
     def _check_token(self, query: dict[str, str]) -> int | None:
         token = query.get("access_token")
@@ -277,12 +282,9 @@ class FakeWeCom:
     def _message_send(self, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         self.send_calls += 1
         name = "message/send"
-        refused = self._check_token(query)
+        refused = self._refused(name, query)
         if refused is not None:
-            return self._error(name, refused)
-        injected = self._injected(name)
-        if injected is not None:
-            return self._error(name, injected)
+            return refused
         malformed = _malformed(body, self.agent_id)
         if malformed is not None:
             return self._error(name, malformed)
