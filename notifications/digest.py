@@ -21,15 +21,14 @@ from workflow.calendar_store import load_calendar
 from workflow.lifecycle import STATE_LABELS, ChannelName
 from workflow.models import OutboxMessage, Person
 from workflow.reminders import WorkdayIndex
-from workflow.services.dashboard import inspected_unit_rows
+from workflow.services.dashboard import Figures
 from workflow.services.digest import (
     Digest,
     Scope,
-    current_records,
     digest_for,
     subject_for_digest,
 )
-from workflow.stats import Counts, Flagged, percent
+from workflow.stats import Counts, Flagged, bounds, percent
 from workflow.timeutil import SHANGHAI, local_text
 
 MARKDOWN_LIMIT = 4096
@@ -219,8 +218,8 @@ def _render_ranking_message(session: Session, message: OutboxMessage,
     as_of = datetime.fromisoformat(payload["as_of"])
     days = _calendar_from_payload(session, payload.get("calendar") or {})
     today = as_of.astimezone(SHANGHAI).date()
-    rows = inspected_unit_rows(session, current_records(session), today, days,
-                               stagnation=int(payload.get("stagnation", 10)))
+    rows = Figures(session, None, bounds(today, days, stagnation=int(payload.get("stagnation", 10)))
+                   ).rows("inspected_unit")
     person = session.get(Person, message.recipient_id) if message.recipient_id else None
     name = payload.get("name") or (person.name if person else message.recipient)
     html, text, markdown = render_ranking(rows, name=str(name), as_of=as_of, base_url=base_url)

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar
@@ -129,6 +129,8 @@ def _pair_code(state: State, kind: Kind) -> int:
 # keyed by the values (str hashes are cached; an Enum member's hash is a Python call)
 _PAIR_CODES = {s.value: {k.value: _pair_code(s, k) for k in Kind} for s in State}
 _OPEN_VALUES = frozenset(s.value for s in OPEN_STATES)
+_STATE_VALUES = tuple(s.value for s in State)  # iterating an Enum is a Python call per member
+_KIND_VALUES = tuple(k.value for k in Kind)
 
 
 def _rate(part: int, whole: int) -> float:
@@ -140,8 +142,8 @@ class Counts:
     """The figures for one group of measures (a campaign, an area, a unit, a leader)."""
 
     total: int = 0
-    by_state: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in State})
-    by_kind: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in Kind})
+    by_state: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_STATE_VALUES, 0))
+    by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_KIND_VALUES, 0))
     completed: int = 0
     finished: int = 0
     long_term: int = 0
@@ -165,6 +167,34 @@ class Counts:
         self.stagnating += n if code & STAGNATING else 0
         self.on_time_due += n if code & ON_TIME_DUE else 0
         self.on_time += n if code & ON_TIME else 0
+
+    def add_tally(self, state: str, kind: str, n: int, *, overdue: int, due_soon: int,
+                  stagnating: int, on_time_due: int, on_time: int) -> None:
+        """Count ``n`` measures of one (state, kind) counted elsewhere (in SQL, by the rules of
+        :meth:`Reading.facts` over :func:`bounds`): the numbers among them flagged each way."""
+        pair = _PAIR_CODES[state][kind]
+        self.total += n
+        self.by_state[state] += n
+        self.by_kind[kind] += n
+        self.completed += n if pair & COMPLETED else 0
+        self.finished += n if pair & FINISHED else 0
+        self.long_term += n if pair & LONG_TERM else 0
+        self.overdue += overdue
+        self.due_soon += due_soon
+        self.stagnating += stagnating
+        self.on_time_due += on_time_due
+        self.on_time += on_time
+
+    def merge(self, other: Counts) -> None:
+        """Add ``other``'s measures to these."""
+        self.total += other.total
+        for state, n in other.by_state.items():
+            self.by_state[state] += n
+        for kind, n in other.by_kind.items():
+            self.by_kind[kind] += n
+        for name in ("completed", "finished", "long_term", "overdue", "due_soon", "stagnating",
+                     "on_time_due", "on_time"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     @classmethod
     def of(cls, codes: Iterable[int]) -> Counts:
@@ -312,6 +342,28 @@ class Reading:
             elif original < today:
                 code |= ON_TIME_DUE
         return code, overdue_days, due_in, idle_days
+
+
+class Bounds(NamedTuple):
+    """The days the flags of :meth:`Reading.facts` turn on, for counting where the records lie
+    (in SQL, by ``workflow.services.figures``): an open measure is overdue when its deadline is
+    before ``today``, due soon when it falls from ``today`` to ``due_limit``, and stagnating
+    when its last state change or progress report fell (in Asia/Shanghai) on or before
+    ``idle_until`` (None: every open measure is)."""
+
+    today: date
+    due_limit: date
+    idle_until: date | None
+
+
+def bounds(today: date, days: WorkdayIndex, *, due_window: int = DUE_WINDOW,
+           stagnation: int = STAGNATION) -> Bounds:
+    """The :class:`Bounds` of a reading on ``today``. Idle days (working days in (activity day,
+    today]) only shrink as the activity day moves later, so ``idle >= stagnation`` holds exactly
+    up to the day before the ``stagnation``-th working day counted back from today."""
+    idle_until = (days.nth_before(today + timedelta(days=1), stagnation) - timedelta(days=1)
+                  if stagnation > 0 else None)
+    return Bounds(today, days.nth_after(today, due_window), idle_until)
 
 
 def count(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,

@@ -15,38 +15,31 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from workflow.errors import InputError
-from workflow.lifecycle import OPEN_STATES, State
+from workflow.lifecycle import State
 from workflow.models import Campaign, HistoryEntry, Measure, Person, Unit
 from workflow.policy import PolicySet
 from workflow.reminders import WorkdayIndex
-from workflow.services.digest import current_records
+from workflow.services import figures
 from workflow.services.visibility import Scope
 from workflow.services.worklist import WorkSection, my_work
 from workflow.stats import (
     DUE_WINDOW,
     NO_UNIT,
     STAGNATION,
+    Bounds,
     Counts,
-    MeasureRecord,
-    count_by,
-    flag_codes,
+    bounds,
 )
-from workflow.timeutil import local_date
 
 #: What the figures may be grouped by, and the word for it.
 GROUPINGS: dict[str, str] = {"unit": "部门", "leader": "责任领导", "area": "方面",
                              "campaign": "整改任务", "inspected_unit": "被巡察单位"}
 NO_LEADER = "（未指定责任领导）"
 NO_INSPECTED_UNIT = "（未指定被巡察单位）"
-#: The history rows the comparison of inspected units counts: 催办, and 回头看 found a relapse
-#: (``recheck`` with ``data["result"] == "relapse"``, written by the 回头看 work; 0 until then).
-URGE_ACTION = "urge"
-RECHECK_ACTION = "recheck"
-RELAPSE = "relapse"
 
 
 class BadGrouping(InputError):
@@ -56,11 +49,6 @@ class BadGrouping(InputError):
         self.by = by
         choices = "、".join(f"{key}（{word}）" for key, word in GROUPINGS.items())
         super().__init__(f"参数 by 应为 {choices} 之一，收到 {by!r}。", field="by")
-
-
-def visible_records(session: Session, scope: Scope) -> list[MeasureRecord]:
-    """The measures as they stand now that ``scope`` covers, in ledger order."""
-    return current_records(session, condition=scope.condition())
 
 
 def ledger_fingerprint(session: Session) -> tuple[Any, ...]:
@@ -118,106 +106,88 @@ def stats_rows(session: Session, scope: Scope, by: str, today: date, days: Workd
     ``on_time_rate`` and the rest of ``Counts.as_json``."""
     if by not in GROUPINGS:
         raise BadGrouping(by)
-    return rows_of(session, visible_records(session, scope), by, today, days,
-                   stagnation=stagnation)
+    return Figures(session, scope.condition(), bounds(today, days, stagnation=stagnation)
+                   ).rows(by)
 
 
-def rows_of(session: Session, records: list[MeasureRecord], by: str, today: date,
-            days: WorkdayIndex, *, stagnation: int = STAGNATION,
-            codes: list[int] | None = None) -> list[dict[str, Any]]:
-    """``stats_rows`` of records already cut to the reader's scope (``codes``: their
-    ``flag_codes``, when the same records are grouped several ways)."""
-    if by not in GROUPINGS:
-        raise BadGrouping(by)
-    if codes is None:
-        codes = flag_codes(records, today, days, stagnation=stagnation)
-    if by == "inspected_unit":
-        return inspected_unit_rows(session, records, today, days, stagnation=stagnation,
-                                   codes=codes)
-    key: Callable[[MeasureRecord], Any] = {
-        "unit": lambda r: r.unit or NO_UNIT,
-        "leader": lambda r: r.leader_id,
-        "area": lambda r: r.area,
-        "campaign": lambda r: r.campaign_id,
-    }[by]
-    groups = count_by(records, key, today, days, stagnation=stagnation, codes=codes)
-    names, extra = _names(session, by, list(groups))
-    rows = [{by: names[group], **extra.get(group, {}), **_figures(counts)}
-            for group, counts in groups.items()]
-    if by == "campaign":
-        per_campaign = _campaign_tallies(history_tallies(session, records), records)
-        for row in rows:
-            row.update(_tally_of(per_campaign, [row["campaign_id"]]))
-    if by in ("unit", "leader"):  # areas and campaigns keep the ledger's order
-        rows.sort(key=lambda row: str(row[by]))
-    return rows
+class Figures:
+    """The breakdowns of the measures ``condition`` picks, as read within ``bounds``, counted
+    in the database by one grouped query (``figures.Counted``) when first needed, and the
+    催办 and relapses per campaign likewise."""
 
+    def __init__(self, session: Session, condition: ColumnElement[bool] | None,
+                 bounds: Bounds) -> None:
+        self.session = session
+        self.condition = condition
+        self.bounds = bounds
+        self._counted: figures.Counted | None = None
+        self._tallies: dict[str, dict[int, int]] | None = None
 
-def history_tallies(session: Session, records: list[MeasureRecord]
-                    ) -> dict[str, dict[int, int]]:
-    """Per measure of ``records``: how often it was urged (催办) and found relapsed (回头看)."""
-    urges: dict[int, int] = {}
-    relapses: dict[int, int] = {}
-    wanted = {r.id for r in records}
-    if not wanted:
-        return {"urges": urges, "relapses": relapses}
-    for measure_id, n in session.execute(
-            select(HistoryEntry.measure_id, func.count()).where(
-                HistoryEntry.action == URGE_ACTION).group_by(HistoryEntry.measure_id)):
-        if measure_id in wanted:
-            urges[measure_id] = n
-    for measure_id, data in session.execute(
-            select(HistoryEntry.measure_id, HistoryEntry.data).where(
-                HistoryEntry.action == RECHECK_ACTION)):
-        if measure_id in wanted and (data or {}).get("result") == RELAPSE:
-            relapses[measure_id] = relapses.get(measure_id, 0) + 1
-    return {"urges": urges, "relapses": relapses}
+    @property
+    def counted(self) -> figures.Counted:
+        if self._counted is None:
+            self._counted = figures.Counted(self.session, self.bounds, self.condition)
+        return self._counted
 
+    @property
+    def tallies(self) -> dict[str, dict[int, int]]:
+        """催办 and 回头看 relapses per campaign."""
+        if self._tallies is None:
+            self._tallies = figures.history_tallies(self.session, self.condition)
+        return self._tallies
 
-def _campaign_tallies(tallies: dict[str, dict[int, int]], records: list[MeasureRecord]
-                      ) -> dict[str, dict[int, int]]:
-    """``history_tallies`` added up per campaign (only the measures with history are visited)."""
-    campaign_of = {r.id: r.campaign_id for r in records}
-    summed: dict[str, dict[int, int]] = {}
-    for name, per in tallies.items():
-        into = summed[name] = {}
-        for measure_id, n in per.items():
-            cid = campaign_of[measure_id]
-            into[cid] = into.get(cid, 0) + n
-    return summed
+    def total(self) -> Counts:
+        return self.counted.total()
+
+    def rows(self, by: str) -> list[dict[str, Any]]:
+        """``stats_rows`` under ``by``."""
+        if by not in GROUPINGS:
+            raise BadGrouping(by)
+        if by == "inspected_unit":
+            return inspected_unit_rows(self.session, self.counted.by_campaign(), self.tallies)
+        counted = self.counted
+        groupings: dict[str, Callable[[], dict[Any, Counts]]] = {
+            "unit": lambda: counted.by_unit_name(NO_UNIT), "leader": counted.by_leader,
+            "area": counted.by_area, "campaign": counted.by_campaign}
+        groups = groupings[by]()
+        names, extra = _names(self.session, by, list(groups))
+        rows = [{by: names[group], **extra.get(group, {}), **_figures(counts)}
+                for group, counts in groups.items()]
+        if by == "campaign":
+            for row in rows:
+                row.update(_tally_of(self.tallies, [row["campaign_id"]]))
+        if by in ("unit", "leader"):  # areas and campaigns keep the ledger's order
+            rows.sort(key=lambda row: str(row[by]))
+        return rows
 
 
 def _tally_of(tallies: dict[str, dict[int, int]], ids: list[int]) -> dict[str, int]:
     return {name: sum(per.get(i, 0) for i in ids) for name, per in tallies.items()}
 
 
-def inspected_unit_rows(session: Session, records: list[MeasureRecord], today: date,
-                        days: WorkdayIndex, *, stagnation: int = STAGNATION,
-                        codes: list[int] | None = None) -> list[dict[str, Any]]:
+def inspected_unit_rows(session: Session, per_campaign: dict[int, Counts],
+                        tallies: dict[str, dict[int, int]]) -> list[dict[str, Any]]:
     """The 巡察办's comparison: one row per inspected unit (campaigns without one together
     under ``NO_INSPECTED_UNIT``), its figures, its 催办 and 回头看 relapses, and the same per
-    campaign under ``campaigns``; units ranked by completion rate, then fewest overdue."""
+    campaign under ``campaigns``; units ranked by completion rate, then fewest overdue.
+    ``per_campaign``: the counts of each campaign in id order; ``tallies``: its 催办 and
+    relapses (``figures.history_tallies``)."""
     campaigns = {cid: (title, inspected) for cid, title, inspected in session.execute(
         select(Campaign.id, Campaign.title, Campaign.inspected_unit_id))}
     units = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(
         {i for _, i in campaigns.values() if i is not None}))).tuples().all())
-    tallies = history_tallies(session, records)
-    if codes is None:
-        codes = flag_codes(records, today, days, stagnation=stagnation)
-    by_unit = count_by(records, lambda r: campaigns[r.campaign_id][1], today, days,
-                       stagnation=stagnation, codes=codes)
-    by_campaign = count_by(records, lambda r: r.campaign_id, today, days, stagnation=stagnation,
-                           codes=codes)
-    per_campaign = _campaign_tallies(tallies, records)
+    by_unit: dict[int | None, list[int]] = {}
+    for cid in per_campaign:
+        by_unit.setdefault(campaigns[cid][1], []).append(cid)
     rows = []
-    for unit_id, counts in by_unit.items():
-        mine = [cid for cid in by_campaign if campaigns[cid][1] == unit_id]
+    for unit_id, mine in by_unit.items():
+        counts = figures.total(per_campaign[cid] for cid in mine)
         rows.append({
             "inspected_unit": units.get(unit_id, NO_INSPECTED_UNIT) if unit_id is not None
             else NO_INSPECTED_UNIT, "inspected_unit_id": unit_id, **_figures(counts),
-            **_tally_of(per_campaign, mine),
+            **_tally_of(tallies, mine),
             "campaigns": [{"campaign_id": cid, "campaign": campaigns[cid][0],
-                           **_figures(by_campaign[cid]), **_tally_of(per_campaign, [cid])}
+                           **_figures(per_campaign[cid]), **_tally_of(tallies, [cid])}
                           for cid in mine]})
     rows.sort(key=lambda row: (-row["completion_rate"], row["overdue"], str(row["inspected_unit"])))
     for rank, row in enumerate(rows, 1):
@@ -303,10 +273,31 @@ class Figure:
 
 @dataclass(frozen=True)
 class Breakdown:
+    """One section of bars. A section of more than ``SECTION_LIMIT`` groups (a 巡察办's 600
+    departments) shows the ones that need attention most, and how many it leaves out."""
+
     key: str
     title: str
     hint: str
     figures: list[Figure]
+    groups: int = 0  # how many groups there are in all
+
+    @property
+    def hidden(self) -> int:
+        return self.groups - len(self.figures)
+
+
+#: The most groups a dashboard section shows unless asked for all of it.
+SECTION_LIMIT = 12
+
+
+def needing_attention(rows: list[dict[str, Any]], by: str, limit: int = SECTION_LIMIT
+                      ) -> list[dict[str, Any]]:
+    """All of ``rows`` (``stats_rows``) when there are at most ``limit``; else the ``limit``
+    with the most overdue measures, then the lowest completion rate, in that order (pure)."""
+    if len(rows) <= limit:
+        return rows
+    return sorted(rows, key=lambda r: (-r["overdue"], r["completion_rate"], str(r[by])))[:limit]
 
 
 @dataclass(frozen=True)
@@ -361,14 +352,14 @@ class DashboardView:
 
 def dashboard_view(session: Session, scope: Scope, person_id: int, today: date,
                    days: WorkdayIndex, *, stagnation: int = STAGNATION,
-                   weeks: int = TREND_WEEKS, policies: PolicySet | None = None
-                   ) -> DashboardView:
+                   weeks: int = TREND_WEEKS, policies: PolicySet | None = None,
+                   expand: str | None = None) -> DashboardView:
     """The dashboard for one reader: totals, one breakdown per ``DASHBOARD_SECTIONS`` row (the
-    same rows as ``GET /api/stats``), the last ``weeks`` weeks, and what waits for the reader."""
-    records = visible_records(session, scope)
-    codes = flag_codes(records, today, days, stagnation=stagnation)  # once, for every breakdown
-    whole = count_by(records, lambda r: None, today, days, stagnation=stagnation,
-                     codes=codes).get(None, Counts())
+    same rows as ``GET /api/stats``; the section ``expand`` in full, the others cut to the
+    groups ``needing_attention``), the last ``weeks`` weeks, and what waits for the reader."""
+    condition = scope.condition()
+    counted = Figures(session, condition, bounds(today, days, stagnation=stagnation))
+    whole = counted.total()
     totals = Figure("全部", whole.total, whole.completed, whole.overdue, {})
     breakdowns = []
     sections = list(DASHBOARD_SECTIONS)
@@ -376,35 +367,34 @@ def dashboard_view(session: Session, scope: Scope, person_id: int, today: date,
         # the 巡察办 (and admins) compare the inspected units first
         sections.insert(0, INSPECTED_UNIT_SECTION)
     for by, title, hint in sections:
-        rows = rows_of(session, records, by, today, days, stagnation=stagnation, codes=codes)
-        filters = _GROUP_FILTERS[by](session, rows)
+        rows = counted.rows(by)
+        shown = rows if by == expand else needing_attention(rows, by)
+        filters = _GROUP_FILTERS[by](session, shown)  # the ledger links of the bars drawn
         breakdowns.append(Breakdown(by, title, hint, [
             Figure(str(row[by]), row["total"], row["closed"], row["overdue"], found)
-            for row, found in zip(rows, filters, strict=True)]))
+            for row, found in zip(shown, filters, strict=True)], len(rows)))
+    first = _week_starts(today, weeks)[0]
     return DashboardView(today, totals, whole.due_soon, days.nth_after(today, DUE_WINDOW),
                          breakdowns,
-                         trend(records, today, weeks),
+                         trend(figures.by_day(session, first, today, condition), today, weeks),
                          my_work(session, person_id, today, policies))
 
 
-def trend(records: list[MeasureRecord], today: date, weeks: int = TREND_WEEKS) -> list[Week]:
-    """The last ``weeks`` weeks up to this one, oldest first (pure)."""
+def _week_starts(today: date, weeks: int) -> list[date]:
     monday = today - timedelta(days=today.weekday())
-    starts = [monday - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
+    return [monday - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
+
+
+def trend(counted: figures.WeekCounts, today: date, weeks: int = TREND_WEEKS) -> list[Week]:
+    """The last ``weeks`` weeks up to this one, oldest first, from the counts per day (pure)."""
+    starts = _week_starts(today, weeks)
     closed: Counter[date] = Counter()
     due: Counter[date] = Counter()
     late: Counter[date] = Counter()
-    first = starts[0]
-    for r in records:
-        if r.closed_at is not None:
-            day = local_date(r.closed_at)
-            if day >= first:
-                closed[day - timedelta(days=day.weekday())] += 1
-        if r.deadline is not None and r.deadline >= first:
-            week = r.deadline - timedelta(days=r.deadline.weekday())
-            due[week] += 1
-            if r.state in OPEN_STATES and r.deadline < today:
-                late[week] += 1
+    for into, per_day in ((closed, counted.closed), (due, counted.due), (late, counted.late)):
+        for day, n in per_day.items():
+            if day >= starts[0]:
+                into[day - timedelta(days=day.weekday())] += n
     return [Week(start, start + timedelta(days=6), closed[start], due[start], late[start])
             for start in starts]
 
