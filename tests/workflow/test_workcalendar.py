@@ -17,6 +17,7 @@ from workflow.workcalendar import (
     DayOverride,
     WorkCalendar,
     YearSource,
+    _official_workday,
     overrides_from_toml,
     parse_days,
 )
@@ -163,8 +164,11 @@ def test_answers_are_cached(calendar, monkeypatch):
         return bool(real(d))
 
     monkeypatch.setattr(chinese_calendar, "is_workday", counting)
+    _official_workday.cache_clear()
     for _ in range(1000):
         calendar.is_workday(date(2026, 10, 1))
+    # and a calendar built later (one per request) asks the package no more
+    assert not WorkCalendar().is_workday(date(2026, 10, 1))
     assert calls == [date(2026, 10, 1)]
 
 

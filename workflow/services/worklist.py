@@ -48,11 +48,12 @@ def _load(session: Session, condition: ColumnElement[bool]) -> Sequence[Measure]
         .limit(LIMIT)).unique().all()
 
 
-def _items(session: Session, person_id: int, measures: Sequence[Measure], today: date,
+def _items(session: Session, acting_as: Sequence[Person], measures: Sequence[Measure],
            wanted: frozenset[Action]) -> list[WorkItem]:
-    person = session.get(Person, person_id)
-    assert person is not None
-    acting_as = principals_for(session, person, today)  # read once, not once per measure
+    """The ``measures`` on which the person, acting as any of ``acting_as`` (themselves and
+    those who named them delegate, ``principals_for``), may take one of the ``wanted`` actions."""
+    if not measures:
+        return []
     principals = {p.id for p in acting_as}
     assisting = assisting_units_of(session, [m.id for m in measures])
     # every unit held in the session while the relations are worked out: unit_ancestors then
@@ -89,12 +90,12 @@ def _followups_due(session: Session, measures: Sequence[Measure], today: date,
     return due
 
 
-def _in_scope(session: Session, person: Person, today: date,
+def _in_scope(scope: ColumnElement[bool] | None,
               wanted: ColumnElement[bool]) -> ColumnElement[bool]:
-    """``wanted`` within what the person sees: a reviewer (整改办) reaches the campaigns of their
-    inspected unit and those without one (every one while no campaign names one)."""
-    condition = scope_of(session, person, today).condition()
-    return wanted if condition is None else and_(wanted, condition)
+    """``wanted`` within what the person sees (``scope``: their ``Scope.condition()``): a
+    reviewer (整改办) reaches the campaigns of their inspected unit and those without one
+    (every one while no campaign names one)."""
+    return wanted if scope is None else and_(wanted, scope)
 
 
 def my_work(session: Session, person_id: int, today: date,
@@ -110,6 +111,7 @@ def my_work(session: Session, person_id: int, today: date,
         Campaign.first_responsible_id.in_(pids))))
     units = unit_subtrees(session, {p.unit_id for p in principals if p.unit_id is not None})
     reviewer = any(p.has_role(Role.REVIEWER) for p in principals)
+    scope = scope_of(session, person, today).condition() if reviewer else None
     submitted = Measure.state == State.SUBMITTED.value
     # 三方验收: an acceptor named in a campaign verifies its submissions too
     accepting = [cid for cid, acceptors in session.execute(
@@ -120,7 +122,7 @@ def my_work(session: Session, person_id: int, today: date,
          and_(Measure.owner_id.in_(pids), Measure.state.in_(open_values)),
          frozenset({Action.START, Action.SUBMIT})),
         ("review", "需要我核验", "已提交的整改材料：核验通过或退回",
-         _in_scope(session, person, today, submitted) if reviewer
+         _in_scope(scope, submitted) if reviewer
          else and_(submitted, or_(Measure.leader_id.in_(pids),
                                   Measure.campaign_id.in_(accepting))),
          # (whoever may return a submission may verify it, unless they accepted it already)
@@ -140,7 +142,7 @@ def my_work(session: Session, person_id: int, today: date,
     ]
     sections = []
     for key, title, hint, condition, wanted in plan:
-        items = _items(session, person.id, _load(session, condition), today, wanted)
+        items = _items(session, principals, _load(session, condition), wanted)
         if items:
             sections.append(WorkSection(key, title, hint, items))
     if reviewer and policies is not None:
@@ -149,13 +151,13 @@ def my_work(session: Session, person_id: int, today: date,
             select(Measure).options(joinedload(Measure.problem).joinedload(Problem.area),
                                     joinedload(Measure.owner), joinedload(Measure.unit),
                                     joinedload(Measure.campaign))
-            .where(_in_scope(session, person, today, and_(
+            .where(_in_scope(scope, and_(
                 Measure.state == State.CLOSED.value,
                 or_(Measure.rechecked_at.is_(None),
                     Measure.rechecked_at < Measure.state_changed_at))))
             .order_by(Measure.state_changed_at, Measure.id).limit(LIMIT)).unique().all()
-        items = _items(session, person.id, _followups_due(session, closed, today, policies),
-                       today, frozenset({Action.RECHECK}))
+        items = _items(session, principals, _followups_due(session, closed, today, policies),
+                       frozenset({Action.RECHECK}))
         if items:
             sections.append(WorkSection(
                 "followup", "待回头看",
@@ -181,4 +183,4 @@ def closure_queue(session: Session, person_id: int, today: date) -> list[WorkIte
                                 selectinload(Measure.progress).selectinload(ProgressReport.evidence))
         .where(condition).order_by(Measure.state_changed_at, Measure.id).limit(LIMIT)
     ).unique().all()
-    return _items(session, person.id, measures, today, frozenset({Action.CLOSE}))
+    return _items(session, principals, measures, frozenset({Action.CLOSE}))
