@@ -151,3 +151,38 @@ def test_a_bad_linked_filter_is_ignored_or_finds_nothing(spread: Any, browser: A
     page = browser("reviewer").get(f"/ledger?{query}")
     assert page.status_code == 200
     assert re.search(r"共 (\d+) 项", page.text)
+
+
+def test_a_long_section_shows_the_groups_needing_attention(cast: Any, ledger: Any,
+                                                           browser: Any) -> None:
+    from datetime import date
+
+    from workflow.services.dashboard import SECTION_LIMIT
+
+    # Given measures in 15 departments: 部门01 to 部门03 have one overdue measure each
+    # (the cast's "now" is 2026-12-07), the others are due next year
+    campaign = ledger.campaign("各部门自查问题整改")
+    names = [f"部门{i:02d}" for i in range(1, 16)]
+    ledger.measures(campaign, [
+        {"leader": cast.leader, "owner": cast.owner, "unit": name,
+         "deadline": date(2026, 11, 30) if i < 3 else date(2027, 6, 30)}
+        for i, name in enumerate(names)])
+    client = browser("reviewer")
+    # When the 整改办 opens the dashboard
+    html = client.get("/dashboard").text
+    section = html.split('id="by-unit"', 1)[1].split("</section>", 1)[0]
+    drawn = groups(html, "unit")
+    # Then the departments section draws 12 of the 16 departments (with the cast's own),
+    # the overdue ones first, and says how many there are with a link to all of them
+    assert len(drawn) == SECTION_LIMIT
+    assert list(drawn)[:3] == ["部门01", "部门02", "部门03"]
+    assert "共 <span class=\"num\">16</span> 个" in section
+    assert 'href="/dashboard?all=unit#by-unit"' in section
+    # And ?all=unit draws every one, with the way back; the other sections stay cut
+    full = client.get("/dashboard?all=unit")
+    assert full.status_code == 200
+    assert set(groups(full.text, "unit")) >= set(names)
+    assert len(groups(full.text, "unit")) == 16
+    assert 'href="/dashboard#by-unit"' in full.text
+    # And a mistyped section shows the usual page
+    assert len(groups(client.get("/dashboard?all=nonsense").text, "unit")) == SECTION_LIMIT
