@@ -39,6 +39,8 @@ PEOPLE = [
     ("周干事", "ganshi@demo.rectiflow.cn", (Role.OWNER,), "饮食服务中心", "责任部门成员"),
     ("系统管理员", "admin@demo.rectiflow.cn", (Role.ADMIN,), "整改办", "管理员"),
     ("孙同志", "chakan@demo.rectiflow.cn", (Role.VIEWER,), None, "只读查看"),
+    ("吴主任", "xunchaban@demo.rectiflow.cn", (Role.SUPERVISOR,), "党委巡察办",
+     "巡察办（督导、催办，不办理措施）"),
 ]
 
 # (area, problem, measure, owner email, unit, days from today to the deadline, kind, steps)
