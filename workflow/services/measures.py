@@ -50,6 +50,7 @@ from workflow.models import (
     Person,
     ProgressReport,
 )
+from workflow.pg import actions as pg_actions
 from workflow.policy import Policy, PolicySet
 from workflow.services.people import find_person, principals_for, unit_ancestors
 from workflow.services.visibility import person_reaches
@@ -446,6 +447,29 @@ def _write_measure(session: Session, measure: Measure, changes: dict[str, Any],
         set_committed_value(measure, key, value)
 
 
+def write_action(session: Session, measure: Measure, changes: dict[str, Any],
+                 entry: dict[str, Any], expected_version: int | None) -> int:
+    """Write an action: the measure's ``changes`` under the version check, then its history row
+    ``entry`` (whose seq is the new version); return the row's id. On PostgreSQL both go in one
+    statement (``workflow.pg.actions``); the ORM object is told the new values either way."""
+    if _on_postgresql(session):
+        version = measure.version
+        entry_id = pg_actions.write_action(session, measure.id, version, changes, entry)
+        if entry_id is None:
+            raise ConflictError(measure.id, expected_version)
+        for key, value in {**changes, "version": version + 1}.items():
+            set_committed_value(measure, key, value)
+        return entry_id
+    _write_measure(session, measure, changes, expected_version)
+    history_id: int = session.execute(_INSERT_HISTORY, entry).scalar_one()
+    return history_id
+
+
+def _on_postgresql(session: Session) -> bool:
+    bind = session.bind if session.bind is not None else session.get_bind()
+    return bind.dialect.name == "postgresql"
+
+
 def _write_measure_quietly(session: Session, measure_id: int, values: dict[str, Any]) -> None:
     """UPDATE a measure's columns for something that is not an action: no new version (the
     version is the seq of the last history row) and no history row."""
@@ -505,21 +529,19 @@ def perform(session: Session, request: ActionRequest, *, now: datetime,
     on_behalf_of = principal if principal.id != actor.id else None
     if on_behalf_of is not None:
         data["on_behalf_of_name"] = on_behalf_of.name
-    _write_measure(session, measure, _changes(measure, transition, request, data, now),
-                   request.expected_version)
-    if request.action is Action.SUBMIT:
-        assert request.comment is not None
-        add_progress(session, measure, actor, request.comment, request.evidence, now)
-
+    changes = _changes(measure, transition, request, data, now)
     values = new_history_entry(
-        measure_id=measure.id, seq=measure.version, action=request.action.value,
-        from_state=from_state.value, to_state=str(measure.state), actor_id=actor.id,
-        on_behalf_of_id=on_behalf_of.id if on_behalf_of else None,
+        measure_id=measure.id, seq=measure.version + 1, action=request.action.value,
+        from_state=from_state.value, to_state=str(changes.get("state", from_state)),
+        actor_id=actor.id, on_behalf_of_id=on_behalf_of.id if on_behalf_of else None,
         comment=(request.comment or "").strip() or None, data=data, at=now,
         prev_hash=prev_hash,
     )
-    # A Core INSERT: the row is append-only, and callers only read the entry's values.
-    entry_id = session.execute(_INSERT_HISTORY, values).scalar_one()
+    entry_id = write_action(session, measure, changes, values, request.expected_version)
+    if request.action is Action.SUBMIT:
+        assert request.comment is not None
+        add_progress(session, measure, actor, request.comment, request.evidence, now)
+    # the row is append-only, and callers only read the entry's values
     entry = HistoryEntry(id=entry_id, **values)
     event = events.MeasureChanged(
         measure_id=measure.id, action=request.action.value, from_state=from_state.value,
@@ -552,12 +574,12 @@ def recompute_deadline(session: Session, measure_id: int, *, deadline: date, pro
                                "next_reminder_at": now}  # the next sweep re-plans the stages
     if measure.original_deadline in (None, measure.deadline):
         changes["original_deadline"] = deadline
-    _write_measure(session, measure, changes, None)
     values = new_history_entry(
-        measure_id=measure.id, seq=measure.version, action=SystemAction.RECOMPUTE_DEADLINE.value,
-        from_state=state.value, to_state=state.value, actor_id=actor.id if actor else None,
-        on_behalf_of_id=None, comment=comment, data=data, at=now, prev_hash=prev_hash)
-    entry_id = session.execute(_INSERT_HISTORY, values).scalar_one()
+        measure_id=measure.id, seq=measure.version + 1,
+        action=SystemAction.RECOMPUTE_DEADLINE.value, from_state=state.value,
+        to_state=state.value, actor_id=actor.id if actor else None, on_behalf_of_id=None,
+        comment=comment, data=data, at=now, prev_hash=prev_hash)
+    entry_id = write_action(session, measure, changes, values, None)
     entry = HistoryEntry(id=entry_id, **values)
     event = events.MeasureChanged(
         measure_id=measure.id, action=SystemAction.RECOMPUTE_DEADLINE.value, from_state=state.value,
