@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from workflow import db
 from workflow.lifecycle import Action
-from workflow.models import HistoryEntry, Measure
+from workflow.models import HistoryEntry, Measure, ProgressReport
 from workflow.pg import actions as pg_actions
 from workflow.services import measures as measure_service
 from workflow.services.audit import verify_history
@@ -30,6 +30,13 @@ def measure_row(session, measure_id: int) -> dict:
     measure = session.get(Measure, measure_id)
     return {c.key: getattr(measure, c.key) for c in Measure.__table__.columns
             if c.key not in ("id", "seq", "title", "position")}
+
+
+def progress_rows(session, measure_id: int) -> list[tuple]:
+    return [(p.author_id, p.text, p.at, len(p.evidence))
+            for p in session.scalars(select(ProgressReport)
+                                     .where(ProgressReport.measure_id == measure_id)
+                                     .order_by(ProgressReport.id))]
 
 
 def history_rows(session, measure_id: int) -> list[tuple]:
@@ -67,6 +74,9 @@ def test_one_statement_leaves_what_the_portable_statements_leave(sessions, cast,
         assert measure_row(session, cast.measure.id) == measure_row(session, twin.id)
         assert history_rows(session, cast.measure.id) == history_rows(session, twin.id)
         assert len(history_rows(session, twin.id)) == len(WALK) + 1
+        assert progress_rows(session, cast.measure.id) == progress_rows(session, twin.id)
+        assert [text for _, text, _, _ in progress_rows(session, twin.id)] == ["已修订办法",
+                                                                             "已补充佐证"]
         assert verify_history(session).ok
 
 
@@ -83,11 +93,13 @@ def test_a_stale_version_writes_neither_row(sessions, cast, now):
     # When the write names an older version
     with db.transaction(sessions) as session:
         written = pg_actions.write_action(session, cast.measure.id, version - 1,
-                                          {"state": "in_progress"}, entry)
+                                          {"state": "in_progress"}, entry,
+                                          {"author_id": cast.owner.id, "text": "进展", "at": now})
     # Then nothing is written
     assert written is None
     with sessions() as session:
         assert session.get(Measure, cast.measure.id).state == "assigned"
         assert session.get(Measure, cast.measure.id).version == version
         assert session.scalar(select(func.count()).select_from(HistoryEntry)) == count
+        assert session.scalar(select(func.count()).select_from(ProgressReport)) == 0
 
