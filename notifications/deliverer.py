@@ -6,7 +6,9 @@ rows to be reclaimed when the lease runs out. The batch is claimed, read and ren
 transaction (a few statements for the whole batch, not a few per message); each message sent is
 marked by one statement right after the send: a crash repeats at most the one message in
 flight. (Marking the whole batch at its end would save that statement, and repeat up to a batch
-per crash.)
+per crash.) On PostgreSQL a helper thread runs the mark while the next message's first steps go
+out (SMTP's MAIL and RCPT, which deliver nothing); the next message is delivered only once the
+mark is committed (``Marks.settled``), so the guarantee is the same.
 """
 
 from __future__ import annotations
