@@ -25,6 +25,7 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 
 from notifications.channels.base import Rendered
 
@@ -78,6 +79,9 @@ def encoded_words(text: str) -> str:
     """``text`` as RFC 2047 encoded words (UTF-8, base64), folded, never splitting a character;
     a line break in it reads as a space, as with ``email.header.Header``."""
     text = " ".join(text.splitlines())
+    whole = text.encode("utf-8")
+    if len(whole) <= _WORD_BYTES:  # most names, and short subjects: one word
+        return f"=?utf-8?b?{base64.b64encode(whole).decode('ascii')}?="
     words: list[str] = []
     chunk = bytearray()
     for char in text:
@@ -96,6 +100,7 @@ def _plain_header(text: str) -> bool:
     return text.isascii() and text.isprintable() and len(text) <= 64
 
 
+@lru_cache(maxsize=1024)  # the sender's, and the people who get many messages
 def _address(name: str, address: str) -> str:
     if not name or _plain_header(name):
         return formataddr((name, address))
