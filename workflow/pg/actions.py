@@ -20,7 +20,7 @@ both sides see the same values, the hash chain is computed by the caller as befo
 database's triggers and unique ``(measure_id, seq)`` still guard the history.
 
 When it is used: ``workflow.services.measures.perform`` (and the deadline recomputation) pick it
-whenever the session is on PostgreSQL; the readable two statements stay the code on SQLite.
+whenever the session is on PostgreSQL; the readable separate statements stay the code on SQLite.
 
 Why it exists, measured with ``bench/transitions.py`` (one thread, PostgreSQL): an action was
 BEGIN, the load, the UPDATE, the INSERT (two for a submission) and COMMIT, 5.25 round trips on
