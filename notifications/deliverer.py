@@ -6,7 +6,9 @@ rows to be reclaimed when the lease runs out. The batch is claimed, read and ren
 transaction (a few statements for the whole batch, not a few per message); each message sent is
 marked by one statement right after the send: a crash repeats at most the one message in
 flight. (Marking the whole batch at its end would save that statement, and repeat up to a batch
-per crash.)
+per crash.) On PostgreSQL a helper thread runs the mark while the next message's first steps go
+out (SMTP's MAIL and RCPT, which deliver nothing); the next message is delivered only once the
+mark is committed (``Marks.settled``), so the guarantee is the same.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, and_, func, or_, select, update
+from sqlalchemy import Executable, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.channels.base import Channel, DeliveryError, Rendered
@@ -93,6 +96,54 @@ def claim(session: Session, now: datetime, *, limit: int, lease: timedelta,
     return sorted(session.scalars(statement).all())
 
 
+_OUTBOX = OutboxMessage.__table__
+#: Marking a message sent, built once (a statement built per message cost more than running it)
+_MARK_SENT = (update(_OUTBOX)  # type: ignore[arg-type]
+              .where(_OUTBOX.c.id == bindparam("mark_id"),
+                     _OUTBOX.c.status == OutboxStatus.SENDING,
+                     _OUTBOX.c.lease_until == bindparam("held_until"))
+              .values(status=OutboxStatus.SENT, sent_at=bindparam("sent_at"), lease_until=None,
+                      attempts=_OUTBOX.c.attempts + 1, last_error=None, failing_since=None,
+                      info=bindparam("info")))
+#: The same, keeping the subject as sent when it differs from the planned one
+_MARK_SENT_AS = _MARK_SENT.values(subject=bindparam("sent_subject"))
+
+
+
+class MarkFailed(Exception):
+    """Raised when marking a sent message failed: the batch stops there (the message is sent
+    again once its lease runs out)."""
+
+
+class Marks:
+    """Marks messages sent, one committed statement each, in order. With a ``helper`` thread a
+    mark runs while the caller goes on; ``settled`` waits for it. The deliverer calls
+    ``settled`` before the next message can reach anyone, so at most the message in flight is
+    sent without its mark, as when each mark is waited for at once."""
+
+    def __init__(self, run: Callable[[Executable, dict[str, Any]], Any],
+                 helper: Executor | None = None) -> None:
+        self._run = run
+        self._helper = helper
+        self._pending: Future[Any] | None = None
+
+    def mark(self, statement: Executable, params: dict[str, Any]) -> None:
+        self.settled()
+        if self._helper is None:
+            self._run(statement, params)
+        else:
+            self._pending = self._helper.submit(self._run, statement, params)
+
+    def settled(self) -> None:
+        """Returns once every mark given is committed; raises MarkFailed if one failed."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.result()
+            except Exception as exc:
+                raise MarkFailed(f"marking an outbox message sent failed: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class Ready:
     """A claimed message rendered and ready to send, with what marking it sent writes."""
@@ -156,7 +207,7 @@ class Deliverer:
             by_channel[one.channel].append(one)
         budget = self.lease.total_seconds() * 0.8
         left: list[int] = []
-        with self._marks() as mark:
+        with self._marks() as marks:
             for name, messages in by_channel.items():
                 sender = self.channels[name]
                 try:
@@ -164,7 +215,7 @@ class Deliverer:
                         if time.monotonic() - started > budget:
                             left.append(one.id)
                             continue
-                        self._send(sender, one, now, lease_until, report, mark)
+                        self._send(sender, one, now, lease_until, report, marks)
                 finally:
                     sender.close()
         if left:
@@ -279,7 +330,7 @@ class Deliverer:
                          rendered.subject if rendered.subject != message.subject else None)
 
     def _send(self, channel: Channel, one: Ready, now: datetime, lease_until: datetime,
-              report: DeliveryReport, mark: Callable[[Executable], None]) -> None:
+              report: DeliveryReport, marks: Marks) -> None:
         if one.rendered is None:
             alone = self._render_alone(one.id, lease_until)
             if alone is None:
@@ -287,7 +338,9 @@ class Deliverer:
             one = alone
         assert one.rendered is not None
         try:
-            info = channel.send(one.rendered)
+            info = channel.send_after(one.rendered, marks.settled)
+        except MarkFailed:
+            raise  # the database, not the channel: the batch stops, as on any database error
         except DeliveryError as exc:
             self._failed(one.id, exc, now, report)
             return
@@ -297,7 +350,7 @@ class Deliverer:
             self._failed(one.id, DeliveryError(channel.name, repr(exc), retryable=True),
                          now, report)
             return
-        mark(self._sent(one, info, now, lease_until))
+        marks.mark(*self._sent(one, info, now, lease_until))
         report.sent += 1
         metrics.message_sent(one.channel, (now - one.due).total_seconds())
         log.info("sent outbox message %s by %s", one.id, one.channel,
@@ -305,39 +358,36 @@ class Deliverer:
 
     @staticmethod
     def _sent(one: Ready, info: Mapping[str, Any], now: datetime,
-              lease_until: datetime) -> Executable:
-        """The statement that marks ``one`` sent; a message whose lease was taken over
-        meanwhile is left to the deliverer that holds it."""
-        values: dict[str, Any] = {
-            "status": OutboxStatus.SENT, "sent_at": now, "lease_until": None,
-            "attempts": OutboxMessage.attempts + 1, "last_error": None, "failing_since": None,
-            "info": {**one.info, **info}}
-        if one.subject is not None:
-            values["subject"] = one.subject  # what the person saw
-        return (update(OutboxMessage)
-                .where(OutboxMessage.id == one.id, OutboxMessage.status == OutboxStatus.SENDING,
-                       OutboxMessage.lease_until == lease_until)
-                .values(**values).execution_options(synchronize_session=False))
+              lease_until: datetime) -> tuple[Executable, dict[str, Any]]:
+        """The statement that marks ``one`` sent and its parameters; a message whose lease was
+        taken over meanwhile is left to the deliverer that holds it."""
+        params: dict[str, Any] = {"mark_id": one.id, "held_until": lease_until, "sent_at": now,
+                                  "info": {**one.info, **info}}
+        if one.subject is None:
+            return _MARK_SENT, params
+        return _MARK_SENT_AS, {**params, "sent_subject": one.subject}  # what the person saw
 
     @contextmanager
-    def _marks(self) -> Iterator[Callable[[Executable], None]]:
-        """Runs each mark as its own committed transaction, before the next send. On
-        PostgreSQL one round trip that does not wait for the disk (``workflow.pg.delivery``)."""
+    def _marks(self) -> Iterator[Marks]:
+        """Each mark its own committed transaction; on PostgreSQL one round trip that does not
+        wait for the disk (``workflow.pg.delivery``), run by a helper thread while the next
+        message's first SMTP steps go out."""
         engine = self.sessions.kw["bind"]
-        if engine.dialect.name == "postgresql":
-            with marks_without_flush_wait(engine) as connection:
-
-                def mark_now(statement: Executable) -> None:
-                    connection.execute(statement)
-
-                yield mark_now
+        if engine.dialect.name != "postgresql":
+            yield Marks(self._mark_in_transaction)
             return
+        with (marks_without_flush_wait(engine) as connection,
+              ThreadPoolExecutor(1, thread_name_prefix="rectiflow-marks") as helper):
+            marks = Marks(lambda statement, params: connection.execute(statement, params),
+                          helper)
+            try:
+                yield marks
+            finally:
+                marks.settled()
 
-        def mark(statement: Executable) -> None:
-            with db.transaction(self.sessions) as session:
-                session.execute(statement)
-
-        yield mark
+    def _mark_in_transaction(self, statement: Executable, params: dict[str, Any]) -> None:
+        with db.transaction(self.sessions) as session:
+            session.execute(statement, params)
 
     def _failed(self, message_id: int, error: DeliveryError, now: datetime,
                 report: DeliveryReport) -> None:

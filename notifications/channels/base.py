@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -77,6 +78,13 @@ class Channel(ABC):
     @abstractmethod
     def send(self, message: Rendered) -> dict[str, Any]:
         """Deliver one message; return facts worth keeping, or raise DeliveryError."""
+
+    def send_after(self, message: Rendered, settled: Callable[[], None]) -> dict[str, Any]:
+        """``send``, calling ``settled`` before anything can reach the person: the deliverer
+        waits there for the previous message's mark. A channel whose sending has steps that
+        deliver nothing yet (SMTP's MAIL and RCPT) takes them before calling it."""
+        settled()
+        return self.send(message)
 
     def __repr__(self) -> str:
         shown = []

@@ -362,3 +362,68 @@ def test_deliver_json_on_the_embedded_default_writes_files(rectiflow, cli_env, s
     # And the outbox list shows them sent
     listed = rectiflow("outbox", "list", "--json", "--status", "sent")
     assert [m["channel"] for m in listed.json()] == ["file", "file"]
+
+
+class WitnessChannel(MemoryChannel):
+    """Records, as each message goes out, which of those it sent before are marked sent."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        super().__init__("file")
+        self.sessions = sessions
+        self.unmarked_at_send: list[list[int]] = []
+
+    def send(self, message: Rendered) -> dict[str, Any]:
+        earlier = [r.message_id for r in self.sent]
+        with db.transaction(self.sessions) as session:
+            marked = set(session.scalars(select(OutboxMessage.id).where(
+                OutboxMessage.id.in_(earlier), OutboxMessage.status == "sent")))
+        self.unmarked_at_send.append([i for i in earlier if i not in marked])
+        return super().send(message)
+
+
+def test_every_message_sent_is_marked_before_the_next_goes_out(sessions, ledger):
+    # Given a batch of due messages
+    now = at("2026-12-07 09:30")
+    ids = queue(sessions, ledger, 12, now)
+    channel = WitnessChannel(sessions)
+    deliverer, _ = memory_deliverer(sessions, channel)
+    # When they are delivered (on PostgreSQL a helper thread runs the marks)
+    report = deliverer.run(lambda: now)
+    # Then each went out only once all before it were marked sent: a crash repeats at most one
+    assert report.sent == 12
+    assert [r.message_id for r in channel.sent] == ids
+    assert channel.unmarked_at_send == [[]] * 12
+    assert all(row.status == "sent" for row in rows(sessions).values())
+
+
+def test_a_failed_mark_stops_the_batch_and_leaves_the_rest_leased(sessions, ledger, monkeypatch):
+    # Given due messages, and a database that refuses the second mark
+    now = at("2026-12-07 09:30")
+    queue(sessions, ledger, 4, now)
+    deliverer, channel = memory_deliverer(sessions)
+    from notifications import deliverer as module
+
+    calls = itertools.count()
+    real_mark = module.Marks.mark
+
+    def mark(self: module.Marks, statement: Any, params: dict[str, Any]) -> None:
+        if next(calls) == 1:
+            def refuse(*args: Any) -> None:
+                raise RuntimeError("the database went away")
+            original, self._run = self._run, refuse
+            try:
+                real_mark(self, statement, params)
+            finally:
+                self._run = original
+            return
+        real_mark(self, statement, params)
+
+    monkeypatch.setattr(module.Marks, "mark", mark)
+    # When they are delivered
+    with pytest.raises((module.MarkFailed, RuntimeError), match="the database went away"):
+        deliverer.run(lambda: now)
+    # Then the batch stopped there: two sent, the first marked, the rest still leased
+    statuses = sorted(row.status for row in rows(sessions).values())
+    assert len(channel.sent) <= 3
+    assert statuses.count("sent") == 1
+    assert statuses.count("sending") == 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -50,6 +51,7 @@ from workflow.models import (
     Person,
     ProgressReport,
 )
+from workflow.pg import actions as pg_actions
 from workflow.policy import Policy, PolicySet
 from workflow.services.people import find_person, principals_for, unit_ancestors
 from workflow.services.visibility import person_reaches
@@ -75,8 +77,14 @@ class ActionRequest:
 @dataclass(frozen=True)
 class ActionOutcome:
     measure: Measure
-    entry: HistoryEntry
+    #: the history row's column values, its id included
+    entry_values: dict[str, Any]
     event: events.MeasureChanged
+
+    @cached_property
+    def entry(self) -> HistoryEntry:
+        """The history row written (built when asked for: few callers read it)."""
+        return HistoryEntry(**self.entry_values)
 
 
 def relations_of(session: Session, person: Person, measure: Measure, campaign: Campaign,
@@ -446,6 +454,39 @@ def _write_measure(session: Session, measure: Measure, changes: dict[str, Any],
         set_committed_value(measure, key, value)
 
 
+def write_action(session: Session, measure: Measure, changes: dict[str, Any],
+                 entry: dict[str, Any], expected_version: int | None,
+                 progress: NewProgress | None = None) -> int:
+    """Write an action: the measure's ``changes`` under the version check, then its history row
+    ``entry`` (whose seq is the new version) and a submission's ``progress`` report; return the
+    history row's id. On PostgreSQL the three go in one statement (``workflow.pg.actions``);
+    the ORM object is told the new values either way."""
+    if not _on_postgresql(session):
+        _write_measure(session, measure, changes, expected_version)
+        entry_id: int = session.execute(_INSERT_HISTORY, entry).scalar_one()
+        if progress is not None:
+            _insert_progress(session, measure, progress)
+        return entry_id
+    version = measure.version
+    written = pg_actions.write_action(
+        session, measure.id, version, changes, entry,
+        None if progress is None else {"author_id": progress.author_id, "text": progress.text,
+                                       "at": progress.at})
+    if written is None:
+        raise ConflictError(measure.id, expected_version)
+    for key, value in {**changes, "version": version + 1}.items():
+        set_committed_value(measure, key, value)
+    if progress is not None:
+        assert written[1] is not None
+        _attach_evidence(session, measure, written[1], progress.files)
+    return written[0]
+
+
+def _on_postgresql(session: Session) -> bool:
+    bind = session.bind if session.bind is not None else session.get_bind()
+    return bind.dialect.name == "postgresql"
+
+
 def _write_measure_quietly(session: Session, measure_id: int, values: dict[str, Any]) -> None:
     """UPDATE a measure's columns for something that is not an action: no new version (the
     version is the seq of the last history row) and no history row."""
@@ -458,16 +499,44 @@ _INSERT_PROGRESS = insert(_PROGRESS).returning(_PROGRESS.c.id)  # type: ignore[a
 _INSERT_EVIDENCE = insert(_EVIDENCE)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class NewProgress:
+    """A progress report about to be written (by ``add_progress``, or with a submission)."""
+
+    author_id: int
+    text: str
+    at: datetime
+    files: Sequence[StoredFile] = ()
+
+
+def new_progress(author: Person, text: str, files: Iterable[StoredFile],
+                 now: datetime) -> NewProgress:
+    """A progress report's values, checked: the text must say something."""
+    text = text.strip()
+    if not text:
+        raise InputError("进展说明不能为空", field="comment")
+    return NewProgress(author.id, text, now, tuple(files))
+
+
 def add_progress(session: Session, measure: Measure, author: Person, text: str,
                  files: Iterable[StoredFile], now: datetime) -> int:
     """Record a progress report (整改进展) with its evidence files; return the report's id.
 
-    The one way progress is written, by ``perform`` (a submission) and ``report_progress``."""
-    text = text.strip()
-    if not text:
-        raise InputError("进展说明不能为空", field="comment")
+    The one way progress is written, by ``perform`` (a submission, through ``write_action``)
+    and ``report_progress``."""
+    return _insert_progress(session, measure, new_progress(author, text, files, now))
+
+
+def _insert_progress(session: Session, measure: Measure, progress: NewProgress) -> int:
     report_id: int = session.execute(_INSERT_PROGRESS, {
-        "measure_id": measure.id, "author_id": author.id, "text": text, "at": now}).scalar_one()
+        "measure_id": measure.id, "author_id": progress.author_id, "text": progress.text,
+        "at": progress.at}).scalar_one()
+    _attach_evidence(session, measure, report_id, progress.files)
+    return report_id
+
+
+def _attach_evidence(session: Session, measure: Measure, report_id: int,
+                     files: Iterable[StoredFile]) -> None:
     rows = [{"report_id": report_id, "filename": stored.filename,
              "content_type": stored.content_type, "size": stored.size, "sha256": stored.sha256,
              "stored_path": stored.stored_path} for stored in files]
@@ -475,7 +544,6 @@ def add_progress(session: Session, measure: Measure, author: Person, text: str,
         session.execute(_INSERT_EVIDENCE, rows)
     if "progress" in measure.__dict__:  # a loaded collection would miss the new report
         session.expire(measure, ["progress"])
-    return report_id
 
 
 def perform(session: Session, request: ActionRequest, *, now: datetime,
@@ -505,28 +573,24 @@ def perform(session: Session, request: ActionRequest, *, now: datetime,
     on_behalf_of = principal if principal.id != actor.id else None
     if on_behalf_of is not None:
         data["on_behalf_of_name"] = on_behalf_of.name
-    _write_measure(session, measure, _changes(measure, transition, request, data, now),
-                   request.expected_version)
-    if request.action is Action.SUBMIT:
-        assert request.comment is not None
-        add_progress(session, measure, actor, request.comment, request.evidence, now)
-
+    changes = _changes(measure, transition, request, data, now)
     values = new_history_entry(
-        measure_id=measure.id, seq=measure.version, action=request.action.value,
-        from_state=from_state.value, to_state=str(measure.state), actor_id=actor.id,
-        on_behalf_of_id=on_behalf_of.id if on_behalf_of else None,
+        measure_id=measure.id, seq=measure.version + 1, action=request.action.value,
+        from_state=from_state.value, to_state=str(changes.get("state", from_state)),
+        actor_id=actor.id, on_behalf_of_id=on_behalf_of.id if on_behalf_of else None,
         comment=(request.comment or "").strip() or None, data=data, at=now,
         prev_hash=prev_hash,
     )
-    # A Core INSERT: the row is append-only, and callers only read the entry's values.
-    entry_id = session.execute(_INSERT_HISTORY, values).scalar_one()
-    entry = HistoryEntry(id=entry_id, **values)
+    progress = (new_progress(actor, request.comment or "", request.evidence, now)
+                if request.action is Action.SUBMIT else None)
+    entry_id = write_action(session, measure, changes, values, request.expected_version,
+                            progress)
     event = events.MeasureChanged(
         measure_id=measure.id, action=request.action.value, from_state=from_state.value,
         to_state=str(measure.state), actor_id=actor.id,
         on_behalf_of_id=values["on_behalf_of_id"], at=now, entry_id=entry_id)
     events.publish(session, [event])
-    return ActionOutcome(measure, entry, event)
+    return ActionOutcome(measure, {"id": entry_id, **values}, event)
 
 
 def recompute_deadline(session: Session, measure_id: int, *, deadline: date, provisional: bool,
@@ -552,19 +616,18 @@ def recompute_deadline(session: Session, measure_id: int, *, deadline: date, pro
                                "next_reminder_at": now}  # the next sweep re-plans the stages
     if measure.original_deadline in (None, measure.deadline):
         changes["original_deadline"] = deadline
-    _write_measure(session, measure, changes, None)
     values = new_history_entry(
-        measure_id=measure.id, seq=measure.version, action=SystemAction.RECOMPUTE_DEADLINE.value,
-        from_state=state.value, to_state=state.value, actor_id=actor.id if actor else None,
-        on_behalf_of_id=None, comment=comment, data=data, at=now, prev_hash=prev_hash)
-    entry_id = session.execute(_INSERT_HISTORY, values).scalar_one()
-    entry = HistoryEntry(id=entry_id, **values)
+        measure_id=measure.id, seq=measure.version + 1,
+        action=SystemAction.RECOMPUTE_DEADLINE.value, from_state=state.value,
+        to_state=state.value, actor_id=actor.id if actor else None, on_behalf_of_id=None,
+        comment=comment, data=data, at=now, prev_hash=prev_hash)
+    entry_id = write_action(session, measure, changes, values, None)
     event = events.MeasureChanged(
         measure_id=measure.id, action=SystemAction.RECOMPUTE_DEADLINE.value, from_state=state.value,
         to_state=state.value, actor_id=values["actor_id"], on_behalf_of_id=None, at=now,
         entry_id=entry_id)
     events.publish(session, [event])
-    return ActionOutcome(measure, entry, event)
+    return ActionOutcome(measure, {"id": entry_id, **values}, event)
 
 
 def mark_deadline_provisional(session: Session, measure_id: int, provisional: bool) -> None:
