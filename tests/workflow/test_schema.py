@@ -29,9 +29,19 @@ def test_outbox_items_are_indexed_without_foreign_keys(database: Database) -> No
     assert schema.get_foreign_keys("outbox_item") == []
     indexed = {tuple(ix["column_names"]) for ix in schema.get_indexes("outbox_item")}
     assert {("message_id",), ("measure_id",)} <= indexed
-    [reminder] = [ix for ix in schema.get_indexes("measure")
-                  if ix["name"] == "ix_measure_next_reminder"]
-    assert reminder["column_names"] == ["next_reminder_at", "id"]
+    # migration 0020: the sweep's index moved with the reminder times to reminder_schedule
+    [reminder] = [ix for ix in schema.get_indexes("reminder_schedule")
+                  if ix["name"] == "ix_reminder_schedule_due"]
+    assert reminder["column_names"] == ["next_reminder_at", "measure_id"]
+
+
+def test_reminder_times_are_off_the_measure_row(database: Database) -> None:
+    # migration 0020: moving a burst's reminder times on must not rewrite the measures and their
+    # indexes
+    schema = inspect(database.engine)
+    assert "next_reminder_at" not in {c["name"] for c in schema.get_columns("measure")}
+    assert not [ix for ix in schema.get_indexes("measure")
+                if "next_reminder_at" in ix["column_names"]]
 
 
 def test_the_newest_migration_goes_down_and_up_again(database: Database) -> None:

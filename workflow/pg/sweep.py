@@ -10,7 +10,7 @@ transaction; nothing is written anywhere else. Concretely:
 - ``insert_items`` inserts the rows given, skipping those whose key exists, and
   ``inserted_keys`` gives the keys it inserted;
 - ``move_on`` writes each measure's next reminder time where its version is still the one
-  planned;
+  planned and its reminder time the one read;
 - callers need not know how: statements may still be running when a method returns, but
   anything else that uses the session (a query, a flush, the commit or rollback) first waits
   for them, and a statement that failed raises there, in the caller's thread.
@@ -67,10 +67,12 @@ INSERT_ITEMS = (
     "ON CONFLICT (key) DO NOTHING")
 
 MOVE_ON = (
-    "UPDATE measure SET next_reminder_at = planned.next_at "
+    "UPDATE reminder_schedule SET next_reminder_at = planned.next_at "
     "FROM json_to_recordset(CAST(%(planned)s AS json)) "
-    "AS planned(id integer, version integer, next_at timestamptz) "
-    "WHERE measure.id = planned.id AND measure.version = planned.version")
+    "AS planned(id integer, version integer, next_at timestamptz, was timestamptz), measure "
+    "WHERE reminder_schedule.measure_id = planned.id "
+    "AND reminder_schedule.next_reminder_at = planned.was "
+    "AND measure.id = planned.id AND measure.version = planned.version")
 
 
 def _local_date(column: Any) -> Any:
@@ -214,7 +216,9 @@ class PostgresSweepStore(SweepStore):
         if not reminders:
             return
         # measures planned alike share their next time: each is formatted once
-        shown = {at: at.isoformat() for at in {r.at for r in reminders} if at is not None}
+        times = {r.at for r in reminders} | {r.was for r in reminders}
+        shown = {at: at.isoformat() for at in times if at is not None}
         self._writer.execute(MOVE_ON, {"planned": json.dumps([
             {"id": r.measure_id, "version": r.version,
-             "next_at": shown[r.at] if r.at is not None else None} for r in reminders])})
+             "next_at": shown[r.at] if r.at is not None else None, "was": shown[r.was]}
+            for r in reminders])})
