@@ -208,6 +208,7 @@ class DueMeasure(NamedTuple):
     leader_id: int | None
     campaign_id: int
     next_reminder_at: datetime
+    assisted: bool = False  # has assisting units (协办单位), whose members get copies
 
     def snapshot(self) -> MeasureSnapshot:
         return MeasureSnapshot(self.id, State(self.state), Kind(self.kind), self.deadline,
@@ -238,8 +239,11 @@ def due_query(following: bool, times: Sequence[Any] = MEASURE_TIMES) -> Any:
     one after a position (``due_parameters``). The position's parameters are typed as their columns, so SQLite
     compares a time as it stores it."""
     due = _SCHEDULE.c.next_reminder_at
+    assisted = select(MeasureAssistingUnit.measure_id).where(
+        MeasureAssistingUnit.measure_id == Measure.id).exists()
     query = (select(Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
-                    *times, Measure.owner_id, Measure.leader_id, Measure.campaign_id, due)
+                    *times, Measure.owner_id, Measure.leader_id, Measure.campaign_id, due,
+                    assisted)
              .select_from(_SCHEDULE).join(Measure, Measure.id == _SCHEDULE.c.measure_id)
              .where(due.is_not(None), due <= bindparam("now"))
              .order_by(due, _SCHEDULE.c.measure_id).limit(bindparam("batch")))
@@ -286,9 +290,9 @@ class SweepStore:
         return [DueMeasure(mid, version, state, kind, deadline, local_date(created),
                            local_date(changed), local_date(progress) if progress else None,
                            local_date(rechecked) if rechecked else None,
-                           owner, leader, campaign, next_at)
+                           owner, leader, campaign, next_at, bool(assisted))
                 for (mid, version, state, kind, deadline, created, changed, progress, rechecked,
-                     owner, leader, campaign, next_at)
+                     owner, leader, campaign, next_at, assisted)
                 in self.session.execute(due_query(after is not None), due_parameters(now, batch, after))]
 
     def insert_items(self, rows: list[ItemRow]) -> None:
@@ -365,7 +369,8 @@ class Planning:
         people = {m.owner_id for m in batch} | {m.leader_id for m in batch}
         people.update(self.campaigns[cid].first_responsible_id for cid in campaign_ids)
         people.discard(None)
-        people.update(self._load_assisting([m.id for m in batch]))
+        # only measures with assisting units are looked up (most have none)
+        people.update(self._load_assisting([m.id for m in batch if m.assisted]))
         self.recipients.load(people)  # type: ignore[arg-type]  # None discarded above
         self.recipients.reviewers()
 
