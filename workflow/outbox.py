@@ -216,13 +216,24 @@ class PortableItems:
         self._skipped = 0
 
     def insert_items(self, rows: list[ItemRow]) -> None:
-        self._skipped += len(rows) - insert_items(self.session, rows)
+        self._skipped += len(rows) - self._insert(rows)
         self._keys.extend(row["key"] for row in rows)
         self._message_ids.update(row["message_id"] for row in rows)
+
+    def _insert(self, rows: list[ItemRow]) -> int:
+        return insert_items(self.session, rows)
 
     def inserted_keys(self) -> set[str]:
         return keys_inserted(self.session, self._keys, self._message_ids,
                              all_inserted=not self._skipped)
+
+
+def items_store_for(session: Session) -> PortableItems:
+    """The item store for the session's backend: PostgreSQL's adapter, or the portable one."""
+    if session.get_bind().dialect.name == "postgresql":
+        from workflow.pg.items import PostgresItems  # builds on this module's names
+        return PostgresItems(session)
+    return PortableItems(session)
 
 
 class OutboxWriter:
@@ -334,7 +345,8 @@ def write_notices(session: Session, items: Sequence[PlannedItem], *, now: dateti
                   ) -> list[OutboxMessage]:
     """Write ``items`` as outbox rows (``OutboxWriter``, one batch). Returns the messages
     created (items already written before are left out)."""
-    writer = OutboxWriter(session, now=now, send_at=send_at, configured=configured, kind=kind)
+    writer = OutboxWriter(session, now=now, send_at=send_at, configured=configured, kind=kind,
+                          store=items_store_for(session))
     writer.write(items)
     return writer.finish()
 

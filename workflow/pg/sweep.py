@@ -49,6 +49,7 @@ from sqlalchemy import Date, cast, event, func
 from sqlalchemy.orm import Session
 
 from workflow.outbox import ItemRow, keys_inserted
+from workflow.pg.items import INSERT_ITEMS
 from workflow.services.sweep import (
     MEASURE_TIMES,
     DueMeasure,
@@ -59,13 +60,8 @@ from workflow.services.sweep import (
 )
 from workflow.timeutil import SHANGHAI
 
-# Run by the driver itself, from the writer thread: psycopg's parameters.
-INSERT_ITEMS = (
-    "INSERT INTO outbox_item (message_id, measure_id, rule, key) "
-    "SELECT message_id, measure_id, rule, key FROM json_to_recordset(CAST(%(rows)s AS json)) "
-    "AS item(message_id integer, measure_id integer, rule varchar, key varchar) "
-    "ON CONFLICT (key) DO NOTHING")
-
+# Run by the driver itself, from the writer thread: psycopg's parameters (and INSERT_ITEMS,
+# workflow.pg.items').
 MOVE_ON = (
     "UPDATE reminder_schedule SET next_reminder_at = planned.next_at "
     "FROM json_to_recordset(CAST(%(planned)s AS json)) "
