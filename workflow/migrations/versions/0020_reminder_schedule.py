@@ -39,13 +39,15 @@ def upgrade() -> None:
                     ['next_reminder_at', 'measure_id'],
                     postgresql_where=_DUE, sqlite_where=_DUE)
     op.drop_index('ix_measure_next_reminder', table_name='measure')
-    with op.batch_alter_table('measure', schema=None) as batch_op:
-        batch_op.drop_column('next_reminder_at')
+    # In place on SQLite too (3.35+): batch mode would copy the measure table and drop the old
+    # one, and dropping a table deletes its rows first, which the foreign keys of
+    # reminder_schedule (and of every other table pointing at measures) would act on.
+    op.execute('ALTER TABLE measure DROP COLUMN next_reminder_at')
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('measure', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('next_reminder_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('measure', sa.Column('next_reminder_at', sa.DateTime(timezone=True),
+                                       nullable=True))
     op.execute('UPDATE measure SET next_reminder_at = (SELECT s.next_reminder_at '
                'FROM reminder_schedule AS s WHERE s.measure_id = measure.id)')
     op.create_index('ix_measure_next_reminder', 'measure', ['next_reminder_at', 'id'],
