@@ -8,7 +8,7 @@ transaction; nothing is written anywhere else. Concretely:
 
 - ``read_due`` returns the same ``DueMeasure`` rows in the same order;
 - ``insert_items`` inserts the rows given, skipping those whose key exists, and
-  ``inserted_keys`` gives the keys it inserted;
+  ``inserted_keys`` gives the keys it inserted; ``fill_messages`` fills the placeholders;
 - ``move_on`` writes each measure's next reminder time where its version is still the one
   planned and its reminder time the one read;
 - callers need not know how: statements may still be running when a method returns, but
@@ -49,7 +49,7 @@ from sqlalchemy import Date, cast, event, func
 from sqlalchemy.orm import Session
 
 from workflow.outbox import ItemRow, keys_inserted
-from workflow.pg.items import INSERT_ITEMS
+from workflow.pg.items import FILL_MESSAGES, INSERT_ITEMS
 from workflow.services.sweep import (
     MEASURE_TIMES,
     DueMeasure,
@@ -207,6 +207,10 @@ class PostgresSweepStore(SweepStore):
         self._writer.wait()
         return keys_inserted(self.session, self._keys, self._message_ids, all_inserted=all(
             future.result() == sent for sent, future in self._sent))
+
+    def fill_messages(self, rows: list[dict[str, Any]]) -> None:
+        """One statement over a JSON document, sent while the last writes may still run."""
+        self._writer.execute(FILL_MESSAGES, {"messages": json.dumps(rows)})
 
     def move_on(self, reminders: Sequence[NextReminder]) -> None:
         if not reminders:

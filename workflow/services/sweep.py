@@ -303,6 +303,10 @@ class SweepStore:
         """The keys ``insert_items`` inserted in this sweep."""
         return self._items.inserted_keys()
 
+    def fill_messages(self, rows: list[dict[str, Any]]) -> None:
+        """Give the placeholder messages their subject, payload and key."""
+        self._items.fill_messages(rows)
+
     def move_on(self, reminders: Sequence[NextReminder]) -> None:
         """Write each measure's next reminder time, unless its version or its reminder time
         changed since it was read.
