@@ -129,7 +129,7 @@ def populate(engine: Engine, measures: int, readers: int) -> int:
                 "kind": kind.value, "state": state.value, "deadline": deadline,
                 "original_deadline": deadline, "owner_id": rng.choice(owner_ids),
                 "leader_id": rng.choice(leaders), "unit_id": rng.choice(units), "version": 2,
-                "created_at": CREATED, "state_changed_at": changed, "next_reminder_at": None,
+                "created_at": CREATED, "state_changed_at": changed,
                 "last_progress_at": changed if rng.random() < 0.5 else None})
         for chunk in _chunks(rows):
             session.execute(insert(Measure), chunk)

@@ -64,6 +64,7 @@ from workflow.models import (  # noqa: E402
     OutboxMessage,
     Person,
     Problem,
+    ReminderSchedule,
 )
 from workflow.policy import PolicySet, load_policy_file, parse_policy  # noqa: E402
 from workflow.reminders import WorkdayIndex  # noqa: E402
@@ -75,6 +76,9 @@ from workflow.services.sweep import (  # noqa: E402
     sweep,
 )
 from workflow.timeutil import SHANGHAI, local_date  # noqa: E402
+
+#: where the measures' reminder times live (migration 0020)
+SCHEDULE: Any = ReminderSchedule.__table__
 
 #: A Monday, 10:00 in Asia/Shanghai: a working day, inside the send window.
 NOW = datetime(2026, 6, 15, 2, 0, tzinfo=UTC)
@@ -293,26 +297,37 @@ def plan_rows(n: int, days: WorkdayIndex, rng: random.Random) -> list[dict[str, 
 
 
 def insert_measures(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """The measures of ``rows``, their ``next_reminder_at`` into the schedule."""
+    times = [{"measure_id": row["id"], "next_reminder_at": row["next_reminder_at"]}
+             for row in rows if row["next_reminder_at"] is not None]
+    rows = [{k: v for k, v in row.items() if k != "next_reminder_at"} for row in rows]
     with engine.begin() as conn:
         for start in range(0, len(rows), 20_000):
             conn.execute(insert(Measure.__table__), rows[start:start + 20_000])
+        for start in range(0, len(times), 20_000):
+            conn.execute(insert(SCHEDULE), times[start:start + 20_000])
     fix_sequences(engine)
     vacuum_analyze(engine)
 
 
 IDLE_INSERT = """
 INSERT INTO measure (id, campaign_id, problem_id, position, seq, title, kind, state, deadline,
-                     original_deadline, owner_id, leader_id, unit_id, version, next_reminder_at,
+                     original_deadline, owner_id, leader_id, unit_id, version,
                      created_at, state_changed_at, last_progress_at)
 SELECT g, 1, 1 + g % :problems, g, g::text, '整改措施 ' || g, 'deadline',
        CASE WHEN g % 10 = 0 THEN 'closed' ELSE 'in_progress' END,
        CAST(:today AS date) + (40 + g % 60), CAST(:today AS date) + (40 + g % 60),
        1 + g % :owners, :owners + 1 + g % :leaders, NULL, 1,
-       CASE WHEN g % 10 = 0 THEN NULL
-            ELSE CAST(:now AS timestamptz) + interval '1 day' + random() * interval '29 days' END,
        CAST(:now AS timestamptz) - interval '30 days', CAST(:now AS timestamptz) - interval '2 days',
        NULL
 FROM generate_series(CAST(:lo AS integer), CAST(:hi AS integer)) AS g
+"""
+
+
+IDLE_SCHEDULE = """
+INSERT INTO reminder_schedule (measure_id, next_reminder_at)
+SELECT g, CAST(:now AS timestamptz) + interval '1 day' + random() * interval '29 days'
+FROM generate_series(CAST(:lo AS integer), CAST(:hi AS integer)) AS g WHERE g % 10 <> 0
 """
 
 
@@ -325,6 +340,8 @@ def load_idle(engine: Engine, lo: int, hi: int) -> None:
                 "problems": PROBLEMS_PER_CAMPAIGN, "today": local_date(NOW), "now": NOW,
                 "owners": OWNERS, "leaders": LEADERS, "lo": start,
                 "hi": min(start + 250_000 - 1, hi)})
+            conn.execute(text(IDLE_SCHEDULE), {"now": NOW, "lo": start,
+                                               "hi": min(start + 250_000 - 1, hi)})
     fix_sequences(engine)
     vacuum_analyze(engine)
 
@@ -472,7 +489,7 @@ def reset_burst(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(OutboxItem.__table__.delete())
         conn.execute(OutboxMessage.__table__.delete())
-        conn.execute(update(Measure.__table__).values(next_reminder_at=NOW - timedelta(hours=1)))
+        conn.execute(update(SCHEDULE).values(next_reminder_at=NOW - timedelta(hours=1)))
     vacuum_analyze(engine)
 
 
@@ -488,7 +505,7 @@ def burst_on(engine: Engine, label: str, sizes: Sizes, report: Report) -> float:
     messages, items = count(engine, OutboxMessage), count(engine, OutboxItem)
     _, second = timed_sweep(engine, ctx, NOW, commit=True)
     with engine.begin() as conn:  # a replay: every measure due again, every key written before
-        conn.execute(update(Measure.__table__).values(next_reminder_at=NOW - timedelta(hours=1)))
+        conn.execute(update(SCHEDULE).values(next_reminder_at=NOW - timedelta(hours=1)))
     replay_time, replay = timed_sweep(engine, ctx, NOW, commit=True)
     replay_items = count(engine, OutboxItem) - items
     for _ in range(sizes.burst_runs - 1):
@@ -573,7 +590,7 @@ def rectiflow_plan(engine: Engine, ctx: ReminderContext, runs: int) -> tuple[flo
     planned = 0
     for _ in range(runs):
         with engine.begin() as conn:
-            conn.execute(update(Measure.__table__).values(next_reminder_at=NOW))
+            conn.execute(update(SCHEDULE).values(next_reminder_at=NOW))
         vacuum_analyze(engine)
         took, result = timed_sweep(engine, ctx, NOW, commit=True)
         if result.messages:
@@ -598,8 +615,9 @@ def timed_claim(engine: Engine, now: datetime) -> tuple[float, int]:
 
 
 #: The claim's predicate and order with no planning columns: an index-only scan.
-_LOOKUP = ("SELECT id FROM measure WHERE next_reminder_at IS NOT NULL "
-           "AND next_reminder_at <= %(now)s ORDER BY next_reminder_at, id LIMIT %(batch)s")
+_LOOKUP = ("SELECT measure_id FROM reminder_schedule WHERE next_reminder_at IS NOT NULL "
+           "AND next_reminder_at <= %(now)s ORDER BY next_reminder_at, measure_id "
+           "LIMIT %(batch)s")
 
 
 def timed_lookup(engine: Engine, now: datetime) -> float:

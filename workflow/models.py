@@ -22,9 +22,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    select,
     text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from workflow.lifecycle import Kind, MessageKind, OutboxStatus, Preference, State
@@ -186,6 +188,9 @@ class Measure(Base):
     ``next_reminder_at``, a progress report's ``last_progress_at``, any ORM change) leave it
     alone, so there is deliberately no ``version_id_col``: it would bump the version on every
     ORM flush and break the history chain.
+
+    ``next_reminder_at`` lives in ``ReminderSchedule``, off this row (see there); the attribute
+    reads and writes it.
     """
 
     __tablename__ = "measure"
@@ -195,12 +200,6 @@ class Measure(Base):
         Index("ix_measure_owner", "owner_id"),
         Index("ix_measure_leader", "leader_id"),
         Index("ix_measure_unit", "unit_id"),
-        # Only measures with something still to plan are indexed (closed ones are NULL, except
-        # long-term measures that keep periodic check-ins), so a sweep's cost follows the due rows.
-        # (time, id): a burst is read in batches by the last row's position.
-        Index("ix_measure_next_reminder", "next_reminder_at", "id",
-              postgresql_where=text("next_reminder_at IS NOT NULL"),
-              sqlite_where=text("next_reminder_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -225,7 +224,6 @@ class Measure(Base):
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-    next_reminder_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     state_changed_at: Mapped[datetime]
     last_progress_at: Mapped[datetime | None]
@@ -253,10 +251,53 @@ class Measure(Base):
     #: 协办单位: units that assist the 责任部门, in the ledger's order
     assisting: Mapped[list[MeasureAssistingUnit]] = relationship(
         order_by="MeasureAssistingUnit.position", cascade="all, delete-orphan")
+    schedule: Mapped[ReminderSchedule | None] = relationship(cascade="all, delete-orphan")
 
     @property
     def assisting_units(self) -> list[Unit]:
         return [link.unit for link in self.assisting]
+
+    @hybrid_property
+    def next_reminder_at(self) -> datetime | None:
+        """When the sweep next looks at this measure (``ReminderSchedule``); None: never."""
+        return self.schedule.next_reminder_at if self.schedule is not None else None
+
+    @next_reminder_at.inplace.setter
+    def _next_reminder_at_setter(self, value: datetime | None) -> None:
+        if self.schedule is None:
+            self.schedule = ReminderSchedule(next_reminder_at=value)
+        else:
+            self.schedule.next_reminder_at = value
+
+    @next_reminder_at.inplace.expression
+    @classmethod
+    def _next_reminder_at_expression(cls) -> Any:
+        return (select(ReminderSchedule.next_reminder_at)
+                .where(ReminderSchedule.measure_id == cls.id)
+                .scalar_subquery().label("next_reminder_at"))
+
+
+class ReminderSchedule(Base):
+    """When the sweep next looks at a measure (``next_reminder_at``; NULL or no row: never).
+
+    A narrow table of its own, not a column of ``measure``: a burst sweep moves the time of
+    100,000 measures on, and on the measure row every such UPDATE rewrote the row and an entry
+    in each of its indexes. Here it rewrites a row of three fields and two index entries.
+    Only measures with something still to plan are indexed (closed ones are NULL, except
+    long-term measures that keep periodic check-ins), so a sweep's cost follows the due rows;
+    (time, id): a burst is read in batches by the last row's position.
+    """
+
+    __tablename__ = "reminder_schedule"
+    __table_args__ = (
+        Index("ix_reminder_schedule_due", "next_reminder_at", "measure_id",
+              postgresql_where=text("next_reminder_at IS NOT NULL"),
+              sqlite_where=text("next_reminder_at IS NOT NULL")),
+    )
+
+    measure_id: Mapped[int] = mapped_column(ForeignKey("measure.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    next_reminder_at: Mapped[datetime | None]
 
 
 class MeasureAssistingUnit(Base):

@@ -197,11 +197,15 @@ def keys_inserted(session: Session, keys: list[str], message_ids: set[int], *,
 
 class ItemStore(Protocol):
     """Where ``OutboxWriter`` writes its items: ``insert_items`` inserts rows, skipping keys
-    written before; ``inserted_keys`` gives the keys it inserted, once everything is written."""
+    written before; ``inserted_keys`` gives the keys it inserted, once everything is written;
+    ``fill_messages`` gives placeholder messages (``id``) their ``subject``, ``payload`` and
+    ``key``."""
 
     def insert_items(self, rows: list[ItemRow]) -> None: ...
 
     def inserted_keys(self) -> set[str]: ...
+
+    def fill_messages(self, rows: list[dict[str, Any]]) -> None: ...
 
 
 class PortableItems:
@@ -216,13 +220,30 @@ class PortableItems:
         self._skipped = 0
 
     def insert_items(self, rows: list[ItemRow]) -> None:
-        self._skipped += len(rows) - insert_items(self.session, rows)
+        self._skipped += len(rows) - self._insert(rows)
         self._keys.extend(row["key"] for row in rows)
         self._message_ids.update(row["message_id"] for row in rows)
+
+    def _insert(self, rows: list[ItemRow]) -> int:
+        return insert_items(self.session, rows)
 
     def inserted_keys(self) -> set[str]:
         return keys_inserted(self.session, self._keys, self._message_ids,
                              all_inserted=not self._skipped)
+
+    def fill_messages(self, rows: list[dict[str, Any]]) -> None:
+        """An executemany: psycopg pipelines it, SQLite runs it in-process."""
+        self.session.execute(_FILL, [{"message_id": row["id"], "subject": row["subject"],
+                                      "payload": row["payload"], "key": row["key"]}
+                                     for row in rows])
+
+
+def items_store_for(session: Session) -> PortableItems:
+    """The item store for the session's backend: PostgreSQL's adapter, or the portable one."""
+    if session.get_bind().dialect.name == "postgresql":
+        from workflow.pg.items import PostgresItems  # builds on this module's names
+        return PostgresItems(session)
+    return PortableItems(session)
 
 
 class OutboxWriter:
@@ -323,7 +344,7 @@ class OutboxWriter:
                 "id": message.id, "subject": subject_for(shown, self.kind),
                 "payload": {"items": shown, "name": self._recipients[recipient_id].name},
                 "key": f"{self.kind}|{recipient_id}|{channel}|{digest[:40]}"}))
-        _fill_placeholders(self.session, filled, empty)
+        _fill_placeholders(self.session, self.store, filled, empty)
         messages = [message for message, _ in filled]
         metrics.messages_created((m.channel for m in messages), self.kind)
         return messages
@@ -334,7 +355,8 @@ def write_notices(session: Session, items: Sequence[PlannedItem], *, now: dateti
                   ) -> list[OutboxMessage]:
     """Write ``items`` as outbox rows (``OutboxWriter``, one batch). Returns the messages
     created (items already written before are left out)."""
-    writer = OutboxWriter(session, now=now, send_at=send_at, configured=configured, kind=kind)
+    writer = OutboxWriter(session, now=now, send_at=send_at, configured=configured, kind=kind,
+                          store=items_store_for(session))
     writer.write(items)
     return writer.finish()
 
@@ -345,15 +367,14 @@ _FILL = (update(_MESSAGES)  # type: ignore[arg-type]
          .values(subject=bindparam("subject"), payload=bindparam("payload"), key=bindparam("key")))
 
 
-def _fill_placeholders(session: Session, filled: list[tuple[OutboxMessage, dict[str, Any]]],
+def _fill_placeholders(session: Session, store: ItemStore,
+                       filled: list[tuple[OutboxMessage, dict[str, Any]]],
                        empty: list[OutboxMessage]) -> None:
     """Give each placeholder its subject, payload and final key, and delete those that got no
     item, with Core statements (no unit-of-work bookkeeping). The objects are then told the new
     values as committed ones."""
-    if filled:  # an executemany: psycopg pipelines it, SQLite runs it in-process
-        session.execute(_FILL, [{"message_id": values["id"], "subject": values["subject"],
-                                 "payload": values["payload"], "key": values["key"]}
-                                for _, values in filled])
+    if filled:
+        store.fill_messages([values for _, values in filled])
     if empty:
         session.execute(delete(_MESSAGES)  # type: ignore[arg-type]
                         .where(_MESSAGES.c.id.in_([m.id for m in empty])))

@@ -7,13 +7,14 @@ import os
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from workflow import db
 from workflow.lifecycle import Action
 from workflow.models import Measure, OutboxItem, OutboxMessage
 from workflow.pg.sweep import PostgresSweepStore
 from workflow.policy import load_policy_file
+from workflow.schedule import set_next_reminder
 from workflow.services.measures import ActionRequest, perform
 from workflow.services.people import set_delegate
 from workflow.services.sweep import SweepStore, reminder_context, store_for, sweep
@@ -87,7 +88,8 @@ def test_the_adapter_leaves_exactly_what_the_portable_store_leaves(sessions, led
     # due again (as after a crash between writing and moving on)
     with db.transaction(sessions, write_lock=True) as session:
         sweep(session, reminder_context(session, POLICIES, BOTH), now=at("2026-10-13 09:00"))
-        session.execute(update(Measure).values(next_reminder_at=at("2026-10-13 09:00")))
+        set_next_reminder(session, session.scalars(select(Measure.id)).all(),
+                          at("2026-10-13 09:00"))
         written_before = len(session.scalars(select(OutboxItem.key)).all())
     # When the same sweep runs through each store
     now = at("2026-10-20 10:00")

@@ -34,6 +34,7 @@ from sqlalchemy import func, select, update
 from workflow import db
 from workflow.models import Measure, OutboxMessage
 from workflow.policy import load_policy_file
+from workflow.schedule import set_next_reminder
 from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import SHANGHAI, system_now
 
@@ -314,7 +315,7 @@ def due_email_messages(database: Database, owners: int) -> Outbox:
         assert len(result.messages) == owners + 2
         # Due now, in real time; and no further reminders planned while the processes run
         session.execute(update(OutboxMessage).values(not_before=system_now() - timedelta(minutes=1)))
-        session.execute(update(Measure).values(next_reminder_at=None))
+        set_next_reminder(session, session.scalars(select(Measure.id)).all(), None)
     return Outbox(database)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workflow import db
 from workflow.models import Measure, OfficialNotice
 from workflow.policy import load_policy_file
+from workflow.schedule import set_next_reminder
 from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import SHANGHAI
 
@@ -29,8 +30,8 @@ def notice(with_passwords: Any, sessions: sessionmaker[Session]) -> dict[str, An
     now = datetime(2026, 12, 3, 9, 0, tzinfo=SHANGHAI)
     with db.transaction(sessions, write_lock=True) as session:
         session.execute(update(Measure).where(Measure.id == cast.measure.id).values(
-            deadline=date(2026, 12, 1), original_deadline=date(2026, 12, 1),
-            next_reminder_at=now - timedelta(minutes=1)))
+            deadline=date(2026, 12, 1), original_deadline=date(2026, 12, 1)))
+        set_next_reminder(session, [cast.measure.id], now - timedelta(minutes=1))
     with db.transaction(sessions, write_lock=True) as session:
         sweep(session, reminder_context(session, load_policy_file(None), frozenset()), now=now)
     with db.transaction(sessions) as session:

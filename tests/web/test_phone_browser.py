@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from browser_support import login, needs_chromium
 from live_server import serving
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from workflow import db
 from workflow.lifecycle import Action, State
 from workflow.models import Measure, OfficialNotice
 from workflow.policy import load_policy_file
+from workflow.schedule import set_next_reminder
 from workflow.services.approvals import mint
 from workflow.services.measures import load_measure
 from workflow.services.sweep import reminder_context, sweep
@@ -44,7 +45,8 @@ def world(spread: Any, ledger: Any, sessions: Any, now: datetime, web_support_br
          "deadline": date(2026, 12, 9)}])[-1]
     web_support_bring(sessions, cast.measure.id, State.VERIFIED, cast.admin, now)
     with db.transaction(sessions, write_lock=True) as session:
-        session.execute(update(Measure).values(next_reminder_at=now - timedelta(minutes=1)))
+        set_next_reminder(session, session.scalars(select(Measure.id)).all(),
+                          now - timedelta(minutes=1))
     with db.transaction(sessions, write_lock=True) as session:
         sweep(session, reminder_context(session, load_policy_file(None), frozenset()), now=now)
     with db.transaction(sessions) as session:

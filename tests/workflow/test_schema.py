@@ -29,9 +29,19 @@ def test_outbox_items_are_indexed_without_foreign_keys(database: Database) -> No
     assert schema.get_foreign_keys("outbox_item") == []
     indexed = {tuple(ix["column_names"]) for ix in schema.get_indexes("outbox_item")}
     assert {("message_id",), ("measure_id",)} <= indexed
-    [reminder] = [ix for ix in schema.get_indexes("measure")
-                  if ix["name"] == "ix_measure_next_reminder"]
-    assert reminder["column_names"] == ["next_reminder_at", "id"]
+    # migration 0020: the sweep's index moved with the reminder times to reminder_schedule
+    [reminder] = [ix for ix in schema.get_indexes("reminder_schedule")
+                  if ix["name"] == "ix_reminder_schedule_due"]
+    assert reminder["column_names"] == ["next_reminder_at", "measure_id"]
+
+
+def test_reminder_times_are_off_the_measure_row(database: Database) -> None:
+    # migration 0020: moving a burst's reminder times on must not rewrite the measures and their
+    # indexes
+    schema = inspect(database.engine)
+    assert "next_reminder_at" not in {c["name"] for c in schema.get_columns("measure")}
+    assert not [ix for ix in schema.get_indexes("measure")
+                if "next_reminder_at" in ix["column_names"]]
 
 
 def test_the_newest_migration_goes_down_and_up_again(database: Database) -> None:
@@ -47,3 +57,39 @@ def test_the_newest_migration_goes_down_and_up_again(database: Database) -> None
         db.upgrade(database.engine)
     assert db.current_revision(database.engine) == db.head_revision()
     assert _differences(database) == []
+
+
+def test_migration_0020_moves_the_reminder_times_and_back(tmp_path) -> None:
+    # Given a database at 0018 with a measure due at a time and one with none (a SQLite file
+    # of its own: the shared test database is at head)
+    from alembic import command
+    from sqlalchemy import text
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = db._alembic_config(engine)
+    command.upgrade(config, "0018")
+    stamp = "'2026-01-01 00:00:00.000000'"
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO campaign (id, title, created_at) VALUES (1, 'c', {stamp})"))
+        conn.execute(text("INSERT INTO area (id, campaign_id, position, title) VALUES (1, 1, 0, 'a')"))
+        conn.execute(text("INSERT INTO problem (id, area_id, position, text) VALUES (1, 1, 0, 'p')"))
+        for mid, at in ((1, "'2026-06-01 01:00:00.000000'"), (2, "NULL")):
+            conn.execute(text(
+                "INSERT INTO measure (id, campaign_id, problem_id, position, title, kind, state, "
+                "version, next_reminder_at, created_at, state_changed_at) VALUES "
+                f"({mid}, 1, 1, {mid}, 'm', 'deadline', 'assigned', 1, {at}, {stamp}, {stamp})"))
+        conn.execute(text("INSERT INTO measure_history (measure_id, seq, action, to_state, data, at, "
+                          f"hash, prev_hash) VALUES (1, 1, 'create', 'assigned', '{{}}', {stamp}, 'h', 'g')"))
+    try:
+        # When it is upgraded, Then the time moved to reminder_schedule; and back on downgrade
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT measure_id, next_reminder_at FROM reminder_schedule")
+                                ).all() == [(1, "2026-06-01 01:00:00.000000")]
+            assert conn.execute(text("SELECT count(*) FROM measure_history")).scalar() == 1
+        command.downgrade(config, "0018")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT id, next_reminder_at FROM measure ORDER BY id")
+                                ).all() == [(1, "2026-06-01 01:00:00.000000"), (2, None)]
+    finally:
+        engine.dispose()

@@ -302,7 +302,7 @@ def test_a_burst_read_in_batches_still_gives_each_person_one_message(sessions, l
         **{f"owner{i}@example.edu.cn": sorted(ids[i::3] * 2) for i in range(3)},  # + stagnation
     }
     with db.transaction(sessions) as session:
-        moved = session.scalars(select(Measure.next_reminder_at)).all()
+        moved = session.scalars(select(Measure.next_reminder_at).select_from(Measure)).all()
         keys = session.scalars(select(OutboxItem.key)).all()
         stored = {m.recipient: sorted(i["measure_id"] for i in m.payload["items"])
                   for m in session.scalars(select(OutboxMessage))}

@@ -52,6 +52,7 @@ from workflow.models import (
     Person,
     Problem,
     ProgressReport,
+    ReminderSchedule,
     Unit,
     UTCDateTime,
 )
@@ -93,7 +94,10 @@ def _table(model: type[Base]) -> Table:
 
 
 def _columns(name: str) -> list[Column[Any]]:
-    return list(_table(TABLES[name]).columns)
+    columns = list(_table(TABLES[name]).columns)
+    if name == "measures":  # a measure's reminder time travels with it (reminder_schedule)
+        columns.append(_table(ReminderSchedule).c.next_reminder_at)
+    return columns
 
 
 # ------------------------------------------------------------------ JSON values
@@ -223,6 +227,11 @@ def collect_campaign(session: Session, campaign: Campaign, *, with_passwords: bo
     tables["problems"] = _rows(session, Problem, Problem.area_id.in_(
         select(Area.id).where(Area.campaign_id == campaign.id)))
     tables["measures"] = _rows(session, Measure, Measure.campaign_id == campaign.id)
+    times = dict(session.execute(select(ReminderSchedule.measure_id,
+                                        ReminderSchedule.next_reminder_at)
+                                 .where(ReminderSchedule.measure_id.in_(measure_ids))).all())
+    for row in tables["measures"]:
+        row["next_reminder_at"] = times.get(row["id"])
     tables["assisting_units"] = _rows(session, MeasureAssistingUnit,
                                       MeasureAssistingUnit.measure_id.in_(measure_ids))
     tables["progress_reports"] = _rows(session, ProgressReport,
@@ -651,10 +660,16 @@ class _Importer:
     def measures(self) -> None:
         campaigns, problems = self.maps["campaign"], self.maps["problems"]
         people, units = self.maps["people"], self.maps["units"]
-        self.insert("measures", self.records("measures"), lambda v: {
-            **v, "campaign_id": campaigns[v["campaign_id"]], "problem_id": problems[v["problem_id"]],
+        rows = self.records("measures")
+        mapping = self.insert("measures", rows, lambda v: {
+            **{k: value for k, value in v.items() if k != "next_reminder_at"},
+            "campaign_id": campaigns[v["campaign_id"]], "problem_id": problems[v["problem_id"]],
             "owner_id": people.of(v["owner_id"]), "leader_id": people.of(v["leader_id"]),
             "unit_id": units.of(v["unit_id"]), "extension_by_id": people.of(v["extension_by_id"])})
+        schedule = [{"measure_id": mapping[r["id"]], "next_reminder_at": r["next_reminder_at"]}
+                    for r in rows if r.get("next_reminder_at") is not None]
+        if schedule:
+            self.session.execute(insert(_table(ReminderSchedule)), schedule)
 
     def assisting_units(self) -> None:
         measures, units = self.maps["measures"], self.maps["units"]

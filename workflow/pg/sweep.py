@@ -8,9 +8,9 @@ transaction; nothing is written anywhere else. Concretely:
 
 - ``read_due`` returns the same ``DueMeasure`` rows in the same order;
 - ``insert_items`` inserts the rows given, skipping those whose key exists, and
-  ``inserted_keys`` gives the keys it inserted;
+  ``inserted_keys`` gives the keys it inserted; ``fill_messages`` fills the placeholders;
 - ``move_on`` writes each measure's next reminder time where its version is still the one
-  planned;
+  planned and its reminder time the one read;
 - callers need not know how: statements may still be running when a method returns, but
   anything else that uses the session (a query, a flush, the commit or rollback) first waits
   for them, and a statement that failed raises there, in the caller's thread.
@@ -49,6 +49,7 @@ from sqlalchemy import Date, cast, event, func
 from sqlalchemy.orm import Session
 
 from workflow.outbox import ItemRow, keys_inserted
+from workflow.pg.items import FILL_MESSAGES, INSERT_ITEMS
 from workflow.services.sweep import (
     MEASURE_TIMES,
     DueMeasure,
@@ -59,18 +60,15 @@ from workflow.services.sweep import (
 )
 from workflow.timeutil import SHANGHAI
 
-# Run by the driver itself, from the writer thread: psycopg's parameters.
-INSERT_ITEMS = (
-    "INSERT INTO outbox_item (message_id, measure_id, rule, key) "
-    "SELECT message_id, measure_id, rule, key FROM json_to_recordset(CAST(%(rows)s AS json)) "
-    "AS item(message_id integer, measure_id integer, rule varchar, key varchar) "
-    "ON CONFLICT (key) DO NOTHING")
-
+# Run by the driver itself, from the writer thread: psycopg's parameters (and INSERT_ITEMS,
+# workflow.pg.items').
 MOVE_ON = (
-    "UPDATE measure SET next_reminder_at = planned.next_at "
+    "UPDATE reminder_schedule SET next_reminder_at = planned.next_at "
     "FROM json_to_recordset(CAST(%(planned)s AS json)) "
-    "AS planned(id integer, version integer, next_at timestamptz) "
-    "WHERE measure.id = planned.id AND measure.version = planned.version")
+    "AS planned(id integer, version integer, next_at timestamptz, was timestamptz), measure "
+    "WHERE reminder_schedule.measure_id = planned.id "
+    "AND reminder_schedule.next_reminder_at = planned.was "
+    "AND measure.id = planned.id AND measure.version = planned.version")
 
 
 def _local_date(column: Any) -> Any:
@@ -210,11 +208,17 @@ class PostgresSweepStore(SweepStore):
         return keys_inserted(self.session, self._keys, self._message_ids, all_inserted=all(
             future.result() == sent for sent, future in self._sent))
 
+    def fill_messages(self, rows: list[dict[str, Any]]) -> None:
+        """One statement over a JSON document, sent while the last writes may still run."""
+        self._writer.execute(FILL_MESSAGES, {"messages": json.dumps(rows)})
+
     def move_on(self, reminders: Sequence[NextReminder]) -> None:
         if not reminders:
             return
         # measures planned alike share their next time: each is formatted once
-        shown = {at: at.isoformat() for at in {r.at for r in reminders} if at is not None}
+        times = {r.at for r in reminders} | {r.was for r in reminders}
+        shown = {at: at.isoformat() for at in times if at is not None}
         self._writer.execute(MOVE_ON, {"planned": json.dumps([
             {"id": r.measure_id, "version": r.version,
-             "next_at": shown[r.at] if r.at is not None else None} for r in reminders])})
+             "next_at": shown[r.at] if r.at is not None else None, "was": shown[r.was]}
+            for r in reminders])})

@@ -53,6 +53,7 @@ from workflow.models import (
 )
 from workflow.pg import actions as pg_actions
 from workflow.policy import Policy, PolicySet
+from workflow.schedule import set_next_reminder
 from workflow.services.people import find_person, principals_for, unit_ancestors
 from workflow.services.visibility import person_reaches
 from workflow.timeutil import as_utc, local_date, local_text
@@ -440,6 +441,9 @@ def _write_measure(session: Session, measure: Measure, changes: dict[str, Any],
     """UPDATE ... SET ..., version = v + 1 WHERE id = :id AND version = :v; nobody else's change
     is ever overwritten. The ORM object is then told the new values as committed ones."""
     version = measure.version
+    changes = dict(changes)
+    replan = "next_reminder_at" in changes
+    replan_at = changes.pop("next_reminder_at", None)
     values = {**changes, "version": version + 1}
     try:
         result = session.execute(
@@ -452,6 +456,8 @@ def _write_measure(session: Session, measure: Measure, changes: dict[str, Any],
         raise ConflictError(measure.id, expected_version)
     for key, value in values.items():
         set_committed_value(measure, key, value)
+    if replan:
+        set_next_reminder(session, [measure.id], replan_at)
 
 
 def write_action(session: Session, measure: Measure, changes: dict[str, Any],
@@ -652,8 +658,9 @@ def report_progress(session: Session, *, measure_id: int, actor: str | Person, t
         raise InputError(f"措施 {measure.id} 已销号，不能再报送进展", field="state")
     report_id = add_progress(session, measure, person, text, files, now)
     # Not an action; the next sweep re-plans stagnation and check-in reminders from this report.
-    _write_measure_quietly(session, measure.id, {"last_progress_at": now, "next_reminder_at": now})
-    session.expire(measure, ["last_progress_at", "next_reminder_at"])
+    _write_measure_quietly(session, measure.id, {"last_progress_at": now})
+    set_next_reminder(session, [measure.id], now)
+    session.expire(measure, ["last_progress_at"])
     return report_id
 
 

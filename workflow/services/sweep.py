@@ -18,7 +18,9 @@ At the end ``OutboxWriter.finish`` gives each recipient and channel one message 
 items. ``SweepStore`` runs portable SQLAlchemy statements; on PostgreSQL the sweep uses its
 faster subclass in ``workflow.pg.sweep``, which must produce exactly the same rows.
 
-Only due rows are read (a partial index on ``next_reminder_at``), so an idle sweep costs the
+Reminder times live in ``reminder_schedule``, a narrow table of their own (moving 100,000 of
+them on rewrites small rows with two indexes, not the measures). Only due rows are read (a
+partial index on ``next_reminder_at``), so an idle sweep costs the
 same over a thousand measures or a million. Batches are read by position, (time, then id).
 
 Concurrency, without locking each row (a row lock is a write: on a burst it costs as much as
@@ -26,7 +28,9 @@ planning):
 - sweeps take turns: on PostgreSQL a transaction-scoped advisory lock, on SQLite the write lock
   (``BEGIN IMMEDIATE``); the second of two sweeps at once then finds nothing due;
 - a measure changed by an action while it was being planned keeps the ``next_reminder_at`` the
-  action gave it (``now``): moving on is ``UPDATE ... WHERE version = <the version planned>``;
+  action gave it (``now``): moving on is ``UPDATE ... WHERE`` the measure's version is the one
+  planned and its reminder time the one read (an action running meanwhile writes the time after
+  the version: PostgreSQL re-checks the time once the action commits, not the measure's version);
 - outbox items' unique keys make any overlap harmless.
 """
 
@@ -45,7 +49,15 @@ from workflow import metrics
 from workflow.calendar_store import load_calendar
 from workflow.gcpause import cyclic_gc_paused
 from workflow.lifecycle import Kind, Relation, Role, Rule, State
-from workflow.models import Campaign, Measure, MeasureAssistingUnit, OutboxMessage, Person, Unit
+from workflow.models import (
+    Campaign,
+    Measure,
+    MeasureAssistingUnit,
+    OutboxMessage,
+    Person,
+    ReminderSchedule,
+    Unit,
+)
 from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
 from workflow.policy import Policy, PolicySet
 from workflow.progress import SILENT, Reporter
@@ -196,6 +208,7 @@ class DueMeasure(NamedTuple):
     leader_id: int | None
     campaign_id: int
     next_reminder_at: datetime
+    assisted: bool = False  # has assisting units (协办单位), whose members get copies
 
     def snapshot(self) -> MeasureSnapshot:
         return MeasureSnapshot(self.id, State(self.state), Kind(self.kind), self.deadline,
@@ -205,13 +218,15 @@ class DueMeasure(NamedTuple):
 
 class NextReminder(NamedTuple):
     """A planned measure's next reminder time, written unless an action changed the measure
-    (its ``version``) since it was read."""
+    (its ``version``) or its reminder time (``was``, the time read) since it was read."""
 
     measure_id: int
     version: int
     at: datetime | None
+    was: datetime
 
 
+_SCHEDULE = ReminderSchedule.__table__
 #: When a measure was created, changed state, last reported progress and was last rechecked
 #: (回头看): planning counts the local dates of these.
 MEASURE_TIMES = (Measure.created_at, Measure.state_changed_at, Measure.last_progress_at,
@@ -223,15 +238,18 @@ def due_query(following: bool, times: Sequence[Any] = MEASURE_TIMES) -> Any:
     dates), in the partial index's order (time, then id): the first, or (``following``) the
     one after a position (``due_parameters``). The position's parameters are typed as their columns, so SQLite
     compares a time as it stores it."""
+    due = _SCHEDULE.c.next_reminder_at
+    assisted = select(MeasureAssistingUnit.measure_id).where(
+        MeasureAssistingUnit.measure_id == Measure.id).exists()
     query = (select(Measure.id, Measure.version, Measure.state, Measure.kind, Measure.deadline,
-                    *times, Measure.owner_id, Measure.leader_id, Measure.campaign_id,
-                    Measure.next_reminder_at)
-             .where(Measure.next_reminder_at.is_not(None),
-                    Measure.next_reminder_at <= bindparam("now"))
-             .order_by(Measure.next_reminder_at, Measure.id).limit(bindparam("batch")))
+                    *times, Measure.owner_id, Measure.leader_id, Measure.campaign_id, due,
+                    assisted)
+             .select_from(_SCHEDULE).join(Measure, Measure.id == _SCHEDULE.c.measure_id)
+             .where(due.is_not(None), due <= bindparam("now"))
+             .order_by(due, _SCHEDULE.c.measure_id).limit(bindparam("batch")))
     if following:
-        query = query.where(tuple_(Measure.next_reminder_at, Measure.id) > tuple_(
-            bindparam("after_at", type_=Measure.next_reminder_at.type),
+        query = query.where(tuple_(due, _SCHEDULE.c.measure_id) > tuple_(
+            bindparam("after_at", type_=due.type),
             bindparam("after_id", type_=Measure.id.type)))
     return query
 
@@ -248,9 +266,11 @@ _MEASURES = Measure.__table__
 MOVE_ON_IDS = 900
 
 
-def _move_on_statement(at: datetime | None, version: int, ids: list[int]) -> Any:
-    return (update(_MEASURES)  # type: ignore[arg-type]
-            .where(_MEASURES.c.id.in_(ids), _MEASURES.c.version == version)
+def _move_on_statement(at: datetime | None, version: int, was: datetime, ids: list[int]) -> Any:
+    return (update(_SCHEDULE)  # type: ignore[arg-type]
+            .where(_SCHEDULE.c.measure_id.in_(ids), _SCHEDULE.c.next_reminder_at == was,
+                   select(_MEASURES.c.id).where(_MEASURES.c.id == _SCHEDULE.c.measure_id,
+                                                _MEASURES.c.version == version).exists())
             .values(next_reminder_at=at))
 
 
@@ -270,9 +290,9 @@ class SweepStore:
         return [DueMeasure(mid, version, state, kind, deadline, local_date(created),
                            local_date(changed), local_date(progress) if progress else None,
                            local_date(rechecked) if rechecked else None,
-                           owner, leader, campaign, next_at)
+                           owner, leader, campaign, next_at, bool(assisted))
                 for (mid, version, state, kind, deadline, created, changed, progress, rechecked,
-                     owner, leader, campaign, next_at)
+                     owner, leader, campaign, next_at, assisted)
                 in self.session.execute(due_query(after is not None), due_parameters(now, batch, after))]
 
     def insert_items(self, rows: list[ItemRow]) -> None:
@@ -283,17 +303,22 @@ class SweepStore:
         """The keys ``insert_items`` inserted in this sweep."""
         return self._items.inserted_keys()
 
-    def move_on(self, reminders: Sequence[NextReminder]) -> None:
-        """Write each measure's next reminder time, unless its version changed since.
+    def fill_messages(self, rows: list[dict[str, Any]]) -> None:
+        """Give the placeholder messages their subject, payload and key."""
+        self._items.fill_messages(rows)
 
-        Measures planned alike share their next time, and most share their version too: one
-        statement for each time and version, over the ids of its measures."""
-        alike: dict[tuple[datetime | None, int], list[int]] = defaultdict(list)
+    def move_on(self, reminders: Sequence[NextReminder]) -> None:
+        """Write each measure's next reminder time, unless its version or its reminder time
+        changed since it was read.
+
+        Measures planned alike share their next time, and most share their version and the time
+        read too: one statement for each, over the ids of its measures."""
+        alike: dict[tuple[datetime | None, int, datetime], list[int]] = defaultdict(list)
         for reminder in reminders:
-            alike[(reminder.at, reminder.version)].append(reminder.measure_id)
-        for (at, version), ids in alike.items():
+            alike[(reminder.at, reminder.version, reminder.was)].append(reminder.measure_id)
+        for (at, version, was), ids in alike.items():
             for start in range(0, len(ids), MOVE_ON_IDS):
-                self.session.execute(_move_on_statement(at, version,
+                self.session.execute(_move_on_statement(at, version, was,
                                                         ids[start:start + MOVE_ON_IDS]))
 
 
@@ -348,7 +373,8 @@ class Planning:
         people = {m.owner_id for m in batch} | {m.leader_id for m in batch}
         people.update(self.campaigns[cid].first_responsible_id for cid in campaign_ids)
         people.discard(None)
-        people.update(self._load_assisting([m.id for m in batch]))
+        # only measures with assisting units are looked up (most have none)
+        people.update(self._load_assisting([m.id for m in batch if m.assisted]))
         self.recipients.load(people)  # type: ignore[arg-type]  # None discarded above
         self.recipients.reviewers()
 
@@ -416,7 +442,8 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
         plan = plans.by_dates.get(dates)
         if plan is None:
             plan = plans.by_dates[dates] = planning.plan(measure, plans.policy)
-        reminders.append(NextReminder(measure.id, measure.version, plan.next_at))
+        reminders.append(NextReminder(measure.id, measure.version, plan.next_at,
+                                      measure.next_reminder_at))
         for notice, reason in plan.notices:
             people: list[tuple[int, str]] = []  # whom the notice's relations name, in order
             for relation in notice.to:

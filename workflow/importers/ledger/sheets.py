@@ -1,8 +1,10 @@
-"""Reading a ledger file as numbered raw rows, streamed: an xlsx first sheet or a CSV.
+"""Reading a ledger file as numbered raw rows: an xlsx first sheet or a CSV (streamed).
 
-openpyxl's read-only mode streams rows but does not expose merged cells, so the sheet's
-``<mergeCells>`` element is first read from the xlsx archive (a byte scan of the decompressed
-stream; the element follows all the rows) and handed on with the rows. A CSV is decoded as
+An xlsx is read by calamine (``python-calamine``, a compiled reader: 50,000 rows in a few
+seconds where openpyxl's read-only mode, the fallback when it is missing, takes ten times as
+long), its values made what openpyxl gives (``openpyxl_values``). Neither exposes merged
+cells, so the sheet's ``<mergeCells>`` element is first read from the xlsx archive (a byte scan
+of the decompressed stream; the element follows all the rows) and handed on with the rows. A CSV is decoded as
 UTF-8 (with or without BOM) or else GB18030, the superset of GBK that Chinese Excel writes, and
 the encoding used is reported.
 """
@@ -17,6 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -75,6 +78,27 @@ class SheetFile:
         self._stack.close()
 
     def _open_xlsx(self) -> RawSheet:
+        try:
+            from python_calamine import CalamineWorkbook
+        except ImportError:
+            return self._open_xlsx_openpyxl()
+        name = self.path.name
+        try:
+            merged = read_merged_ranges(self.path)
+            sheet = CalamineWorkbook.from_path(str(self.path)).get_sheet_by_index(0)
+            rows = sheet.to_python(skip_empty_area=False)
+        except Exception as exc:  # calamine and zipfile raise many types for a broken file
+            raise InputError(f"无法读取 Excel 文件 {name}：{exc}", field="file") from exc
+        if not rows or all(v == "" for v in rows[0]) and len(rows) == 1:
+            raise InputError(f"{name} 的第一个工作表是空的", field="file")
+
+        def numbered() -> Iterator[RawRow]:
+            for number, values in enumerate(rows, start=1):
+                yield number, openpyxl_values(values)
+
+        return RawSheet(name, numbered(), merged, None, len(rows))
+
+    def _open_xlsx_openpyxl(self) -> RawSheet:
         from openpyxl import load_workbook
 
         name = self.path.name
@@ -113,6 +137,24 @@ class SheetFile:
                 yield number, list(values)
 
         return RawSheet(name, numbered(), [], ENCODING_NAMES[encoding])
+
+
+def openpyxl_values(values: list[Any]) -> list[Any]:
+    """A row as calamine reads it, made what openpyxl's read-only ``values_only`` gives (pure):
+    an empty cell is None, not ""; a whole number an int, not a float; a date cell a datetime
+    at midnight, not a date."""
+    out: list[Any] = []
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            out.append(value if value else None)
+        elif kind is float:
+            out.append(int(value) if value.is_integer() else value)
+        elif kind is date:
+            out.append(datetime(value.year, value.month, value.day))
+        else:
+            out.append(value)
+    return out
 
 
 def detect_encoding(path: Path) -> str:

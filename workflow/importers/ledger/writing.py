@@ -26,6 +26,7 @@ from workflow.models import (
     MeasureAssistingUnit,
     Problem,
     ProgressReport,
+    ReminderSchedule,
     Unit,
 )
 from workflow.pg import bulk
@@ -52,7 +53,7 @@ def _insert_ids(session: Session, model: type[Area | Problem | Measure],
 
 
 def _insert(session: Session,
-            model: type[HistoryEntry | ProgressReport | MeasureAssistingUnit],
+            model: type[HistoryEntry | ProgressReport | MeasureAssistingUnit | ReminderSchedule],
             values: Sequence[dict[str, Any]]) -> None:
     """Insert ``values`` (PostgreSQL: by COPY, ``workflow.pg.bulk``)."""
     table = cast(Table, model.__table__)
@@ -145,7 +146,7 @@ class LedgerWriter:
              "deadline_counted_from": r.deadline_rule.counted_from if r.deadline_rule else None,
              "owner_id": r.owner_id, "leader_id": r.leader_id,
              "unit_id": self.units[r.unit] if r.unit else None, "version": 1,
-             "created_at": now, "state_changed_at": now, "next_reminder_at": now,
+             "created_at": now, "state_changed_at": now,
              "last_progress_at": now if r.note else None}
             for i, r in enumerate(rows)
         ]
@@ -155,6 +156,9 @@ class LedgerWriter:
                               Measure.campaign_id == campaign_id, Measure.position > start,
                               Measure.position <= self.position))
         session = self.session
+        # the next sweep plans them
+        _insert(session, ReminderSchedule, [{"measure_id": mid, "next_reminder_at": now}
+                                            for mid in ids])
         _insert(session, HistoryEntry, [
             new_history_entry(measure_id=mid, seq=1, action=SystemAction.CREATE.value, from_state=None,
                               to_state=State.ASSIGNED.value, actor_id=None, on_behalf_of_id=None,

@@ -1,0 +1,41 @@
+"""Writing measures' next reminder times (``ReminderSchedule``, a row per measure).
+
+Whatever asks the sweep to plan a measure again (an action, a progress report, a recomputed
+deadline, an import) writes its time here; the sweep itself moves the times on in bulk
+(``workflow.services.sweep.SweepStore.move_on``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from workflow.models import Measure, ReminderSchedule
+
+_SCHEDULE = ReminderSchedule.__table__
+
+
+def set_next_reminder(session: Session, measure_ids: Sequence[int], at: datetime | None) -> None:
+    """The sweep next looks at each of ``measure_ids`` at ``at`` (a row made where none is).
+    Rows the session holds are told the new time as a committed value."""
+    if not measure_ids:
+        return
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(_SCHEDULE)  # type: ignore[arg-type]
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["measure_id"], set_={"next_reminder_at": statement.excluded.next_reminder_at}),
+        [{"measure_id": mid, "next_reminder_at": at} for mid in measure_ids])
+    for mid in measure_ids:
+        held = session.identity_map.get(identity_key(ReminderSchedule, mid))
+        if held is not None:
+            set_committed_value(held, "next_reminder_at", at)
+            continue
+        measure = session.identity_map.get(identity_key(Measure, mid))
+        if measure is not None and "schedule" in sa_inspect(measure).dict:
+            session.expire(measure, ["schedule"])  # read as None before: read it again
