@@ -31,6 +31,12 @@ def set_next_reminder(session: Session, measure_ids: Sequence[int], at: datetime
     session.execute(statement.on_conflict_do_update(
         index_elements=["measure_id"], set_={"next_reminder_at": statement.excluded.next_reminder_at}),
         [{"measure_id": mid, "next_reminder_at": at} for mid in measure_ids])
+    note_next_reminder(session, measure_ids, at)
+
+
+def note_next_reminder(session: Session, measure_ids: Sequence[int], at: datetime | None) -> None:
+    """Tell the rows the session holds that the schedule of ``measure_ids`` now says ``at``
+    (written by ``set_next_reminder``, or by the statement of ``workflow.pg.actions``)."""
     for mid in measure_ids:
         held = session.identity_map.get(identity_key(ReminderSchedule, mid))
         if held is not None:

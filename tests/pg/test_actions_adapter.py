@@ -4,13 +4,14 @@ portable UPDATE and INSERT leave, and a stale version writes neither."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from workflow import db
 from workflow.lifecycle import Action
-from workflow.models import HistoryEntry, Measure, ProgressReport
+from workflow.models import HistoryEntry, Measure, ProgressReport, ReminderSchedule
 from workflow.pg import actions as pg_actions
 from workflow.services import measures as measure_service
 from workflow.services.audit import verify_history
@@ -27,9 +28,16 @@ WALK = [(Action.START, "owner", {}), (Action.SUBMIT, "owner", {"comment": "已�
 
 
 def measure_row(session, measure_id: int) -> dict:
+    """The measure's columns, and its next reminder time (kept in ``reminder_schedule``)."""
     measure = session.get(Measure, measure_id)
-    return {c.key: getattr(measure, c.key) for c in Measure.__table__.columns
-            if c.key not in ("id", "seq", "title", "position")}
+    return {**{c.key: getattr(measure, c.key) for c in Measure.__table__.columns
+               if c.key not in ("id", "seq", "title", "position")},
+            "next_reminder_at": schedule_of(session, measure_id)}
+
+
+def schedule_of(session, measure_id: int):
+    return session.scalar(select(ReminderSchedule.next_reminder_at)
+                          .where(ReminderSchedule.measure_id == measure_id))
 
 
 def progress_rows(session, measure_id: int) -> list[tuple]:
@@ -72,6 +80,8 @@ def test_one_statement_leaves_what_the_portable_statements_leave(sessions, cast,
     # Then both leave the same measure and the same history, and the chains verify
     with sessions() as session:
         assert measure_row(session, cast.measure.id) == measure_row(session, twin.id)
+        # (the last action asked the sweep to plan the measure again from now)
+        assert schedule_of(session, cast.measure.id) == now
         assert history_rows(session, cast.measure.id) == history_rows(session, twin.id)
         assert len(history_rows(session, twin.id)) == len(WALK) + 1
         assert progress_rows(session, cast.measure.id) == progress_rows(session, twin.id)
@@ -86,6 +96,7 @@ def test_a_stale_version_writes_neither_row(sessions, cast, now):
         measure, prev_hash = load_for_action(session, cast.measure.id)
         version = measure.version
         count = session.scalar(select(func.count()).select_from(HistoryEntry))
+        scheduled = schedule_of(session, cast.measure.id)
     entry = new_history_entry(measure_id=cast.measure.id, seq=version, action="start",
                               from_state="assigned", to_state="in_progress",
                               actor_id=cast.owner.id, on_behalf_of_id=None, comment=None,
@@ -94,7 +105,8 @@ def test_a_stale_version_writes_neither_row(sessions, cast, now):
     with db.transaction(sessions) as session:
         written = pg_actions.write_action(session, cast.measure.id, version - 1,
                                           {"state": "in_progress"}, entry,
-                                          {"author_id": cast.owner.id, "text": "进展", "at": now})
+                                          {"author_id": cast.owner.id, "text": "进展", "at": now},
+                                          (now + timedelta(days=3),))
     # Then nothing is written
     assert written is None
     with sessions() as session:
@@ -102,4 +114,5 @@ def test_a_stale_version_writes_neither_row(sessions, cast, now):
         assert session.get(Measure, cast.measure.id).version == version
         assert session.scalar(select(func.count()).select_from(HistoryEntry)) == count
         assert session.scalar(select(func.count()).select_from(ProgressReport)) == 0
+        assert schedule_of(session, cast.measure.id) == scheduled
 

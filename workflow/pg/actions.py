@@ -11,7 +11,9 @@ UPDATE, checks its row count, then an INSERT or two; this sends one statement::
 
     WITH moved AS (UPDATE measure SET ..., version = :version + 1
                    WHERE id = :id AND version = :version RETURNING id),
-         report AS (INSERT INTO progress_report (...) SELECT ... FROM moved RETURNING id)
+         report AS (INSERT INTO progress_report (...) SELECT ... FROM moved RETURNING id),
+         scheduled AS (INSERT INTO reminder_schedule ... SELECT id, :at FROM moved
+                       ON CONFLICT (measure_id) DO UPDATE ...)
     INSERT INTO measure_history (...) SELECT ... FROM moved
     RETURNING id, (SELECT id FROM report)
 
@@ -34,28 +36,31 @@ rows written are those of the portable code.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, bindparam, insert, null, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from workflow.models import HistoryEntry, Measure, ProgressReport
+from workflow.models import HistoryEntry, Measure, ProgressReport, ReminderSchedule
 
 _MEASURES = Measure.__table__
 _HISTORY = HistoryEntry.__table__
 _PROGRESS = ProgressReport.__table__
+_SCHEDULE = ReminderSchedule.__table__
 #: the history row's columns, in the order the statement inserts them
 _ENTRY_COLUMNS = tuple(c.name for c in _HISTORY.columns if c.name != "id")  # type: ignore[attr-defined]
 #: a progress report's columns but its id and measure (the measure's comes from the update)
 PROGRESS_COLUMNS = ("author_id", "text", "at")
 
 #: one statement per set of measure columns an action changes (a handful of shapes in all),
-#: with or without a progress report
-_STATEMENTS: dict[tuple[tuple[str, ...], bool], Insert] = {}
+#: with or without a progress report and a next reminder time
+_STATEMENTS: dict[tuple[tuple[str, ...], bool, bool], Insert] = {}
 
 
-def _statement(columns: tuple[str, ...], with_progress: bool) -> Insert:
-    found = _STATEMENTS.get((columns, with_progress))
+def _statement(columns: tuple[str, ...], with_progress: bool, with_schedule: bool) -> Insert:
+    found = _STATEMENTS.get((columns, with_progress, with_schedule))
     if found is None:
         moved = (update(_MEASURES)  # type: ignore[arg-type]
                  .where(_MEASURES.c.id == bindparam("where_id"),
@@ -76,23 +81,36 @@ def _statement(columns: tuple[str, ...], with_progress: bool) -> Insert:
                       .returning(_PROGRESS.c.id)
                       .cte("report"))
             report_id = select(report.c.id).scalar_subquery()
-        found = _STATEMENTS[columns, with_progress] = (
-            insert(_HISTORY)  # type: ignore[arg-type]
-            .from_select(list(_ENTRY_COLUMNS), entry)
-            .returning(_HISTORY.c.id, report_id))
+        found = (insert(_HISTORY)  # type: ignore[arg-type]
+                 .from_select(list(_ENTRY_COLUMNS), entry)
+                 .returning(_HISTORY.c.id, report_id))
+        if with_schedule:  # the sweep plans the measure again from the given time
+            upsert = pg_insert(_SCHEDULE).from_select(  # type: ignore[arg-type]
+                ["measure_id", "next_reminder_at"],
+                select(moved.c.id, bindparam("schedule_at",
+                                             type_=_SCHEDULE.c.next_reminder_at.type)))
+            found = found.add_cte(upsert.on_conflict_do_update(
+                index_elements=["measure_id"],
+                set_={"next_reminder_at": upsert.excluded.next_reminder_at}).cte("scheduled"))
+        _STATEMENTS[columns, with_progress, with_schedule] = found
     return found
 
 
 def write_action(session: Session, measure_id: int, version: int, changes: dict[str, Any],
-                 entry: dict[str, Any], progress: dict[str, Any] | None = None
+                 entry: dict[str, Any], progress: dict[str, Any] | None = None,
+                 schedule: tuple[datetime | None] | None = None
                  ) -> tuple[int, int | None] | None:
-    """The measure's changes, its history row and a submission's progress report in one
-    statement (see above): the history row's id and the report's, or None on a lost race."""
+    """The measure's changes, its history row, a submission's progress report and, given
+    ``schedule`` (``(when,)``), its next reminder time (``reminder_schedule``) in one statement
+    (see above): the history row's id and the report's, or None on a lost race."""
     values = {**changes, "version": version + 1}
     params = {f"set_{name}": value for name, value in values.items()}
     params.update((f"entry_{name}", entry[name]) for name in _ENTRY_COLUMNS)
     if progress is not None:
         params.update((f"progress_{name}", progress[name]) for name in PROGRESS_COLUMNS)
     params.update(where_id=measure_id, where_version=version)
-    row = session.execute(_statement(tuple(values), progress is not None), params).first()
+    if schedule is not None:
+        params["schedule_at"] = schedule[0]
+    row = session.execute(_statement(tuple(values), progress is not None, schedule is not None),
+                          params).first()
     return None if row is None else (row[0], row[1])

@@ -53,7 +53,7 @@ from workflow.models import (
 )
 from workflow.pg import actions as pg_actions
 from workflow.policy import Policy, PolicySet
-from workflow.schedule import set_next_reminder
+from workflow.schedule import note_next_reminder, set_next_reminder
 from workflow.services.people import find_person, principals_for, unit_ancestors
 from workflow.services.visibility import person_reaches
 from workflow.timeutil import as_utc, local_date, local_text
@@ -474,14 +474,20 @@ def write_action(session: Session, measure: Measure, changes: dict[str, Any],
             _insert_progress(session, measure, progress)
         return entry_id
     version = measure.version
+    changes = dict(changes)
+    replan = "next_reminder_at" in changes
+    replan_at = changes.pop("next_reminder_at", None)
     written = pg_actions.write_action(
         session, measure.id, version, changes, entry,
         None if progress is None else {"author_id": progress.author_id, "text": progress.text,
-                                       "at": progress.at})
+                                       "at": progress.at},
+        (replan_at,) if replan else None)
     if written is None:
         raise ConflictError(measure.id, expected_version)
     for key, value in {**changes, "version": version + 1}.items():
         set_committed_value(measure, key, value)
+    if replan:
+        note_next_reminder(session, [measure.id], replan_at)
     if progress is not None:
         assert written[1] is not None
         _attach_evidence(session, measure, written[1], progress.files)
