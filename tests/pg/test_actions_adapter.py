@@ -63,13 +63,15 @@ def test_one_statement_leaves_what_the_portable_statements_leave(sessions, cast,
         if m.id != cast.measure.id]
     people = {"owner": cast.owner, "reviewer": cast.reviewer, "leader": cast.leader}
     deadline = cast.measure.deadline.replace(year=cast.measure.deadline.year + 1)
+    later = now + timedelta(hours=2)  # after the import planned the measures
 
     def walk(measure_id: int) -> None:
         for action, who, extra in WALK:
             if action is Action.EXTEND:
                 extra = {**extra, "deadline": deadline}
             with db.transaction(sessions) as session:
-                perform(session, ActionRequest(measure_id, action, people[who], **extra), now=now)
+                perform(session, ActionRequest(measure_id, action, people[who], **extra),
+                        now=later)
 
     # When one walks the lifecycle through the one-statement write and the other through the
     # portable statements
@@ -81,7 +83,7 @@ def test_one_statement_leaves_what_the_portable_statements_leave(sessions, cast,
     with sessions() as session:
         assert measure_row(session, cast.measure.id) == measure_row(session, twin.id)
         # (the last action asked the sweep to plan the measure again from now)
-        assert schedule_of(session, cast.measure.id) == now
+        assert schedule_of(session, cast.measure.id) == later
         assert history_rows(session, cast.measure.id) == history_rows(session, twin.id)
         assert len(history_rows(session, twin.id)) == len(WALK) + 1
         assert progress_rows(session, cast.measure.id) == progress_rows(session, twin.id)
