@@ -346,6 +346,12 @@ class Evidence(Base):
     report: Mapped[ProgressReport] = relationship(back_populates="evidence")
 
 
+#: History rows of a 回头看 that found a relapse (反弹): it left the closed measure in progress.
+#: Written out as the partial index's condition, which a query with bound parameters would not
+#: match.
+RELAPSE_ROWS = "action = 'recheck' AND to_state = 'in_progress'"
+
+
 class HistoryEntry(Base):
     """An append-only record of one action on a measure, chained to the previous by hash.
 
@@ -354,7 +360,10 @@ class HistoryEntry(Base):
     """
 
     __tablename__ = "measure_history"
-    __table_args__ = (UniqueConstraint("measure_id", "seq"),)
+    __table_args__ = (UniqueConstraint("measure_id", "seq"),
+                      # the few 回头看 that found a relapse (反弹), counted by every digest
+                      Index("ix_measure_history_relapse", "measure_id",
+                            postgresql_where=text(RELAPSE_ROWS), sqlite_where=text(RELAPSE_ROWS)))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     measure_id: Mapped[int] = mapped_column(ForeignKey("measure.id"))

@@ -317,6 +317,12 @@ def test_rechecks_and_relapses_are_counted_in_the_digest_and_the_report(rectiflo
     assert made.code == 0, made.err
     assert "已销号事项开展回头看2项次，发现反弹1项次（涉及1项措施），均已重新打开整改。" in out.read_text(
         encoding="utf-8")
+    # And the 巡察办's comparison counts the relapse, not the recheck that found none
+    from workflow.services import figures
+
+    with sessions() as session:
+        tallies = figures.history_tallies(session, None)
+    assert tallies["relapses"] == {cast.campaign.id: 1}
 
 
 # ------------------------------------------------------------------------------ delegation

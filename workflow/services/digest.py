@@ -50,6 +50,7 @@ from workflow.lifecycle import (
     actions_replaying,
 )
 from workflow.models import (
+    RELAPSE_ROWS,
     Area,
     Campaign,
     HistoryEntry,
@@ -613,8 +614,7 @@ def _followups(session: Session, changes: LaterChanges, campaign_id: int | None,
         if found:
             relapses[mid] = found
     query = (select(HistoryEntry.measure_id, func.count())
-             .where(HistoryEntry.action == Action.RECHECK.value,
-                    HistoryEntry.to_state == State.IN_PROGRESS.value, HistoryEntry.at <= until)
+             .where(text(RELAPSE_ROWS), HistoryEntry.at <= until)  # ix_measure_history_relapse
              .group_by(HistoryEntry.measure_id))
     if campaign_id is not None:
         query = query.where(HistoryEntry.measure_id.in_(

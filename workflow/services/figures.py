@@ -21,22 +21,19 @@ from functools import cached_property
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Date, and_, case, func, or_, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from workflow.lifecycle import OPEN_STATES, State
-from workflow.models import Area, HistoryEntry, Measure, Problem, Unit
+from workflow.models import RELAPSE_ROWS, Area, HistoryEntry, Measure, Problem, Unit
 from workflow.stats import Bounds, Counts
 from workflow.timeutil import SHANGHAI
 
-#: The history rows the comparison of inspected units counts: 催办, and 回头看 found a relapse
-#: (``recheck`` with ``data["result"] == "relapse"``).
+#: The history rows of 催办, which the comparison of inspected units counts with the relapses.
 URGE_ACTION = "urge"
-RECHECK_ACTION = "recheck"
-RELAPSE = "relapse"
 
 
 class shanghai_date(FunctionElement[date]):  # noqa: N801 (an SQL function, named like one)
@@ -217,19 +214,15 @@ def _as_date(value: date | str) -> date:
 def history_tallies(session: Session, condition: ColumnElement[bool] | None
                     ) -> dict[str, dict[int, int]]:
     """Per campaign, how often its measures that ``condition`` picks were urged (催办) and
-    found relapsed (回头看)."""
-    urges_query = (select(Measure.campaign_id, func.count()).select_from(HistoryEntry)
-                   .join(Measure, HistoryEntry.measure_id == Measure.id)
-                   .where(HistoryEntry.action == URGE_ACTION).group_by(Measure.campaign_id))
-    rechecks_query = (select(Measure.campaign_id, HistoryEntry.data).select_from(HistoryEntry)
-                      .join(Measure, HistoryEntry.measure_id == Measure.id)
-                      .where(HistoryEntry.action == RECHECK_ACTION))
-    if condition is not None:
-        urges_query = urges_query.where(condition)
-        rechecks_query = rechecks_query.where(condition)
-    urges: dict[int, int] = dict(session.execute(urges_query).all())  # type: ignore[arg-type]
-    relapses: dict[int, int] = {}
-    for campaign_id, data in session.execute(rechecks_query):
-        if (data or {}).get("result") == RELAPSE:
-            relapses[campaign_id] = relapses.get(campaign_id, 0) + 1
-    return {"urges": urges, "relapses": relapses}
+    found relapsed (回头看 with the result ``relapse``, which reopens the measure: the rows of
+    ``RELAPSE_ROWS``, read through their partial index)."""
+    found: dict[str, dict[int, int]] = {}
+    for name, rows in (("urges", HistoryEntry.action == URGE_ACTION),
+                       ("relapses", text(RELAPSE_ROWS))):
+        query = (select(Measure.campaign_id, func.count()).select_from(HistoryEntry)
+                 .join(Measure, HistoryEntry.measure_id == Measure.id)
+                 .where(rows).group_by(Measure.campaign_id))
+        if condition is not None:
+            query = query.where(condition)
+        found[name] = {campaign_id: n for campaign_id, n in session.execute(query)}
+    return found

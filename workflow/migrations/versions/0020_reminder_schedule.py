@@ -6,7 +6,7 @@ rewrote the whole row and an entry in each of its seven indexes (the index on th
 rules out HOT updates). Existing times are copied over; measures without one get no row.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-03 19:20:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0020'
-down_revision = '0018'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
