@@ -29,7 +29,7 @@ def test_demo_has_every_state_and_logins_work(app: Any, sessions: Any, now: Any)
     assert states == {s.value for s in State} and kinds == {k.value for k in Kind}
     assert count == 12 and overdue and again == logins
     assert {login.role for login in logins} >= {"第一责任人", "责任领导", "整改办（核验）", "管理员",
-                                                 "巡察办（督导、催办，不办理措施）"}
+                                                 "巡察办（督导催办）"}
     for login in logins:
         client = TestClient(app)
         response = client.post("/login", data={

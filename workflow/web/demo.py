@@ -40,7 +40,7 @@ PEOPLE = [
     ("系统管理员", "admin@demo.rectiflow.cn", (Role.ADMIN,), "整改办", "管理员"),
     ("孙同志", "chakan@demo.rectiflow.cn", (Role.VIEWER,), None, "只读查看"),
     ("吴主任", "xunchaban@demo.rectiflow.cn", (Role.SUPERVISOR,), "党委巡察办",
-     "巡察办（督导、催办，不办理措施）"),
+     "巡察办（督导催办）"),
 ]
 
 # (area, problem, measure, owner email, unit, days from today to the deadline, kind, steps)
