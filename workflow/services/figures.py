@@ -1,5 +1,6 @@
 """The figures of ``GET /api/stats``, ``/dashboard`` and the 巡察办's ranking, counted where the
-measures lie: one grouped query per breakdown instead of loading every measure.
+measures lie: one grouped query (``Counted``) from which every breakdown is added up, instead
+of loading every measure.
 
 The rules are those of ``workflow.stats`` (``Reading.facts``), written as SQL conditions over
 the days of ``stats.bounds``: what turns on a working-day count there (stagnating) turns on a
