@@ -156,17 +156,11 @@ class Counts:
     def add(self, code: int, n: int = 1) -> None:
         """Count ``n`` measures that share the flag ``code``."""
         state, kind = _PAIRS[code >> _PAIR_SHIFT]
-        self.total += n
-        self.by_state[state] += n
-        self.by_kind[kind] += n
-        self.completed += n if code & COMPLETED else 0
-        self.finished += n if code & FINISHED else 0
-        self.long_term += n if code & LONG_TERM else 0
-        self.overdue += n if code & OVERDUE else 0
-        self.due_soon += n if code & DUE_SOON else 0
-        self.stagnating += n if code & STAGNATING else 0
-        self.on_time_due += n if code & ON_TIME_DUE else 0
-        self.on_time += n if code & ON_TIME else 0
+        self.add_tally(state, kind, n, overdue=n if code & OVERDUE else 0,
+                       due_soon=n if code & DUE_SOON else 0,
+                       stagnating=n if code & STAGNATING else 0,
+                       on_time_due=n if code & ON_TIME_DUE else 0,
+                       on_time=n if code & ON_TIME else 0)
 
     def add_tally(self, state: str, kind: str, n: int, *, overdue: int, due_soon: int,
                   stagnating: int, on_time_due: int, on_time: int) -> None:
