@@ -88,10 +88,7 @@ def test_the_leader_approves_a_request_by_the_link_in_the_message(app: Any, cast
                                                                   sessions: Any, now: Any,
                                                                   clock: Any) -> None:
     # Given the owner asked for a later date: the leader's message carries a link
-    with db.transaction(sessions) as session:
-        perform(session, ActionRequest(cast.measure.id, Action.REQUEST_EXTENSION,
-                                       cast.owner.email, comment="招标延后",
-                                       deadline=date(2027, 1, 29)), now=now)
+    ask_for_later(sessions, cast, now)
     token, sent = sent_link(app, sessions, clock)
     [to_leader] = [r for r in sent if r.recipient == "leader@example.edu.cn"]
     assert "招标延后" in to_leader.text
@@ -113,10 +110,7 @@ def test_the_leader_declines_a_request_by_the_link_with_a_reason(app: Any, cast:
                                                                   sessions: Any, now: Any,
                                                                   clock: Any) -> None:
     # Given the owner asked for a later date and the leader opened the message's link
-    with db.transaction(sessions) as session:
-        perform(session, ActionRequest(cast.measure.id, Action.REQUEST_EXTENSION,
-                                       cast.owner.email, comment="招标延后",
-                                       deadline=date(2027, 1, 29)), now=now)
+    ask_for_later(sessions, cast, now)
     token, _sent = sent_link(app, sessions, clock)
     client = TestClient(app, base_url="http://testserver")
     page, csrf = confirm(client, token)
@@ -134,6 +128,14 @@ def test_the_leader_declines_a_request_by_the_link_with_a_reason(app: Any, cast:
     assert (shown["deadline"], shown["extension_request"]) == ("2026-12-31", None)
     assert shown["history"][-1]["action"] == "decline_extension"
     assert shown["history"][-1]["comment"] == "请按原时限完成招标"
+
+
+def ask_for_later(sessions: Any, cast: Any, now: Any) -> None:
+    """The owner asks for 2027-01-29 instead (延期申请), giving the reason 招标延后."""
+    with db.transaction(sessions) as session:
+        perform(session, ActionRequest(cast.measure.id, Action.REQUEST_EXTENSION,
+                                       cast.owner.email, comment="招标延后",
+                                       deadline=date(2027, 1, 29)), now=now)
 
 
 def browser_free_show(app: Any, cast: Any) -> dict[str, Any]:
