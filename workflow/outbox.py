@@ -246,6 +246,12 @@ def items_store_for(session: Session) -> PortableItems:
     return PortableItems(session)
 
 
+#: how many messages one fill statement of ``OutboxWriter.finish`` carries (a burst's messages
+#: list about a hundred items each: a chunk is a few megabytes, which PostgreSQL's
+#: ``json_to_recordset`` keeps in memory instead of spilling to disk)
+FILL_CHUNK = 32
+
+
 class OutboxWriter:
     """Writes planned items into the outbox, batch by batch: each key once, grouped into one
     message per recipient and channel for the whole run.
@@ -328,10 +334,15 @@ class OutboxWriter:
 
     def finish(self) -> list[OutboxMessage]:
         """Fill the placeholders; returns the messages created, in id order (those whose every
-        item was written before are deleted)."""
+        item was written before are deleted).
+
+        The fills go to the store ``FILL_CHUNK`` messages at a time, as they are made: a store
+        that runs its statements while Python goes on (PostgreSQL's sweep) then stores one
+        chunk while the next is made, and no statement carries a burst's whole payload."""
         filled: list[tuple[OutboxMessage, dict[str, Any]]] = []
         empty: list[OutboxMessage] = []
         inserted = self.store.inserted_keys()
+        chunk: list[dict[str, Any]] = []
         for (recipient_id, channel), message in sorted(self._messages.items(),
                                                        key=lambda pair: pair[1].id):
             keys = [k for k in self._keys[(recipient_id, channel)] if k in inserted]
@@ -340,11 +351,18 @@ class OutboxWriter:
                 continue
             shown = sorted((self._payloads[k] for k in keys), key=_shown_order)
             digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
-            filled.append((message, {
+            values = {
                 "id": message.id, "subject": subject_for(shown, self.kind),
                 "payload": {"items": shown, "name": self._recipients[recipient_id].name},
-                "key": f"{self.kind}|{recipient_id}|{channel}|{digest[:40]}"}))
-        _fill_placeholders(self.session, self.store, filled, empty)
+                "key": f"{self.kind}|{recipient_id}|{channel}|{digest[:40]}"}
+            filled.append((message, values))
+            chunk.append(values)
+            if len(chunk) == FILL_CHUNK:
+                self.store.fill_messages(chunk)
+                chunk = []
+        if chunk:
+            self.store.fill_messages(chunk)
+        _settle_placeholders(self.session, filled, empty)
         messages = [message for message, _ in filled]
         metrics.messages_created((m.channel for m in messages), self.kind)
         return messages
@@ -367,14 +385,11 @@ _FILL = (update(_MESSAGES)  # type: ignore[arg-type]
          .values(subject=bindparam("subject"), payload=bindparam("payload"), key=bindparam("key")))
 
 
-def _fill_placeholders(session: Session, store: ItemStore,
-                       filled: list[tuple[OutboxMessage, dict[str, Any]]],
-                       empty: list[OutboxMessage]) -> None:
-    """Give each placeholder its subject, payload and final key, and delete those that got no
-    item, with Core statements (no unit-of-work bookkeeping). The objects are then told the new
-    values as committed ones."""
-    if filled:
-        store.fill_messages([values for _, values in filled])
+def _settle_placeholders(session: Session, filled: list[tuple[OutboxMessage, dict[str, Any]]],
+                         empty: list[OutboxMessage]) -> None:
+    """Delete the placeholders that got no item, with a Core statement (no unit-of-work
+    bookkeeping), and tell the filled ones their new subject, payload and key as committed
+    values (the store wrote them)."""
     if empty:
         session.execute(delete(_MESSAGES)  # type: ignore[arg-type]
                         .where(_MESSAGES.c.id.in_([m.id for m in empty])))

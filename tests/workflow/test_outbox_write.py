@@ -57,3 +57,31 @@ def test_subjects_count_measures_not_reasons() -> None:
     assert subject_for(items, "reminder") == \
         "【整改督办】您有2项整改措施需要关注：已逾期（黄牌）1项，即将到期1项"
     assert [[i["reason"] for i in group] for group in by_measure(items)] == [["c"], ["a", "b"]]
+
+
+def test_more_messages_than_one_fill_statement_carries(sessions, ledger, now):
+    """``finish`` fills its placeholders a chunk at a time: every message is filled, those
+    whose items were all written before are deleted wherever they fall among the chunks, and
+    the Chinese words come back as written."""
+    from workflow.outbox import FILL_CHUNK
+
+    people = [ledger.person(f"责任人{n}", "owner") for n in range(FILL_CHUNK * 2 + 5)]
+    leader = ledger.person("Leader", "leader")
+    campaign = ledger.campaign()
+    measure = ledger.measures(campaign, [{"leader": leader, "owner": people[0],
+                                          "deadline": date(2026, 10, 9)}])[0].id
+    old = people[FILL_CHUNK - 1::7]  # written before: their placeholders end up empty
+    with db.transaction(sessions) as session:
+        write_notices(session, [_item(measure, p.id) for p in old], now=now, send_at=now,
+                      configured=frozenset())
+    with db.transaction(sessions) as session:
+        made = write_notices(session, [_item(measure, p.id) for p in people], now=now,
+                             send_at=now, configured=frozenset())
+        assert len(made) == len(people) - len(old)
+    with db.transaction(sessions) as session:
+        messages = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        by_name = {m.payload["name"]: m for m in messages}
+    assert len(messages) == len(people)  # the old ones and the new ones, no placeholder left
+    assert set(by_name) == {p.name for p in people}
+    assert all("writing-" not in m.key and m.subject.startswith("【整改督办】") for m in messages)
+    assert all(m.payload["items"][0]["reason"] == "逾期1个工作日" for m in messages)

@@ -25,6 +25,13 @@ from typing import Any
 
 from workflow.outbox import ItemRow, PortableItems
 
+def as_json(value: Any) -> str:
+    """``value`` as a JSON document for one of these statements: compact, and Chinese as
+    UTF-8 rather than ``\\uXXXX`` escapes (a burst's message payloads are a third smaller; the
+    ``json`` columns keep the text as sent)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 INSERT_ITEMS = (
     "INSERT INTO outbox_item (message_id, measure_id, rule, key) "
     "SELECT message_id, measure_id, rule, key FROM json_to_recordset(CAST(%(rows)s AS json)) "
@@ -46,8 +53,8 @@ class PostgresItems(PortableItems):
     def _insert(self, rows: list[ItemRow]) -> int:
         if not rows:
             return 0
-        result = self.session.connection().exec_driver_sql(INSERT_ITEMS, {"rows": json.dumps(rows)})
+        result = self.session.connection().exec_driver_sql(INSERT_ITEMS, {"rows": as_json(rows)})
         return int(result.rowcount)
 
     def fill_messages(self, rows: list[dict[str, Any]]) -> None:
-        self.session.connection().exec_driver_sql(FILL_MESSAGES, {"messages": json.dumps(rows)})
+        self.session.connection().exec_driver_sql(FILL_MESSAGES, {"messages": as_json(rows)})

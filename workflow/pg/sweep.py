@@ -39,7 +39,6 @@ PostgreSQL and compares the outbox rows and reminder times exactly; every sweep 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -49,7 +48,7 @@ from sqlalchemy import Date, cast, event, func
 from sqlalchemy.orm import Session
 
 from workflow.outbox import ItemRow, keys_inserted
-from workflow.pg.items import FILL_MESSAGES, INSERT_ITEMS
+from workflow.pg.items import FILL_MESSAGES, INSERT_ITEMS, as_json
 from workflow.services.sweep import (
     MEASURE_TIMES,
     DueMeasure,
@@ -196,7 +195,7 @@ class PostgresSweepStore(SweepStore):
 
     def insert_items(self, rows: list[ItemRow]) -> None:
         self._sent.append((len(rows), self._writer.execute(
-            INSERT_ITEMS, {"rows": json.dumps(rows)})))
+            INSERT_ITEMS, {"rows": as_json(rows)})))
         self._keys.extend(row["key"] for row in rows)
         self._message_ids.update(row["message_id"] for row in rows)
 
@@ -210,7 +209,7 @@ class PostgresSweepStore(SweepStore):
 
     def fill_messages(self, rows: list[dict[str, Any]]) -> None:
         """One statement over a JSON document, sent while the last writes may still run."""
-        self._writer.execute(FILL_MESSAGES, {"messages": json.dumps(rows)})
+        self._writer.execute(FILL_MESSAGES, {"messages": as_json(rows)})
 
     def move_on(self, reminders: Sequence[NextReminder]) -> None:
         if not reminders:
@@ -218,7 +217,7 @@ class PostgresSweepStore(SweepStore):
         # measures planned alike share their next time: each is formatted once
         times = {r.at for r in reminders} | {r.was for r in reminders}
         shown = {at: at.isoformat() for at in times if at is not None}
-        self._writer.execute(MOVE_ON, {"planned": json.dumps([
+        self._writer.execute(MOVE_ON, {"planned": as_json([
             {"id": r.measure_id, "version": r.version,
              "next_at": shown[r.at] if r.at is not None else None, "was": shown[r.was]}
             for r in reminders])})
