@@ -25,6 +25,7 @@ from typing import Any
 
 from workflow.outbox import ItemRow, PortableItems
 
+
 def as_json(value: Any) -> str:
     """``value`` as a JSON document for one of these statements: compact, and Chinese as
     UTF-8 rather than ``\\uXXXX`` escapes (a burst's message payloads are a third smaller; the
