@@ -9,16 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import ModuleType
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.dml import Insert
 
 from workflow.models import Measure, ReminderSchedule
 
 _SCHEDULE = ReminderSchedule.__table__
+
+
+def _upsert(dialect: ModuleType) -> Insert:
+    statement = dialect.insert(_SCHEDULE)
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=["measure_id"],
+        set_={"next_reminder_at": statement.excluded.next_reminder_at})
+
+
+#: The upsert for each dialect, built once: building it took a third of an action's time on
+#: SQLite (the statement and its ON CONFLICT clause made anew on every call).
+_UPSERT = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
 
 
 def set_next_reminder(session: Session, measure_ids: Sequence[int], at: datetime | None) -> None:
@@ -26,11 +40,8 @@ def set_next_reminder(session: Session, measure_ids: Sequence[int], at: datetime
     Rows the session holds are told the new time as a committed value."""
     if not measure_ids:
         return
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(_SCHEDULE)  # type: ignore[arg-type]
-    session.execute(statement.on_conflict_do_update(
-        index_elements=["measure_id"], set_={"next_reminder_at": statement.excluded.next_reminder_at}),
-        [{"measure_id": mid, "next_reminder_at": at} for mid in measure_ids])
+    session.execute(_UPSERT[session.get_bind().dialect.name],
+                    [{"measure_id": mid, "next_reminder_at": at} for mid in measure_ids])
     note_next_reminder(session, measure_ids, at)
 
 
