@@ -239,7 +239,7 @@ def test_units_of_the_ledger_go_under_the_inspected_unit(two: Any, sessions: Any
     with db.transaction(sessions) as session:
         parents = {name: parent for name, parent in session.execute(
             select(Unit.name, Unit.parent_id))}
-        ids = dict(session.execute(select(Unit.name, Unit.id)).tuples().all())
+        ids = dict(session.execute(select(Unit.name, Unit.id)).all())
     assert parents["甲学院教务科"] == ids["甲学院"]
     assert parents["乙学院教务科"] == ids["乙学院"]
     assert parents["饮食服务中心"] is None  # the installation-wide campaign's unit stays

@@ -175,7 +175,7 @@ def inspected_unit_rows(session: Session, per_campaign: dict[int, Counts],
     campaigns = {cid: (title, inspected) for cid, title, inspected in session.execute(
         select(Campaign.id, Campaign.title, Campaign.inspected_unit_id))}
     units = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(
-        {i for _, i in campaigns.values() if i is not None}))).tuples().all())
+        {i for _, i in campaigns.values() if i is not None}))).all())
     by_unit: dict[int | None, list[int]] = {}
     for cid in per_campaign:
         by_unit.setdefault(campaigns[cid][1], []).append(cid)

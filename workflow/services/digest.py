@@ -456,7 +456,7 @@ def reviewer_ids(session: Session, campaign_id: int | None = None) -> list[int]:
         Campaign.id == campaign_id)) if campaign_id is not None else None)
     if inspected is None:
         return sorted(found)
-    parents = dict(session.execute(select(Unit.id, Unit.parent_id)).tuples().all())
+    parents = dict(session.execute(select(Unit.id, Unit.parent_id)).all())
     return reviewers_reaching(found, inspected, parents)
 
 

@@ -77,7 +77,7 @@ class Scope:
 
 
 def _parents(session: Session) -> dict[int, int | None]:
-    return dict(session.execute(select(Unit.id, Unit.parent_id)).tuples().all())
+    return dict(session.execute(select(Unit.id, Unit.parent_id)).all())
 
 
 def unit_subtrees(session: Session, roots: set[int],
@@ -121,7 +121,7 @@ def scope_of(session: Session, person: Person, today: date) -> Scope:
     principals = principals_for(session, person, today)
     if any(set(p.roles or ()) & SEE_EVERYTHING_ROLES for p in principals):
         return Scope(everything=True)
-    campaigns = session.execute(select(Campaign.id, Campaign.inspected_unit_id)).tuples().all()
+    campaigns = session.execute(select(Campaign.id, Campaign.inspected_unit_id)).all()
     parents = _parents(session) if any(i is not None for _, i in campaigns) else {}
     reach: set[int] = set()
     whole: set[int] = set()
