@@ -30,8 +30,8 @@ def _upsert(dialect: ModuleType) -> Insert:
         set_={"next_reminder_at": statement.excluded.next_reminder_at})
 
 
-#: The upsert for each dialect, built once: building it took a third of an action's time on
-#: SQLite (the statement and its ON CONFLICT clause made anew on every call).
+#: The upsert for each dialect, built once: making the statement and its ON CONFLICT clause
+#: anew on every call cost SQLite's actions a tenth of their speed (990 -> 1,116 a second).
 _UPSERT = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
 
 
