@@ -66,7 +66,7 @@ from workflow.outbox import channels_for, load_recipients
 from workflow.policy import PolicySet
 from workflow.reminders import WorkdayIndex
 from workflow.services.sweep import reminder_context
-from workflow.services.visibility import reviewers_reaching
+from workflow.services.visibility import reviewers_reaching, unit_parents
 from workflow.stats import (
     Change,
     Counts,
@@ -456,8 +456,7 @@ def reviewer_ids(session: Session, campaign_id: int | None = None) -> list[int]:
         Campaign.id == campaign_id)) if campaign_id is not None else None)
     if inspected is None:
         return sorted(found)
-    parents = dict(session.execute(select(Unit.id, Unit.parent_id)).all())
-    return reviewers_reaching(found, inspected, parents)
+    return reviewers_reaching(found, inspected, unit_parents(session))
 
 
 # ------------------------------------------------------------------ the digest

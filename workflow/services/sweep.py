@@ -56,14 +56,13 @@ from workflow.models import (
     OutboxMessage,
     Person,
     ReminderSchedule,
-    Unit,
 )
 from workflow.outbox import ItemRow, OutboxWriter, PlannedItem, PortableItems
 from workflow.policy import Policy, PolicySet
 from workflow.progress import SILENT, Reporter
 from workflow.reminders import MeasureSnapshot, Notice, Planner, WorkdayIndex
 from workflow.services.notices import DocumentRequest, issue_notices
-from workflow.services.visibility import reviewers_reaching
+from workflow.services.visibility import reviewers_reaching, unit_parents
 from workflow.timeutil import local_date
 from workflow.workcalendar import WorkCalendar, overrides_from_toml
 
@@ -133,8 +132,7 @@ class Recipients:
         found = self._by_inspected.get(inspected_unit_id)
         if found is None:
             if self._parents is None:
-                self._parents = {uid: parent for uid, parent in self.session.execute(
-                    select(Unit.id, Unit.parent_id))}
+                self._parents = unit_parents(self.session)
             found = self._by_inspected[inspected_unit_id] = reviewers_reaching(
                 self._reviewer_units, inspected_unit_id, self._parents)
         return found

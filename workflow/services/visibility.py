@@ -76,7 +76,8 @@ class Scope:
         return self.everything or campaign_id in self.campaigns
 
 
-def _parents(session: Session) -> dict[int, int | None]:
+def unit_parents(session: Session) -> dict[int, int | None]:
+    """Each unit's parent unit (None at the top), by unit id."""
     return dict(session.execute(select(Unit.id, Unit.parent_id)).all())
 
 
@@ -86,7 +87,7 @@ def unit_subtrees(session: Session, roots: set[int],
     if not roots:
         return set()
     children: dict[int, list[int]] = defaultdict(list)
-    for unit_id, parent_id in (parents if parents is not None else _parents(session)).items():
+    for unit_id, parent_id in (parents if parents is not None else unit_parents(session)).items():
         if parent_id is not None:
             children[parent_id].append(unit_id)
     found: set[int] = set()
@@ -122,7 +123,7 @@ def scope_of(session: Session, person: Person, today: date) -> Scope:
     if any(set(p.roles or ()) & SEE_EVERYTHING_ROLES for p in principals):
         return Scope(everything=True)
     campaigns = session.execute(select(Campaign.id, Campaign.inspected_unit_id)).all()
-    parents = _parents(session) if any(i is not None for _, i in campaigns) else {}
+    parents = unit_parents(session) if any(i is not None for _, i in campaigns) else {}
     reach: set[int] = set()
     whole: set[int] = set()
     sees_all = False
@@ -178,7 +179,7 @@ def foreign_units(session: Session, person: Person, today: date) -> set[int]:
                  if i is not None}
     if not inspected:
         return set()
-    parents = _parents(session)
+    parents = unit_parents(session)
     mine: set[int] = set()
     for p in principals:
         mine |= ancestors_of(p.unit_id, parents)
