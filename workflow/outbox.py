@@ -309,6 +309,19 @@ class OutboxWriter:
                 row["message_id"] = ids[group]
             self.store.insert_items(rows)
 
+    def amend(self, items: Iterable[PlannedItem]) -> None:
+        """Give items written before (by ``write``) the 督办 document linked to them since
+        (``item.document``): their messages, filled by ``finish``, then list them with it.
+        The sweep issues its documents once all its batches are written."""
+        payloads, channels = self._payloads, self._channels
+        for item in items:
+            if item.document is None:
+                continue
+            for channel in channels[item.recipient_id]:
+                payload = payloads.get(item_key(item, channel))
+                if payload is not None:  # the last of the payload's keys, as _item_payload puts it
+                    payload["document"] = item.document
+
     def _meet(self, ids: set[int]) -> None:
         """Read the recipients not met before, and which channels reach them."""
         missing = ids - self._recipients.keys()

@@ -21,8 +21,9 @@ from notifications.render import render
 from workflow import db
 from workflow.lifecycle import DocumentKind, Kind
 from workflow.models import OfficialNotice, OutboxMessage
-from workflow.policy import PolicyError, parse_policy
+from workflow.policy import PolicyError, load_policy_file, parse_policy
 from workflow.services.notices import allocate_number
+from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import SHANGHAI
 
 Run = Callable[..., Any]
@@ -100,6 +101,33 @@ def test_the_sweep_issues_one_numbered_document_per_stage(overdue, rectiflow: Ru
     assert len(notices(rectiflow)) == 8
     # and a campaign filter lists the campaign's own
     assert len(notices(rectiflow, "--campaign", str(overdue["campaign"].id))) == 8
+
+
+def test_a_sweep_read_in_batches_links_every_message_to_its_document(overdue, sessions) -> None:
+    # Given four measures two working days overdue, swept one measure a batch (as a burst is
+    # read): the documents are issued once the batches are written, for all of them at once
+    with db.transaction(sessions, write_lock=True) as session:
+        ctx = reminder_context(session, load_policy_file(None), frozenset())
+        result = sweep(session, ctx, now=datetime(2026, 10, 12, 9, 0, tzinfo=SHANGHAI), batch=1)
+        assert result.measures == 4 and result.documents == 4
+        issued = {n.measure_id: (n.id, n.number) for n in session.scalars(
+            select(OfficialNotice).order_by(OfficialNotice.id))}
+        # numbered in the measures' order, whatever order the batches came in
+        assert [issued[mid][1] for mid in overdue["measures"]] == [
+            f"〔2026〕{i}号" for i in range(1, 5)]
+        # and every escalation item of every message links to its measure's document, as the
+        # last of the item's fields (where a one-batch sweep puts it)
+        linked = 0
+        for message in result.messages:
+            for item in message.payload["items"]:
+                if item["rule"] == "overdue:1":
+                    assert list(item)[-1] == "document"
+                    assert (item["document"]["id"], item["document"]["number"]) == \
+                        issued[item["measure_id"]]
+                    linked += 1
+                else:
+                    assert "document" not in item
+        assert linked >= 4
 
 
 def test_a_document_is_an_official_word_file(overdue, rectiflow: Run, tmp_path: Path,

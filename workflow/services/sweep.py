@@ -499,14 +499,20 @@ def document_requests(planning: Planning, batch: Sequence[DueMeasure],
     return list(requests.values())
 
 
-def attach_documents(session: Session, planning: Planning, batch: Sequence[DueMeasure],
+def attach_documents(session: Session, planning: Planning,
+                     requests: Mapping[str, DocumentRequest],
                      items: Sequence[PlannedItem]) -> int:
-    """Issue the documents the batch calls for and point the escalation items at them (their
-    messages link to the Word file); returns how many were issued (not found issued before)."""
-    requests = document_requests(planning, batch, items)
+    """Issue the documents the sweep's batches called for, in one call at its end, and point the
+    escalation items that named them at them (``item.document``: their messages link to the
+    Word file); returns how many were issued (not found issued before).
+
+    One call for the whole sweep rather than one a batch: each call's statements wait for the
+    writes still running (``workflow.pg.sweep``), and the numbers follow the measures' order
+    across the sweep."""
     if not requests:
         return 0
-    issued = issue_notices(session, requests, now=planning.now, days=planning.ctx.days)
+    issued = issue_notices(session, list(requests.values()), now=planning.now,
+                           days=planning.ctx.days)
     for item in items:
         notice = issued.get(f"{item.measure_id}|{item.stage}")
         if notice is not None:
@@ -539,11 +545,16 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
         outbox = OutboxWriter(session, now=now, send_at=ctx.planner.next_send_time(now, ctx.base),
                               configured=ctx.configured, store=store)
         result = SweepResult()
+        requests: dict[str, DocumentRequest] = {}  # the 督办 documents called for, by stage
+        linked: list[PlannedItem] = []  # the items that link to one
         due = store.read_due(now, batch, after=None)
         planning.load(due)
         while due:
             items, reminders = plan_items(planning, due)
-            result.documents += attach_documents(session, planning, due, items)
+            asked = {r.stage_key: r for r in document_requests(planning, due, items)}
+            if asked:
+                requests.update(asked)
+                linked.extend(i for i in items if f"{i.measure_id}|{i.stage}" in asked)
             # The next batch and what planning it needs are read before this one is written (its
             # writes move measures before the next batch's position, so they do not change it): on
             # PostgreSQL the writes then run while Python plans the next batch.
@@ -554,6 +565,8 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
             result.measures += len(due)
             reporter.advance(len(due))
             due = following
+        result.documents = attach_documents(session, planning, requests, linked)
+        outbox.amend(linked)
         result.messages = outbox.finish()
     return result
 
