@@ -478,46 +478,54 @@ def plan_items(planning: Planning, batch: Sequence[DueMeasure]
 OVERDUE_PREFIX = f"{Rule.OVERDUE.value}:"
 
 
-def document_requests(planning: Planning, batch: Sequence[DueMeasure],
-                      items: Sequence[PlannedItem]) -> list[DocumentRequest]:
-    """The 督办 documents the batch's escalation items call for: an ``overdue:N`` item whose
-    stage of the measure's policy names a document (repeats of the last stage name none)."""
-    measures = {m.id: m for m in batch}
-    requests: dict[str, DocumentRequest] = {}
-    for item in items:
-        if not item.rule.startswith(OVERDUE_PREFIX) or item.deadline is None:
-            continue
-        key = f"{item.measure_id}|{item.stage}"
-        if key in requests:
-            continue
-        measure = measures[item.measure_id]
-        policy = planning.plans_for(measure.kind, measure.campaign_id).policy
-        kind = policy.document_at(int(item.rule.split(":", 1)[1]))
-        if kind is not None:
-            requests[key] = DocumentRequest(item.measure_id, kind, item.rule, key, item.deadline,
-                                            policy.reply_days)
-    return list(requests.values())
+@dataclass
+class Documents:
+    """The 督办 documents a sweep's batches call for, gathered batch by batch and issued once,
+    after the last batch is written (``attach``): each issuing's statements wait for the writes
+    still running (``workflow.pg.sweep``), and the numbers then follow the measures' order
+    across the whole sweep."""
 
+    planning: Planning
+    #: by stage key (measure, deadline, stage): a stage's document is asked for once
+    requests: dict[str, DocumentRequest] = field(default_factory=dict)
+    #: the escalation items that link to one, with its stage key
+    linked: list[tuple[str, PlannedItem]] = field(default_factory=list)
+    #: how many documents ``attach`` issued (not found issued before)
+    issued: int = 0
 
-def attach_documents(session: Session, planning: Planning,
-                     requests: Mapping[str, DocumentRequest],
-                     items: Sequence[PlannedItem]) -> int:
-    """Issue the documents the sweep's batches called for, in one call at its end, and point the
-    escalation items that named them at them (``item.document``: their messages link to the
-    Word file); returns how many were issued (not found issued before).
+    def collect(self, batch: Sequence[DueMeasure], items: Sequence[PlannedItem]) -> None:
+        """The documents the batch's escalation items call for: an ``overdue:N`` item whose
+        stage of the measure's policy names a document (repeats of the last stage name none)."""
+        measures = {m.id: m for m in batch}
+        requests = self.requests
+        asked: set[str] = set()  # the stage keys looked at in this batch
+        for item in items:
+            if not item.rule.startswith(OVERDUE_PREFIX) or item.deadline is None:
+                continue
+            key = f"{item.measure_id}|{item.stage}"
+            if key not in asked:
+                asked.add(key)
+                measure = measures[item.measure_id]
+                policy = self.planning.plans_for(measure.kind, measure.campaign_id).policy
+                kind = policy.document_at(int(item.rule.split(":", 1)[1]))
+                if kind is not None:
+                    requests[key] = DocumentRequest(item.measure_id, kind, item.rule, key,
+                                                    item.deadline, policy.reply_days)
+            if key in requests:
+                self.linked.append((key, item))
 
-    One call for the whole sweep rather than one a batch: each call's statements wait for the
-    writes still running (``workflow.pg.sweep``), and the numbers follow the measures' order
-    across the sweep."""
-    if not requests:
-        return 0
-    issued = issue_notices(session, list(requests.values()), now=planning.now,
-                           days=planning.ctx.days)
-    for item in items:
-        notice = issued.get(f"{item.measure_id}|{item.stage}")
-        if notice is not None:
-            item.document = notice.as_payload()
-    return sum(1 for notice in issued.values() if notice.new)
+    def attach(self, session: Session) -> list[PlannedItem]:
+        """Issue the documents asked for (those issued before are found, not issued again) and
+        point the items that named them at them (``item.document``: their messages link to the
+        Word file); returns those items."""
+        if not self.requests:
+            return []
+        issued = issue_notices(session, list(self.requests.values()), now=self.planning.now,
+                               days=self.planning.ctx.days)
+        self.issued = sum(1 for notice in issued.values() if notice.new)
+        for key, item in self.linked:
+            item.document = issued[key].as_payload()
+        return [item for _, item in self.linked]
 
 
 def _take_turn(session: Session) -> None:
@@ -545,16 +553,12 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
         outbox = OutboxWriter(session, now=now, send_at=ctx.planner.next_send_time(now, ctx.base),
                               configured=ctx.configured, store=store)
         result = SweepResult()
-        requests: dict[str, DocumentRequest] = {}  # the 督办 documents called for, by stage
-        linked: list[PlannedItem] = []  # the items that link to one
+        documents = Documents(planning)
         due = store.read_due(now, batch, after=None)
         planning.load(due)
         while due:
             items, reminders = plan_items(planning, due)
-            asked = {r.stage_key: r for r in document_requests(planning, due, items)}
-            if asked:
-                requests.update(asked)
-                linked.extend(i for i in items if f"{i.measure_id}|{i.stage}" in asked)
+            documents.collect(due, items)
             # The next batch and what planning it needs are read before this one is written (its
             # writes move measures before the next batch's position, so they do not change it): on
             # PostgreSQL the writes then run while Python plans the next batch.
@@ -565,8 +569,8 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
             result.measures += len(due)
             reporter.advance(len(due))
             due = following
-        result.documents = attach_documents(session, planning, requests, linked)
-        outbox.amend(linked)
+        outbox.amend(documents.attach(session))  # the items written, now with their link
+        result.documents = documents.issued
         result.messages = outbox.finish()
     return result
 
