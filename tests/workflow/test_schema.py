@@ -3,10 +3,14 @@ the newest one can be undone and redone."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from dbfixtures import Database
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from workflow import db
 from workflow.models import Base
@@ -93,3 +97,49 @@ def test_migration_0020_moves_the_reminder_times_and_back(tmp_path) -> None:
                                 ).all() == [(1, "2026-06-01 01:00:00.000000"), (2, None)]
     finally:
         engine.dispose()
+
+
+def _payload_compression(database: Database) -> str | None:
+    """The compression set on outbox_message.payload (None: the server's default)."""
+    with database.engine.connect() as conn:
+        found = conn.execute(text(
+            "SELECT attcompression FROM pg_attribute WHERE attname = 'payload' "
+            "AND attrelid = 'outbox_message'::regclass")).scalar()
+    return {"l": "lz4", "p": "pglz"}.get(found or "")
+
+
+def test_outbox_payloads_are_compressed_with_lz4_where_the_server_has_it(database: Database
+                                                                          ) -> None:
+    # migration 0021: a burst's 80 MB of payloads; pglz was a quarter of its last statements
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("TOAST compression is PostgreSQL's")
+    with database.engine.connect() as conn:
+        has_lz4 = conn.execute(text(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+            "WHERE name = 'default_toast_compression'")).scalar()
+    if not has_lz4:
+        assert _payload_compression(database) is None  # left as it was
+        return
+    assert _payload_compression(database) == "lz4"
+    # a large payload is stored compressed with it, and reads back as written
+    payload = {"items": [{"measure_id": i, "reason": f"整改措施{i}已逾期3个工作日，请抓紧推进"}
+                         for i in range(400)], "name": "张三"}
+    with database.engine.begin() as conn:
+        message_id = conn.execute(text(
+            "INSERT INTO outbox_message (channel, kind, recipient, subject, payload, key, status, "
+            "attempts, not_before, created_at, info) VALUES ('file', 'reminder', 'a@b.cn', 's', "
+            "CAST(:payload AS json), 'lz4-probe', 'pending', 0, now(), now(), '{}') RETURNING id"),
+            {"payload": json.dumps(payload, ensure_ascii=False)}).scalar()
+        stored = conn.execute(text(
+            "SELECT pg_column_compression(payload), payload FROM outbox_message WHERE id = :id"),
+            {"id": message_id}).one()
+        conn.execute(text("DELETE FROM outbox_message WHERE id = :id"), {"id": message_id})
+    assert stored == ("lz4", payload)
+    # and 0021 goes down (the server's default again) and up
+    config = db._alembic_config(database.engine)
+    command.downgrade(config, "0020")
+    try:
+        assert _payload_compression(database) is None
+    finally:
+        db.upgrade(database.engine)
+    assert _payload_compression(database) == "lz4"
