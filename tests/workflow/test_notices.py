@@ -22,6 +22,7 @@ from workflow import db
 from workflow.lifecycle import DocumentKind, Kind
 from workflow.models import OfficialNotice, OutboxMessage
 from workflow.policy import PolicyError, load_policy_file, parse_policy
+from workflow.services import notices as notices_service
 from workflow.services.notices import allocate_number
 from workflow.services.sweep import reminder_context, sweep
 from workflow.timeutil import SHANGHAI
@@ -103,9 +104,12 @@ def test_the_sweep_issues_one_numbered_document_per_stage(overdue, rectiflow: Ru
     assert len(notices(rectiflow, "--campaign", str(overdue["campaign"].id))) == 8
 
 
-def test_a_sweep_read_in_batches_links_every_message_to_its_document(overdue, sessions) -> None:
+def test_a_sweep_read_in_batches_links_every_message_to_its_document(overdue, sessions,
+                                                                     monkeypatch) -> None:
     # Given four measures two working days overdue, swept one measure a batch (as a burst is
-    # read): the documents are issued once the batches are written, for all of them at once
+    # read): the documents are issued once the batches are written, for all of them at once,
+    # looking them up a few at a time (a burst's would not fit in one statement)
+    monkeypatch.setattr(notices_service, "CHUNK", 3)
     with db.transaction(sessions, write_lock=True) as session:
         ctx = reminder_context(session, load_policy_file(None), frozenset())
         result = sweep(session, ctx, now=datetime(2026, 10, 12, 9, 0, tzinfo=SHANGHAI), batch=1)

@@ -42,6 +42,9 @@ from workflow.timeutil import local_date
 #: Who issues a campaign's documents when it names no supervising office.
 DEFAULT_ISSUER = "整改工作领导小组办公室"
 REPLY_LIMIT = 5000
+#: ids or keys looked up per statement: a sweep issues the documents of a whole burst in one
+#: call, and a statement carries at most 32,766 parameters on SQLite and 65,535 on PostgreSQL
+CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -126,20 +129,23 @@ def issue_notices(session: Session, requests: Sequence[DocumentRequest], *, now:
         return {}
     keys = sorted({r.stage_key for r in requests})
     found: dict[str, IssuedNotice] = {}
-    for start in range(0, len(keys), 1000):
+    for start in range(0, len(keys), CHUNK):
         for key, nid, kind, number in session.execute(
                 select(OfficialNotice.stage_key, OfficialNotice.id, OfficialNotice.kind,
                        OfficialNotice.number)
-                .where(OfficialNotice.stage_key.in_(keys[start:start + 1000]))):
+                .where(OfficialNotice.stage_key.in_(keys[start:start + CHUNK]))):
             found[key] = IssuedNotice(nid, kind, number)
     wanted = {r.stage_key: r for r in requests if r.stage_key not in found}
     if not wanted:
         return found
-    measures = {m.id: m for m in session.scalars(
-        select(Measure).options(joinedload(Measure.unit), joinedload(Measure.owner),
-                                joinedload(Measure.leader), joinedload(Measure.campaign),
-                                joinedload(Measure.problem).joinedload(Problem.area))
-        .where(Measure.id.in_(sorted({r.measure_id for r in wanted.values()})))).unique()}
+    measure_ids = sorted({r.measure_id for r in wanted.values()})
+    measures: dict[int, Measure] = {}
+    for start in range(0, len(measure_ids), CHUNK):
+        measures.update((m.id, m) for m in session.scalars(
+            select(Measure).options(joinedload(Measure.unit), joinedload(Measure.owner),
+                                    joinedload(Measure.leader), joinedload(Measure.campaign),
+                                    joinedload(Measure.problem).joinedload(Problem.area))
+            .where(Measure.id.in_(measure_ids[start:start + CHUNK]))).unique())
     today = local_date(now)
     ordered = sorted(wanted.values(), key=lambda r: (r.measure_id, r.stage_key))
     numbers: dict[str, int] = {}
@@ -164,10 +170,10 @@ def issue_notices(session: Session, requests: Sequence[DocumentRequest], *, now:
     session.execute(insert(cast(Table, OfficialNotice.__table__)), rows)
     by_key = {row["stage_key"]: row for row in rows}
     new_keys = sorted(by_key)
-    for start in range(0, len(new_keys), 1000):
+    for start in range(0, len(new_keys), CHUNK):
         for key, notice_id in session.execute(
                 select(OfficialNotice.stage_key, OfficialNotice.id)
-                .where(OfficialNotice.stage_key.in_(new_keys[start:start + 1000]))):
+                .where(OfficialNotice.stage_key.in_(new_keys[start:start + CHUNK]))):
             row = by_key[key]
             found[key] = IssuedNotice(notice_id, row["kind"], row["number"], new=True)
     return found
