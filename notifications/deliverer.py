@@ -28,6 +28,7 @@ from sqlalchemy import Executable, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.channels.base import Channel, DeliveryError, Rendered
+from notifications.digest import DigestCache
 from notifications.render import LinkMaker, load_measures, render
 from workflow import db, metrics
 from workflow.errors import InputError, NotFound
@@ -176,6 +177,8 @@ class Deliverer:
         #: checks each message's items at send time (None: sent as planned)
         self.check = check
         self.retry_for = retry_for
+        #: the week's digests are cut from one read of their campaign (seconds for a large one)
+        self.digests = DigestCache()
 
     def run(self, now_fn: Callable[[], datetime], *, max_batches: int = 1000) -> DeliveryReport:
         """Deliver batches until nothing is due (or ``max_batches``)."""
@@ -263,8 +266,9 @@ class Deliverer:
                 metrics.message_deferred(message.channel)
                 continue
             if message.kind == MessageKind.DIGEST:
-                # a digest rebuilds the campaign's snapshot (seconds for a large one): rendered
-                # alone right before it goes out, not while the batch's transaction is open
+                # a digest may read its campaign's snapshots (seconds for a large one; once a
+                # week's worth, see DigestCache): rendered alone right before it goes out, not
+                # while the batch's transaction is open
                 ready.append(Ready(message.id, message.channel, message.not_before, None, {},
                                    None))
                 continue
@@ -324,7 +328,8 @@ class Deliverer:
             if (message is None or message.status != OutboxStatus.SENDING
                     or message.lease_until != lease_until):
                 return None  # sent meanwhile, or reclaimed by another deliverer: theirs now
-            rendered = render(session, message, self.base_url, self.link_maker)
+            rendered = render(session, message, self.base_url, self.link_maker,
+                              digests=self.digests)
             return Ready(message.id, message.channel, message.not_before, rendered,
                          dict(message.info),
                          rendered.subject if rendered.subject != message.subject else None)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from notifications.channels.base import Rendered
-from notifications.digest import render_digest_message
+from notifications.digest import DigestCache, render_digest_message
 from notifications.templating import TEMPLATES
 from workflow.lifecycle import (
     KIND_LABELS,
@@ -69,13 +69,15 @@ def _document(document: dict[str, Any] | None, base_url: str) -> dict[str, str] 
 def render(session: Session, message: OutboxMessage, base_url: str,
            link_maker: LinkMaker | None = None, check: SendTimeCheck | None = None,
            now: datetime | None = None,
-           measures: Mapping[int, Measure] | None = None) -> Rendered:
+           measures: Mapping[int, Measure] | None = None,
+           digests: DigestCache | None = None) -> Rendered:
     """The texts of one message, for every channel's needs. With ``check`` (and ``now``), items
     no longer true are left out (``extra["dropped"]``); a message left with none has
     ``extra["count"]`` 0 and is not to be sent. ``measures`` are those read already for a
-    batch of messages (``load_measures``); by default the message's own are read."""
+    batch of messages (``load_measures``); by default the message's own are read.
+    ``digests``: the digests' snapshots read for the messages rendered before this one."""
     if message.kind == MessageKind.DIGEST:
-        return render_digest_message(session, message, base_url)
+        return render_digest_message(session, message, base_url, digests)
     payload = message.payload
     items = payload.get("items", [])
     if measures is None:

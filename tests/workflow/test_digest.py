@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.channels.base import MemoryChannel
 from notifications.deliverer import Deliverer
+from notifications.digest import DigestCache, render_digest_message
 from notifications.mime import build_email
 from tests.conftest import Ledger
 from workflow import db
 from workflow.errors import RectiflowError
 from workflow.lifecycle import Action, Kind, State
-from workflow.models import Campaign, OutboxMessage, Person
+from workflow.models import Campaign, Measure, OutboxMessage, Person
 from workflow.policy import PolicyError, digest_schedule, load_policy_file, parse_policy
 from workflow.reminders import WorkdayIndex
 from workflow.services.digest import (
@@ -273,6 +274,86 @@ def test_a_repeated_weekly_run_sends_nothing_twice(story: Story,
                                   send_at=now, configured=frozenset({"email"}))
     assert len(week_after.messages) == 6
     assert {m.channel for m in _digest_rows(sessions)} == {"file", "email"}
+
+
+def test_a_weeks_digests_are_delivered_from_one_read_of_the_campaign(
+        story: Story, sessions: sessionmaker[Session]) -> None:
+    # Given a week of work, the Monday digests written (six readers, mail and file) ...
+    s = story
+    s.do(1, Action.START, s.owner, sh(11, 4))
+    s.do(5, Action.EXTEND, s.leader2, sh(11, 5), deadline=date(2026, 12, 11), comment="协调")
+    s.do(6, Action.REASSIGN, s.leader, sh(11, 6), owner=s.owner2.email)
+    monday = sh(11, 9, 9)
+    with db.transaction(sessions) as session:
+        send_digests(session, now=monday, days=DAYS, send_at=monday,
+                     configured=frozenset({"email"}))
+    # ... and more work done before they go out
+    s.do(1, Action.SUBMIT, s.owner, sh(11, 9, 10), comment="已修订")
+    s.do(2, Action.START, s.owner, sh(11, 9, 11))
+    rows = _digest_rows(sessions)
+    assert len(rows) == 6
+
+    # When the deliverer sends them
+    channel = MemoryChannel()
+    deliverer = Deliverer(sessions, {"email": channel, "file": channel},
+                          base_url="https://zg.example.edu.cn")
+    report = deliverer.run(lambda: sh(11, 9, 12))
+
+    # Then the campaign's snapshots were read once for all six
+    assert report.sent == 6
+    assert deliverer.digests.reads == 1
+    # And each reader got what a digest read for them alone says: as of Monday 09:00, the
+    # later 提交 and 开始 rewound, each in their own scope
+    with sessions() as session:
+        alone = {row.recipient: render_digest_message(session, row, "https://zg.example.edu.cn")
+                 for row in rows}
+    assert {r.recipient: (r.subject, r.text, r.html, r.markdown) for r in channel.sent} == {
+        who: (r.subject, r.text, r.html, r.markdown) for who, r in alone.items()}
+    texts = {r.recipient: r.text for r in channel.sent}
+    assert "6项整改措施" in texts[s.secretary.email]
+    assert "1项整改措施" in texts[s.leader2.email]
+    assert "已提交" not in texts[s.owner.email].split("【本周变化】")[0]
+
+
+def test_a_read_of_the_week_serves_for_ten_minutes_and_the_last_two_moments(
+        story: Story, sessions: sessionmaker[Session]) -> None:
+    # Given the digests of two Mondays written
+    s = story
+    mondays = [sh(11, 9, 9), sh(11, 16, 9)]
+    for monday in mondays:
+        with db.transaction(sessions) as session:
+            send_digests(session, now=monday, days=DAYS, send_at=monday,
+                         configured=frozenset())
+    # (the readers who see m1: due 11-13, it is due soon on the first and overdue on the second)
+    seeing = {p.email for p in (s.secretary, s.reviewer, s.leader, s.owner)}
+    rows = [r for r in _digest_rows(sessions) if r.recipient in seeing]
+    first, second = ([r for r in rows if datetime.fromisoformat(r.payload["as_of"]) == m]
+                     for m in mondays)
+    assert len(first) == len(second) == 4
+    clock = [0.0]
+    digests = DigestCache(size=1, max_age=timedelta(minutes=10), clock=lambda: clock[0])
+
+    def text(row: OutboxMessage) -> str:
+        with sessions() as session:
+            return render_digest_message(session, row, "https://zg.example.edu.cn",
+                                         digests).text
+
+    # When every reader's digest of the first Monday is rendered: one read
+    assert all("m1 修订采购办法" in text(row) for row in first)
+    assert digests.reads == 1
+    # And a title is corrected afterwards (no history rewinds a title)
+    with db.transaction(sessions) as session:
+        session.get_one(Measure, s.measures[0]).title = "m1 修订物资采购办法"
+    clock[0] += 9 * 60
+    # Then within ten minutes the digests still come from that read
+    assert "m1 修订采购办法" in text(first[1]) and digests.reads == 1
+    # And after ten minutes the campaign is read again, with the new title
+    clock[0] += 2 * 60
+    assert "m1 修订物资采购办法" in text(first[2]) and digests.reads == 2
+    # And only the last moment is kept (size 1): the second Monday, then the first, read again
+    assert "m1 修订物资采购办法" in text(second[0]) and digests.reads == 3
+    text(first[0])
+    assert digests.reads == 4
 
 
 def test_digest_email_has_the_chart_inline_and_a_text_alternative(
