@@ -186,6 +186,8 @@ def delivered(sessions: Any, days: WorkdayIndex, campaign_id: int, n: int) -> di
         started = time.perf_counter()
         report = deliverer.run_once(NOW + timedelta(minutes=1))
         elapsed = time.perf_counter() - started
+    if not report.sent:
+        raise RuntimeError(f"no digest was delivered: {report.as_json()}")
     rate = report.sent / elapsed
     return {"deliver_sent": report.sent, "deliver_s": elapsed, "deliver_msg_s": rate,
             "deliver_all_s": written / rate}

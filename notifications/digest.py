@@ -31,7 +31,6 @@ from workflow.services.digest import (
     Digest,
     DigestInputs,
     Scope,
-    build_digest,
     load_inputs,
     subject_for_digest,
 )
@@ -297,10 +296,8 @@ class DigestCache:
     def _built(self, read: _Read, scope: Scope) -> Digest:
         digest = read.built.get(scope)
         if digest is None:
-            inputs = read.inputs
-            digest = read.built[scope] = build_digest(
-                inputs.now, inputs.week_ago, scope, read.days, stagnation=read.stagnation,
-                urges=inputs.urges, followups=inputs.followups)
+            digest = read.built[scope] = read.inputs.digest(scope, read.days,
+                                                            stagnation=read.stagnation)
             while len(read.built) > self.scopes:
                 read.built.popitem(last=False)
         read.built.move_to_end(scope)

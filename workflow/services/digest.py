@@ -594,6 +594,11 @@ class DigestInputs:
     #: 回头看 of the week, and every relapse up to ``now.as_of``
     followups: Followups = field(default_factory=Followups)
 
+    def digest(self, scope: Scope, days: WorkdayIndex, *, stagnation: int = 10) -> Digest:
+        """One reader's digest from these inputs. Pure."""
+        return build_digest(self.now, self.week_ago, scope, days, stagnation=stagnation,
+                            urges=self.urges, followups=self.followups)
+
 
 def _is_relapse(row: HistoryRow) -> bool:
     """A 回头看 that found a relapse (反弹): it left the closed measure in progress."""
@@ -648,8 +653,7 @@ def digest_for(session: Session, campaign_id: int | None, as_of: datetime, scope
                days: WorkdayIndex, *, stagnation: int = 10) -> Digest:
     """Read the snapshots and build one digest (the CLI's and the renderer's entry point)."""
     inputs = load_inputs(session, campaign_id, as_of)
-    return build_digest(inputs.now, inputs.week_ago, scope, days, stagnation=stagnation,
-                        urges=inputs.urges, followups=inputs.followups)
+    return inputs.digest(scope, days, stagnation=stagnation)
 
 
 # ------------------------------------------------------------------ sending
@@ -698,9 +702,8 @@ def send_digests(session: Session, *, now: datetime, days: WorkdayIndex, send_at
             if person is None:
                 continue
             run.readers += 1
-            digest = built.get(reader.scope) or build_digest(
-                inputs.now, inputs.week_ago, reader.scope, days, stagnation=stagnation,
-                urges=inputs.urges, followups=inputs.followups)
+            digest = built.get(reader.scope) or inputs.digest(reader.scope, days,
+                                                              stagnation=stagnation)
             built[reader.scope] = digest
             if digest.empty:
                 run.empty += 1
