@@ -12,10 +12,14 @@ in a temporary file.
 
 Figures (median of ``--repeat`` runs):
 
-- ``snapshots``: reading the campaign now and rewinding it a week through the history;
-- ``statistics``: every figure of the whole-campaign digest (both weeks, breakdowns, changes);
+- ``campaign``: the whole campaign's digest as ``rectiflow digest`` and the 整改办's page make
+  it (``digest_of_campaign``: counted in SQL, the lists cut to the first 30);
 - ``render``: HTML, text and WeCom markdown of that digest, and the chart PNG;
-- ``total``: the three above, the figure the 2 s goal is about;
+- ``total``: the two above, the figure the 2 s goal is about;
+- ``snapshots``: reading the campaign now and rewinding it a week through the history, as every
+  reader's digest is built; ``statistics``: the whole-campaign digest built from them;
+  ``snapshots_total``: the two and ``render``, the way ``total`` was made before (the ratio to
+  it is printed);
 - ``readers``: one digest for each of 1,000 readers (scopes, figures, HTML + text + markdown;
   charts for campaign-wide and leader scopes), and ``send_digests`` writing them to the outbox;
 - ``deliver``: the deliverer sending the first ``--deliver`` (100) of those outbox rows by mail
@@ -47,7 +51,7 @@ from sqlalchemy import Engine, insert, text  # noqa: E402
 
 from notifications.channels.file import FileChannel  # noqa: E402
 from notifications.deliverer import Deliverer  # noqa: E402
-from notifications.digest import render_digest  # noqa: E402
+from notifications.digest import LIST_LIMIT, render_digest  # noqa: E402
 from workflow import db  # noqa: E402
 from workflow.history import GENESIS  # noqa: E402
 from workflow.lifecycle import Kind, State  # noqa: E402
@@ -62,6 +66,7 @@ from workflow.models import (  # noqa: E402
     Unit,
 )
 from workflow.reminders import WorkdayIndex  # noqa: E402
+from workflow.services.campaign_digest import digest_of_campaign  # noqa: E402
 from workflow.services.digest import (  # noqa: E402
     Scope,
     build_digest,
@@ -218,11 +223,17 @@ def bench(backend: str, measures: int, readers: int, repeat: int,
         def whole(inputs: Any) -> Any:
             return build_digest(inputs.now, inputs.week_ago, Scope(whole=True), days)
 
-        figures["snapshots_s"], inputs = timed(snapshots, repeat)
-        figures["statistics_s"], digest = timed(lambda: whole(inputs), repeat)
+        def counted() -> Any:
+            with sessions() as session:
+                return digest_of_campaign(session, campaign_id, NOW, days, limit=LIST_LIMIT)
+
+        figures["campaign_s"], digest = timed(counted, repeat)
         figures["render_s"], _ = timed(lambda: render_digest(digest, BASE_URL, name="全体"), repeat)
-        figures["total_s"] = round(figures["snapshots_s"] + figures["statistics_s"]
-                                   + figures["render_s"], 3)
+        figures["total_s"] = round(figures["campaign_s"] + figures["render_s"], 3)
+        figures["snapshots_s"], inputs = timed(snapshots, repeat)
+        figures["statistics_s"], _ = timed(lambda: whole(inputs), repeat)
+        figures["snapshots_total_s"] = round(figures["snapshots_s"] + figures["statistics_s"]
+                                             + figures["render_s"], 3)
         figures["overdue"] = digest.stats.counts.overdue
         figures["changes"] = len(digest.changes)
 
@@ -280,6 +291,9 @@ def main(argv: list[str] | None = None) -> None:
             verdict = "met" if figures["total_s"] <= 2.0 else "NOT met"
             print(f"goal ≤ 2 s for statistics and rendering on PostgreSQL: {verdict} "
                   f"({figures['total_s']} s)")
+        print(f"{backend}: the whole campaign's digest counted in {figures['total_s']} s, "
+              f"built from the snapshots in {figures['snapshots_total_s']} s "
+              f"({figures['snapshots_total_s'] / figures['total_s']:.1f}×)")
         if "deliver_msg_s" in figures:
             print(f"{backend}: {figures['deliver_sent']} digests delivered at "
                   f"{figures['deliver_msg_s']} a second; all {figures['outbox_messages']} "

@@ -290,9 +290,12 @@ class Reading:
     def idle(self, anchor: datetime) -> int:
         found = self._idle.get(anchor)
         if found is None:
-            found = self._idle[anchor] = self.days.count_between(
-                anchor.astimezone(SHANGHAI).date(), self.today)
+            found = self._idle[anchor] = self.idle_since(anchor.astimezone(SHANGHAI).date())
         return found
+
+    def idle_since(self, day: date) -> int:
+        """Working days idle up to today for a measure last changed or reported on ``day``."""
+        return self.days.count_between(day, self.today)
 
     def local(self, moment: datetime) -> date:
         found = self._local.get(moment)
@@ -412,8 +415,15 @@ def compute(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *
         flagged.sort(key=_DAYS, reverse=most_first)
     ordered_areas = dict(sorted(by_area.items(), key=lambda kv: area_order[kv[0]]))
     return Statistics(today, Counts.of(codes), overdue, due_soon, stagnating, ordered_areas,
-                      dict(sorted(_grouped(units, codes).items())), _grouped(leaders, codes),
+                      dict(sorted(_grouped(units, codes).items())),
+                      leaders_in_order(_grouped(leaders, codes)),
                       areas=len(by_area), problems=len(problems))
+
+
+def leaders_in_order(by_leader: dict[int | None, Counts]) -> dict[int | None, Counts]:
+    """The counts per 责任领导 in the order people were entered (by id), the measures without a
+    leader last."""
+    return dict(sorted(by_leader.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
 
 
 def flag_codes(records: Iterable[MeasureRecord], today: date, days: WorkdayIndex, *,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from notifications.digest import render_digest
+from notifications.digest import LIST_LIMIT, render_digest
 from workflow.commands.common import (
     App,
     emit_json,
@@ -20,7 +20,8 @@ from workflow.errors import NotFound
 from workflow.lifecycle import Kind
 from workflow.models import Campaign
 from workflow.reports import ReportOptions, load_report, write_report
-from workflow.services.digest import Scope, digest_for, send_digests
+from workflow.services.campaign_digest import digest_of_campaign
+from workflow.services.digest import send_digests
 from workflow.workcalendar import overrides_from_toml
 
 
@@ -49,8 +50,9 @@ def digest_cmd(app: App, campaign_id: int | None, out: Path | None, send: bool,
         if campaign_id is not None and session.get(Campaign, campaign_id) is None:
             raise NotFound("整改任务", campaign_id)
         ctx, stagnation, calendar = digest_settings(app, session)
-        digest = digest_for(session, campaign_id, now, Scope(whole=True), ctx.days,
-                            stagnation=stagnation)
+        # --json lists every overdue, due and stagnating measure; the text and the page the first
+        digest = digest_of_campaign(session, campaign_id, now, ctx.days, stagnation=stagnation,
+                                    limit=None if as_json else LIST_LIMIT)
         run = None
         if send:
             run = send_digests(session, now=now, days=ctx.days,

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     DateTime,
     case,
     func,
@@ -145,7 +146,7 @@ class Snapshot:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector while a snapshot's records and figures are built. They
     hold no reference cycles, but creating a few hundred thousand objects sets the collector off
     every 700 allocations, and its full passes walk the whole growing heap again and again: a
@@ -307,13 +308,18 @@ class LaterChanges:
         return touched
 
 
+def changed_after(moment: datetime) -> CompoundSelect:
+    """The ids of the measures with history or progress after ``moment`` (a subquery)."""
+    return union(select(HistoryEntry.measure_id).where(HistoryEntry.at > moment),
+                 select(ProgressReport.measure_id).where(ProgressReport.at > moment))
+
+
 def later_changes(session: Session, campaign_id: int | None, since: datetime) -> LaterChanges:
     """The measures with history or progress after ``since``, with their full history and
     progress times, in one query (the measures picked by a subquery, not by id lists)."""
     since = as_utc(since)
     _utc_results(session)
-    after = union(select(HistoryEntry.measure_id).where(HistoryEntry.at > since),
-                  select(ProgressReport.measure_id).where(ProgressReport.at > since))
+    after = changed_after(since)
     if campaign_id is not None:  # the few changed measures looked up, not the campaign scanned
         wanted = select(Measure.id).where(Measure.id.in_(after.scalar_subquery()),
                                           Measure.campaign_id == campaign_id).cte("wanted")
@@ -369,11 +375,11 @@ def current_records(session: Session, campaign_id: int | None = None,
     """The measures of a campaign (all campaigns when None) as they stand now, in ledger
     order: what the dashboard and ``/api/stats`` count; with ``condition`` (a reader's scope,
     a WHERE clause on ``Measure``) only those it selects, chosen by the database."""
-    with _collector_paused():
+    with collector_paused():
         return _current_records(session, campaign_id, condition)
 
 
-def _people(session: Session, ids: Iterable[int]) -> dict[int, PersonRef]:
+def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, PersonRef]:
     wanted = sorted(set(ids))
     found: dict[int, PersonRef] = {}
     for start in range(0, len(wanted), CHUNK):
@@ -392,7 +398,7 @@ def load_snapshot(session: Session, campaign_id: int | None, as_of: datetime,
     records = rewind(session, records, campaign_id, as_of, changes)
     campaign = session.get(Campaign, campaign_id) if campaign_id is not None else None
     ids = {r.owner_id for r in records} | {r.leader_id for r in records}
-    people = _people(session, [pid for pid in ids if pid])
+    people = people_by_id(session, [pid for pid in ids if pid])
     return Snapshot(as_utc(as_of), campaign_id, campaign.title if campaign else None, records,
                     people, campaign.first_responsible_id if campaign else None)
 
@@ -550,7 +556,7 @@ def build_digest(now_snapshot: Snapshot, week_ago: Snapshot, scope: Scope, days:
     today = local_date(now_snapshot.as_of)
     current = now_snapshot.select(scope)
     previous = week_ago.select(scope)
-    with _collector_paused():
+    with collector_paused():
         stats = compute(current, today, days, stagnation=stagnation)
         before = count(previous, local_date(week_ago.as_of), days, stagnation=stagnation)
         # a narrower scope may have gained a measure that was outside it a week ago (改派)
@@ -605,7 +611,7 @@ def _is_relapse(row: HistoryRow) -> bool:
     return row.action == Action.RECHECK and row.to_state == State.IN_PROGRESS
 
 
-def _followups(session: Session, changes: LaterChanges, campaign_id: int | None,
+def week_followups(session: Session, changes: LaterChanges, campaign_id: int | None,
                since: datetime, until: datetime) -> Followups:
     """The week's 回头看 and relapses (from the week's history) and every relapse before."""
     rechecks: dict[int, int] = {}
@@ -627,7 +633,7 @@ def _followups(session: Session, changes: LaterChanges, campaign_id: int | None,
     return Followups(rechecks, relapses, total)
 
 
-def _urges_between(changes: LaterChanges, since: datetime, until: datetime) -> dict[int, int]:
+def week_urges(changes: LaterChanges, since: datetime, until: datetime) -> dict[int, int]:
     counted: dict[int, int] = {}
     for mid, rows in changes.history.items():
         n = sum(1 for h in rows if h.action == Action.URGE and since < h.at <= until)
@@ -637,7 +643,7 @@ def _urges_between(changes: LaterChanges, since: datetime, until: datetime) -> d
 
 
 def load_inputs(session: Session, campaign_id: int | None, as_of: datetime) -> DigestInputs:
-    with _collector_paused():
+    with collector_paused():
         # the history of the week is read once and rewinds both snapshots
         changes = later_changes(session, campaign_id, as_of - WEEK)
         records = _current_records(session, campaign_id)
@@ -645,8 +651,8 @@ def load_inputs(session: Session, campaign_id: int | None, as_of: datetime) -> D
         week_ago = load_snapshot(session, campaign_id, as_of - WEEK, current=records,
                                  changes=changes)
     since, until = as_utc(as_of - WEEK), as_utc(as_of)
-    return DigestInputs(current, week_ago, _urges_between(changes, since, until),
-                        _followups(session, changes, campaign_id, since, until))
+    return DigestInputs(current, week_ago, week_urges(changes, since, until),
+                        week_followups(session, changes, campaign_id, since, until))
 
 
 def digest_for(session: Session, campaign_id: int | None, as_of: datetime, scope: Scope,

@@ -22,7 +22,7 @@ from functools import cached_property
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, and_, case, func, or_, select, text
+from sqlalchemy import ColumnElement, Date, and_, case, func, null, or_, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -56,7 +56,7 @@ def _shanghai_date_sqlite(element: shanghai_date, compiler: SQLCompiler, **kw: A
     return f"date({compiler.process(element.clauses, **kw)}, '+8 hours')"
 
 
-def _start_of(day: date) -> datetime:
+def start_of(day: date) -> datetime:
     """The first moment of ``day`` in Asia/Shanghai."""
     return datetime.combine(day, time(), SHANGHAI)
 
@@ -71,7 +71,7 @@ def _flags(bounds: Bounds) -> list[ColumnElement[int]]:
     if bounds.idle_until is None:
         idle = open_
     else:
-        quiet_since = _start_of(bounds.idle_until + timedelta(days=1))
+        quiet_since = start_of(bounds.idle_until + timedelta(days=1))
         idle = and_(open_, Measure.state_changed_at < quiet_since,
                     or_(Measure.last_progress_at.is_(None),
                         Measure.last_progress_at < quiet_since))
@@ -85,21 +85,35 @@ def _flags(bounds: Bounds) -> list[ColumnElement[int]]:
     return [func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in conditions]
 
 
+#: What ``Counted`` can group by, in the order of its rows.
+GROUPS = ("campaign", "unit", "leader", "area")
+
+
 class Counted:
     """The measures a condition picks, counted once per (campaign, 责任部门, 责任领导, 方面,
-    state, kind) by one grouped query; every breakdown is added up from these rows."""
+    state, kind) by one grouped query; every breakdown is added up from these rows.
+
+    ``by`` names the groups wanted when not all are (of ``GROUPS``): the others are not told
+    apart (their place in a row holds None), so a breakdown by one of them is a few rows, not
+    one for each combination of the four."""
 
     def __init__(self, session: Session, bounds: Bounds,
-                 condition: ColumnElement[bool] | None) -> None:
-        query = (select(Measure.campaign_id, Measure.unit_id, Measure.leader_id, Problem.area_id,
-                        Measure.state, Measure.kind, func.count(), *_flags(bounds))
-                 .join(Problem, Measure.problem_id == Problem.id))
+                 condition: ColumnElement[bool] | None, *, by: Iterable[str] = GROUPS) -> None:
+        wanted = set(by)
+        if not wanted <= set(GROUPS):
+            raise ValueError(f"Counted groups by {GROUPS}, not {sorted(wanted - set(GROUPS))}")
+        columns = dict(zip(GROUPS, (Measure.campaign_id, Measure.unit_id, Measure.leader_id,
+                                    Problem.area_id), strict=True))
+        keys = [columns[name] for name in GROUPS if name in wanted]
+        query = select(*(columns[name] if name in wanted else null() for name in GROUPS),
+                       Measure.state, Measure.kind, func.count(), *_flags(bounds))
+        if "area" in wanted:
+            query = query.join(Problem, Measure.problem_id == Problem.id)
         if condition is not None:
             query = query.where(condition)
         self.session = session
         self.rows = [tuple(row) for row in session.execute(query.group_by(
-            Measure.campaign_id, Measure.unit_id, Measure.leader_id, Problem.area_id,
-            Measure.state, Measure.kind))]
+            *keys, Measure.state, Measure.kind))]
 
     def by(self, key: Callable[[tuple[Any, ...]], Any]) -> dict[Any, Counts]:
         """Counts per ``key(row)``, a row being (campaign id, unit id, leader id, 方面 id, ...)."""
@@ -138,7 +152,7 @@ class Counted:
             select(Unit.id, Unit.name).where(Unit.id.in_([k for k in found if k is not None])))}
         merged: dict[str, Counts] = {}
         for unit_id, counts in found.items():
-            _into(merged, names.get(unit_id, no_unit) if unit_id is not None else no_unit,
+            merge_into(merged, names.get(unit_id, no_unit) if unit_id is not None else no_unit,
                   counts)
         return merged
 
@@ -151,11 +165,11 @@ class Counted:
                 Area.id.in_({area_id for _, area_id in found})))}
         merged: dict[str, Counts] = {}
         for campaign_id, area_id in sorted(found, key=lambda k: (k[0], areas[k[1]][0], k[1])):
-            _into(merged, areas[area_id][1], found[(campaign_id, area_id)])
+            merge_into(merged, areas[area_id][1], found[(campaign_id, area_id)])
         return merged
 
 
-def _into(merged: dict[Any, Counts], key: Any, counts: Counts) -> None:
+def merge_into(merged: dict[Any, Counts], key: Any, counts: Counts) -> None:
     into = merged.get(key)
     if into is None:
         merged[key] = counts
@@ -186,7 +200,7 @@ def by_day(session: Session, first: date, today: date,
     closed_on = shanghai_date(Measure.state_changed_at)
     closed_query = (select(closed_on, func.count())
                     .where(Measure.state == State.CLOSED.value,
-                           Measure.state_changed_at >= _start_of(first))
+                           Measure.state_changed_at >= start_of(first))
                     .group_by(closed_on))
     open_ = Measure.state.in_([s.value for s in OPEN_STATES])
     due_query = (select(Measure.deadline, func.count(),
@@ -198,7 +212,7 @@ def by_day(session: Session, first: date, today: date,
         due_query = due_query.where(condition)
     closed: Counter[date] = Counter()
     for day, n in session.execute(closed_query):
-        closed[_as_date(day)] += n
+        closed[as_date(day)] += n
     due: Counter[date] = Counter()
     late: Counter[date] = Counter()
     for day, n, overdue in session.execute(due_query):
@@ -207,7 +221,7 @@ def by_day(session: Session, first: date, today: date,
     return WeekCounts(closed, due, late)
 
 
-def _as_date(value: date | str) -> date:
+def as_date(value: date | str) -> date:
     # SQLite's date() gives text; the Date type parses it only where the column is typed
     return value if isinstance(value, date) else date.fromisoformat(value)
 

@@ -183,7 +183,7 @@ def digest(campaign_id: Id, request: Request, credentials: Credentials = None) -
     with web.transaction() as session:
         person = clerk(web, session, request, credentials, "查看周报")
         get_campaign(session, campaign_id, web.scope(session, person))
-        return campaign_digest(web, session, campaign_id).as_json()
+        return campaign_digest(web, session, campaign_id, limit=None).as_json()
 
 
 @router.get("/people", responses=CLERK_ERRORS)

@@ -14,13 +14,14 @@ from urllib.parse import quote
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from notifications.digest import render_digest
+from notifications.digest import LIST_LIMIT, render_digest
 from workflow.calendar_store import load_calendar
 from workflow.errors import InputError, RoleRequired
 from workflow.lifecycle import ROLE_LABELS, Kind, Role
 from workflow.models import Campaign, Person
 from workflow.reports import FORMATS, load_report, write_report
-from workflow.services.digest import Digest, DigestRun, Scope, digest_for, send_digests
+from workflow.services.campaign_digest import digest_of_campaign
+from workflow.services.digest import Digest, DigestRun, send_digests
 from workflow.services.imports import ImportOutcome, import_file
 from workflow.web.context import Web
 from workflow.web.uploads import UploadStore
@@ -74,11 +75,13 @@ def _digest_settings(web: Web, session: Session) -> tuple[Any, int, dict[str, bo
     return ctx, stagnation, calendar
 
 
-def campaign_digest(web: Web, session: Session, campaign_id: int) -> Digest:
-    """The whole campaign's digest as of now (the CLI's ``digest --campaign``)."""
+def campaign_digest(web: Web, session: Session, campaign_id: int, *,
+                    limit: int | None = LIST_LIMIT) -> Digest:
+    """The whole campaign's digest as of now (the CLI's ``digest --campaign``), each list cut
+    to its first ``limit`` (all of it when None)."""
     ctx, stagnation, _ = _digest_settings(web, session)
-    return digest_for(session, campaign_id, web.now(), Scope(whole=True), ctx.days,
-                      stagnation=stagnation)
+    return digest_of_campaign(session, campaign_id, web.now(), ctx.days, stagnation=stagnation,
+                              limit=limit)
 
 
 def digest_html(web: Web, digest: Digest) -> str:
