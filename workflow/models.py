@@ -317,6 +317,8 @@ class ProgressReport(Base):
     """Dated progress text (整改情况/进展) with evidence files (佐证材料)."""
 
     __tablename__ = "progress_report"
+    # the measures reported on after a moment, which a digest rewinds
+    __table_args__ = (Index("ix_progress_report_at", "at", "measure_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     measure_id: Mapped[int] = mapped_column(ForeignKey("measure.id"), index=True)
@@ -363,7 +365,9 @@ class HistoryEntry(Base):
     __table_args__ = (UniqueConstraint("measure_id", "seq"),
                       # the few 回头看 that found a relapse (反弹), counted by every digest
                       Index("ix_measure_history_relapse", "measure_id",
-                            postgresql_where=text(RELAPSE_ROWS), sqlite_where=text(RELAPSE_ROWS)))
+                            postgresql_where=text(RELAPSE_ROWS), sqlite_where=text(RELAPSE_ROWS)),
+                      # the measures changed after a moment, which a digest rewinds
+                      Index("ix_measure_history_at", "at", "measure_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     measure_id: Mapped[int] = mapped_column(ForeignKey("measure.id"))

@@ -297,15 +297,25 @@ class LaterChanges:
     since: datetime
     history: dict[int, list[HistoryRow]]
     progress: dict[int, list[datetime]]
+    _touched: dict[datetime, frozenset[int]] = field(default_factory=dict, repr=False,
+                                                     compare=False)
 
-    def touched_after(self, as_of: datetime) -> set[int]:
-        """The measures with history or progress after ``as_of`` (not before ``since``)."""
+    def touched_after(self, as_of: datetime) -> frozenset[int]:
+        """The measures with history or progress after ``as_of`` (not before ``since``):
+        worked out once per moment."""
         if as_of < self.since:
             raise ValueError(f"changes were read from {self.since}, not from {as_of}")
-        touched = {mid for mid, rows in self.history.items() if any(h.at > as_of for h in rows)}
-        touched.update(mid for mid, times in self.progress.items()
-                       if any(t > as_of for t in times))
-        return touched
+        found = self._touched.get(as_of)
+        if found is None:
+            if as_of == self.since:  # every measure read was read for a change after since
+                touched = set(self.history) | set(self.progress)
+            else:
+                touched = {mid for mid, rows in self.history.items()
+                           if any(h.at > as_of for h in rows)}
+                touched.update(mid for mid, times in self.progress.items()
+                               if any(t > as_of for t in times))
+            found = self._touched[as_of] = frozenset(touched)
+        return found
 
 
 def changed_after(moment: datetime) -> CompoundSelect:
