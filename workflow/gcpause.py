@@ -6,7 +6,10 @@ cyclic collector, triggered by the allocations, walks the growing heap again and
 for cycles there are none of. ``bench/sweep.py``'s 100,000-measure burst spent about a quarter of
 its CPU time on SQLite in it. ``cyclic_gc_paused`` switches the collector off for the duration
 (for the whole process: the collector is global) and back on afterwards, also when nested or used
-by several threads at once; it runs one collection on the way out.
+by several threads at once. Used as a decorator (``@cyclic_gc_paused()``), it switches the
+collector back on once the function has returned, so its locals are freed already: the
+collector's first pass then walks what is left, not every object the function made (inside the
+function, that pass took 0.24 s of a 100,000-measure burst on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -41,8 +44,5 @@ def cyclic_gc_paused() -> Iterator[None]:
     finally:
         with _PAUSES.lock:
             _PAUSES.open -= 1
-            resume = _PAUSES.open == 0 and _PAUSES.was_enabled
-            if resume:
+            if _PAUSES.open == 0 and _PAUSES.was_enabled:
                 gc.enable()
-        if resume:
-            gc.collect(1)  # the young objects left over; the old ones are the heap's as before

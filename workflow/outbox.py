@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, TypedDict
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -140,9 +141,9 @@ def load_recipients(session: Session, ids: Iterable[int]) -> dict[int, Recipient
     return found
 
 
-def _shown_order(item: dict[str, Any]) -> tuple[int, int]:
-    """Most urgent first, then by measure."""
-    return item["urgency"], item["measure_id"]
+#: Items are shown most urgent first, then by measure (an itemgetter: a burst's finish sorts a
+#: quarter of a million items by it).
+_shown_order = operator.itemgetter("urgency", "measure_id")
 
 
 def _item_payload(item: PlannedItem) -> dict[str, Any]:
@@ -180,13 +181,13 @@ def insert_items(session: Session, rows: list[ItemRow]) -> int:
     return int(session.execute(statement, rows).rowcount) if rows else 0  # type: ignore[attr-defined]
 
 
-def keys_inserted(session: Session, keys: list[str], message_ids: set[int], *,
-                  all_inserted: bool) -> set[str]:
-    """Which of ``keys`` were inserted into the messages ``message_ids``: all of them when no
-    row was skipped (the usual case); otherwise those of the items that point at the messages
-    (only the writer that made them writes into them)."""
+def keys_inserted(session: Session, message_ids: set[int], *,
+                  all_inserted: bool) -> set[str] | None:
+    """Which keys were inserted into the messages ``message_ids``: ``None`` (every key sent)
+    when no row was skipped, the usual case; otherwise those of the items that point at the
+    messages (only the writer that made them writes into them)."""
     if all_inserted:
-        return set(keys)
+        return None
     ids = sorted(message_ids)
     inserted: set[str] = set()
     for start in range(0, len(ids), 1000):
@@ -197,13 +198,14 @@ def keys_inserted(session: Session, keys: list[str], message_ids: set[int], *,
 
 class ItemStore(Protocol):
     """Where ``OutboxWriter`` writes its items: ``insert_items`` inserts rows, skipping keys
-    written before; ``inserted_keys`` gives the keys it inserted, once everything is written;
+    written before; ``inserted_keys`` gives the keys it inserted, once everything is written
+    (``None``: all of them);
     ``fill_messages`` gives placeholder messages (``id``) their ``subject``, ``payload`` and
     ``key``."""
 
     def insert_items(self, rows: list[ItemRow]) -> None: ...
 
-    def inserted_keys(self) -> set[str]: ...
+    def inserted_keys(self) -> set[str] | None: ...
 
     def fill_messages(self, rows: list[dict[str, Any]]) -> None: ...
 
@@ -215,21 +217,18 @@ class PortableItems:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._keys: list[str] = []
         self._message_ids: set[int] = set()
         self._skipped = 0
 
     def insert_items(self, rows: list[ItemRow]) -> None:
         self._skipped += len(rows) - self._insert(rows)
-        self._keys.extend(row["key"] for row in rows)
         self._message_ids.update(row["message_id"] for row in rows)
 
     def _insert(self, rows: list[ItemRow]) -> int:
         return insert_items(self.session, rows)
 
-    def inserted_keys(self) -> set[str]:
-        return keys_inserted(self.session, self._keys, self._message_ids,
-                             all_inserted=not self._skipped)
+    def inserted_keys(self) -> set[str] | None:
+        return keys_inserted(self.session, self._message_ids, all_inserted=not self._skipped)
 
     def fill_messages(self, rows: list[dict[str, Any]]) -> None:
         """An executemany: psycopg pipelines it, SQLite runs it in-process."""
@@ -246,9 +245,9 @@ def items_store_for(session: Session) -> PortableItems:
     return PortableItems(session)
 
 
-#: how many messages one fill statement of ``OutboxWriter.finish`` carries (a burst's messages
-#: list about a hundred items each: a chunk is a few megabytes, which PostgreSQL's
-#: ``json_to_recordset`` keeps in memory instead of spilling to disk)
+#: how many messages ``OutboxWriter.finish`` hands the store at a time (a burst's messages list
+#: about a hundred items each: a chunk is a few megabytes of payloads, stored while the next
+#: chunk is made)
 FILL_CHUNK = 32
 
 
@@ -332,15 +331,17 @@ class OutboxWriter:
                                   for pid, person in found.items())
 
     def _open(self, new: list[tuple[int, str]]) -> None:
-        """A placeholder message for each recipient and channel in ``new``."""
-        placeholders = [OutboxMessage(
-            channel=channel, kind=self.kind, recipient_id=recipient_id,
-            recipient=self._recipients[recipient_id].email, subject="", payload={},
-            key=f"{self.kind}|{recipient_id}|{channel}|writing-{self._token}", status=OutboxStatus.PENDING,
-            attempts=0, not_before=self.send_at, created_at=self.now, info={})
-            for recipient_id, channel in new]
-        self.session.add_all(placeholders)
-        self.session.flush()
+        """A placeholder message for each recipient and channel in ``new``: one ORM bulk insert
+        that returns them as the session's objects (a burst's 2,069 placeholders took 0.33 s
+        through the unit of work's flush)."""
+        placeholders = self.session.scalars(
+            insert(OutboxMessage).returning(OutboxMessage, sort_by_parameter_order=True),
+            [{"channel": channel, "kind": self.kind, "recipient_id": recipient_id,
+              "recipient": self._recipients[recipient_id].email, "subject": "", "payload": {},
+              "key": f"{self.kind}|{recipient_id}|{channel}|writing-{self._token}",
+              "status": OutboxStatus.PENDING, "attempts": 0, "not_before": self.send_at,
+              "created_at": self.now, "info": {}}
+             for recipient_id, channel in new]).all()
         for group, message in zip(new, placeholders, strict=True):
             self._messages[group] = message
             self._message_ids[group] = message.id
@@ -351,14 +352,16 @@ class OutboxWriter:
 
         The fills go to the store ``FILL_CHUNK`` messages at a time, as they are made: a store
         that runs its statements while Python goes on (PostgreSQL's sweep) then stores one
-        chunk while the next is made, and no statement carries a burst's whole payload."""
+        chunk while the next is made, and no call carries a burst's whole payload."""
         filled: list[tuple[OutboxMessage, dict[str, Any]]] = []
         empty: list[OutboxMessage] = []
         inserted = self.store.inserted_keys()
         chunk: list[dict[str, Any]] = []
         for (recipient_id, channel), message in sorted(self._messages.items(),
                                                        key=lambda pair: pair[1].id):
-            keys = [k for k in self._keys[(recipient_id, channel)] if k in inserted]
+            keys = self._keys[(recipient_id, channel)]
+            if inserted is not None:
+                keys = [k for k in keys if k in inserted]
             if not keys:
                 empty.append(message)
                 continue

@@ -62,3 +62,37 @@ def test_overlapping_pauses_in_two_threads_end_with_the_last():
     thread.join(5)
     assert seen == [False]
     assert gc.isenabled()
+
+
+def test_as_a_decorator_the_collector_comes_back_once_the_locals_are_freed():
+    gc.enable()
+    freed: list[str] = []
+    seen: list[bool] = []
+
+    class Held:
+        """Stands for the sweep's objects, which live until it returns."""
+
+        def __del__(self) -> None:
+            freed.append("held")
+
+    @cyclic_gc_paused()
+    def work() -> str:
+        held = Held()  # noqa: F841  # a local, freed when the function returns
+        seen.append(gc.isenabled())
+        return "done"
+
+    original_enable = gc.enable
+    order: list[str] = []
+
+    def enable() -> None:
+        order.append(f"enable after {freed}")
+        original_enable()
+
+    gc.enable = enable  # type: ignore[assignment]
+    try:
+        assert work() == "done"
+    finally:
+        gc.enable = original_enable  # type: ignore[assignment]
+    assert seen == [False]
+    assert order == ["enable after ['held']"]  # the local was freed before the collector came back
+    assert gc.isenabled()

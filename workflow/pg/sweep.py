@@ -48,7 +48,7 @@ from sqlalchemy import Date, cast, event, func
 from sqlalchemy.orm import Session
 
 from workflow.outbox import ItemRow, keys_inserted
-from workflow.pg.items import FILL_MESSAGES, INSERT_ITEMS, as_json
+from workflow.pg.items import FILL_MESSAGES, INSERT_ITEMS, as_json, fill_rows
 from workflow.services.sweep import (
     MEASURE_TIMES,
     DueMeasure,
@@ -91,12 +91,16 @@ class _Writer:
         """Send ``statement``; the future gives its row count."""
         return self._submit(self._run, statement, parameters)
 
+    def execute_many(self, statement: str, parameters: list[dict[str, Any]]) -> Future[None]:
+        """Send ``statement`` once for each of ``parameters`` (psycopg pipelines them)."""
+        return self._submit(self._run_many, statement, parameters)
+
     def fetch(self, statement: str, parameters: dict[str, Any]) -> Future[list[Any]]:
         """Send a query; the future gives its rows."""
         return self._submit(self._fetch, statement, parameters)
 
-    def _submit(self, work: Callable[[str, dict[str, Any]], Any], statement: str,
-                parameters: dict[str, Any]) -> Future[Any]:
+    def _submit(self, work: Callable[[str, Any], Any], statement: str,
+                parameters: Any) -> Future[Any]:
         if self._driver is None:
             self._attach()
         if self._executor is None:
@@ -117,6 +121,10 @@ class _Writer:
         with self._driver.cursor() as cursor:
             cursor.execute(statement, parameters)
             return int(cursor.rowcount)
+
+    def _run_many(self, statement: str, parameters: list[dict[str, Any]]) -> None:
+        with self._driver.cursor() as cursor:
+            cursor.executemany(statement, parameters)
 
     def _fetch(self, statement: str, parameters: dict[str, Any]) -> list[Any]:
         with self._driver.cursor() as cursor:
@@ -160,7 +168,6 @@ class PostgresSweepStore(SweepStore):
         super().__init__(session)
         self._writer = _Writer(session)
         self._sent: list[tuple[int, Future[int]]] = []  # rows sent, and rows inserted
-        self._keys: list[str] = []  # the keys sent
         self._message_ids: set[int] = set()  # the messages they point at
         self._ahead: tuple[tuple[Any, ...] | None, Future[list[Any]]] | None = None  # next batch
         dialect = session.get_bind().dialect
@@ -196,20 +203,20 @@ class PostgresSweepStore(SweepStore):
     def insert_items(self, rows: list[ItemRow]) -> None:
         self._sent.append((len(rows), self._writer.execute(
             INSERT_ITEMS, {"rows": as_json(rows)})))
-        self._keys.extend(row["key"] for row in rows)
         self._message_ids.update(row["message_id"] for row in rows)
 
-    def inserted_keys(self) -> set[str]:
-        """Every key sent, unless some existed already: then those pointing at the messages
+    def inserted_keys(self) -> set[str] | None:
+        """Every key sent (``None``), unless some existed already: then those pointing at the messages
         the rows point at (only this sweep writes into them). Sending every key back would cost
         more than this query in the usual case."""
         self._writer.wait()
-        return keys_inserted(self.session, self._keys, self._message_ids, all_inserted=all(
+        return keys_inserted(self.session, self._message_ids, all_inserted=all(
             future.result() == sent for sent, future in self._sent))
 
     def fill_messages(self, rows: list[dict[str, Any]]) -> None:
-        """One statement over a JSON document, sent while the last writes may still run."""
-        self._writer.execute(FILL_MESSAGES, {"messages": as_json(rows)})
+        """One statement a message, pipelined, sent while the last writes may still run."""
+        if rows:
+            self._writer.execute_many(FILL_MESSAGES, fill_rows(rows))
 
     def move_on(self, reminders: Sequence[NextReminder]) -> None:
         if not reminders:

@@ -297,8 +297,8 @@ class SweepStore:
         """Insert outbox items, skipping keys written before."""
         self._items.insert_items(rows)
 
-    def inserted_keys(self) -> set[str]:
-        """The keys ``insert_items`` inserted in this sweep."""
+    def inserted_keys(self) -> set[str] | None:
+        """The keys ``insert_items`` inserted in this sweep (``None``: every key sent)."""
         return self._items.inserted_keys()
 
     def fill_messages(self, rows: list[dict[str, Any]]) -> None:
@@ -536,6 +536,7 @@ def _take_turn(session: Session) -> None:
 
 
 @metrics.observe_sweep
+@cyclic_gc_paused()  # workflow.gcpause: the sweep's objects live until it returns
 def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int = BATCH,
           reporter: Reporter = SILENT,
           make_store: Callable[[Session], SweepStore] = store_for) -> SweepResult:
@@ -547,31 +548,30 @@ def sweep(session: Session, ctx: ReminderContext, *, now: datetime, batch: int =
     """
     reporter.phase("扫描到期措施", total=None)
     _take_turn(session)
-    with cyclic_gc_paused():  # workflow.gcpause: the sweep's objects live until it ends
-        store = make_store(session)
-        planning = Planning(ctx, now, Recipients(session, local_date(now)), Campaigns(session))
-        outbox = OutboxWriter(session, now=now, send_at=ctx.planner.next_send_time(now, ctx.base),
-                              configured=ctx.configured, store=store)
-        result = SweepResult()
-        documents = Documents(planning)
-        due = store.read_due(now, batch, after=None)
-        planning.load(due)
-        while due:
-            items, reminders = plan_items(planning, due)
-            documents.collect(due, items)
-            # The next batch and what planning it needs are read before this one is written (its
-            # writes move measures before the next batch's position, so they do not change it): on
-            # PostgreSQL the writes then run while Python plans the next batch.
-            following = store.read_due(now, batch, after=due[-1]) if len(due) == batch else []
-            planning.load(following)
-            outbox.write(items)
-            store.move_on(reminders)
-            result.measures += len(due)
-            reporter.advance(len(due))
-            due = following
-        outbox.amend(documents.attach(session))  # the items written, now with their link
-        result.documents = documents.issued
-        result.messages = outbox.finish()
+    store = make_store(session)
+    planning = Planning(ctx, now, Recipients(session, local_date(now)), Campaigns(session))
+    outbox = OutboxWriter(session, now=now, send_at=ctx.planner.next_send_time(now, ctx.base),
+                          configured=ctx.configured, store=store)
+    result = SweepResult()
+    documents = Documents(planning)
+    due = store.read_due(now, batch, after=None)
+    planning.load(due)
+    while due:
+        items, reminders = plan_items(planning, due)
+        documents.collect(due, items)
+        # The next batch and what planning it needs are read before this one is written (its
+        # writes move measures before the next batch's position, so they do not change it): on
+        # PostgreSQL the writes then run while Python plans the next batch.
+        following = store.read_due(now, batch, after=due[-1]) if len(due) == batch else []
+        planning.load(following)
+        outbox.write(items)
+        store.move_on(reminders)
+        result.measures += len(due)
+        reporter.advance(len(due))
+        due = following
+    outbox.amend(documents.attach(session))  # the items written, now with their link
+    result.documents = documents.issued
+    result.messages = outbox.finish()
     return result
 
 
