@@ -179,8 +179,11 @@ def test_a_clock_and_two_workers_deliver_a_few_hundred_messages(database, proces
 
 @pytest.mark.slow
 def test_workers_killed_mid_batch_lose_nothing(database, processes, smtp, broker):
-    # Given 122 due messages, a short outbox lease and small batches
+    # Given 122 due messages, a short outbox lease, small batches and a mail server taking
+    # 50 ms a message (a batch of 20 then lasts a second, so a kill lands inside one; at full
+    # speed a batch takes 20 ms and the kills would fall between batches)
     outbox = due_email_messages(database, 120)
+    smtp.mailbox.delay = 0.05
     env = {**smtp_env(smtp), **broker_env(broker.url, broker.prefix),
            "RECTIFLOW_DELIVERY_LEASE": "5", "RECTIFLOW_DELIVERY_BATCH": "20"}
     processes.start("clock", "clock", **env)
