@@ -67,8 +67,8 @@ K = TypeVar("K", bound=Hashable)
 
 
 def digest_of_campaign(session: Session, campaign_id: int | None, as_of: datetime,
-                    days: WorkdayIndex, *, stagnation: int = STAGNATION,
-                    limit: int | None = None) -> Digest:
+                       days: WorkdayIndex, *, stagnation: int = STAGNATION,
+                       limit: int | None = None) -> Digest:
     """The whole campaign's digest (all campaigns' when ``campaign_id`` is None) as of
     ``as_of``: ``build_digest`` with ``Scope(whole=True)``, each list cut to its first
     ``limit`` (all of it when None)."""

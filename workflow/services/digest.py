@@ -622,7 +622,7 @@ def _is_relapse(row: HistoryRow) -> bool:
 
 
 def week_followups(session: Session, changes: LaterChanges, campaign_id: int | None,
-               since: datetime, until: datetime) -> Followups:
+                   since: datetime, until: datetime) -> Followups:
     """The week's 回头看 and relapses (from the week's history) and every relapse before."""
     rechecks: dict[int, int] = {}
     relapses: dict[int, int] = {}

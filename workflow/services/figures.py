@@ -153,7 +153,7 @@ class Counted:
         merged: dict[str, Counts] = {}
         for unit_id, counts in found.items():
             merge_into(merged, names.get(unit_id, no_unit) if unit_id is not None else no_unit,
-                  counts)
+                       counts)
         return merged
 
     def by_area(self) -> dict[str, Counts]:
