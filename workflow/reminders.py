@@ -158,6 +158,8 @@ class Plan:
 @dataclass(frozen=True)
 class _Stage:
     day: date
+    #: the stored rule name, a plain ``str`` (not a ``Rule`` member: an enum member is an object
+    #: the cyclic collector tracks, and so is every payload dict of the outbox holding one)
     rule: str
     stage: str
     to: tuple[Relation, ...]
@@ -229,7 +231,7 @@ class Planner:
             for offset in (0, 1):  # today's and tomorrow's nudge, if before the deadline
                 day = self.days.on_or_after(today) if offset == 0 else self.days.nth_after(today, 1)
                 if day < last_day:
-                    stages.append(_Stage(day, Rule.NUDGE, f"{Rule.NUDGE}@{day.isoformat()}",
+                    stages.append(_Stage(day, Rule.NUDGE.value, f"{Rule.NUDGE}@{day.isoformat()}",
                                          (Relation.OWNER,),
                                          urgency_of(Rule.NUDGE, None, deadline, day, self.days)))
         overdue_now = self.days.count_between(deadline, today)
@@ -258,7 +260,7 @@ class Planner:
         stages = []
         for j in (k, k + 1):
             day = self.days.nth_after(anchor, j * every)
-            stages.append(_Stage(day, rule, f"{rule}:{j}@{anchor.isoformat()}", to, urgency))
+            stages.append(_Stage(day, rule.value, f"{rule}:{j}@{anchor.isoformat()}", to, urgency))
         return stages
 
     def _checkins(self, since: date, today: date, months: int) -> list[_Stage]:
@@ -272,7 +274,7 @@ class Planner:
         stages = []
         for j in (k, k + 1):
             start = month_start(first + j * months)
-            stages.append(_Stage(self.days.on_or_after(start), Rule.CHECKIN,
+            stages.append(_Stage(self.days.on_or_after(start), Rule.CHECKIN.value,
                                  f"{Rule.CHECKIN}@{start:%Y-%m}", (Relation.OWNER,), 7))
         return stages
 
@@ -303,7 +305,7 @@ class Planner:
         """The 回头看 of a measure closed on ``closed_on``: ``followup_day``, or the first
         working day after it."""
         due = followup_day(closed_on, months)
-        return _Stage(self.days.on_or_after(due), Rule.FOLLOWUP,
+        return _Stage(self.days.on_or_after(due), Rule.FOLLOWUP.value,
                       f"{Rule.FOLLOWUP}@{closed_on.isoformat()}", (Relation.REVIEWER,), 8)
 
     def plan(self, m: MeasureSnapshot, policy: Policy, now: datetime) -> Plan:
