@@ -26,8 +26,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from psycopg.types.json import Json
 
 from workflow.outbox import ItemRow, PortableItems
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 def as_json(value: Any) -> str:
@@ -38,7 +43,14 @@ def as_json(value: Any) -> str:
     payloads took 1.1 s with the json module, 0.2 s with orjson. ``OPT_NON_STR_KEYS``: keys
     that are ``str`` subclasses (a ``StrEnum`` member) or numbers are written as the json module
     writes them, instead of refused."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    return _dumps(value).decode()
+
+
+def json_parameter(value: Any) -> Json:
+    """``value`` as a ``json`` parameter with ``as_json``'s text: psycopg sends the bytes orjson
+    writes as they are, when it sends the statement. Passing ``as_json``'s ``str`` instead
+    decodes 63 MB of a burst's payloads into a ``str`` for psycopg to encode back (0.1 s)."""
+    return Json(value, dumps=_dumps)
 
 
 INSERT_ITEMS = (
@@ -57,7 +69,7 @@ FILL_MESSAGES = (
 
 def fill_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``FILL_MESSAGES``'s parameters for the messages ``rows`` (id, subject, payload, key)."""
-    return [{"id": row["id"], "subject": row["subject"], "payload": as_json(row["payload"]),
+    return [{"id": row["id"], "subject": row["subject"], "payload": json_parameter(row["payload"]),
              "key": row["key"]} for row in rows]
 
 
@@ -68,7 +80,8 @@ class PostgresItems(PortableItems):
     def _insert(self, rows: list[ItemRow]) -> int:
         if not rows:
             return 0
-        result = self.session.connection().exec_driver_sql(INSERT_ITEMS, {"rows": as_json(rows)})
+        result = self.session.connection().exec_driver_sql(INSERT_ITEMS,
+                                                          {"rows": json_parameter(rows)})
         return int(result.rowcount)
 
     def fill_messages(self, rows: list[dict[str, Any]]) -> None:

@@ -48,7 +48,7 @@ from sqlalchemy import Date, cast, event, func
 from sqlalchemy.orm import Session
 
 from workflow.outbox import ItemRow, keys_inserted
-from workflow.pg.items import FILL_MESSAGES, INSERT_ITEMS, as_json, fill_rows
+from workflow.pg.items import FILL_MESSAGES, INSERT_ITEMS, fill_rows, json_parameter
 from workflow.services.sweep import (
     MEASURE_TIMES,
     DueMeasure,
@@ -202,7 +202,7 @@ class PostgresSweepStore(SweepStore):
 
     def insert_items(self, rows: list[ItemRow]) -> None:
         self._sent.append((len(rows), self._writer.execute(
-            INSERT_ITEMS, {"rows": as_json(rows)})))
+            INSERT_ITEMS, {"rows": json_parameter(rows)})))
         self._message_ids.update(row["message_id"] for row in rows)
 
     def inserted_keys(self) -> set[str] | None:
@@ -224,7 +224,7 @@ class PostgresSweepStore(SweepStore):
         # measures planned alike share their next time: each is formatted once
         times = {r.at for r in reminders} | {r.was for r in reminders}
         shown = {at: at.isoformat() for at in times if at is not None}
-        self._writer.execute(MOVE_ON, {"planned": as_json([
+        self._writer.execute(MOVE_ON, {"planned": json_parameter([
             {"id": r.measure_id, "version": r.version,
              "next_at": shown[r.at] if r.at is not None else None, "was": shown[r.was]}
             for r in reminders])})
