@@ -216,7 +216,7 @@ def test_immediate_measure_gets_a_daily_nudge_and_a_default_deadline(planner: Pl
 def test_notices_name_their_rule_as_a_plain_string(planner: Planner, measure: MeasureSnapshot,
                                                    moment: str) -> None:
     """Not a ``Rule`` member: the outbox payload of every item would hold it, and a dict
-    holding an object the cyclic collector tracks is tracked too (a burst's 170,000 of them
+    holding an object the cyclic collector tracks is tracked too (a burst's 127,000 of them
     made each collection after the sweep walk them)."""
     [notice] = planner.plan(measure, POLICY, at(moment)).notices
     assert type(notice.rule) is str
