@@ -1,6 +1,6 @@
-"""workflow.pg.items.as_json writes the text the json module would write (compact, Chinese as
-UTF-8), for the values the outbox statements carry: pure, so it runs on every backend. On
-PostgreSQL, ``json_parameter`` (the bytes as orjson writes them) reaches the server as that
+"""workflow.pg.items.json_bytes writes the text the json module would write (compact, Chinese
+as UTF-8), for the values the outbox statements carry: pure, so it runs on every backend. On
+PostgreSQL, ``json_parameter`` (those bytes, as psycopg sends them) reaches the server as that
 text."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from enum import StrEnum
 
 import pytest
 
-from workflow.pg.items import as_json, json_parameter
+from workflow.pg.items import json_bytes, json_parameter
 
 
 class Kind(StrEnum):
@@ -33,22 +33,22 @@ VALUES = [
 
 
 @pytest.mark.parametrize("value", VALUES)
-def test_as_json_writes_what_the_json_module_writes(value: object) -> None:
-    assert as_json(value) == reference(value)
-    assert json.loads(as_json(value)) == json.loads(reference(value))
+def test_json_bytes_writes_what_the_json_module_writes(value: object) -> None:
+    assert json_bytes(value).decode() == reference(value)
+    assert json.loads(json_bytes(value)) == json.loads(reference(value))
 
 
-def test_as_json_refuses_what_json_cannot_write() -> None:
+def test_json_bytes_refuses_what_json_cannot_write() -> None:
     with pytest.raises(TypeError):
-        as_json({"ids": {1, 2}})
+        json_bytes({"ids": {1, 2}})
 
 
 @pytest.mark.skipif(os.environ.get("RECTIFLOW_TEST_DB", "sqlite") != "postgresql",
                     reason="a psycopg parameter")
 @pytest.mark.parametrize("value", VALUES)
-def test_json_parameter_reaches_the_server_as_as_json_text(sessions, value: object) -> None:
-    """The ``json`` column keeps the text as sent: the server must see ``as_json``'s text."""
+def test_json_parameter_reaches_the_server_as_json_bytes_text(sessions, value: object) -> None:
+    """The ``json`` column keeps the text as sent: the server must see ``json_bytes``' text."""
     with sessions() as session:
         shown = session.connection().exec_driver_sql(
             "SELECT CAST(%(value)s AS json)::text", {"value": json_parameter(value)}).scalar_one()
-    assert shown == as_json(value)
+    assert shown == json_bytes(value).decode()
