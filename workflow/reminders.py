@@ -158,8 +158,6 @@ class Plan:
 @dataclass(frozen=True)
 class _Stage:
     day: date
-    #: the stored rule name, a plain ``str`` (not a ``Rule`` member: an enum member is an object
-    #: the cyclic collector tracks, and so is every payload dict of the outbox holding one)
     rule: str
     stage: str
     to: tuple[Relation, ...]
@@ -231,7 +229,7 @@ class Planner:
             for offset in (0, 1):  # today's and tomorrow's nudge, if before the deadline
                 day = self.days.on_or_after(today) if offset == 0 else self.days.nth_after(today, 1)
                 if day < last_day:
-                    stages.append(_Stage(day, Rule.NUDGE.value, f"{Rule.NUDGE}@{day.isoformat()}",
+                    stages.append(_Stage(day, Rule.NUDGE, f"{Rule.NUDGE}@{day.isoformat()}",
                                          (Relation.OWNER,),
                                          urgency_of(Rule.NUDGE, None, deadline, day, self.days)))
         overdue_now = self.days.count_between(deadline, today)
@@ -260,7 +258,7 @@ class Planner:
         stages = []
         for j in (k, k + 1):
             day = self.days.nth_after(anchor, j * every)
-            stages.append(_Stage(day, rule.value, f"{rule}:{j}@{anchor.isoformat()}", to, urgency))
+            stages.append(_Stage(day, rule, f"{rule}:{j}@{anchor.isoformat()}", to, urgency))
         return stages
 
     def _checkins(self, since: date, today: date, months: int) -> list[_Stage]:
@@ -274,7 +272,7 @@ class Planner:
         stages = []
         for j in (k, k + 1):
             start = month_start(first + j * months)
-            stages.append(_Stage(self.days.on_or_after(start), Rule.CHECKIN.value,
+            stages.append(_Stage(self.days.on_or_after(start), Rule.CHECKIN,
                                  f"{Rule.CHECKIN}@{start:%Y-%m}", (Relation.OWNER,), 7))
         return stages
 
@@ -305,7 +303,7 @@ class Planner:
         """The 回头看 of a measure closed on ``closed_on``: ``followup_day``, or the first
         working day after it."""
         due = followup_day(closed_on, months)
-        return _Stage(self.days.on_or_after(due), Rule.FOLLOWUP.value,
+        return _Stage(self.days.on_or_after(due), Rule.FOLLOWUP,
                       f"{Rule.FOLLOWUP}@{closed_on.isoformat()}", (Relation.REVIEWER,), 8)
 
     def plan(self, m: MeasureSnapshot, policy: Policy, now: datetime) -> Plan:
@@ -347,7 +345,9 @@ class Planner:
             due = [s for s, at in zip(family, opens, strict=True) if at <= now]
             if due:
                 s = max(due, key=lambda s: (s.day, -s.urgency))
-                notices.append(Notice(m.id, s.rule, s.stage, s.to, s.urgency,
+                # the rule as a plain str, not a Rule member: an enum member is an object the
+                # cyclic collector tracks, and so is every outbox payload dict holding one
+                notices.append(Notice(m.id, str(s.rule), s.stage, s.to, s.urgency,
                                       self.window_open(s.day, policy), deadline, s.colour))
             upcoming.extend(t for t in opens if t > now)
         return Plan(tuple(notices), min(upcoming) if upcoming else None)
